@@ -1,0 +1,124 @@
+#pragma once
+// Operator-issued changes: ordinary admin events (one signature) and break-glass ("ice") actions
+// (M-of-N signatures over a simulated blast radius), plus their signed envelopes.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "meshos/identity.hpp"
+#include "meshos/result.hpp"
+#include "meshos/time.hpp"
+#include "meshos/types.hpp"
+
+namespace meshos {
+
+namespace admin {
+struct EnterMaintenance {
+  NodeId node = 0;
+  std::optional<std::uint64_t> drain_for_ms;
+};
+struct ExitMaintenance {
+  NodeId node = 0;
+};
+struct Drain {
+  NodeId node = 0;
+};
+struct Cordon {
+  NodeId node = 0;
+};
+struct Uncordon {
+  NodeId node = 0;
+};
+struct RestartAllDaemons {
+  NodeId node = 0;
+};
+struct ClearAvoidList {
+  NodeId node = 0;
+};
+// Not in the Rust crate's list: per-daemon intent from an operator (meshos-ctl daemon start|stop).
+struct SetDaemonIntent {
+  NodeId node = 0;
+  std::string daemon;  // name as registered
+  bool run = true;
+};
+}  // namespace admin
+
+using AdminEvent = std::variant<admin::EnterMaintenance, admin::ExitMaintenance, admin::Drain, admin::Cordon,
+                                admin::Uncordon, admin::RestartAllDaemons, admin::ClearAvoidList,
+                                admin::SetDaemonIntent>;
+// "enter_maintenance", "exit_maintenance", "drain", "cordon", "uncordon", "restart_all_daemons",
+// "clear_avoid_list", "set_daemon_intent".
+const char* admin_kind(const AdminEvent& e);
+NodeId admin_target(const AdminEvent& e);
+
+namespace ice {
+struct FreezeCluster {
+  std::uint64_t ttl_ms = 0;
+};
+struct ThawCluster {};
+struct FlushAvoidLists {};
+struct ForceRestartDaemon {
+  DaemonId daemon = 0;
+};
+struct KillMigration {
+  std::uint64_t migration_id = 0;
+};
+}  // namespace ice
+
+using IceAction = std::variant<ice::FreezeCluster, ice::ThawCluster, ice::FlushAvoidLists, ice::ForceRestartDaemon,
+                               ice::KillMigration>;
+// "freeze_cluster", "thaw_cluster", "flush_avoid_lists", "force_restart_daemon", "kill_migration".
+const char* ice_kind(const IceAction& a);
+// The cooldown key: one per (kind, target).
+std::string ice_target_key(const IceAction& a);
+
+using BlastRadiusHash = std::array<std::uint8_t, 32>;
+
+struct OperatorSignature {
+  OperatorId operator_id = 0;
+  Signature signature{};
+};
+
+struct SignedAdminCommit {
+  std::int64_t issued_at_ms = 0;  // wall clock of the signer
+  AdminEvent event;
+  OperatorSignature signature;
+};
+
+struct SignedIceCommit {
+  std::int64_t issued_at_ms = 0;
+  BlastRadiusHash blast_radius_hash{};  // all zero = not simulated, always rejected
+  IceAction proposal;
+  std::vector<OperatorSignature> signatures;
+};
+
+// Canonical signed bytes (documented in docs/signing.md):
+//   admin: "meshos/admin-commit/v1" 0x00 | i64 LE issued_at_ms | encode(event)
+//   ice:   "meshos/ice-commit/v1"   0x00 | i64 LE issued_at_ms | 32-byte blast hash | encode(proposal)
+// encode(x) = u8 variant index | fields in declaration order; integers u64 LE, bool one byte,
+// strings u32 LE length + UTF-8 bytes, optionals one byte (0 absent, 1 present) + value.
+Bytes admin_signing_bytes(std::int64_t issued_at_ms, const AdminEvent& e);
+Bytes ice_signing_bytes(std::int64_t issued_at_ms, const BlastRadiusHash& blast, const IceAction& a);
+
+// Signing helpers (errors: "public_key_only").
+Result<SignedAdminCommit> sign_admin(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e);
+Result<OperatorSignature> sign_ice(const EntityKeypair& op, std::int64_t issued_at_ms, const BlastRadiusHash& blast,
+                                   const IceAction& a);
+
+// JSON forms, as meshos-ctl writes them and nodes read them. Decoding rejects anything malformed or
+// incomplete with kind "invalid_commit" (never a partial value).
+void to_json(nlohmann::json& j, const AdminEvent& e);
+void to_json(nlohmann::json& j, const IceAction& a);
+void to_json(nlohmann::json& j, const SignedAdminCommit& c);
+void to_json(nlohmann::json& j, const SignedIceCommit& c);
+Result<AdminEvent> admin_event_from_json(const nlohmann::json& j);
+Result<IceAction> ice_action_from_json(const nlohmann::json& j);
+Result<SignedAdminCommit> signed_admin_commit_from_json(const nlohmann::json& j);
+Result<SignedIceCommit> signed_ice_commit_from_json(const nlohmann::json& j);
+
+}  // namespace meshos

@@ -1,0 +1,119 @@
+#pragma once
+// Everything the loop folds into state, in arrival order.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "meshos/action.hpp"
+#include "meshos/admin.hpp"
+#include "meshos/capability.hpp"
+#include "meshos/daemon.hpp"
+#include "meshos/logs.hpp"
+#include "meshos/maintenance.hpp"
+#include "meshos/time.hpp"
+#include "meshos/types.hpp"
+
+namespace meshos {
+
+enum class PeerHealth { Healthy, Degraded, Unreachable };
+const char* to_string(PeerHealth h);  // "healthy", "degraded", "unreachable"
+
+enum class DaemonIntent { Run, Stop };
+const char* to_string(DaemonIntent i);  // "run", "stop"
+
+namespace lifecycle {
+struct Registered {};    // the daemon joined the registry (running, intent Run)
+struct Unregistered {};  // the daemon left the registry; its state is forgotten
+struct Started {};
+struct ExitedCleanly {};
+struct Crashed {
+  std::string reason;
+};
+struct HealthChanged {
+  DaemonHealth health;
+};
+struct SaturationChanged {
+  float saturation = 0.0f;
+};
+}  // namespace lifecycle
+
+using LifecycleSignal = std::variant<lifecycle::Registered, lifecycle::Unregistered, lifecycle::Started,
+                                     lifecycle::ExitedCleanly, lifecycle::Crashed, lifecycle::HealthChanged,
+                                     lifecycle::SaturationChanged>;
+
+// What the executor tells the loop about an action it finished with.
+enum class ActionOutcomeKind { Dispatched, Failed, Gated };
+
+namespace event {
+struct Tick {};
+struct DaemonLifecycle {
+  DaemonRef daemon;
+  LifecycleSignal signal;
+};
+struct RttSample {
+  NodeId peer = 0;
+  Clock::duration rtt{};
+};
+struct NodeHealth {
+  NodeId peer = 0;
+  PeerHealth health = PeerHealth::Healthy;
+};
+// An admin event from a trusted local source (the node's own code, tests); no signature.
+struct Admin {
+  AdminEvent event;
+};
+struct SignedAdmin {
+  SignedAdminCommit commit;
+};
+struct SignedIce {
+  SignedIceCommit commit;
+};
+struct Log {
+  LogLine line;
+};
+struct DaemonIntentUpdate {
+  DaemonRef daemon;
+  DaemonIntent intent = DaemonIntent::Run;
+};
+// node == this node: the local state changes (validated against the successor table);
+// any other node: the peer's maintenance mirror is updated.
+struct MaintenanceTransitionObserved {
+  NodeId node = 0;
+  MaintenanceState state;
+};
+struct Shutdown {};
+// daemon = nullopt: the node's own capabilities.
+struct CapabilitiesPublished {
+  std::optional<DaemonId> daemon;
+  CapabilitySet capabilities;
+};
+// A peer's self-description as learned over the network.
+struct PeerInfo {
+  NodeId peer = 0;
+  std::string version;
+  CapabilitySet capabilities;
+  std::optional<MaintenanceStateView> maintenance;
+};
+struct PeerRemoved {
+  NodeId peer = 0;
+};
+struct ActionOutcome {
+  ActionId id = 0;
+  MeshOsAction action;
+  ActionOutcomeKind outcome = ActionOutcomeKind::Dispatched;
+  std::string reason;  // for Failed / Gated
+  std::uint32_t attempts = 1;
+};
+}  // namespace event
+
+using MeshOsEvent =
+    std::variant<event::Tick, event::DaemonLifecycle, event::RttSample, event::NodeHealth, event::Admin,
+                 event::SignedAdmin, event::SignedIce, event::Log, event::DaemonIntentUpdate,
+                 event::MaintenanceTransitionObserved, event::Shutdown, event::CapabilitiesPublished,
+                 event::PeerInfo, event::PeerRemoved, event::ActionOutcome>;
+
+// "tick", "daemon_lifecycle", "rtt_sample", ... (the struct name in snake_case).
+const char* event_kind(const MeshOsEvent& e);
+
+}  // namespace meshos

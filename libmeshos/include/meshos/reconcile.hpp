@@ -1,0 +1,44 @@
+#pragma once
+// reconcile: a pure function from (actual, desired, now) to the minimal list of actions that move the
+// node toward what is desired. Arms: daemons (start/stop/backoff), maintenance (drain completion,
+// drain deadline, exit -> recovery -> active), locality (RTT -> avoid). A frozen node emits nothing.
+#include <vector>
+
+#include "meshos/action.hpp"
+#include "meshos/config.hpp"
+#include "meshos/state.hpp"
+
+namespace meshos {
+
+std::vector<MeshOsAction> reconcile(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                                    const MeshOsConfig& config);
+
+// The restart gate: when may a stopped daemon start again? nullopt = now.
+std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now);
+
+// The backoff after the n-th consecutive crash (n >= 1): initial * factor^(n-1), capped at max.
+Millis restart_backoff(std::uint32_t consecutive_crashes, const MeshOsConfig& config);
+
+// Cluster backpressure with hysteresis: asserts at depth >= assert_depth, releases at <= release_depth.
+class BackpressureGauge {
+ public:
+  BackpressureGauge(std::size_t assert_depth, std::size_t release_depth)
+      : assert_depth_(assert_depth), release_depth_(release_depth) {}
+  enum class Change { None, Asserted, Released };
+  Change update(std::size_t depth);
+  bool active() const noexcept { return active_; }
+  // Level reported with BackpressureOn: depth / assert_depth, capped at 1.
+  float level(std::size_t depth) const;
+
+ private:
+  std::size_t assert_depth_;
+  std::size_t release_depth_;
+  bool active_ = false;
+};
+
+// The control broadcast a local maintenance change implies: entering -> DrainStart{deadline},
+// leaving Entering for Maintenance or DrainFailed -> DrainFinish; nothing otherwise.
+std::optional<MeshOsControl> control_for_transition(MaintenanceKind from, const MaintenanceState& to, TimePoint now,
+                                                    Millis default_drain);
+
+}  // namespace meshos

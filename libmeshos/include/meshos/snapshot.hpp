@@ -1,0 +1,160 @@
+#pragma once
+// The immutable picture of a node that the loop publishes after every reconcile.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "meshos/capability.hpp"
+#include "meshos/daemon.hpp"
+#include "meshos/event.hpp"
+#include "meshos/logs.hpp"
+#include "meshos/maintenance.hpp"
+#include "meshos/result.hpp"
+#include "meshos/types.hpp"
+
+namespace meshos {
+
+enum class DaemonLifecycleState { Stopped, Starting, Running, Stopping };
+const char* to_string(DaemonLifecycleState s);  // "stopped", "starting", "running", "stopping"
+
+enum class RestartPhase { Ready, BackingOff, CrashLooping };
+const char* to_string(RestartPhase p);  // "ready", "backing_off", "crash_looping"
+
+struct DaemonSnapshot {
+  DaemonId id = 0;
+  std::string name;
+  DaemonLifecycleState lifecycle = DaemonLifecycleState::Stopped;
+  DaemonIntent intent = DaemonIntent::Run;
+  std::optional<DaemonHealth> health;  // unknown until first reported
+  float saturation = 0.0f;
+  RestartPhase restart = RestartPhase::Ready;
+  std::uint32_t consecutive_crashes = 0;
+  std::uint64_t total_crashes = 0;
+  std::uint64_t starts = 0;
+  std::optional<std::uint64_t> restart_in_ms;  // while backing off / crash looping
+  std::string last_crash_reason;
+  std::uint64_t age_ms = 0;                      // since registration
+  std::optional<std::uint64_t> running_for_ms;   // while running
+  CapabilitySet capabilities;
+};
+
+struct PeerSnapshot {
+  NodeId node = 0;
+  std::optional<double> rtt_ms;
+  PeerHealth health = PeerHealth::Healthy;
+  std::optional<MaintenanceStateView> maintenance;
+  std::vector<std::string> capability_tags;
+  std::string version;
+  std::uint64_t last_seen_ms = 0;  // ms since the last sign of life
+};
+
+struct AvoidSnapshot {
+  NodeId peer = 0;
+  std::string reason;
+  std::uint64_t remaining_ms = 0;
+};
+
+struct ActionSnapshot {
+  ActionId id = 0;
+  std::string kind;
+  std::string target;
+  std::uint64_t age_ms = 0;
+};
+
+struct FailureRecord {
+  ActionId id = 0;
+  std::string action_kind;
+  std::string target;
+  std::string reason;
+  std::uint32_t attempts = 0;
+  std::int64_t wall_ms = 0;
+};
+
+struct AuditRecord {
+  std::uint64_t seq = 0;
+  std::int64_t wall_ms = 0;
+  std::string commit;  // "admin", "ice" or "local"
+  std::string event;   // admin_kind / ice_kind
+  std::vector<OperatorId> operators;
+  std::string outcome;  // "accepted", "rejected", "unverified"
+  std::string reason_kind;
+  std::string reason;
+};
+
+struct ExecutorStats {
+  std::uint64_t dispatched = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t deferred = 0;
+  std::uint64_t gated = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t dropped = 0;  // action queue full
+  std::uint64_t backpressure_asserts = 0;
+  std::uint64_t backpressure_releases = 0;
+  std::uint64_t queue_depth = 0;
+  bool backpressure_active = false;
+};
+
+struct LoopStats {
+  std::uint64_t ticks = 0;
+  std::uint64_t events_folded = 0;
+  std::uint64_t events_rejected = 0;   // publish() on a full intake
+  std::uint64_t actions_emitted = 0;
+  std::uint64_t actions_dropped = 0;   // action queue full
+  std::uint64_t control_dropped = 0;   // control events dropped by the router, all daemons
+  std::uint64_t logs_evicted = 0;
+  std::uint64_t failures_evicted = 0;
+  std::uint64_t audit_evicted = 0;
+};
+
+struct MigrationSnapshot {
+  std::uint64_t id = 0;
+  DaemonId daemon = 0;
+  NodeId target = 0;
+  std::string phase;
+};
+
+struct MeshOsSnapshot {
+  NodeId node_id = 0;
+  std::uint64_t runtime_epoch = 0;  // random per start: consumers reset watermarks when it changes
+  std::uint64_t seq = 0;            // snapshot number within the epoch, from 1
+  std::int64_t wall_ms = 0;
+  std::map<DaemonId, DaemonSnapshot> daemons;
+  std::map<NodeId, PeerSnapshot> peers;
+  std::vector<AvoidSnapshot> avoid;
+  MaintenanceStateView local_maintenance = view::Active{};
+  bool cordoned = false;
+  CapabilitySet node_capabilities;
+  std::vector<ActionSnapshot> recent_actions;
+  std::vector<FailureRecord> recent_failures;
+  std::optional<std::uint64_t> freeze_remaining_ms;
+  std::vector<AuditRecord> audit;
+  std::vector<LogRecord> logs;
+  std::vector<MigrationSnapshot> migrations;
+  ExecutorStats executor;
+  LoopStats loop;
+};
+
+void to_json(nlohmann::json& j, const DaemonSnapshot& d);
+void to_json(nlohmann::json& j, const PeerSnapshot& p);
+void to_json(nlohmann::json& j, const AuditRecord& a);
+void to_json(nlohmann::json& j, const FailureRecord& f);
+void to_json(nlohmann::json& j, const MeshOsSnapshot& s);
+// Inverse of to_json (what meshos-ctl reads back). Kind "invalid_snapshot" on malformed input.
+Result<MeshOsSnapshot> snapshot_from_json(const nlohmann::json& j);
+
+// What a daemon may read about its surroundings.
+struct MetadataView {
+  NodeId node_id = 0;
+  DaemonId daemon_id = 0;
+  std::string daemon_name;
+  MaintenanceStateView maintenance_state = view::Active{};
+  std::map<NodeId, PeerSnapshot> peers;
+};
+MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name);
+void to_json(nlohmann::json& j, const MetadataView& m);
+
+}  // namespace meshos

@@ -1,0 +1,136 @@
+#pragma once
+// The loop's state: what is (actual), what should be (desired), and the bounded journals beside them.
+// Folding an event is a pure state transition; nothing here talks to an actor.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshos/action.hpp"
+#include "meshos/config.hpp"
+#include "meshos/event.hpp"
+#include "meshos/logs.hpp"
+#include "meshos/maintenance.hpp"
+#include "meshos/operators.hpp"
+#include "meshos/snapshot.hpp"
+
+namespace meshos {
+
+struct RestartState {
+  std::uint32_t consecutive_crashes = 0;
+  std::deque<TimePoint> recent_crashes;  // within crash_loop_window; at most crash_loop_threshold kept
+  Millis current_backoff{0};
+  std::optional<TimePoint> next_start_at;        // restart gate: no start before this
+  std::optional<TimePoint> crash_looping_until;  // held off until this
+  std::optional<TimePoint> backoff_announced_until;  // ApplyBackoff already emitted for this window
+  std::uint64_t total_crashes = 0;
+  std::uint64_t starts = 0;
+  std::string last_crash_reason;
+};
+
+struct DaemonState {
+  DaemonRef ref;
+  DaemonLifecycleState lifecycle = DaemonLifecycleState::Running;
+  std::optional<DaemonHealth> health;
+  float saturation = 0.0f;
+  RestartState restart;
+  TimePoint registered_at;
+  std::optional<TimePoint> running_since;
+  std::optional<TimePoint> transition_started;  // when Starting / Stopping began
+  CapabilitySet capabilities;
+};
+
+struct PeerState {
+  NodeId id = 0;
+  std::optional<Clock::duration> rtt;
+  PeerHealth health = PeerHealth::Healthy;
+  std::optional<MaintenanceStateView> maintenance;
+  CapabilitySet capabilities;
+  std::string version;
+  TimePoint last_seen;
+};
+
+struct AvoidEntry {
+  std::string reason;
+  TimePoint until;
+};
+
+struct ActualState {
+  NodeId this_node = 0;
+  std::map<DaemonId, DaemonState> daemons;
+  std::map<NodeId, PeerState> peers;
+  std::map<NodeId, AvoidEntry> avoid;
+  std::optional<TimePoint> frozen_until;
+  MaintenanceState maintenance = maintenance::Active{};
+  std::optional<MaintenanceKind> pending_transition;  // CommitMaintenanceTransition emitted, not yet observed
+  bool cordoned = false;
+  CapabilitySet node_capabilities;
+
+  bool frozen(TimePoint now) const { return frozen_until && *frozen_until > now; }
+};
+
+struct DesiredState {
+  std::map<DaemonId, DaemonIntent> intents;
+};
+
+// The daemon intent reconcile acts on: the operator's intent, overridden to Stop while the node drains
+// or sits in maintenance (Entering, Maintenance, DrainFailed).
+DaemonIntent effective_intent(const ActualState& actual, const DesiredState& desired, DaemonId id);
+
+// Side effects of folding one event that the loop must carry out (it owns the actors).
+struct FoldEffects {
+  // The local maintenance state changed kind: from -> to. The loop turns this into control broadcasts.
+  std::optional<std::pair<MaintenanceKind, MaintenanceKind>> maintenance_changed;
+  // The operator asked for every daemon to restart / one daemon to restart (force).
+  std::vector<DaemonId> restart_daemons;
+  bool shutdown_requested = false;
+  // The event was refused (freeze in effect, invalid transition, unknown daemon...): kind + message.
+  std::optional<SdkError> rejected;
+};
+
+class MeshOsState {
+ public:
+  MeshOsState(MeshOsConfig config, std::shared_ptr<AdminVerifier> verifier = nullptr);
+
+  // Fold one event. `now` is monotonic, `wall_ms` the wall clock for stamps shown to people.
+  FoldEffects fold(const MeshOsEvent& ev, TimePoint now, std::int64_t wall_ms);
+
+  // Assign ids to freshly reconciled actions and note what is now in flight (Starting, Stopping,
+  // pending transitions, avoid entries, announced backoffs) so the next reconcile does not repeat them.
+  std::vector<PendingAction> record_emitted(std::vector<MeshOsAction> actions, TimePoint now);
+
+  MeshOsSnapshot snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch, std::uint64_t seq) const;
+
+  const ActualState& actual() const noexcept { return actual_; }
+  const DesiredState& desired() const noexcept { return desired_; }
+  const MeshOsConfig& config() const noexcept { return config_; }
+  ActualState& mutable_actual() noexcept { return actual_; }  // for tests and restore paths
+
+  void set_executor_stats(const ExecutorStats& s) { executor_stats_ = s; }
+  LoopStats& loop_stats() noexcept { return loop_stats_; }
+  const LoopStats& loop_stats() const noexcept { return loop_stats_; }
+  const BoundedRing<LogRecord>& logs() const noexcept { return logs_; }
+  const BoundedRing<AuditRecord>& audit() const noexcept { return audit_; }
+  const BoundedRing<FailureRecord>& failures() const noexcept { return failures_; }
+  ActionId next_action_id() const noexcept { return next_action_id_; }
+
+ private:
+  MeshOsConfig config_;
+  std::shared_ptr<AdminVerifier> verifier_;
+  ActualState actual_;
+  DesiredState desired_;
+  BoundedRing<LogRecord> logs_;
+  BoundedRing<AuditRecord> audit_;
+  BoundedRing<FailureRecord> failures_;
+  BoundedRing<PendingAction> recent_actions_;
+  std::uint64_t log_seq_ = 0;
+  std::uint64_t audit_seq_ = 0;
+  ActionId next_action_id_ = 1;
+  ExecutorStats executor_stats_;
+  LoopStats loop_stats_;
+};
+
+}  // namespace meshos

@@ -1,0 +1,33 @@
+#pragma once
+// Monotonic time for deadlines, wall-clock milliseconds only for timestamps shown to people.
+#include <chrono>
+#include <cstdint>
+
+namespace meshos {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Millis = std::chrono::milliseconds;
+
+// Milliseconds from `now` until `deadline`, 0 once the deadline has passed (never negative).
+inline std::uint64_t saturating_ms_until(TimePoint deadline, TimePoint now) {
+  if (deadline <= now) return 0;
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<Millis>(deadline - now).count());
+}
+
+// Milliseconds elapsed from `since` to `now`, 0 when `since` lies in the future.
+inline std::uint64_t saturating_ms_since(TimePoint since, TimePoint now) {
+  return saturating_ms_until(now, since);
+}
+
+inline std::uint64_t to_ms(Clock::duration d) {
+  auto ms = std::chrono::duration_cast<Millis>(d).count();
+  return ms < 0 ? 0 : static_cast<std::uint64_t>(ms);
+}
+
+// Wall-clock milliseconds since the Unix epoch.
+inline std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace meshos
