@@ -1,0 +1,151 @@
+#pragma once
+// The daemon-author SDK: start a node runtime, register daemons, receive control events, publish logs and
+// capabilities, read snapshots, shut down cleanly. CAF stays behind this surface.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshos/config.hpp"
+#include "meshos/control.hpp"
+#include "meshos/daemon.hpp"
+#include "meshos/dispatcher.hpp"
+#include "meshos/event.hpp"
+#include "meshos/identity.hpp"
+#include "meshos/operators.hpp"
+#include "meshos/result.hpp"
+#include "meshos/snapshot.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace meshos {
+
+namespace detail {
+class Runtime;
+struct DaemonSlot;
+}  // namespace detail
+
+inline constexpr std::size_t kDefaultControlCapacity = 8;
+inline constexpr std::chrono::milliseconds kDefaultGracefulShutdown{5000};
+
+struct RuntimeStats {
+  LoopStats loop;
+  ExecutorStats executor;
+  std::uint64_t control_dropped = 0;
+  std::uint64_t snapshots_published = 0;
+  std::uint64_t subscriber_drops = 0;  // snapshots skipped for subscribers still busy with the previous one
+  std::size_t daemons_at_shutdown = 0;
+  bool forced = false;  // some actor did not stop within the shutdown deadline
+};
+
+enum class ShutdownOutcome {
+  Consumed,  // the daemon's actor handled Shutdown before the deadline
+  Forced,    // the deadline passed first; the daemon was forced out
+};
+
+using SnapshotPtr = std::shared_ptr<const MeshOsSnapshot>;
+
+class MeshOsDaemonHandle {
+ public:
+  MeshOsDaemonHandle(MeshOsDaemonHandle&&) noexcept;
+  MeshOsDaemonHandle& operator=(MeshOsDaemonHandle&&) noexcept;
+  MeshOsDaemonHandle(const MeshOsDaemonHandle&) = delete;
+  MeshOsDaemonHandle& operator=(const MeshOsDaemonHandle&) = delete;
+  // Unregisters the daemon (if graceful_shutdown did not already).
+  ~MeshOsDaemonHandle();
+
+  DaemonId daemon_id() const;
+  const std::string& daemon_name() const;
+
+  // Next control event the daemon's actor consumed, waiting up to `timeout`; nullopt on timeout or once the
+  // daemon is unregistered / the runtime is gone.
+  std::optional<DaemonControl> next_control(std::chrono::milliseconds timeout);
+  std::optional<DaemonControl> try_next_control();
+
+  const MetadataView& metadata() const;
+  const MetadataView& refresh_metadata();
+
+  // Never blocks. queue_full / loop_closed.
+  Result<void> publish_log(LogLevel level, std::string message);
+  // Visible in the snapshot (and to peers). invalid_capability / queue_full / loop_closed.
+  Result<void> publish_capabilities(CapabilitySet caps);
+
+  // Control events dropped for this daemon because it had control_capacity outstanding.
+  std::uint64_t dropped_control_events() const;
+
+  // Sends Shutdown{grace}; returns once the daemon's actor consumed it, or at the deadline (forcing the
+  // daemon out). Unregisters either way. already_shutdown if called twice.
+  Result<ShutdownOutcome> graceful_shutdown(std::chrono::milliseconds grace = kDefaultGracefulShutdown);
+
+ private:
+  friend class MeshOsDaemonSdk;
+  explicit MeshOsDaemonHandle(std::shared_ptr<detail::DaemonSlot> slot);
+  std::shared_ptr<detail::DaemonSlot> slot_;
+};
+
+class MeshOsDaemonSdk {
+ public:
+  struct Options {
+    std::shared_ptr<AdminVerifier> verifier;  // nullptr: signed commits fold as Unverified
+    // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
+    // instead of wrapping it. Tests of the pure executor use this.
+    bool replace_node_dispatcher = false;
+  };
+
+  // Owns an actor system of its own.
+  static MeshOsDaemonSdk start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher);
+  static MeshOsDaemonSdk start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher, Options options);
+  // Runs on the application's actor system (which must outlive the SDK's shutdown()).
+  static MeshOsDaemonSdk start(caf::actor_system& system, MeshOsConfig config,
+                               std::shared_ptr<ActionDispatcher> dispatcher, Options options = {});
+
+  MeshOsDaemonSdk(MeshOsDaemonSdk&&) noexcept;
+  MeshOsDaemonSdk& operator=(MeshOsDaemonSdk&&) noexcept;
+  MeshOsDaemonSdk(const MeshOsDaemonSdk&) = delete;
+  MeshOsDaemonSdk& operator=(const MeshOsDaemonSdk&) = delete;
+  ~MeshOsDaemonSdk();  // shuts down if shutdown() was not called
+
+  // Capacity for daemons registered from now on (min 1).
+  MeshOsDaemonSdk& with_control_capacity(std::size_t capacity);
+
+  // register_failed (duplicate id, empty name), loop_closed.
+  Result<MeshOsDaemonHandle> register_daemon(std::unique_ptr<MeshDaemon> daemon, const EntityKeypair& keypair);
+
+  std::uint64_t dropped_control_events() const;
+  SnapshotPtr snapshot() const;
+  // The callback runs on an actor of its own, never on the loop; a subscriber still busy with the previous
+  // snapshot skips ahead (counted). Returns an id for unsubscribe.
+  std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> callback);
+  void unsubscribe(std::uint64_t id);
+  // Never blocks. queue_full / loop_closed.
+  Result<void> publish(MeshOsEvent event);
+
+  // Causal events to a registered daemon. deliver: fire and forget, bounded per daemon (queue_full).
+  // process: waits for the outputs (not_found, process_failed, timeout, loop_closed).
+  Result<void> deliver(DaemonId daemon, CausalEvent event);
+  Result<std::vector<Bytes>> process(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
+
+  // Bounded and clean: every daemon is stopped, every actor quits. already_shutdown on a second call.
+  Result<RuntimeStats> shutdown();
+
+  NodeId node_id() const;
+  const MeshOsConfig& config() const;
+
+ private:
+  explicit MeshOsDaemonSdk(std::shared_ptr<detail::Runtime> rt);
+  std::shared_ptr<detail::Runtime> rt_;
+  std::size_t control_capacity_ = kDefaultControlCapacity;
+};
+
+// The one-daemon-per-process case: start the SDK, register the daemon, hand control events to `on_event`
+// (if any) until Shutdown or DrainFinish, shut down gracefully. Returns a process exit code.
+int daemon_main(std::unique_ptr<MeshDaemon> daemon, EntityKeypair keypair, MeshOsConfig config = {},
+                std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
+                std::function<void(MeshOsDaemonHandle&, const DaemonControl&)> on_event = {});
+
+}  // namespace meshos
