@@ -1,0 +1,54 @@
+# Shared by scripts/*.sh (sourced, not run): Debian packages, configure, build.
+# Everything here is idempotent: a second run installs nothing and rebuilds only what changed.
+
+MESHOS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MESHOS_BUILD_DIR=${MESHOS_BUILD_DIR:-$MESHOS_ROOT/build}
+MESHOS_ASAN_BUILD_DIR=${MESHOS_ASAN_BUILD_DIR:-$MESHOS_ROOT/build-asan}
+# The CI machine has two cores; more parallel jobs than that only thrash.
+MESHOS_JOBS=${MESHOS_JOBS:-2}
+
+MESHOS_DEBIAN_PACKAGES=(build-essential cmake g++ libcaf-dev nlohmann-json3-dev doctest-dev libssl-dev
+                        libbenchmark-dev python3 openssl pkg-config)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs whichever of the packages above are missing (apt-get only runs when something is).
+ensure_debian_packages() {
+  local missing=() pkg
+  for pkg in "${MESHOS_DEBIAN_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || die "missing packages (${missing[*]}) and no sudo to install them"
+    sudo=(sudo)
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build <build dir> <target or "all"> [cmake -D options...]
+configure_and_build() {
+  local dir=$1 target=$2
+  shift 2
+  log "configuring $dir"
+  cmake -S "$MESHOS_ROOT" -B "$dir" "$@"
+  log "building $target in $dir"
+  if [[ $target == all ]]; then
+    cmake --build "$dir" --parallel "$MESHOS_JOBS"
+  else
+    cmake --build "$dir" --parallel "$MESHOS_JOBS" --target "$target"
+  fi
+}
+
+# The main build: everything (library, apps, all test suites), warnings are errors.
+build_main() {
+  configure_and_build "$MESHOS_BUILD_DIR" all -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_WERROR=ON
+}

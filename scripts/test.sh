@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: set up and build if needed, run every CTest test, then build the unit tests again
+# with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and run them there too.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# A sanitizer finding stops the program with a stack trace, so it fails its test instead of scrolling by.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-print_suppressions=0}
+
+run_ctest() {
+  local dir=$1
+  shift
+  ctest --test-dir "$dir" --output-on-failure --parallel "$MESHOS_JOBS" --timeout 300 --no-tests=error "$@"
+}
+
+ensure_debian_packages
+
+build_main
+log "running all tests (build: $MESHOS_BUILD_DIR)"
+run_ctest "$MESHOS_BUILD_DIR"
+
+# Only the unit suite is rebuilt with sanitizers: it covers the core without doubling the CI time.
+configure_and_build "$MESHOS_ASAN_BUILD_DIR" meshos_unit_tests \
+  -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF
+log "running unit tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
+run_ctest "$MESHOS_ASAN_BUILD_DIR" -L '^unit$'
+
+log "all tests passed"
