@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/*.sh (sourced, not run): Debian packages, configure, build.
 # Everything here is idempotent: a second run installs nothing and rebuilds only what changed.
 

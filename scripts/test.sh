@@ -2,6 +2,7 @@
 # The whole test suite: set up and build if needed, run every CTest test, then build the unit tests again
 # with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and run them there too.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # A sanitizer finding stops the program with a stack trace, so it fails its test instead of scrolling by.
