@@ -1,0 +1,161 @@
+#include "meshos/reconcile.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace meshos {
+namespace {
+
+bool is_health_ready(const std::optional<DaemonHealth>& h) {
+  return !h || std::holds_alternative<health::Healthy>(*h);
+}
+
+// The operator's own intent, before maintenance overrides it.
+DaemonIntent operator_intent(const DesiredState& desired, DaemonId id) {
+  auto it = desired.intents.find(id);
+  return it == desired.intents.end() ? DaemonIntent::Run : it->second;
+}
+
+void reconcile_daemons(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                       const MeshOsConfig& config, std::vector<MeshOsAction>& out) {
+  const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance);
+  for (const auto& [id, d] : actual.daemons) {
+    const DaemonIntent intent = effective_intent(actual, desired, id);
+    if (intent == DaemonIntent::Run && d.lifecycle == DaemonLifecycleState::Stopped) {
+      auto gate = restart_gate(d.restart, now);
+      if (!gate) {
+        out.emplace_back(action::StartDaemon{d.ref});
+      } else if (d.restart.backoff_announced_until != gate) {
+        out.emplace_back(action::ApplyBackoff{d.ref, *gate});
+      }
+    } else if (intent == DaemonIntent::Stop &&
+               (d.lifecycle == DaemonLifecycleState::Running || d.lifecycle == DaemonLifecycleState::Starting)) {
+      const bool operator_stop = operator_intent(desired, id) == DaemonIntent::Stop;
+      TimePoint deadline = now + config.stop_grace;
+      // A drain must finish by the maintenance deadline, so that deadline bounds every stop it causes.
+      if (entering && entering->deadline) deadline = *entering->deadline;
+      out.emplace_back(action::StopDaemon{d.ref, operator_stop ? "intent_stop" : "drain", deadline});
+    }
+  }
+}
+
+void reconcile_maintenance(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                           const MeshOsConfig& config, std::vector<MeshOsAction>& out) {
+  if (actual.pending_transition) return;
+  const NodeId node = actual.this_node;
+  if (const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance)) {
+    const bool all_stopped = std::all_of(actual.daemons.begin(), actual.daemons.end(), [](const auto& kv) {
+      return kv.second.lifecycle == DaemonLifecycleState::Stopped;
+    });
+    if (all_stopped) {
+      out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Maintenance{now}});
+    } else if (entering->deadline && *entering->deadline <= now) {
+      std::string reason =
+          "drain deadline elapsed after " + std::to_string(saturating_ms_since(entering->since, now)) + " ms";
+      out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::DrainFailed{now, std::move(reason)}});
+    }
+  } else if (std::holds_alternative<maintenance::ExitingMaintenance>(actual.maintenance)) {
+    const bool all_back = std::all_of(actual.daemons.begin(), actual.daemons.end(), [&](const auto& kv) {
+      if (effective_intent(actual, desired, kv.first) != DaemonIntent::Run) return true;
+      return kv.second.lifecycle == DaemonLifecycleState::Running && is_health_ready(kv.second.health);
+    });
+    if (all_back) out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Recovery{now}});
+  } else if (const auto* recovery = std::get_if<maintenance::Recovery>(&actual.maintenance)) {
+    if (now - recovery->since >= config.recovery_ramp_window) {
+      out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Active{}});
+    }
+  }
+}
+
+void reconcile_locality(const ActualState& actual, TimePoint now, const MeshOsConfig& config,
+                        std::vector<MeshOsAction>& out) {
+  for (const auto& [id, peer] : actual.peers) {
+    auto avoided = actual.avoid.find(id);
+    if (avoided != actual.avoid.end() && avoided->second.until > now) continue;
+    if (peer.health == PeerHealth::Unreachable) {
+      out.emplace_back(action::MarkAvoid{id, "unreachable", config.avoid_ttl});
+    } else if (peer.rtt && *peer.rtt > config.rtt_degraded_threshold) {
+      std::string reason = "rtt " + std::to_string(to_ms(*peer.rtt)) + " ms over threshold " +
+                           std::to_string(config.rtt_degraded_threshold.count()) + " ms";
+      out.emplace_back(action::MarkAvoid{id, std::move(reason), config.avoid_ttl});
+    }
+  }
+}
+
+}  // namespace
+
+DaemonIntent effective_intent(const ActualState& actual, const DesiredState& desired, DaemonId id) {
+  switch (kind_of(actual.maintenance)) {
+    case MaintenanceKind::EnteringMaintenance:
+    case MaintenanceKind::Maintenance:
+    case MaintenanceKind::DrainFailed:
+      return DaemonIntent::Stop;
+    default:
+      return operator_intent(desired, id);
+  }
+}
+
+std::vector<MeshOsAction> reconcile(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                                    const MeshOsConfig& config) {
+  std::vector<MeshOsAction> out;
+  if (actual.frozen(now)) return out;
+  reconcile_daemons(actual, desired, now, config, out);
+  reconcile_maintenance(actual, desired, now, config, out);
+  reconcile_locality(actual, now, config, out);
+  return out;
+}
+
+std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now) {
+  std::optional<TimePoint> gate = r.next_start_at;
+  if (r.crash_looping_until && (!gate || *r.crash_looping_until > *gate)) gate = r.crash_looping_until;
+  if (gate && *gate > now) return gate;
+  return std::nullopt;
+}
+
+Millis restart_backoff(std::uint32_t consecutive_crashes, const MeshOsConfig& config) {
+  using Rep = Millis::rep;
+  const Rep cap = std::max<Rep>(config.restart_backoff_max.count(), 0);
+  Rep value = std::min(std::max<Rep>(config.restart_backoff_initial.count(), 0), cap);
+  const Rep factor = static_cast<Rep>(config.restart_backoff_factor);
+  for (std::uint32_t i = 1; i < consecutive_crashes && value < cap; ++i) {
+    if (factor <= 1) {
+      if (factor == 0) value = 0;
+      break;
+    }
+    // Checked before multiplying so a long crash streak saturates at the cap instead of overflowing.
+    value = value > cap / factor ? cap : value * factor;
+  }
+  return Millis{std::min(value, cap)};
+}
+
+BackpressureGauge::Change BackpressureGauge::update(std::size_t depth) {
+  if (!active_ && depth >= assert_depth_) {
+    active_ = true;
+    return Change::Asserted;
+  }
+  if (active_ && depth <= release_depth_) {
+    active_ = false;
+    return Change::Released;
+  }
+  return Change::None;
+}
+
+float BackpressureGauge::level(std::size_t depth) const {
+  if (assert_depth_ == 0 || depth >= assert_depth_) return 1.0f;
+  return static_cast<float>(static_cast<double>(depth) / static_cast<double>(assert_depth_));
+}
+
+std::optional<MeshOsControl> control_for_transition(MaintenanceKind from, const MaintenanceState& to, TimePoint now,
+                                                    Millis default_drain) {
+  if (const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&to)) {
+    return control::DrainStart{entering->deadline ? *entering->deadline : now + default_drain};
+  }
+  const MaintenanceKind to_kind = kind_of(to);
+  if (from == MaintenanceKind::EnteringMaintenance &&
+      (to_kind == MaintenanceKind::Maintenance || to_kind == MaintenanceKind::DrainFailed)) {
+    return control::DrainFinish{};
+  }
+  return std::nullopt;
+}
+
+}  // namespace meshos

@@ -1,0 +1,529 @@
+#include "meshos/snapshot.hpp"
+
+#include <initializer_list>
+#include <type_traits>
+
+#include <nlohmann/json.hpp>
+
+#include "json_read.hpp"
+
+namespace meshos {
+namespace {
+
+using nlohmann::json;
+
+// MaintenanceStateView and DaemonHealth are std::variants of nested-namespace types, so ADL (and with it
+// nlohmann's implicit conversion) cannot find meshos::to_json for them: convert explicitly.
+template <class T>
+json as_json(const T& v) {
+  json j;
+  to_json(j, v);
+  return j;
+}
+
+template <class T>
+json optional_json(const std::optional<T>& v) {
+  if (!v) return json(nullptr);
+  if constexpr (std::is_arithmetic_v<T>) {
+    return json(*v);
+  } else {
+    return as_json(*v);
+  }
+}
+
+json avoid_json(const AvoidSnapshot& a) {
+  return json{{"peer", to_hex(a.peer)}, {"reason", a.reason}, {"remaining_ms", a.remaining_ms}};
+}
+
+json action_json(const ActionSnapshot& a) {
+  return json{{"id", a.id}, {"kind", a.kind}, {"target", a.target}, {"age_ms", a.age_ms}};
+}
+
+json migration_json(const MigrationSnapshot& m) {
+  return json{{"id", to_hex(m.id)}, {"daemon", to_hex(m.daemon)}, {"target", to_hex(m.target)}, {"phase", m.phase}};
+}
+
+json executor_json(const ExecutorStats& e) {
+  return json{{"dispatched", e.dispatched},
+              {"failed", e.failed},
+              {"deferred", e.deferred},
+              {"gated", e.gated},
+              {"retries", e.retries},
+              {"dropped", e.dropped},
+              {"backpressure_asserts", e.backpressure_asserts},
+              {"backpressure_releases", e.backpressure_releases},
+              {"queue_depth", e.queue_depth},
+              {"backpressure_active", e.backpressure_active}};
+}
+
+json loop_json(const LoopStats& l) {
+  return json{{"ticks", l.ticks},
+              {"events_folded", l.events_folded},
+              {"events_rejected", l.events_rejected},
+              {"actions_emitted", l.actions_emitted},
+              {"actions_dropped", l.actions_dropped},
+              {"control_dropped", l.control_dropped},
+              {"logs_evicted", l.logs_evicted},
+              {"failures_evicted", l.failures_evicted},
+              {"audit_evicted", l.audit_evicted}};
+}
+
+// The Rust C SDK spells peer health and maintenance mirrors in CamelCase; metadata JSON keeps its shape.
+const char* camel_case(PeerHealth h) {
+  switch (h) {
+    case PeerHealth::Healthy: return "Healthy";
+    case PeerHealth::Degraded: return "Degraded";
+    case PeerHealth::Unreachable: return "Unreachable";
+  }
+  return "Unknown";
+}
+
+const char* camel_case(MaintenanceKind k) {
+  switch (k) {
+    case MaintenanceKind::Active: return "Active";
+    case MaintenanceKind::EnteringMaintenance: return "EnteringMaintenance";
+    case MaintenanceKind::Maintenance: return "Maintenance";
+    case MaintenanceKind::ExitingMaintenance: return "ExitingMaintenance";
+    case MaintenanceKind::DrainFailed: return "DrainFailed";
+    case MaintenanceKind::Recovery: return "Recovery";
+  }
+  return "Unknown";
+}
+
+// Reads a snapshot field by field; the first problem is kept (with its path) and everything after it
+// becomes a no-op, so the caller checks once at the end and never hands out a partial value.
+class Reader {
+ public:
+  bool failed() const { return error_.has_value(); }
+  SdkError error() const { return SdkError{"invalid_snapshot", error_.value_or("")}; }
+
+  void fail(const std::string& path, const std::string& what) {
+    if (!error_) error_ = path + ": " + what;
+  }
+
+  const json* require(const json& j, const std::string& path, const char* key) {
+    if (failed()) return nullptr;
+    if (!j.is_object()) {
+      fail(path, "expected an object");
+      return nullptr;
+    }
+    const json* v = json_read::field(j, key);
+    if (!v) fail(path + "." + key, "missing");
+    return v;
+  }
+
+  std::uint64_t u64(const json& j, const std::string& path, const char* key) {
+    const json* v = require(j, path, key);
+    if (!v) return 0;
+    auto n = json_read::as_u64(*v);
+    if (!n) fail(path + "." + key, "expected a non-negative integer");
+    return n.value_or(0);
+  }
+
+  std::optional<std::uint64_t> optional_u64(const json& j, const std::string& path, const char* key) {
+    const json* v = require(j, path, key);
+    if (!v || v->is_null()) return std::nullopt;
+    auto n = json_read::as_u64(*v);
+    if (!n) fail(path + "." + key, "expected a non-negative integer or null");
+    return n;
+  }
+
+  std::uint32_t u32(const json& j, const std::string& path, const char* key) {
+    std::uint64_t n = u64(j, path, key);
+    if (n > UINT32_MAX) fail(path + "." + key, "out of range");
+    return static_cast<std::uint32_t>(n);
+  }
+
+  std::int64_t i64(const json& j, const std::string& path, const char* key) {
+    const json* v = require(j, path, key);
+    if (!v) return 0;
+    auto n = json_read::as_i64(*v);
+    if (!n) fail(path + "." + key, "expected an integer");
+    return n.value_or(0);
+  }
+
+  double number(const json& v, const std::string& path) {
+    if (failed()) return 0;
+    auto n = json_read::as_number(v);
+    if (!n) fail(path, "expected a finite number");
+    return n.value_or(0);
+  }
+
+  bool boolean(const json& j, const std::string& path, const char* key) {
+    const json* v = require(j, path, key);
+    if (!v) return false;
+    if (!v->is_boolean()) {
+      fail(path + "." + key, "expected true or false");
+      return false;
+    }
+    return v->get<bool>();
+  }
+
+  std::string string(const json& j, const std::string& path, const char* key) {
+    const json* v = require(j, path, key);
+    if (!v) return {};
+    if (!v->is_string()) {
+      fail(path + "." + key, "expected a string");
+      return {};
+    }
+    return v->get<std::string>();
+  }
+
+  std::uint64_t id(const json& j, const std::string& path, const char* key) {
+    const std::string text = string(j, path, key);
+    if (failed()) return 0;
+    std::uint64_t out = 0;
+    if (text.size() != 16 || !parse_hex_u64(text, out)) fail(path + "." + key, "expected 16 hex digits");
+    return out;
+  }
+
+  // Calls read(element, element_path) for every element of the array at j[key].
+  template <class F>
+  void each(const json& j, const std::string& path, const char* key, F&& read) {
+    const json* v = require(j, path, key);
+    if (!v) return;
+    if (!v->is_array()) {
+      fail(path + "." + key, "expected an array");
+      return;
+    }
+    for (std::size_t i = 0; i < v->size() && !failed(); ++i) {
+      read((*v)[i], path + "." + key + "[" + std::to_string(i) + "]");
+    }
+  }
+
+  template <class E>
+  E enumeration(const json& j, const std::string& path, const char* key, std::initializer_list<E> values) {
+    const std::string text = string(j, path, key);
+    if (failed()) return *values.begin();
+    for (E e : values) {
+      if (text == to_string(e)) return e;
+    }
+    fail(path + "." + key, "unknown value '" + text + "'");
+    return *values.begin();
+  }
+
+  // Adopts the outcome of another module's decoder, keeping its message under our kind.
+  template <class T>
+  T adopt(Result<T> r, const std::string& path) {
+    if (failed()) return T{};
+    if (!r) {
+      fail(path, r.error().message);
+      return T{};
+    }
+    return std::move(r.value());
+  }
+
+ private:
+  std::optional<std::string> error_;
+};
+
+DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
+  DaemonSnapshot d;
+  d.id = r.id(j, path, "id");
+  d.name = r.string(j, path, "name");
+  d.lifecycle = r.enumeration(j, path, "lifecycle",
+                              {DaemonLifecycleState::Stopped, DaemonLifecycleState::Starting,
+                               DaemonLifecycleState::Running, DaemonLifecycleState::Stopping});
+  d.intent = r.enumeration(j, path, "intent", {DaemonIntent::Run, DaemonIntent::Stop});
+  if (const json* h = r.require(j, path, "health"); h && !h->is_null()) {
+    d.health = r.adopt(daemon_health_from_json(*h), path + ".health");
+  }
+  if (const json* s = r.require(j, path, "saturation")) {
+    d.saturation = static_cast<float>(r.number(*s, path + ".saturation"));
+    if (!(d.saturation >= 0.0f && d.saturation <= 1.0f)) r.fail(path + ".saturation", "must lie in [0, 1]");
+  }
+  d.restart = r.enumeration(j, path, "restart",
+                            {RestartPhase::Ready, RestartPhase::BackingOff, RestartPhase::CrashLooping});
+  d.consecutive_crashes = r.u32(j, path, "consecutive_crashes");
+  d.total_crashes = r.u64(j, path, "total_crashes");
+  d.starts = r.u64(j, path, "starts");
+  d.restart_in_ms = r.optional_u64(j, path, "restart_in_ms");
+  d.last_crash_reason = r.string(j, path, "last_crash_reason");
+  d.age_ms = r.u64(j, path, "age_ms");
+  d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
+  if (const json* c = r.require(j, path, "capabilities")) {
+    d.capabilities = r.adopt(capability_set_from_json(*c), path + ".capabilities");
+  }
+  return d;
+}
+
+PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
+  PeerSnapshot p;
+  p.node = r.id(j, path, "node");
+  if (const json* rtt = r.require(j, path, "rtt_ms"); rtt && !rtt->is_null()) {
+    p.rtt_ms = r.number(*rtt, path + ".rtt_ms");
+    if (*p.rtt_ms < 0) r.fail(path + ".rtt_ms", "must not be negative");
+  }
+  p.health = r.enumeration(j, path, "health", {PeerHealth::Healthy, PeerHealth::Degraded, PeerHealth::Unreachable});
+  if (const json* m = r.require(j, path, "maintenance"); m && !m->is_null()) {
+    p.maintenance = r.adopt(maintenance_view_from_json(*m), path + ".maintenance");
+  }
+  r.each(j, path, "capability_tags", [&](const json& tag, const std::string& tag_path) {
+    if (!tag.is_string()) return r.fail(tag_path, "expected a string");
+    p.capability_tags.push_back(tag.get<std::string>());
+  });
+  p.version = r.string(j, path, "version");
+  p.last_seen_ms = r.u64(j, path, "last_seen_ms");
+  return p;
+}
+
+AuditRecord read_audit(Reader& r, const json& j, const std::string& path) {
+  AuditRecord a;
+  a.seq = r.u64(j, path, "seq");
+  a.wall_ms = r.i64(j, path, "wall_ms");
+  a.commit = r.string(j, path, "commit");
+  a.event = r.string(j, path, "event");
+  r.each(j, path, "operators", [&](const json& op, const std::string& op_path) {
+    std::uint64_t id = 0;
+    if (!op.is_string() || op.get<std::string>().size() != 16 || !parse_hex_u64(op.get<std::string>(), id)) {
+      return r.fail(op_path, "expected 16 hex digits");
+    }
+    a.operators.push_back(id);
+  });
+  a.outcome = r.string(j, path, "outcome");
+  a.reason_kind = r.string(j, path, "reason_kind");
+  a.reason = r.string(j, path, "reason");
+  return a;
+}
+
+FailureRecord read_failure(Reader& r, const json& j, const std::string& path) {
+  FailureRecord f;
+  f.id = r.u64(j, path, "id");
+  f.action_kind = r.string(j, path, "action_kind");
+  f.target = r.string(j, path, "target");
+  f.reason = r.string(j, path, "reason");
+  f.attempts = r.u32(j, path, "attempts");
+  f.wall_ms = r.i64(j, path, "wall_ms");
+  return f;
+}
+
+ExecutorStats read_executor(Reader& r, const json& j, const std::string& path) {
+  ExecutorStats e;
+  e.dispatched = r.u64(j, path, "dispatched");
+  e.failed = r.u64(j, path, "failed");
+  e.deferred = r.u64(j, path, "deferred");
+  e.gated = r.u64(j, path, "gated");
+  e.retries = r.u64(j, path, "retries");
+  e.dropped = r.u64(j, path, "dropped");
+  e.backpressure_asserts = r.u64(j, path, "backpressure_asserts");
+  e.backpressure_releases = r.u64(j, path, "backpressure_releases");
+  e.queue_depth = r.u64(j, path, "queue_depth");
+  e.backpressure_active = r.boolean(j, path, "backpressure_active");
+  return e;
+}
+
+LoopStats read_loop(Reader& r, const json& j, const std::string& path) {
+  LoopStats l;
+  l.ticks = r.u64(j, path, "ticks");
+  l.events_folded = r.u64(j, path, "events_folded");
+  l.events_rejected = r.u64(j, path, "events_rejected");
+  l.actions_emitted = r.u64(j, path, "actions_emitted");
+  l.actions_dropped = r.u64(j, path, "actions_dropped");
+  l.control_dropped = r.u64(j, path, "control_dropped");
+  l.logs_evicted = r.u64(j, path, "logs_evicted");
+  l.failures_evicted = r.u64(j, path, "failures_evicted");
+  l.audit_evicted = r.u64(j, path, "audit_evicted");
+  return l;
+}
+
+}  // namespace
+
+const char* to_string(DaemonLifecycleState s) {
+  switch (s) {
+    case DaemonLifecycleState::Stopped: return "stopped";
+    case DaemonLifecycleState::Starting: return "starting";
+    case DaemonLifecycleState::Running: return "running";
+    case DaemonLifecycleState::Stopping: return "stopping";
+  }
+  return "unknown";
+}
+
+const char* to_string(RestartPhase p) {
+  switch (p) {
+    case RestartPhase::Ready: return "ready";
+    case RestartPhase::BackingOff: return "backing_off";
+    case RestartPhase::CrashLooping: return "crash_looping";
+  }
+  return "unknown";
+}
+
+void to_json(json& j, const DaemonSnapshot& d) {
+  j = json{{"id", to_hex(d.id)},
+           {"name", d.name},
+           {"lifecycle", to_string(d.lifecycle)},
+           {"intent", to_string(d.intent)},
+           {"health", optional_json(d.health)},
+           {"saturation", d.saturation},
+           {"restart", to_string(d.restart)},
+           {"consecutive_crashes", d.consecutive_crashes},
+           {"total_crashes", d.total_crashes},
+           {"starts", d.starts},
+           {"restart_in_ms", optional_json(d.restart_in_ms)},
+           {"last_crash_reason", d.last_crash_reason},
+           {"age_ms", d.age_ms},
+           {"running_for_ms", optional_json(d.running_for_ms)},
+           {"capabilities", d.capabilities}};
+}
+
+void to_json(json& j, const PeerSnapshot& p) {
+  j = json{{"node", to_hex(p.node)},
+           {"rtt_ms", optional_json(p.rtt_ms)},
+           {"health", to_string(p.health)},
+           {"maintenance", optional_json(p.maintenance)},
+           {"capability_tags", p.capability_tags},
+           {"version", p.version},
+           {"last_seen_ms", p.last_seen_ms}};
+}
+
+void to_json(json& j, const AuditRecord& a) {
+  json operators = json::array();
+  for (OperatorId op : a.operators) operators.push_back(to_hex(op));
+  j = json{{"seq", a.seq},
+           {"wall_ms", a.wall_ms},
+           {"commit", a.commit},
+           {"event", a.event},
+           {"operators", std::move(operators)},
+           {"outcome", a.outcome},
+           {"reason_kind", a.reason_kind},
+           {"reason", a.reason}};
+}
+
+void to_json(json& j, const FailureRecord& f) {
+  j = json{{"id", f.id},         {"action_kind", f.action_kind}, {"target", f.target},
+           {"reason", f.reason}, {"attempts", f.attempts},       {"wall_ms", f.wall_ms}};
+}
+
+void to_json(json& j, const MeshOsSnapshot& s) {
+  json daemons = json::array();
+  for (const auto& kv : s.daemons) daemons.push_back(kv.second);
+  json peers = json::array();
+  for (const auto& kv : s.peers) peers.push_back(kv.second);
+  json avoid = json::array();
+  for (const auto& a : s.avoid) avoid.push_back(avoid_json(a));
+  json actions = json::array();
+  for (const auto& a : s.recent_actions) actions.push_back(action_json(a));
+  json migrations = json::array();
+  for (const auto& m : s.migrations) migrations.push_back(migration_json(m));
+  j = json{{"node_id", to_hex(s.node_id)},
+           {"runtime_epoch", to_hex(s.runtime_epoch)},
+           {"seq", s.seq},
+           {"wall_ms", s.wall_ms},
+           {"daemons", std::move(daemons)},
+           {"peers", std::move(peers)},
+           {"avoid", std::move(avoid)},
+           {"local_maintenance", as_json(s.local_maintenance)},
+           {"cordoned", s.cordoned},
+           {"node_capabilities", s.node_capabilities},
+           {"recent_actions", std::move(actions)},
+           {"recent_failures", s.recent_failures},
+           {"freeze_remaining_ms", optional_json(s.freeze_remaining_ms)},
+           {"audit", s.audit},
+           {"logs", s.logs},
+           {"migrations", std::move(migrations)},
+           {"executor", executor_json(s.executor)},
+           {"loop", loop_json(s.loop)}};
+}
+
+Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
+  Reader r;
+  MeshOsSnapshot s;
+  const std::string root = "snapshot";
+  if (!j.is_object()) return SdkError{"invalid_snapshot", "a snapshot must be a JSON object"};
+  s.node_id = r.id(j, root, "node_id");
+  s.runtime_epoch = r.id(j, root, "runtime_epoch");
+  s.seq = r.u64(j, root, "seq");
+  s.wall_ms = r.i64(j, root, "wall_ms");
+  r.each(j, root, "daemons", [&](const json& d, const std::string& path) {
+    DaemonSnapshot daemon = read_daemon(r, d, path);
+    if (!r.failed() && !s.daemons.emplace(daemon.id, std::move(daemon)).second) r.fail(path, "duplicate daemon id");
+  });
+  r.each(j, root, "peers", [&](const json& p, const std::string& path) {
+    PeerSnapshot peer = read_peer(r, p, path);
+    if (!r.failed() && !s.peers.emplace(peer.node, std::move(peer)).second) r.fail(path, "duplicate peer id");
+  });
+  r.each(j, root, "avoid", [&](const json& a, const std::string& path) {
+    AvoidSnapshot avoid;
+    avoid.peer = r.id(a, path, "peer");
+    avoid.reason = r.string(a, path, "reason");
+    avoid.remaining_ms = r.u64(a, path, "remaining_ms");
+    s.avoid.push_back(std::move(avoid));
+  });
+  if (const json* m = r.require(j, root, "local_maintenance")) {
+    s.local_maintenance = r.adopt(maintenance_view_from_json(*m), root + ".local_maintenance");
+  }
+  s.cordoned = r.boolean(j, root, "cordoned");
+  if (const json* c = r.require(j, root, "node_capabilities")) {
+    s.node_capabilities = r.adopt(capability_set_from_json(*c), root + ".node_capabilities");
+  }
+  r.each(j, root, "recent_actions", [&](const json& a, const std::string& path) {
+    ActionSnapshot action;
+    action.id = r.u64(a, path, "id");
+    action.kind = r.string(a, path, "kind");
+    action.target = r.string(a, path, "target");
+    action.age_ms = r.u64(a, path, "age_ms");
+    s.recent_actions.push_back(std::move(action));
+  });
+  r.each(j, root, "recent_failures",
+         [&](const json& f, const std::string& path) { s.recent_failures.push_back(read_failure(r, f, path)); });
+  s.freeze_remaining_ms = r.optional_u64(j, root, "freeze_remaining_ms");
+  r.each(j, root, "audit", [&](const json& a, const std::string& path) { s.audit.push_back(read_audit(r, a, path)); });
+  r.each(j, root, "logs", [&](const json& l, const std::string& path) {
+    s.logs.push_back(r.adopt(log_record_from_json(l), path));
+  });
+  r.each(j, root, "migrations", [&](const json& m, const std::string& path) {
+    MigrationSnapshot migration;
+    migration.id = r.id(m, path, "id");
+    migration.daemon = r.id(m, path, "daemon");
+    migration.target = r.id(m, path, "target");
+    migration.phase = r.string(m, path, "phase");
+    s.migrations.push_back(std::move(migration));
+  });
+  if (const json* e = r.require(j, root, "executor")) s.executor = read_executor(r, *e, root + ".executor");
+  if (const json* l = r.require(j, root, "loop")) s.loop = read_loop(r, *l, root + ".loop");
+  if (r.failed()) return r.error();
+  return s;
+}
+
+MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name) {
+  MetadataView m;
+  m.node_id = s.node_id;
+  m.daemon_id = daemon;
+  m.daemon_name = name;
+  m.maintenance_state = s.local_maintenance;
+  m.peers = s.peers;
+  return m;
+}
+
+// The shape of the Rust C SDK's metadata JSON (numeric ids, "kind" discriminator, CamelCase mirrors), so
+// C daemons written against net_meshos.h read it unchanged. Peer load figures meshos does not collect are
+// null, as the Rust crate renders them before its first report.
+void to_json(json& j, const MetadataView& m) {
+  json maintenance = as_json(m.maintenance_state);
+  maintenance["kind"] = maintenance["state"];
+  json peers = json::array();
+  for (const auto& [id, p] : m.peers) {
+    peers.push_back(json{
+        {"node_id", id},
+        {"rtt_ms", optional_json(p.rtt_ms)},
+        {"health", camel_case(p.health)},
+        {"maintenance", p.maintenance ? json(camel_case(kind_of(*p.maintenance))) : json(nullptr)},
+        {"cpu_load_1m", nullptr},
+        {"mem_used_bytes", nullptr},
+        {"mem_total_bytes", nullptr},
+        {"disk_used_bytes", nullptr},
+        {"disk_total_bytes", nullptr},
+        {"saturation_trend", nullptr},
+        {"capability_set", p.capability_tags},
+        {"software_version", p.version.empty() ? json(nullptr) : json(p.version)},
+        {"forked_from", nullptr},
+        {"last_seen_ms", p.last_seen_ms},
+    });
+  }
+  j = json{{"node_id", m.node_id},
+           {"daemon_id", m.daemon_id},
+           {"daemon_name", m.daemon_name},
+           {"maintenance_state", std::move(maintenance)},
+           {"peers", std::move(peers)}};
+}
+
+}  // namespace meshos

@@ -1,0 +1,519 @@
+#include "meshos/state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "meshos/reconcile.hpp"
+
+namespace meshos {
+namespace {
+
+constexpr const char kTruncationMarker[] = "...[truncated]";
+
+// Operator-supplied durations (drain_for, freeze ttl) are clamped so that adding them to a steady-clock
+// time point can never overflow: a century is far beyond any meaningful deadline.
+constexpr std::uint64_t kMaxOperatorDurationMs = 100ull * 365 * 24 * 3600 * 1000;
+
+TimePoint add_ms_clamped(TimePoint t, std::uint64_t ms) {
+  return t + Millis{static_cast<Millis::rep>(std::min(ms, kMaxOperatorDurationMs))};
+}
+
+SdkError reject(std::string kind, std::string message) { return SdkError{std::move(kind), std::move(message)}; }
+
+// Cuts a message to fit kMaxLogMessageBytes including the marker, never inside a UTF-8 sequence.
+std::string truncate_log_message(const std::string& message) {
+  if (message.size() <= kMaxLogMessageBytes) return message;
+  std::size_t cut = kMaxLogMessageBytes - (sizeof(kTruncationMarker) - 1);
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return message.substr(0, cut) + kTruncationMarker;
+}
+
+void clear_restart_hold(RestartState& r) {
+  r.consecutive_crashes = 0;
+  r.recent_crashes.clear();
+  r.current_backoff = Millis{0};
+  r.next_start_at.reset();
+  r.crash_looping_until.reset();
+  r.backoff_announced_until.reset();
+}
+
+void record_crash(DaemonState& d, const std::string& reason, TimePoint now, const MeshOsConfig& config) {
+  RestartState& r = d.restart;
+  if (d.running_since && now - *d.running_since >= config.healthy_run_reset) {
+    r.consecutive_crashes = 0;
+    r.current_backoff = Millis{0};
+  }
+  d.lifecycle = DaemonLifecycleState::Stopped;
+  d.running_since.reset();
+  d.transition_started.reset();
+  ++r.total_crashes;
+  r.last_crash_reason = reason;
+  if (r.consecutive_crashes < UINT32_MAX) ++r.consecutive_crashes;
+  r.current_backoff = restart_backoff(r.consecutive_crashes, config);
+  r.next_start_at = now + r.current_backoff;
+  r.recent_crashes.push_back(now);
+  while (!r.recent_crashes.empty() && now - r.recent_crashes.front() > config.crash_loop_window) {
+    r.recent_crashes.pop_front();
+  }
+  const std::size_t threshold = std::max<std::uint32_t>(config.crash_loop_threshold, 1);
+  while (r.recent_crashes.size() > threshold) r.recent_crashes.pop_front();
+  if (r.recent_crashes.size() >= threshold) r.crash_looping_until = now + config.crash_loop_hold;
+}
+
+void fold_lifecycle(DaemonState& d, const LifecycleSignal& signal, TimePoint now, const MeshOsConfig& config) {
+  std::visit(
+      [&](const auto& s) {
+        using T = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<T, lifecycle::Started>) {
+          d.lifecycle = DaemonLifecycleState::Running;
+          d.running_since = now;
+          d.transition_started.reset();
+          ++d.restart.starts;
+        } else if constexpr (std::is_same_v<T, lifecycle::ExitedCleanly>) {
+          d.lifecycle = DaemonLifecycleState::Stopped;
+          d.running_since.reset();
+          d.transition_started.reset();
+        } else if constexpr (std::is_same_v<T, lifecycle::Crashed>) {
+          record_crash(d, s.reason, now, config);
+        } else if constexpr (std::is_same_v<T, lifecycle::HealthChanged>) {
+          d.health = s.health;
+        } else if constexpr (std::is_same_v<T, lifecycle::SaturationChanged>) {
+          d.saturation = std::isnan(s.saturation) ? 0.0f : std::clamp(s.saturation, 0.0f, 1.0f);
+        }
+        // Registered / Unregistered change the registry itself and are handled by the caller.
+      },
+      signal);
+}
+
+PeerState& peer_entry(ActualState& actual, NodeId id, TimePoint now) {
+  auto [it, inserted] = actual.peers.try_emplace(id);
+  if (inserted) {
+    it->second.id = id;
+    it->second.last_seen = now;
+  }
+  return it->second;
+}
+
+const DaemonState* find_by_name(const ActualState& actual, const std::string& name) {
+  for (const auto& [id, d] : actual.daemons) {
+    if (d.ref.name == name) return &d;
+  }
+  return nullptr;
+}
+
+// Reverts what record_emitted marked as in flight so the next reconcile tries again.
+void undo_in_flight(ActualState& actual, const MeshOsAction& a) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, action::StartDaemon> || std::is_same_v<T, action::StopDaemon>) {
+          auto it = actual.daemons.find(x.daemon.id);
+          if (it == actual.daemons.end()) return;
+          DaemonState& d = it->second;
+          if constexpr (std::is_same_v<T, action::StartDaemon>) {
+            if (d.lifecycle != DaemonLifecycleState::Starting) return;
+            d.lifecycle = DaemonLifecycleState::Stopped;
+          } else {
+            if (d.lifecycle != DaemonLifecycleState::Stopping) return;
+            d.lifecycle = DaemonLifecycleState::Running;
+          }
+          d.transition_started.reset();
+        } else if constexpr (std::is_same_v<T, action::ApplyBackoff>) {
+          auto it = actual.daemons.find(x.daemon.id);
+          if (it != actual.daemons.end() && it->second.restart.backoff_announced_until == x.until) {
+            it->second.restart.backoff_announced_until.reset();
+          }
+        } else if constexpr (std::is_same_v<T, action::MarkAvoid>) {
+          actual.avoid.erase(x.peer);
+        } else {
+          static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
+          if (actual.pending_transition == kind_of(x.target)) actual.pending_transition.reset();
+        }
+      },
+      a);
+}
+
+std::optional<std::uint64_t> restart_in_ms(const RestartState& r, TimePoint now) {
+  auto gate = restart_gate(r, now);
+  if (!gate) return std::nullopt;
+  return saturating_ms_until(*gate, now);
+}
+
+RestartPhase restart_phase(const RestartState& r, TimePoint now) {
+  if (r.crash_looping_until && *r.crash_looping_until > now) return RestartPhase::CrashLooping;
+  if (r.next_start_at && *r.next_start_at > now) return RestartPhase::BackingOff;
+  return RestartPhase::Ready;
+}
+
+}  // namespace
+
+MeshOsState::MeshOsState(MeshOsConfig config, std::shared_ptr<AdminVerifier> verifier)
+    : config_(std::move(config)),
+      verifier_(std::move(verifier)),
+      logs_(config_.log_ring_capacity),
+      audit_(config_.audit_ring_capacity),
+      failures_(config_.failure_ring_capacity),
+      recent_actions_(config_.recent_actions_capacity) {
+  actual_.this_node = config_.this_node;
+}
+
+namespace {
+
+// Everything one fold step reads and writes, so the per-event handlers stay small free functions.
+struct FoldStep {
+  const MeshOsConfig& config;
+  ActualState& actual;
+  DesiredState& desired;
+  TimePoint now;
+  FoldEffects& effects;
+
+  std::optional<SdkError> apply_admin(const AdminEvent& e) {
+    return std::visit(
+        [&](const auto& x) -> std::optional<SdkError> {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, admin::EnterMaintenance> || std::is_same_v<T, admin::Drain>) {
+            std::optional<Millis> drain_for;
+            if constexpr (std::is_same_v<T, admin::EnterMaintenance>) {
+              if (x.drain_for_ms) {
+                drain_for = Millis{static_cast<Millis::rep>(std::min(*x.drain_for_ms, kMaxOperatorDurationMs))};
+              }
+            }
+            const MaintenanceKind from = kind_of(actual.maintenance);
+            actual.maintenance = enter_maintenance(now, drain_for, config.default_drain_deadline);
+            actual.pending_transition.reset();
+            // Reported even when already entering: the drain restarted with a new deadline.
+            effects.maintenance_changed = std::make_pair(from, MaintenanceKind::EnteringMaintenance);
+          } else if constexpr (std::is_same_v<T, admin::ExitMaintenance>) {
+            auto next = exit_maintenance(actual.maintenance, now);
+            if (!next) return next.error();
+            const MaintenanceKind from = kind_of(actual.maintenance);
+            actual.maintenance = std::move(next.value());
+            actual.pending_transition.reset();
+            effects.maintenance_changed = std::make_pair(from, kind_of(actual.maintenance));
+          } else if constexpr (std::is_same_v<T, admin::Cordon>) {
+            actual.cordoned = true;
+          } else if constexpr (std::is_same_v<T, admin::Uncordon>) {
+            actual.cordoned = false;
+          } else if constexpr (std::is_same_v<T, admin::RestartAllDaemons>) {
+            for (const auto& kv : actual.daemons) effects.restart_daemons.push_back(kv.first);
+          } else if constexpr (std::is_same_v<T, admin::ClearAvoidList>) {
+            actual.avoid.clear();
+          } else {
+            static_assert(std::is_same_v<T, admin::SetDaemonIntent>, "every admin event handled");
+            const DaemonState* d = find_by_name(actual, x.daemon);
+            if (!d) return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+            desired.intents[d->ref.id] = x.run ? DaemonIntent::Run : DaemonIntent::Stop;
+          }
+          return std::nullopt;
+        },
+        e);
+  }
+
+  std::optional<SdkError> apply_ice(const IceAction& a) {
+    return std::visit(
+        [&](const auto& x) -> std::optional<SdkError> {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, ice::FreezeCluster>) {
+            actual.frozen_until = add_ms_clamped(now, x.ttl_ms);
+          } else if constexpr (std::is_same_v<T, ice::ThawCluster>) {
+            actual.frozen_until.reset();
+          } else if constexpr (std::is_same_v<T, ice::FlushAvoidLists>) {
+            actual.avoid.clear();
+          } else if constexpr (std::is_same_v<T, ice::ForceRestartDaemon>) {
+            auto it = actual.daemons.find(x.daemon);
+            if (it == actual.daemons.end()) return reject("unknown_daemon", "no daemon " + to_hex(x.daemon));
+            clear_restart_hold(it->second.restart);
+            effects.restart_daemons = {x.daemon};
+          } else {
+            static_assert(std::is_same_v<T, ice::KillMigration>, "every ice action handled");
+            return reject("unknown_migration", "no migration " + std::to_string(x.migration_id) + " on this node");
+          }
+          return std::nullopt;
+        },
+        a);
+  }
+
+  // Refusals that do not depend on who signed: checked before verification so that a refused commit
+  // does not consume its signature in the verifier's replay memory.
+  std::optional<SdkError> precheck_admin(const AdminEvent& e) const {
+    if (actual.frozen(now)) {
+      return reject("freeze_in_effect", "cluster frozen for another " +
+                                            std::to_string(saturating_ms_until(*actual.frozen_until, now)) +
+                                            " ms; only break-glass commits apply");
+    }
+    const NodeId target = admin_target(e);
+    if (target != 0 && target != actual.this_node) {
+      return reject("wrong_node", "commit targets node " + to_hex(target) + ", this is " + to_hex(actual.this_node));
+    }
+    return std::nullopt;
+  }
+
+  void fold_observed_transition(const event::MaintenanceTransitionObserved& e) {
+    if (e.node != actual.this_node) {
+      peer_entry(actual, e.node, now).maintenance = view_of(e.state, now);
+      return;
+    }
+    const MaintenanceKind from = kind_of(actual.maintenance);
+    const MaintenanceKind to = kind_of(e.state);
+    if (actual.pending_transition == to) actual.pending_transition.reset();
+    if (!is_valid_successor(from, to)) {
+      effects.rejected = reject("invalid_transition", std::string("maintenance cannot go from ") + to_string(from) +
+                                                          " to " + to_string(to));
+      return;
+    }
+    actual.maintenance = e.state;
+    actual.pending_transition.reset();
+    if (from != to) effects.maintenance_changed = std::make_pair(from, to);
+  }
+};
+
+}  // namespace
+
+FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t wall_ms) {
+  FoldEffects effects;
+  FoldStep step{config_, actual_, desired_, now, effects};
+  ++loop_stats_.events_folded;
+
+  auto audit = [&](const char* commit, std::string event_name, std::vector<OperatorId> operators,
+                   const char* applied_outcome, const std::optional<SdkError>& refusal) {
+    AuditRecord rec;
+    rec.seq = ++audit_seq_;
+    rec.wall_ms = wall_ms;
+    rec.commit = commit;
+    rec.event = std::move(event_name);
+    rec.operators = std::move(operators);
+    rec.outcome = refusal ? "rejected" : applied_outcome;
+    if (refusal) {
+      rec.reason_kind = refusal->kind;
+      rec.reason = refusal->message;
+      effects.rejected = refusal;
+    }
+    audit_.push(std::move(rec));
+    loop_stats_.audit_evicted = audit_.evicted();
+  };
+  // Applies a signed commit once its verification outcome is known.
+  auto settle = [&](const VerificationOutcome& outcome, auto&& apply) -> std::optional<SdkError> {
+    if (const auto* rejected = std::get_if<outcome::Rejected>(&outcome)) {
+      return reject(rejected->kind, rejected->message);
+    }
+    return apply();
+  };
+
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, event::Tick>) {
+          ++loop_stats_.ticks;
+          for (auto it = actual_.avoid.begin(); it != actual_.avoid.end();) {
+            it = it->second.until <= now ? actual_.avoid.erase(it) : std::next(it);
+          }
+          if (actual_.frozen_until && *actual_.frozen_until <= now) actual_.frozen_until.reset();
+          for (auto& [id, d] : actual_.daemons) {
+            if (d.lifecycle == DaemonLifecycleState::Starting && d.transition_started &&
+                now - *d.transition_started >= config_.start_timeout) {
+              d.lifecycle = DaemonLifecycleState::Stopped;
+              d.transition_started.reset();
+            }
+          }
+        } else if constexpr (std::is_same_v<T, event::DaemonLifecycle>) {
+          const DaemonId id = e.daemon.id;
+          if (std::holds_alternative<lifecycle::Registered>(e.signal)) {
+            DaemonState d;
+            d.ref = e.daemon;
+            d.lifecycle = DaemonLifecycleState::Running;
+            d.registered_at = now;
+            d.running_since = now;
+            d.restart.starts = 1;
+            actual_.daemons[id] = std::move(d);
+            desired_.intents.try_emplace(id, DaemonIntent::Run);
+          } else if (std::holds_alternative<lifecycle::Unregistered>(e.signal)) {
+            actual_.daemons.erase(id);
+            desired_.intents.erase(id);
+          } else if (auto it = actual_.daemons.find(id); it != actual_.daemons.end()) {
+            fold_lifecycle(it->second, e.signal, now, config_);
+          }
+        } else if constexpr (std::is_same_v<T, event::RttSample>) {
+          PeerState& p = peer_entry(actual_, e.peer, now);
+          p.rtt = std::max(e.rtt, Clock::duration::zero());
+          p.last_seen = now;
+        } else if constexpr (std::is_same_v<T, event::NodeHealth>) {
+          PeerState& p = peer_entry(actual_, e.peer, now);
+          p.health = e.health;
+          if (e.health != PeerHealth::Unreachable) p.last_seen = now;
+        } else if constexpr (std::is_same_v<T, event::Admin>) {
+          auto refusal = step.precheck_admin(e.event);
+          if (!refusal) refusal = step.apply_admin(e.event);
+          audit("local", admin_kind(e.event), {}, "accepted", refusal);
+        } else if constexpr (std::is_same_v<T, event::SignedAdmin>) {
+          const auto& c = e.commit;
+          auto refusal = step.precheck_admin(c.event);
+          const char* applied = "unverified";
+          if (!refusal) {
+            const VerificationOutcome outcome =
+                verifier_ ? verifier_->verify_admin(c, wall_ms) : VerificationOutcome{outcome::Unverified{}};
+            applied = outcome_kind(outcome);
+            refusal = settle(outcome, [&] { return step.apply_admin(c.event); });
+          }
+          audit("admin", admin_kind(c.event), {c.signature.operator_id}, applied, refusal);
+        } else if constexpr (std::is_same_v<T, event::SignedIce>) {
+          const auto& c = e.commit;
+          const VerificationOutcome outcome =
+              verifier_ ? verifier_->verify_ice(c, wall_ms) : VerificationOutcome{outcome::Unverified{}};
+          auto refusal = settle(outcome, [&] { return step.apply_ice(c.proposal); });
+          std::vector<OperatorId> operators;
+          for (const auto& s : c.signatures) operators.push_back(s.operator_id);
+          audit("ice", ice_kind(c.proposal), std::move(operators), outcome_kind(outcome), refusal);
+        } else if constexpr (std::is_same_v<T, event::Log>) {
+          LogRecord rec;
+          rec.seq = ++log_seq_;
+          rec.wall_ms = wall_ms;
+          rec.node_id = actual_.this_node;
+          rec.level = e.line.level;
+          rec.daemon_id = e.line.daemon_id;
+          rec.message = truncate_log_message(e.line.message);
+          logs_.push(std::move(rec));
+          loop_stats_.logs_evicted = logs_.evicted();
+        } else if constexpr (std::is_same_v<T, event::DaemonIntentUpdate>) {
+          if (actual_.daemons.count(e.daemon.id) == 0) {
+            effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(e.daemon.id) + " is registered");
+          } else {
+            desired_.intents[e.daemon.id] = e.intent;
+          }
+        } else if constexpr (std::is_same_v<T, event::MaintenanceTransitionObserved>) {
+          step.fold_observed_transition(e);
+        } else if constexpr (std::is_same_v<T, event::Shutdown>) {
+          effects.shutdown_requested = true;
+        } else if constexpr (std::is_same_v<T, event::CapabilitiesPublished>) {
+          if (!e.daemon) {
+            actual_.node_capabilities = e.capabilities;
+          } else if (auto it = actual_.daemons.find(*e.daemon); it != actual_.daemons.end()) {
+            it->second.capabilities = e.capabilities;
+          } else {
+            effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(*e.daemon) + " is registered");
+          }
+        } else if constexpr (std::is_same_v<T, event::PeerInfo>) {
+          PeerState& p = peer_entry(actual_, e.peer, now);
+          p.version = e.version;
+          p.capabilities = e.capabilities;
+          p.maintenance = e.maintenance;
+          p.last_seen = now;
+        } else if constexpr (std::is_same_v<T, event::PeerRemoved>) {
+          actual_.peers.erase(e.peer);
+        } else {
+          static_assert(std::is_same_v<T, event::ActionOutcome>, "every event handled");
+          if (e.outcome == ActionOutcomeKind::Dispatched) return;
+          if (e.outcome == ActionOutcomeKind::Failed) {
+            FailureRecord rec;
+            rec.id = e.id;
+            rec.action_kind = action_kind(e.action);
+            rec.target = action_target(e.action);
+            rec.reason = e.reason;
+            rec.attempts = e.attempts;
+            rec.wall_ms = wall_ms;
+            failures_.push(std::move(rec));
+            loop_stats_.failures_evicted = failures_.evicted();
+          }
+          // A gated action never reached the dispatcher either: both leave nothing in flight.
+          undo_in_flight(actual_, e.action);
+        }
+      },
+      ev);
+  return effects;
+}
+
+std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction> actions, TimePoint now) {
+  std::vector<PendingAction> out;
+  out.reserve(actions.size());
+  for (auto& a : actions) {
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, action::StartDaemon> || std::is_same_v<T, action::StopDaemon>) {
+            auto it = actual_.daemons.find(x.daemon.id);
+            if (it == actual_.daemons.end()) return;
+            it->second.lifecycle = std::is_same_v<T, action::StartDaemon> ? DaemonLifecycleState::Starting
+                                                                           : DaemonLifecycleState::Stopping;
+            it->second.transition_started = now;
+          } else if constexpr (std::is_same_v<T, action::ApplyBackoff>) {
+            auto it = actual_.daemons.find(x.daemon.id);
+            if (it != actual_.daemons.end()) it->second.restart.backoff_announced_until = x.until;
+          } else if constexpr (std::is_same_v<T, action::MarkAvoid>) {
+            actual_.avoid[x.peer] = AvoidEntry{x.reason, now + x.ttl};
+          } else {
+            static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
+            actual_.pending_transition = kind_of(x.target);
+          }
+        },
+        a);
+    PendingAction p{next_action_id_++, std::move(a), now};
+    recent_actions_.push(p);
+    out.push_back(std::move(p));
+  }
+  loop_stats_.actions_emitted += out.size();
+  return out;
+}
+
+MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch,
+                                     std::uint64_t seq) const {
+  MeshOsSnapshot s;
+  s.node_id = actual_.this_node;
+  s.runtime_epoch = epoch;
+  s.seq = seq;
+  s.wall_ms = wall_ms;
+  for (const auto& [id, d] : actual_.daemons) {
+    DaemonSnapshot ds;
+    ds.id = id;
+    ds.name = d.ref.name;
+    ds.lifecycle = d.lifecycle;
+    auto intent = desired_.intents.find(id);
+    ds.intent = intent == desired_.intents.end() ? DaemonIntent::Run : intent->second;
+    ds.health = d.health;
+    ds.saturation = d.saturation;
+    ds.restart = restart_phase(d.restart, now);
+    ds.consecutive_crashes = d.restart.consecutive_crashes;
+    ds.total_crashes = d.restart.total_crashes;
+    ds.starts = d.restart.starts;
+    ds.restart_in_ms = restart_in_ms(d.restart, now);
+    ds.last_crash_reason = d.restart.last_crash_reason;
+    ds.age_ms = saturating_ms_since(d.registered_at, now);
+    if (d.lifecycle == DaemonLifecycleState::Running && d.running_since) {
+      ds.running_for_ms = saturating_ms_since(*d.running_since, now);
+    }
+    ds.capabilities = d.capabilities;
+    s.daemons.emplace(id, std::move(ds));
+  }
+  for (const auto& [id, p] : actual_.peers) {
+    PeerSnapshot ps;
+    ps.node = id;
+    if (p.rtt) ps.rtt_ms = std::chrono::duration<double, std::milli>(*p.rtt).count();
+    ps.health = p.health;
+    ps.maintenance = p.maintenance;
+    ps.capability_tags.assign(p.capabilities.tags.begin(), p.capabilities.tags.end());
+    ps.version = p.version;
+    ps.last_seen_ms = saturating_ms_since(p.last_seen, now);
+    s.peers.emplace(id, std::move(ps));
+  }
+  for (const auto& [peer, entry] : actual_.avoid) {
+    if (entry.until > now) s.avoid.push_back(AvoidSnapshot{peer, entry.reason, saturating_ms_until(entry.until, now)});
+  }
+  s.local_maintenance = view_of(actual_.maintenance, now);
+  s.cordoned = actual_.cordoned;
+  s.node_capabilities = actual_.node_capabilities;
+  for (const auto& p : recent_actions_.items()) {
+    s.recent_actions.push_back(
+        ActionSnapshot{p.id, action_kind(p.action), action_target(p.action), saturating_ms_since(p.emitted_at, now)});
+  }
+  s.recent_failures = failures_.to_vector();
+  if (actual_.frozen(now)) s.freeze_remaining_ms = saturating_ms_until(*actual_.frozen_until, now);
+  s.audit = audit_.to_vector();
+  s.logs = logs_.to_vector();
+  s.executor = executor_stats_;
+  s.loop = loop_stats_;
+  s.loop.logs_evicted = logs_.evicted();
+  s.loop.failures_evicted = failures_.evicted();
+  s.loop.audit_evicted = audit_.evicted();
+  return s;
+}
+
+}  // namespace meshos
