@@ -97,3 +97,12 @@ void to_json(nlohmann::json& j, const MaintenanceStateView& v);
 Result<MaintenanceStateView> maintenance_view_from_json(const nlohmann::json& j);
 
 }  // namespace meshos
+
+// The view's alternatives live in meshos::view, so argument-dependent lookup alone would not find
+// meshos::to_json; this lets `nlohmann::json j = view;` and `j["k"] = view;` work.
+NLOHMANN_JSON_NAMESPACE_BEGIN
+template <>
+struct adl_serializer<meshos::MaintenanceStateView> {
+  static void to_json(json& j, const meshos::MaintenanceStateView& v) { meshos::to_json(j, v); }
+};
+NLOHMANN_JSON_NAMESPACE_END
