@@ -1,0 +1,239 @@
+#include "meshos/capability.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "json_read.hpp"
+
+namespace meshos {
+namespace {
+
+constexpr std::size_t kMaxTagLength = 128;
+constexpr std::size_t kMaxMetadataKeyLength = 128;
+// Generous for kMaxCapabilityTags tags plus full metadata, small enough that nobody parses megabytes.
+constexpr std::size_t kMaxCapabilityJsonBytes = 256 * 1024;
+constexpr const char* kMemoryTag = "hardware.memory_gb";
+constexpr const char* kGpuTag = "hardware.gpu";
+
+SdkError invalid(std::string message) { return SdkError{"invalid_capability", std::move(message)}; }
+
+bool is_name_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+
+bool is_value_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+         c == ':' || c == '-';
+}
+
+// Digits only, no overflow.
+std::optional<std::uint64_t> parse_count(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+std::string name_of(const std::string& tag) { return tag.substr(0, tag.find('=')); }
+
+// Metadata ends up in JSON for operators, and nlohmann refuses to dump strings that are not UTF-8.
+bool is_valid_utf8(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t code = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((lead & 0xe0) == 0xc0) {
+      extra = 1;
+      code = lead & 0x1fu;
+    } else if ((lead & 0xf0) == 0xe0) {
+      extra = 2;
+      code = lead & 0x0fu;
+    } else if ((lead & 0xf8) == 0xf0) {
+      extra = 3;
+      code = lead & 0x07u;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= extra) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= extra; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3fu);
+    }
+    static constexpr std::uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (code < kMinForLength[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_valid_capability_tag(const std::string& tag) {
+  if (tag.empty() || tag.size() > kMaxTagLength) return false;
+  std::size_t eq = tag.find('=');
+  std::string name = tag.substr(0, eq);
+  // Dotted words: no empty word, so no leading, trailing or doubled dot.
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c == '.') {
+      if (name[i - 1] == '.') return false;
+    } else if (!is_name_char(c)) {
+      return false;
+    }
+  }
+  if (eq == std::string::npos) return true;
+  std::string value = tag.substr(eq + 1);
+  if (value.empty()) return false;
+  for (char c : value) {
+    if (!is_value_char(c)) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> CapabilitySet::value_of(const std::string& name) const {
+  const std::string prefix = name + "=";
+  auto it = tags.lower_bound(prefix);
+  if (it == tags.end() || it->compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  return it->substr(prefix.size());
+}
+
+std::optional<std::uint64_t> CapabilitySet::memory_gb() const {
+  auto value = value_of(kMemoryTag);
+  if (!value) return std::nullopt;
+  return parse_count(*value);
+}
+
+bool CapabilitySet::has_gpu() const { return has(kGpuTag) || value_of(kGpuTag).has_value(); }
+
+Result<CapabilitySet> make_capability_set(const std::vector<std::string>& tags,
+                                          const std::map<std::string, std::string>& metadata) {
+  if (tags.size() > kMaxCapabilityTags) {
+    return invalid(std::to_string(tags.size()) + " tags exceed the limit of " + std::to_string(kMaxCapabilityTags));
+  }
+  if (metadata.size() > kMaxCapabilityMetadata) {
+    return invalid(std::to_string(metadata.size()) + " metadata entries exceed the limit of " +
+                   std::to_string(kMaxCapabilityMetadata));
+  }
+  CapabilitySet set;
+  std::map<std::string, std::string> value_by_name;
+  for (const auto& tag : tags) {
+    if (!is_valid_capability_tag(tag)) {
+      return invalid("invalid capability tag '" + tag +
+                     "' (dotted lowercase words [a-z0-9_-], optional =value [A-Za-z0-9_.:-], at most 128 chars)");
+    }
+    // One value per name, or value_of() and the filters would have to guess.
+    std::size_t eq = tag.find('=');
+    if (eq != std::string::npos) {
+      auto [it, inserted] = value_by_name.emplace(name_of(tag), tag.substr(eq + 1));
+      if (!inserted && it->second != tag.substr(eq + 1)) {
+        return invalid("capability '" + it->first + "' given twice with different values ('" + it->second +
+                       "' and '" + tag.substr(eq + 1) + "')");
+      }
+    }
+    set.tags.insert(tag);
+  }
+  auto memory = value_by_name.find(kMemoryTag);
+  if (memory != value_by_name.end() && !parse_count(memory->second)) {
+    return invalid(std::string(kMemoryTag) + " needs a whole number of GB, got '" + memory->second + "'");
+  }
+  for (const auto& [key, value] : metadata) {
+    if (key.empty() || key.size() > kMaxMetadataKeyLength) {
+      return invalid("metadata key must be 1 to " + std::to_string(kMaxMetadataKeyLength) + " bytes long");
+    }
+    if (!is_valid_utf8(key) || !is_valid_utf8(value)) return invalid("metadata must be valid UTF-8");
+    if (value.size() > kMaxCapabilityMetadataValue) {
+      return invalid("metadata value of '" + key + "' is " + std::to_string(value.size()) +
+                     " bytes, over the limit of " + std::to_string(kMaxCapabilityMetadataValue));
+    }
+  }
+  set.metadata = metadata;
+  return set;
+}
+
+Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
+  const nlohmann::json* tags_json = &j;
+  const nlohmann::json* metadata_json = nullptr;
+  if (j.is_object()) {
+    for (const auto& item : j.items()) {
+      if (item.key() != "tags" && item.key() != "metadata") {
+        return invalid("unknown field '" + item.key() + "' in capabilities (expected \"tags\" and \"metadata\")");
+      }
+    }
+    tags_json = json_read::field(j, "tags");
+    metadata_json = json_read::field(j, "metadata");
+  } else if (!j.is_array()) {
+    return invalid("capabilities must be a JSON array of tags or an object {\"tags\": [...], \"metadata\": {...}}");
+  }
+
+  std::vector<std::string> tags;
+  if (tags_json) {
+    if (!tags_json->is_array()) return invalid("\"tags\" must be an array of strings");
+    if (tags_json->size() > kMaxCapabilityTags) {
+      return invalid(std::to_string(tags_json->size()) + " tags exceed the limit of " +
+                     std::to_string(kMaxCapabilityTags));
+    }
+    for (const auto& tag : *tags_json) {
+      if (!tag.is_string()) return invalid("every tag must be a string, got " + tag.dump());
+      tags.push_back(tag.get<std::string>());
+    }
+  }
+  std::map<std::string, std::string> metadata;
+  if (metadata_json && !metadata_json->is_null()) {
+    if (!metadata_json->is_object()) return invalid("\"metadata\" must be an object of strings");
+    if (metadata_json->size() > kMaxCapabilityMetadata) {
+      return invalid(std::to_string(metadata_json->size()) + " metadata entries exceed the limit of " +
+                     std::to_string(kMaxCapabilityMetadata));
+    }
+    for (const auto& item : metadata_json->items()) {
+      if (!item.value().is_string()) return invalid("metadata value of '" + item.key() + "' must be a string");
+      metadata.emplace(item.key(), item.value().get<std::string>());
+    }
+  }
+  return make_capability_set(tags, metadata);
+}
+
+Result<CapabilitySet> capability_set_from_json_text(const std::string& text) {
+  if (text.size() > kMaxCapabilityJsonBytes) {
+    return invalid("capabilities JSON is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                   std::to_string(kMaxCapabilityJsonBytes));
+  }
+  try {
+    return capability_set_from_json(nlohmann::json::parse(text));
+  } catch (const nlohmann::json::parse_error& e) {
+    return invalid("capabilities are not valid JSON (at byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const std::exception& e) {
+    return invalid(std::string("capabilities could not be read: ") + e.what());
+  }
+}
+
+void to_json(nlohmann::json& j, const CapabilitySet& c) {
+  j = nlohmann::json{{"tags", c.tags}, {"metadata", c.metadata}};
+}
+
+bool CapabilityFilter::matches(const CapabilitySet& caps) const {
+  for (const auto& tag : required_tags) {
+    if (!caps.has(tag)) return false;
+  }
+  if (min_memory_gb) {
+    auto memory = caps.memory_gb();
+    if (!memory || *memory < *min_memory_gb) return false;
+  }
+  return !gpu_required || caps.has_gpu();
+}
+
+void to_json(nlohmann::json& j, const CapabilityFilter& f) {
+  j = nlohmann::json{{"required_tags", f.required_tags},
+                     {"min_memory_gb", f.min_memory_gb ? nlohmann::json(*f.min_memory_gb) : nlohmann::json(nullptr)},
+                     {"gpu_required", f.gpu_required}};
+}
+
+}  // namespace meshos
