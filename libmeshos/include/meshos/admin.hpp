@@ -122,3 +122,17 @@ Result<SignedAdminCommit> signed_admin_commit_from_json(const nlohmann::json& j)
 Result<SignedIceCommit> signed_ice_commit_from_json(const nlohmann::json& j);
 
 }  // namespace meshos
+
+// AdminEvent's and IceAction's alternatives live in meshos::admin / meshos::ice, so argument-dependent
+// lookup alone would not find meshos::to_json; this lets `nlohmann::json j = event;` work. Decoding stays
+// with the Result-returning *_from_json functions.
+NLOHMANN_JSON_NAMESPACE_BEGIN
+template <>
+struct adl_serializer<meshos::AdminEvent> {
+  static void to_json(json& j, const meshos::AdminEvent& e) { meshos::to_json(j, e); }
+};
+template <>
+struct adl_serializer<meshos::IceAction> {
+  static void to_json(json& j, const meshos::IceAction& a) { meshos::to_json(j, a); }
+};
+NLOHMANN_JSON_NAMESPACE_END
