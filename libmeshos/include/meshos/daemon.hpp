@@ -40,7 +40,10 @@ struct Unhealthy {
 using DaemonHealth = std::variant<health::Healthy, health::Degraded, health::Unhealthy>;
 // "healthy", "degraded", "unhealthy".
 const char* health_kind(const DaemonHealth& h);
+// {"status": "healthy"|"degraded"|"unhealthy"}, plus "reason" for degraded.
 void to_json(nlohmann::json& j, const DaemonHealth& h);
+// Inverse of to_json. Kind "invalid_health" on malformed input.
+Result<DaemonHealth> daemon_health_from_json(const nlohmann::json& j);
 
 enum class DaemonErrorKind { ProcessFailed, SnapshotFailed, RestoreFailed, NotFound, Stale, RegisterFailed };
 // "process_failed", "snapshot_failed", "restore_failed", "not_found", "stale", "register_failed".
@@ -87,3 +90,12 @@ class MeshDaemon {
 };
 
 }  // namespace meshos
+
+// DaemonHealth's alternatives live in meshos::health, so argument-dependent lookup alone would not find
+// meshos::to_json; this lets `nlohmann::json j = health;` and `j["k"] = health;` work.
+NLOHMANN_JSON_NAMESPACE_BEGIN
+template <>
+struct adl_serializer<meshos::DaemonHealth> {
+  static void to_json(json& j, const meshos::DaemonHealth& h) { meshos::to_json(j, h); }
+};
+NLOHMANN_JSON_NAMESPACE_END
