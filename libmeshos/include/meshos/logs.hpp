@@ -38,6 +38,8 @@ struct LogRecord {
   std::string message;
 };
 void to_json(nlohmann::json& j, const LogRecord& r);
+// Inverse of to_json. Kind "invalid_log_record" on malformed input.
+Result<LogRecord> log_record_from_json(const nlohmann::json& j);
 
 // Fixed-capacity FIFO that evicts its oldest entry when full and counts what it evicted.
 template <class T>
