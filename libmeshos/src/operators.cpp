@@ -1,0 +1,239 @@
+#include "meshos/operators.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace meshos {
+namespace {
+
+using nlohmann::json;
+
+// A registry lists people; anything bigger than this is not an operator file.
+constexpr std::size_t kMaxRegistryFileBytes = 1 << 20;
+constexpr std::size_t kMaxOperatorNameBytes = 256;
+
+SdkError invalid_registry(const std::string& message) { return SdkError{"invalid_operator_registry", message}; }
+
+outcome::Rejected rejected(std::string kind, std::string message) {
+  return outcome::Rejected{std::move(kind), std::move(message)};
+}
+
+// now - then in ms, exact for any pair of int64 values (the true difference always fits in 64 bits
+// unsigned when then <= now).
+std::uint64_t distance_ms(std::int64_t then, std::int64_t now) {
+  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(then);
+}
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) return std::numeric_limits<std::int64_t>::max();
+  if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) return std::numeric_limits<std::int64_t>::min();
+  return a + b;
+}
+
+}  // namespace
+
+// ---- OperatorRegistry --------------------------------------------------------------------------
+
+Result<void> OperatorRegistry::add(const PublicKey& pk) {
+  const OperatorId id = origin_hash_of(pk);
+  auto it = keys_.find(id);
+  if (it != keys_.end()) {
+    if (it->second == pk) return ok();
+    return SdkError{"duplicate_operator",
+                    "operator id " + to_hex(id) + " is already registered with a different public key"};
+  }
+  keys_.emplace(id, pk);
+  return ok();
+}
+
+const PublicKey* OperatorRegistry::find(OperatorId id) const {
+  auto it = keys_.find(id);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+Result<OperatorRegistry> OperatorRegistry::from_json(const json& j) {
+  if (!j.is_object()) return invalid_registry("expected a JSON object with an \"operators\" array");
+  auto list = j.find("operators");
+  if (list == j.end()) return invalid_registry("operators: missing");
+  if (!list->is_array()) return invalid_registry("operators: expected an array");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "operators") return invalid_registry(it.key() + ": unknown field");
+
+  OperatorRegistry registry;
+  std::map<std::string, std::size_t> index_of_name;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const json& entry = (*list)[i];
+    const std::string at = "operators[" + std::to_string(i) + "]";
+    if (!entry.is_object()) return invalid_registry(at + ": expected an object with \"name\" and \"public_key\"");
+    for (auto it = entry.begin(); it != entry.end(); ++it)
+      if (it.key() != "name" && it.key() != "public_key") return invalid_registry(at + "." + it.key() + ": unknown field");
+
+    auto name = entry.find("name");
+    if (name == entry.end()) return invalid_registry(at + ".name: missing");
+    if (!name->is_string()) return invalid_registry(at + ".name: expected a string");
+    const auto& name_text = name->get_ref<const std::string&>();
+    if (name_text.empty()) return invalid_registry(at + ".name: must not be empty");
+    if (name_text.size() > kMaxOperatorNameBytes)
+      return invalid_registry(at + ".name: longer than " + std::to_string(kMaxOperatorNameBytes) + " bytes");
+
+    auto key = entry.find("public_key");
+    if (key == entry.end()) return invalid_registry(at + ".public_key: missing");
+    if (!key->is_string()) return invalid_registry(at + ".public_key: expected a string");
+    auto keypair = EntityKeypair::from_public_hex(key->get_ref<const std::string&>());
+    if (!keypair) return invalid_registry(at + ".public_key: " + keypair.error().message);
+
+    auto [previous, inserted] = index_of_name.emplace(name_text, i);
+    if (!inserted)
+      return invalid_registry(at + ".name: \"" + name_text + "\" is already used by operators[" +
+                              std::to_string(previous->second) + "]");
+    const OperatorId id = keypair->origin_hash();
+    if (registry.contains(id)) {
+      return invalid_registry(at + ".public_key: " + (*registry.find(id) == keypair->public_key()
+                                                          ? "the same key is already listed as \"" +
+                                                                registry.names_.at(id) + "\""
+                                                          : "its operator id " + to_hex(id) + " collides with \"" +
+                                                                registry.names_.at(id) + "\""));
+    }
+    registry.keys_.emplace(id, keypair->public_key());
+    registry.names_.emplace(id, name_text);
+  }
+  return registry;
+}
+
+Result<OperatorRegistry> OperatorRegistry::load_file(const std::string& path) {
+  // A directory opens like a file on Linux and then reads as empty: name the real problem instead.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return SdkError{"operator_file_not_found", "operator registry " + path + " is a directory, not a file"};
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open())
+    return SdkError{"operator_file_not_found", "cannot open operator registry " + path + ": " + std::strerror(errno)};
+  std::string text;
+  text.resize(kMaxRegistryFileBytes + 1);
+  in.read(&text[0], static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return SdkError{"operator_file_not_found", "cannot read operator registry " + path};
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxRegistryFileBytes)
+    return invalid_registry(path + ": larger than " + std::to_string(kMaxRegistryFileBytes) + " bytes");
+
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid_registry(path + ": not valid JSON");
+  auto registry = from_json(j);
+  if (!registry) return invalid_registry(path + ": " + registry.error().message);
+  return registry;
+}
+
+// ---- AdminVerifier -------------------------------------------------------------------------------
+
+const char* outcome_kind(const VerificationOutcome& o) {
+  switch (o.index()) {
+    case 0:
+      return "accepted";
+    case 1:
+      return "rejected";
+    default:
+      return "unverified";
+  }
+}
+
+AdminVerifier::AdminVerifier(OperatorRegistry registry, std::size_t threshold, VerifierPolicy policy)
+    : registry_(std::move(registry)), threshold_(std::max<std::size_t>(threshold, 1)), policy_(policy) {
+  // Remembering nothing would silently turn replay protection off.
+  policy_.replay_memory = std::max<std::size_t>(policy_.replay_memory, 1);
+}
+
+std::optional<outcome::Rejected> AdminVerifier::check_time(std::int64_t issued_at_ms,
+                                                           std::int64_t now_wall_ms) const {
+  if (issued_at_ms <= now_wall_ms) {
+    const std::uint64_t age = distance_ms(issued_at_ms, now_wall_ms);
+    if (age > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.freshness_ms, 0)))
+      return rejected("envelope_expired", "commit issued " + std::to_string(age) + " ms ago; the freshness window is " +
+                                              std::to_string(policy_.freshness_ms) + " ms");
+  } else {
+    const std::uint64_t ahead = distance_ms(now_wall_ms, issued_at_ms);
+    if (ahead > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.future_skew_ms, 0)))
+      return rejected("envelope_from_future", "commit issued " + std::to_string(ahead) +
+                                                  " ms in the future; at most " +
+                                                  std::to_string(policy_.future_skew_ms) + " ms of clock skew is allowed");
+  }
+  return std::nullopt;
+}
+
+void AdminVerifier::remember(const Signature& s) {
+  if (!seen_set_.insert(s).second) return;
+  seen_order_.push_back(s);
+  while (seen_order_.size() > policy_.replay_memory) {
+    seen_set_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+}
+
+// Checks, in order: authorization, signature, freshness, replay. A forged commit is reported as
+// forged whatever its timestamp; a stale copy of a genuine commit is reported as expired.
+VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms) {
+  const PublicKey* pk = registry_.find(c.signature.operator_id);
+  if (pk == nullptr)
+    return rejected("not_authorized", "operator " + to_hex(c.signature.operator_id) + " is not in the registry");
+  const Bytes signed_bytes = admin_signing_bytes(c.issued_at_ms, c.event);
+  if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), c.signature.signature))
+    return rejected("signature_invalid", "the signature of operator " + to_hex(c.signature.operator_id) +
+                                             " does not match this " + admin_kind(c.event) + " commit");
+  if (auto stale = check_time(c.issued_at_ms, now_wall_ms)) return *stale;
+  if (seen(c.signature.signature))
+    return rejected("commit_replayed", "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
+  remember(c.signature.signature);
+  return outcome::Accepted{};
+}
+
+// Checks, in order: simulation, freshness, each signature (authorization, then validity), quorum,
+// replay, cooldown. The cheap structural checks come before any signature is verified.
+VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms) {
+  const char* kind = ice_kind(c.proposal);
+  if (std::all_of(c.blast_radius_hash.begin(), c.blast_radius_hash.end(), [](std::uint8_t b) { return b == 0; }))
+    return rejected("simulation_required", std::string("break-glass ") + kind +
+                                               " carries no blast-radius hash; simulate it first");
+  if (auto stale = check_time(c.issued_at_ms, now_wall_ms)) return *stale;
+
+  const Bytes signed_bytes = ice_signing_bytes(c.issued_at_ms, c.blast_radius_hash, c.proposal);
+  std::set<OperatorId> signers;
+  for (const auto& s : c.signatures) {
+    const PublicKey* pk = registry_.find(s.operator_id);
+    if (pk == nullptr)
+      return rejected("not_authorized", "operator " + to_hex(s.operator_id) + " is not in the registry");
+    if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), s.signature))
+      return rejected("signature_invalid", "the signature of operator " + to_hex(s.operator_id) +
+                                               " does not match this break-glass " + kind + " commit");
+    signers.insert(s.operator_id);
+  }
+  if (signers.size() < threshold_)
+    return rejected("insufficient_signatures", std::to_string(signers.size()) + " of " + std::to_string(threshold_) +
+                                                   " required distinct operator signatures");
+
+  // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
+  for (const auto& s : c.signatures)
+    if (seen(s.signature)) return rejected("commit_replayed", std::string("this break-glass ") + kind +
+                                                                  " commit was already accepted");
+
+  const std::string target = ice_target_key(c.proposal);
+  auto cooling = cooldown_until_ms_.find(target);
+  if (cooling != cooldown_until_ms_.end() && now_wall_ms < cooling->second)
+    return rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +
+                                               std::to_string(distance_ms(now_wall_ms, cooling->second)) + " ms");
+
+  for (const auto& s : c.signatures) remember(s.signature);
+  // Expired cooldowns are dropped here so the map only ever holds targets still cooling down.
+  for (auto it = cooldown_until_ms_.begin(); it != cooldown_until_ms_.end();)
+    it = now_wall_ms >= it->second ? cooldown_until_ms_.erase(it) : std::next(it);
+  cooldown_until_ms_[target] = saturating_add(now_wall_ms, policy_.ice_cooldown_ms);
+  return outcome::Accepted{};
+}
+
+}  // namespace meshos

@@ -1,0 +1,563 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "meshos/admin.hpp"
+#include "meshos/identity.hpp"
+#include "meshos/operators.hpp"
+#include "meshos/types.hpp"
+
+using meshos::AdminVerifier;
+using meshos::BlastRadiusHash;
+using meshos::EntityKeypair;
+using meshos::OperatorRegistry;
+using meshos::SignedAdminCommit;
+using meshos::SignedIceCommit;
+using meshos::VerificationOutcome;
+using nlohmann::json;
+namespace admin = meshos::admin;
+namespace ice = meshos::ice;
+
+namespace {
+
+constexpr std::int64_t kNow = 1700000000000;
+constexpr std::int64_t kFreshness = 300'000;
+constexpr std::int64_t kSkew = 30'000;
+constexpr std::int64_t kCooldown = 300'000;
+
+EntityKeypair key_from_byte(std::uint8_t b) {
+  meshos::Seed seed{};
+  seed.fill(b);
+  return EntityKeypair::from_seed(seed);
+}
+
+// Three registered operators and one stranger, fixed so failures reproduce.
+struct Operators {
+  EntityKeypair alice = key_from_byte(0xa1);
+  EntityKeypair bob = key_from_byte(0xb0);
+  EntityKeypair carol = key_from_byte(0xc0);
+  EntityKeypair mallory = key_from_byte(0x66);
+
+  OperatorRegistry registry() const {
+    OperatorRegistry r;
+    REQUIRE(r.add(alice.public_key()));
+    REQUIRE(r.add(bob.public_key()));
+    REQUIRE(r.add(carol.public_key()));
+    return r;
+  }
+};
+
+std::string public_hex(const EntityKeypair& k) { return meshos::bytes_to_hex(k.public_key().data(), 32); }
+
+BlastRadiusHash simulated() {
+  BlastRadiusHash h{};
+  h.fill(0x5a);
+  return h;
+}
+
+SignedAdminCommit admin_commit(const EntityKeypair& op, std::int64_t issued_at, meshos::AdminEvent e) {
+  auto c = meshos::sign_admin(op, issued_at, std::move(e));
+  REQUIRE(c);
+  return *c;
+}
+
+SignedIceCommit ice_commit(const std::vector<const EntityKeypair*>& signers, std::int64_t issued_at,
+                           meshos::IceAction action, BlastRadiusHash blast = simulated()) {
+  SignedIceCommit c{issued_at, blast, action, {}};
+  for (const auto* k : signers) {
+    auto sig = meshos::sign_ice(*k, issued_at, blast, action);
+    REQUIRE(sig);
+    c.signatures.push_back(*sig);
+  }
+  return c;
+}
+
+bool accepted(const VerificationOutcome& o) { return std::holds_alternative<meshos::outcome::Accepted>(o); }
+
+std::string rejection_kind(const VerificationOutcome& o) {
+  const auto* r = std::get_if<meshos::outcome::Rejected>(&o);
+  return r == nullptr ? std::string("(") + meshos::outcome_kind(o) + ")" : r->kind;
+}
+
+std::string rejection_message(const VerificationOutcome& o) {
+  const auto* r = std::get_if<meshos::outcome::Rejected>(&o);
+  return r == nullptr ? std::string() : r->message;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    path_ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/meshos-operators-XXXXXX";
+    REQUIRE(::mkdtemp(&path_[0]) != nullptr);
+  }
+  ~TempDir() {
+    for (const auto& f : files_) std::remove(f.c_str());
+    ::rmdir(path_.c_str());
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string write(const std::string& name, const std::string& contents) {
+    const std::string file = path_ + "/" + name;
+    std::ofstream out(file, std::ios::binary);
+    out << contents;
+    REQUIRE(out.good());
+    files_.push_back(file);
+    return file;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+void check_invalid_registry(const json& j, const std::string& field) {
+  CAPTURE(j.dump());
+  auto result = OperatorRegistry::from_json(j);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().kind == "invalid_operator_registry");
+  CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
+}
+
+}  // namespace
+
+// ---- registry ------------------------------------------------------------------------------------
+
+TEST_CASE("registry: add, find, contains; an operator's id is its key's origin hash") {
+  Operators ops;
+  OperatorRegistry r;
+  CHECK(r.size() == 0);
+  CHECK(r.find(ops.alice.origin_hash()) == nullptr);
+  REQUIRE(r.add(ops.alice.public_key()));
+  REQUIRE(r.add(ops.alice.public_key()));  // the same key again is harmless
+  CHECK(r.size() == 1);
+  CHECK(r.contains(ops.alice.origin_hash()));
+  REQUIRE(r.find(ops.alice.origin_hash()) != nullptr);
+  CHECK(*r.find(ops.alice.origin_hash()) == ops.alice.public_key());
+  CHECK_FALSE(r.contains(ops.bob.origin_hash()));
+  REQUIRE(r.add(ops.bob.public_key()));
+  CHECK(r.size() == 2);
+  CHECK(r.keys().at(ops.bob.origin_hash()) == ops.bob.public_key());
+}
+
+TEST_CASE("registry from JSON: operators with names") {
+  Operators ops;
+  const json j = {{"operators",
+                   {{{"name", "alice"}, {"public_key", public_hex(ops.alice)}},
+                    {{"name", "bob"}, {"public_key", public_hex(ops.bob)}}}}};
+  auto r = OperatorRegistry::from_json(j);
+  REQUIRE(r);
+  CHECK(r->size() == 2);
+  CHECK(*r->find(ops.alice.origin_hash()) == ops.alice.public_key());
+  CHECK(r->names().at(ops.bob.origin_hash()) == "bob");
+
+  auto empty = OperatorRegistry::from_json(json::parse(R"({"operators": []})"));
+  REQUIRE(empty);
+  CHECK(empty->size() == 0);
+}
+
+TEST_CASE("registry from JSON rejects malformed files, naming the field") {
+  Operators ops;
+  const std::string alice = public_hex(ops.alice);
+  const std::string bob = public_hex(ops.bob);
+  check_invalid_registry(json::parse("[]"), "\"operators\"");
+  check_invalid_registry(json::parse("{}"), "operators: missing");
+  check_invalid_registry(json::parse(R"({"operators": {}})"), "operators: expected an array");
+  check_invalid_registry(json{{"operators", json::array()}, {"threshold", 2}}, "threshold: unknown field");
+  check_invalid_registry(json{{"operators", {"alice"}}}, "operators[0]");
+  check_invalid_registry(json{{"operators", {{{"public_key", alice}}}}}, "operators[0].name: missing");
+  check_invalid_registry(json{{"operators", {{{"name", 1}, {"public_key", alice}}}}}, "operators[0].name");
+  check_invalid_registry(json{{"operators", {{{"name", ""}, {"public_key", alice}}}}}, "operators[0].name");
+  check_invalid_registry(json{{"operators", {{{"name", std::string(257, 'n')}, {"public_key", alice}}}}},
+                         "operators[0].name");
+  check_invalid_registry(json{{"operators", {{{"name", "alice"}}}}}, "operators[0].public_key: missing");
+  check_invalid_registry(json{{"operators", {{{"name", "alice"}, {"public_key", 7}}}}}, "operators[0].public_key");
+  check_invalid_registry(json{{"operators", {{{"name", "alice"}, {"public_key", alice.substr(2)}}}}},
+                         "operators[0].public_key");
+  check_invalid_registry(json{{"operators", {{{"name", "alice"}, {"public_key", alice.substr(1) + "z"}}}}},
+                         "operators[0].public_key");
+  check_invalid_registry(json{{"operators", {{{"name", "alice"}, {"public_key", alice}, {"role", "admin"}}}}},
+                         "operators[0].role: unknown field");
+  check_invalid_registry(
+      json{{"operators", {{{"name", "alice"}, {"public_key", alice}}, {{"name", "alice"}, {"public_key", bob}}}}},
+      "operators[1].name");
+  check_invalid_registry(
+      json{{"operators", {{{"name", "alice"}, {"public_key", alice}}, {{"name", "al"}, {"public_key", alice}}}}},
+      "operators[1].public_key");
+}
+
+TEST_CASE("registry file: loads, and reports unreadable or malformed files") {
+  Operators ops;
+  TempDir dir;
+  const std::string good = dir.write("operators.json", R"({"operators": [{"name": "alice", "public_key": ")" +
+                                                           public_hex(ops.alice) + R"("}]})");
+  auto r = OperatorRegistry::load_file(good);
+  REQUIRE(r);
+  CHECK(r->contains(ops.alice.origin_hash()));
+  CHECK(r->names().at(ops.alice.origin_hash()) == "alice");
+
+  auto missing = OperatorRegistry::load_file(dir.path() + "/absent.json");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().kind == "operator_file_not_found");
+  CHECK(missing.error().message.find("absent.json") != std::string::npos);
+
+  auto directory = OperatorRegistry::load_file(dir.path());
+  REQUIRE_FALSE(directory);
+  CHECK(directory.error().kind == "operator_file_not_found");
+
+  auto not_json = OperatorRegistry::load_file(dir.write("broken.json", "{\"operators\": ["));
+  REQUIRE_FALSE(not_json);
+  CHECK(not_json.error().kind == "invalid_operator_registry");
+  CHECK(not_json.error().message.find("broken.json") != std::string::npos);
+
+  auto bad_entry = OperatorRegistry::load_file(dir.write("bad.json", R"({"operators": [{"name": "x"}]})"));
+  REQUIRE_FALSE(bad_entry);
+  CHECK(bad_entry.error().kind == "invalid_operator_registry");
+  CHECK(bad_entry.error().message.find("operators[0].public_key") != std::string::npos);
+
+  auto huge = OperatorRegistry::load_file(dir.write("huge.json", std::string((1 << 20) + 1, ' ')));
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().kind == "invalid_operator_registry");
+}
+
+// ---- verifier: construction and names --------------------------------------------------------------
+
+TEST_CASE("outcome_kind names every outcome") {
+  CHECK(std::string(meshos::outcome_kind(meshos::outcome::Accepted{})) == "accepted");
+  CHECK(std::string(meshos::outcome_kind(meshos::outcome::Rejected{"not_authorized", "x"})) == "rejected");
+  CHECK(std::string(meshos::outcome_kind(meshos::outcome::Unverified{})) == "unverified");
+}
+
+TEST_CASE("the break-glass threshold is clamped to at least one") {
+  Operators ops;
+  CHECK(AdminVerifier(ops.registry(), 0).threshold() == 1);
+  CHECK(AdminVerifier(ops.registry(), 1).threshold() == 1);
+  CHECK(AdminVerifier(ops.registry(), 2).threshold() == 2);
+  CHECK(AdminVerifier(ops.registry(), 2).registry().size() == 3);
+
+  // A zero threshold must not let an unsigned break-glass commit through.
+  AdminVerifier verifier(ops.registry(), 0);
+  auto outcome = verifier.verify_ice(ice_commit({}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(outcome) == "insufficient_signatures");
+  CHECK(rejection_message(outcome).find("0 of 1") != std::string::npos);
+}
+
+// ---- verifier: admin commits ---------------------------------------------------------------------
+
+TEST_CASE("admin: a fresh commit by a registered operator is accepted") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.bob, kNow, admin::Drain{1}), kNow)));
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.carol, kNow - 1000, admin::Cordon{1}), kNow)));
+}
+
+TEST_CASE("admin: an operator outside the registry is not_authorized") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  auto outcome = verifier.verify_admin(admin_commit(ops.mallory, kNow, admin::Drain{1}), kNow);
+  CHECK(rejection_kind(outcome) == "not_authorized");
+  CHECK(rejection_message(outcome).find(meshos::to_hex(ops.mallory.origin_hash())) != std::string::npos);
+}
+
+TEST_CASE("admin: a signature that does not match the commit is signature_invalid") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+
+  auto altered_event = admin_commit(ops.alice, kNow, admin::Drain{1});
+  altered_event.event = admin::Drain{2};
+  CHECK(rejection_kind(verifier.verify_admin(altered_event, kNow)) == "signature_invalid");
+
+  auto altered_time = admin_commit(ops.alice, kNow, admin::Drain{1});
+  altered_time.issued_at_ms += 1;
+  CHECK(rejection_kind(verifier.verify_admin(altered_time, kNow)) == "signature_invalid");
+
+  auto altered_signature = admin_commit(ops.alice, kNow, admin::Drain{1});
+  altered_signature.signature.signature[10] ^= 0x01;
+  CHECK(rejection_kind(verifier.verify_admin(altered_signature, kNow)) == "signature_invalid");
+
+  // Claiming to be bob while signing as alice.
+  auto impersonation = admin_commit(ops.alice, kNow, admin::Drain{1});
+  impersonation.signature.operator_id = ops.bob.origin_hash();
+  CHECK(rejection_kind(verifier.verify_admin(impersonation, kNow)) == "signature_invalid");
+}
+
+TEST_CASE("admin: freshness window and future skew, with their boundaries") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.alice, kNow - kFreshness, admin::Drain{1}), kNow)));
+  auto expired = verifier.verify_admin(admin_commit(ops.alice, kNow - kFreshness - 1, admin::Drain{2}), kNow);
+  CHECK(rejection_kind(expired) == "envelope_expired");
+  CHECK(rejection_message(expired).find("300001 ms") != std::string::npos);
+
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.alice, kNow + kSkew, admin::Drain{3}), kNow)));
+  auto future = verifier.verify_admin(admin_commit(ops.alice, kNow + kSkew + 1, admin::Drain{4}), kNow);
+  CHECK(rejection_kind(future) == "envelope_from_future");
+  CHECK(rejection_message(future).find("30001 ms") != std::string::npos);
+}
+
+TEST_CASE("admin: extreme timestamps are judged without overflow") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  const auto lowest = std::numeric_limits<std::int64_t>::min();
+  const auto highest = std::numeric_limits<std::int64_t>::max();
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, lowest, admin::Drain{1}), kNow)) ==
+        "envelope_expired");
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, highest, admin::Drain{1}), kNow)) ==
+        "envelope_from_future");
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, highest, admin::Drain{1}), lowest)) ==
+        "envelope_from_future");
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, lowest, admin::Drain{1}), highest)) ==
+        "envelope_expired");
+}
+
+TEST_CASE("admin: the same commit twice is commit_replayed") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  const auto commit = admin_commit(ops.alice, kNow, admin::EnterMaintenance{1, 60000});
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+  auto again = verifier.verify_admin(commit, kNow + 1000);
+  CHECK(rejection_kind(again) == "commit_replayed");
+  CHECK(rejection_message(again).find("enter_maintenance") != std::string::npos);
+  // The same change re-signed with a new timestamp is a new commit.
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.alice, kNow + 1, admin::EnterMaintenance{1, 60000}), kNow)));
+}
+
+TEST_CASE("admin: a rejected commit is not remembered as seen") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  CHECK(rejection_kind(verifier.verify_admin(commit, kNow + kFreshness + 1)) == "envelope_expired");
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+}
+
+TEST_CASE("admin: replay memory is bounded and forgets the oldest signatures first") {
+  Operators ops;
+  meshos::VerifierPolicy policy;
+  policy.replay_memory = 2;
+  AdminVerifier verifier(ops.registry(), 1, policy);
+  const auto first = admin_commit(ops.alice, kNow, admin::Drain{1});
+  const auto second = admin_commit(ops.alice, kNow, admin::Drain{2});
+  const auto third = admin_commit(ops.alice, kNow, admin::Drain{3});
+  CHECK(accepted(verifier.verify_admin(first, kNow)));
+  CHECK(accepted(verifier.verify_admin(second, kNow)));
+  CHECK(accepted(verifier.verify_admin(third, kNow)));
+  CHECK(rejection_kind(verifier.verify_admin(second, kNow)) == "commit_replayed");
+  CHECK(rejection_kind(verifier.verify_admin(third, kNow)) == "commit_replayed");
+  // Only two are remembered: the first has been forgotten.
+  CHECK(accepted(verifier.verify_admin(first, kNow)));
+  CHECK(rejection_kind(verifier.verify_admin(first, kNow)) == "commit_replayed");
+}
+
+TEST_CASE("admin: a replay memory of zero still refuses an immediate replay") {
+  Operators ops;
+  meshos::VerifierPolicy policy;
+  policy.replay_memory = 0;
+  AdminVerifier verifier(ops.registry(), 1, policy);
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+  CHECK(rejection_kind(verifier.verify_admin(commit, kNow)) == "commit_replayed");
+}
+
+TEST_CASE("admin: check order is authorization, signature, freshness, replay") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  // A stranger's stale commit: not_authorized wins over envelope_expired.
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.mallory, kNow - kFreshness - 1, admin::Drain{1}),
+                                             kNow)) == "not_authorized");
+  // A forged stale commit: signature_invalid wins over envelope_expired.
+  auto forged = admin_commit(ops.alice, kNow - kFreshness - 1, admin::Drain{1});
+  forged.event = admin::Drain{9};
+  CHECK(rejection_kind(verifier.verify_admin(forged, kNow)) == "signature_invalid");
+  // An accepted commit replayed after its window: envelope_expired wins over commit_replayed.
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+  CHECK(rejection_kind(verifier.verify_admin(commit, kNow + kFreshness + 1)) == "envelope_expired");
+}
+
+// ---- verifier: break-glass commits -----------------------------------------------------------------
+
+TEST_CASE("ice: enough distinct operator signatures over a simulated proposal are accepted") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::FreezeCluster{60000}), kNow)));
+  CHECK(accepted(
+      verifier.verify_ice(ice_commit({&ops.alice, &ops.bob, &ops.carol}, kNow, ice::ForceRestartDaemon{7}), kNow)));
+}
+
+TEST_CASE("ice: an all-zero blast-radius hash is simulation_required") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  auto outcome =
+      verifier.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::FlushAvoidLists{}, BlastRadiusHash{}), kNow);
+  CHECK(rejection_kind(outcome) == "simulation_required");
+  // Any non-zero byte counts as simulated.
+  BlastRadiusHash one_bit{};
+  one_bit[31] = 1;
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::FlushAvoidLists{}, one_bit), kNow)));
+}
+
+TEST_CASE("ice: freshness and future skew apply") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow - kFreshness - 1, ice::ThawCluster{}),
+                                           kNow)) == "envelope_expired");
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow + kSkew + 1, ice::ThawCluster{}), kNow)) ==
+        "envelope_from_future");
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow - kFreshness, ice::ThawCluster{}), kNow)));
+}
+
+TEST_CASE("ice: fewer distinct signers than the threshold is insufficient_signatures, N of M") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  auto one = verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(one) == "insufficient_signatures");
+  CHECK(rejection_message(one).find("1 of 2") != std::string::npos);
+
+  auto none = verifier.verify_ice(ice_commit({}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(none) == "insufficient_signatures");
+  CHECK(rejection_message(none).find("0 of 2") != std::string::npos);
+}
+
+TEST_CASE("ice: one operator signing twice counts once") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  auto doubled = verifier.verify_ice(ice_commit({&ops.alice, &ops.alice, &ops.alice}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(doubled) == "insufficient_signatures");
+  CHECK(rejection_message(doubled).find("1 of 2") != std::string::npos);
+}
+
+TEST_CASE("ice: a threshold above the registry size can never be met") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 4);
+  auto outcome = verifier.verify_ice(ice_commit({&ops.alice, &ops.bob, &ops.carol}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(outcome) == "insufficient_signatures");
+  CHECK(rejection_message(outcome).find("3 of 4") != std::string::npos);
+}
+
+TEST_CASE("ice: a signature from outside the registry is not_authorized even with a quorum") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  auto outcome =
+      verifier.verify_ice(ice_commit({&ops.alice, &ops.bob, &ops.mallory}, kNow, ice::FreezeCluster{1000}), kNow);
+  CHECK(rejection_kind(outcome) == "not_authorized");
+  CHECK(rejection_message(outcome).find(meshos::to_hex(ops.mallory.origin_hash())) != std::string::npos);
+}
+
+TEST_CASE("ice: a registered operator's signature over other bytes is signature_invalid") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  auto commit = ice_commit({&ops.alice, &ops.bob}, kNow, ice::FreezeCluster{1000});
+  commit.signatures[1] = *meshos::sign_ice(ops.bob, kNow, simulated(), ice::FreezeCluster{999999});
+  CHECK(rejection_kind(verifier.verify_ice(commit, kNow)) == "signature_invalid");
+
+  auto other_hash = ice_commit({&ops.alice, &ops.bob}, kNow, ice::FreezeCluster{1000});
+  other_hash.blast_radius_hash[0] ^= 0xff;
+  CHECK(rejection_kind(verifier.verify_ice(other_hash, kNow)) == "signature_invalid");
+
+  // An admin signature over the same time cannot stand in for a break-glass signature.
+  auto cross_domain = ice_commit({&ops.alice, &ops.bob}, kNow, ice::FreezeCluster{1000});
+  cross_domain.signatures[0].signature = admin_commit(ops.alice, kNow, admin::Drain{0}).signature.signature;
+  CHECK(rejection_kind(verifier.verify_ice(cross_domain, kNow)) == "signature_invalid");
+}
+
+TEST_CASE("ice: the same commit twice is commit_replayed") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  const auto commit = ice_commit({&ops.alice, &ops.bob}, kNow, ice::ForceRestartDaemon{7});
+  CHECK(accepted(verifier.verify_ice(commit, kNow)));
+  CHECK(rejection_kind(verifier.verify_ice(commit, kNow + 1)) == "commit_replayed");
+
+  // Re-using one accepted signature next to a fresh one is still a replay of an accepted commit.
+  auto partly_replayed = commit;
+  partly_replayed.signatures = {commit.signatures[0],
+                                *meshos::sign_ice(ops.carol, kNow, simulated(), ice::ForceRestartDaemon{7})};
+  CHECK(rejection_kind(verifier.verify_ice(partly_replayed, kNow + kCooldown)) == "commit_replayed");
+}
+
+TEST_CASE("ice: an accepted commit starts a cooldown for its target, which expires") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::ForceRestartDaemon{7}), kNow)));
+
+  const std::int64_t later = kNow + kCooldown - 1;
+  auto cooling = verifier.verify_ice(ice_commit({&ops.bob}, later, ice::ForceRestartDaemon{7}), later);
+  CHECK(rejection_kind(cooling) == "ice_cooldown_active");
+  CHECK(rejection_message(cooling).find("force_restart_daemon:0000000000000007") != std::string::npos);
+  CHECK(rejection_message(cooling).find("1 ms") != std::string::npos);
+
+  // Other targets and other kinds are not held back.
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.bob}, later, ice::ForceRestartDaemon{8}), later)));
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.bob}, later, ice::KillMigration{7}), later)));
+
+  const std::int64_t expired = kNow + kCooldown;
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.carol}, expired, ice::ForceRestartDaemon{7}), expired)));
+  // ...and the accepted commit starts a new cooldown.
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, expired + 1, ice::ForceRestartDaemon{7}),
+                                           expired + 1)) == "ice_cooldown_active");
+}
+
+TEST_CASE("ice: freeze and thaw cool down independently, whatever the freeze ttl") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::FreezeCluster{1000}), kNow)));
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 1, ice::FreezeCluster{2000}), kNow + 1)) ==
+        "ice_cooldown_active");
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 1, ice::ThawCluster{}), kNow + 1)));
+}
+
+TEST_CASE("ice: the cooldown follows the policy") {
+  Operators ops;
+  meshos::VerifierPolicy policy;
+  policy.ice_cooldown_ms = 10;
+  AdminVerifier verifier(ops.registry(), 1, policy);
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::FlushAvoidLists{}), kNow)));
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 9, ice::FlushAvoidLists{}), kNow + 9)) ==
+        "ice_cooldown_active");
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 10, ice::FlushAvoidLists{}), kNow + 10)));
+}
+
+TEST_CASE("ice: a rejected commit starts no cooldown") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::ThawCluster{}), kNow)) ==
+        "insufficient_signatures");
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{}), kNow)));
+}
+
+TEST_CASE("ice: check order is simulation, freshness, signatures, quorum, replay, cooldown") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 2);
+  // Unsimulated and stale, from a stranger: simulation_required first.
+  CHECK(rejection_kind(verifier.verify_ice(
+            ice_commit({&ops.mallory}, kNow - kFreshness - 1, ice::ThawCluster{}, BlastRadiusHash{}), kNow)) ==
+        "simulation_required");
+  // Stale, from a stranger: envelope_expired before any signature is looked at.
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.mallory}, kNow - kFreshness - 1, ice::ThawCluster{}),
+                                           kNow)) == "envelope_expired");
+  // A stranger's signature short of quorum: not_authorized before insufficient_signatures.
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.mallory}, kNow, ice::ThawCluster{}), kNow)) ==
+        "not_authorized");
+  // A bad signature short of quorum: signature_invalid before insufficient_signatures.
+  auto bad = ice_commit({&ops.alice}, kNow, ice::ThawCluster{});
+  bad.signatures[0].signature[0] ^= 1;
+  CHECK(rejection_kind(verifier.verify_ice(bad, kNow)) == "signature_invalid");
+  // A replay inside the cooldown: commit_replayed before ice_cooldown_active.
+  const auto commit = ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{});
+  CHECK(accepted(verifier.verify_ice(commit, kNow)));
+  CHECK(rejection_kind(verifier.verify_ice(commit, kNow + 1)) == "commit_replayed");
+  // Short of quorum inside the cooldown: insufficient_signatures before ice_cooldown_active.
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.carol}, kNow + 2, ice::ThawCluster{}), kNow + 2)) ==
+        "insufficient_signatures");
+}
