@@ -22,7 +22,7 @@ CapabilitySet caps(std::vector<std::string> tags) {
 TEST_CASE("well-formed capability tags are accepted") {
   for (const char* tag : {"hardware.gpu", "hardware.memory_gb=64", "gpu", "a", "zone.eu-west_1", "os.kernel=6.1.0",
                           "net.addr=10.0.0.1:8080", "model=A100-SXM4_80GB", "x.y.z.w"}) {
-    CAPTURE(tag);
+    CAPTURE(std::string(tag));
     CHECK(is_valid_capability_tag(tag));
   }
 }
@@ -31,7 +31,7 @@ TEST_CASE("malformed capability tags are rejected") {
   for (const char* tag : {"", "Hardware.gpu", "hardware..gpu", ".gpu", "gpu.", "hardware gpu", "hardware.gpu=",
                           "=64", "hardware.memory_gb=6 4", "hardware.memory_gb=64=1", "tag/with/slash",
                           "hardware.gpu=yes!", "caf\xc3\xa9"}) {
-    CAPTURE(tag);
+    CAPTURE(std::string(tag));
     CHECK_FALSE(is_valid_capability_tag(tag));
   }
 }
@@ -159,7 +159,7 @@ TEST_CASE("capability_set_from_json rejects malformed input") {
       R"({"tags": [], "metadata": ["k"]})",
   };
   for (const char* text : bad) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     auto set = capability_set_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(set);
     CHECK(set.error().kind == "invalid_capability");
@@ -173,7 +173,7 @@ TEST_CASE("capability_set_from_json_text reports JSON errors with their position
   CHECK(set.error().message.find("at byte 18") != std::string::npos);
 
   for (const char* text : {"", "[", "{\"tags\": [}", "not json", "[\"a\"] trailing", "[\"\xff\"]"}) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     Result<CapabilitySet> result = CapabilitySet{};
     CHECK_NOTHROW(result = capability_set_from_json_text(text));
     REQUIRE_FALSE(result);

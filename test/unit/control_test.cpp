@@ -104,7 +104,7 @@ TEST_CASE("daemon_control_from_json rejects malformed input with kind invalid_co
       R"({"kind":"backpressure_on","level":-0.1})",
   };
   for (const char* text : bad) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     auto decoded = daemon_control_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
     CHECK(decoded.error().kind == "invalid_control");

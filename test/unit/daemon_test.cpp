@@ -44,7 +44,7 @@ TEST_CASE("health round-trips through JSON and malformed health is rejected") {
   }
   for (const char* text : {R"("healthy")", R"({})", R"({"status":"fine"})", R"({"status":"degraded"})",
                            R"({"status":"degraded","reason":3})", R"({"status":1})"}) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     auto decoded = daemon_health_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
     CHECK(decoded.error().kind == "invalid_health");

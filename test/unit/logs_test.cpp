@@ -32,7 +32,7 @@ TEST_CASE("log_level_from_string is case-insensitive and accepts warning") {
 
 TEST_CASE("log_level_from_string rejects unknown levels") {
   for (const char* text : {"", "fatal", "inf", " info", "info ", "warnings"}) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     auto parsed = log_level_from_string(text);
     REQUIRE_FALSE(parsed);
     CHECK(parsed.error().kind == "invalid_log_level");

@@ -83,8 +83,8 @@ TEST_CASE("is_valid_successor matches the whole 6x6 table") {
   };
   for (std::size_t from = 0; from < kKinds.size(); ++from) {
     for (std::size_t to = 0; to < kKinds.size(); ++to) {
-      CAPTURE(to_string(kKinds[from]));
-      CAPTURE(to_string(kKinds[to]));
+      CAPTURE(std::string(to_string(kKinds[from])));
+      CAPTURE(std::string(to_string(kKinds[to])));
       CHECK(is_valid_successor(kKinds[from], kKinds[to]) == kTable[from][to]);
     }
   }
@@ -208,7 +208,7 @@ TEST_CASE("maintenance_view_from_json rejects malformed input") {
       R"({"state":"drain_failed","since_ms":1,"reason":7})",
   };
   for (const char* text : bad) {
-    CAPTURE(text);
+    CAPTURE(std::string(text));
     auto decoded = maintenance_view_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
     CHECK(decoded.error().kind == "invalid_maintenance_state");

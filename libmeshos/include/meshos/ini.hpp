@@ -23,8 +23,9 @@ struct IniDocument {
   std::vector<std::string> sections;
 };
 
-// Kind "invalid_config" with "LINE N: ..." in the message for a line that is neither blank, comment,
-// [section] nor key = value, for a '#' comment (CAF rejects those too), or a duplicate key.
+// Kind "invalid_config" with "line N: ..." in the message for a line that is neither blank, comment,
+// [section] nor key = value, for a '#' comment (CAF rejects those too), or a duplicate key. A value
+// must start the way CAF reads values: a bare word other than true/false is rejected (quote strings).
 Result<IniDocument> parse_ini(const std::string& text);
 // Kind "config_not_found" when the file cannot be read.
 Result<IniDocument> parse_ini_file(const std::string& path);
@@ -34,7 +35,7 @@ Result<std::uint64_t> parse_uint(const std::string& text);
 Result<bool> parse_bool(const std::string& text);
 // "250ms", "10s", "5min", "1h", "1500us", "2ns"; a bare number is rejected (unit required).
 Result<Millis> parse_duration(const std::string& text);
-// A "quoted" or bare string; quotes removed, \" and \\ unescaped.
+// A "quoted" or bare string; quotes removed, \" and \\ unescaped (and CAF's \n, \r, \t).
 Result<std::string> parse_string(const std::string& text);
 // ["a", "b"] or a bare single string.
 Result<std::vector<std::string>> parse_string_list(const std::string& text);
