@@ -1,0 +1,384 @@
+// MeshOsState::snapshot (every field against `now`), the snapshot's JSON form and its inverse, the
+// metadata view daemons read, and action_to_json.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "meshos/admin.hpp"
+#include "meshos/snapshot.hpp"
+#include "meshos/state.hpp"
+
+using namespace meshos;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr NodeId kThisNode = 0x00C0FFEE;
+constexpr NodeId kPeer = 0xFEED;
+constexpr NodeId kOtherPeer = 0x0123;
+const DaemonRef kEcho{0xE1, "echo"};
+const DaemonRef kSink{0xE2, "sink"};
+const DaemonRef kLoop{0xE3, "looper"};
+
+struct Node {
+  Node() : state([] {
+      MeshOsConfig c;
+      c.this_node = kThisNode;
+      c.log_ring_capacity = 2;
+      return c;
+    }()) {}
+  MeshOsState state;
+  TimePoint now = TimePoint{} + 1h;
+  std::int64_t wall_ms = 1'700'000'000'000;
+
+  void advance(Millis d) {
+    now += d;
+    wall_ms += d.count();
+  }
+  FoldEffects fold(const MeshOsEvent& e) { return state.fold(e, now, wall_ms); }
+  void lifecycle(const DaemonRef& d, LifecycleSignal s) { fold(event::DaemonLifecycle{d, std::move(s)}); }
+};
+
+// A node with something in every field of the snapshot.
+Node busy_node() {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  n.lifecycle(kSink, lifecycle::Registered{});
+  n.lifecycle(kLoop, lifecycle::Registered{});
+  n.advance(2s);
+  n.lifecycle(kEcho, lifecycle::HealthChanged{health::Degraded{"cache cold"}});
+  n.lifecycle(kEcho, lifecycle::SaturationChanged{0.375f});
+  n.lifecycle(kSink, lifecycle::Crashed{"oom"});
+  for (int i = 0; i < 5; ++i) n.lifecycle(kLoop, lifecycle::Crashed{"again"});
+  n.fold(event::DaemonIntentUpdate{kSink, DaemonIntent::Stop});
+  CapabilitySet caps;
+  caps.tags = {"hardware.gpu", "hardware.memory_gb=64"};
+  caps.metadata = {{"rack", "b7"}};
+  n.fold(event::CapabilitiesPublished{std::nullopt, caps});
+  n.fold(event::CapabilitiesPublished{kEcho.id, caps});
+  n.fold(event::RttSample{kPeer, std::chrono::microseconds(312'500)});
+  n.fold(event::PeerInfo{kOtherPeer, "0.9.0", caps, MaintenanceStateView{view::DrainFailed{5, "stuck"}}});
+  n.fold(event::Admin{admin::Cordon{kThisNode}});
+  n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});  // refused: audited with a reason
+  for (int i = 0; i < 3; ++i) n.fold(event::Log{LogLine{LogLevel::Info, kEcho.id, "line " + std::to_string(i)}});
+  auto pending = n.state.record_emitted({action::MarkAvoid{kPeer, "rtt 312 ms over threshold 250 ms", 5min},
+                                         action::StartDaemon{kSink}},
+                                        n.now);
+  n.fold(event::ActionOutcome{pending[1].id, pending[1].action, ActionOutcomeKind::Failed, "spawn failed", 2});
+  SignedIceCommit freeze;
+  freeze.issued_at_ms = n.wall_ms;
+  freeze.blast_radius_hash[3] = 9;
+  freeze.proposal = ice::FreezeCluster{90'000};
+  n.fold(event::SignedIce{freeze});
+  n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});  // refused: frozen
+  ExecutorStats executor;
+  executor.dispatched = 10;
+  executor.failed = 1;
+  executor.queue_depth = 3;
+  executor.backpressure_active = true;
+  n.state.set_executor_stats(executor);
+  n.advance(1500ms);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("snapshot: every field, measured against now") {
+  Node n = busy_node();
+  const MeshOsSnapshot s = n.state.snapshot(n.now, n.wall_ms, 0xABCDEF0123456789, 7);
+  CHECK(s.node_id == kThisNode);
+  CHECK(s.runtime_epoch == 0xABCDEF0123456789);
+  CHECK(s.seq == 7);
+  CHECK(s.wall_ms == n.wall_ms);
+
+  REQUIRE(s.daemons.size() == 3);
+  const DaemonSnapshot& echo = s.daemons.at(kEcho.id);
+  CHECK(echo.name == "echo");
+  CHECK(echo.lifecycle == DaemonLifecycleState::Running);
+  CHECK(echo.intent == DaemonIntent::Run);
+  CHECK(echo.health == DaemonHealth{health::Degraded{"cache cold"}});
+  CHECK(echo.saturation == 0.375f);
+  CHECK(echo.restart == RestartPhase::Ready);
+  CHECK_FALSE(echo.restart_in_ms.has_value());
+  CHECK(echo.age_ms == 3500);
+  CHECK(echo.running_for_ms == 3500u);
+  CHECK(echo.capabilities.has("hardware.gpu"));
+
+  const DaemonSnapshot& sink = s.daemons.at(kSink.id);
+  CHECK(sink.lifecycle == DaemonLifecycleState::Stopped);  // the failed start was undone
+  CHECK(sink.intent == DaemonIntent::Stop);
+  CHECK_FALSE(sink.running_for_ms.has_value());
+  CHECK(sink.restart == RestartPhase::Ready);  // its 500 ms backoff is over
+  CHECK(sink.consecutive_crashes == 1);
+  CHECK(sink.last_crash_reason == "oom");
+
+  const DaemonSnapshot& looper = s.daemons.at(kLoop.id);
+  CHECK(looper.restart == RestartPhase::CrashLooping);
+  CHECK(looper.restart_in_ms == 300'000u - 1500u);
+  CHECK(looper.total_crashes == 5);
+  CHECK(looper.starts == 1);
+
+  REQUIRE(s.peers.size() == 2);
+  const PeerSnapshot& peer = s.peers.at(kPeer);
+  CHECK(peer.rtt_ms == doctest::Approx(312.5));
+  CHECK(peer.health == PeerHealth::Healthy);
+  CHECK(peer.last_seen_ms == 1500);
+  CHECK_FALSE(peer.maintenance.has_value());
+  const PeerSnapshot& other = s.peers.at(kOtherPeer);
+  CHECK_FALSE(other.rtt_ms.has_value());
+  CHECK(other.version == "0.9.0");
+  CHECK(other.capability_tags == std::vector<std::string>{"hardware.gpu", "hardware.memory_gb=64"});
+  CHECK(other.maintenance == MaintenanceStateView{view::DrainFailed{5, "stuck"}});
+
+  REQUIRE(s.avoid.size() == 1);
+  CHECK(s.avoid[0].peer == kPeer);
+  CHECK(s.avoid[0].remaining_ms == 300'000 - 1500);
+  CHECK(s.local_maintenance == MaintenanceStateView{view::Active{}});
+  CHECK(s.cordoned);
+  CHECK(s.node_capabilities.metadata.at("rack") == "b7");
+
+  REQUIRE(s.recent_actions.size() == 2);
+  CHECK(s.recent_actions[0].id == 1);
+  CHECK(s.recent_actions[0].kind == "mark_avoid");
+  CHECK(s.recent_actions[0].target == to_hex(kPeer));
+  CHECK(s.recent_actions[1].id == 2);  // newest last
+  CHECK(s.recent_actions[1].target == "sink");
+  CHECK(s.recent_actions[1].age_ms == 1500);
+
+  REQUIRE(s.recent_failures.size() == 1);
+  CHECK(s.recent_failures[0].reason == "spawn failed");
+  CHECK(s.freeze_remaining_ms == 88'500u);
+
+  REQUIRE(s.audit.size() == 4);
+  CHECK(s.audit[1].reason_kind == "invalid_transition");
+  CHECK(s.audit[2].commit == "ice");
+  CHECK(s.audit[3].reason_kind == "freeze_in_effect");
+
+  REQUIRE(s.logs.size() == 2);
+  CHECK(s.logs[0].seq == 2);
+  CHECK(s.logs[1].message == "line 2");
+  CHECK(s.loop.logs_evicted == 1);
+  CHECK(s.loop.actions_emitted == 2);
+  CHECK(s.loop.events_folded == n.state.loop_stats().events_folded);
+  CHECK(s.executor.dispatched == 10);
+  CHECK(s.executor.backpressure_active);
+  CHECK(s.migrations.empty());
+}
+
+TEST_CASE("snapshot: restart phase BackingOff while the backoff runs, freeze absent when not frozen") {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  n.lifecycle(kEcho, lifecycle::Crashed{"x"});
+  n.advance(200ms);
+  auto s = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+  CHECK(s.daemons.at(kEcho.id).restart == RestartPhase::BackingOff);
+  CHECK(s.daemons.at(kEcho.id).restart_in_ms == 300u);
+  CHECK_FALSE(s.freeze_remaining_ms.has_value());
+  n.advance(300ms);
+  CHECK(n.state.snapshot(n.now, n.wall_ms, 1, 2).daemons.at(kEcho.id).restart == RestartPhase::Ready);
+}
+
+TEST_CASE("snapshot JSON: hex ids, arrays sorted by id, ms durations, nulls for absent values") {
+  Node n = busy_node();
+  const json j = n.state.snapshot(n.now, n.wall_ms, 0xABCDEF0123456789, 7);
+  CHECK(j.at("node_id") == "0000000000c0ffee");
+  CHECK(j.at("runtime_epoch") == "abcdef0123456789");
+  CHECK(j.at("seq") == 7);
+  REQUIRE(j.at("daemons").is_array());
+  REQUIRE(j.at("daemons").size() == 3);
+  CHECK(j.at("daemons")[0].at("id") == "00000000000000e1");
+  CHECK(j.at("daemons")[2].at("id") == "00000000000000e3");
+  const json& echo = j.at("daemons")[0];
+  CHECK(echo.at("lifecycle") == "running");
+  CHECK(echo.at("intent") == "run");
+  CHECK(echo.at("health").at("status") == "degraded");
+  CHECK(echo.at("restart_in_ms").is_null());
+  CHECK(echo.at("running_for_ms") == 3500);
+  CHECK(j.at("daemons")[2].at("restart") == "crash_looping");
+  REQUIRE(j.at("peers").size() == 2);
+  CHECK(j.at("peers")[0].at("node") == "0000000000000123");  // sorted by id, not by insertion
+  CHECK(j.at("peers")[0].at("rtt_ms").is_null());
+  CHECK(j.at("peers")[1].at("rtt_ms") == 312.5);
+  CHECK(j.at("peers")[0].at("maintenance").at("state") == "drain_failed");
+  CHECK(j.at("avoid")[0].at("peer") == "000000000000feed");
+  CHECK(j.at("local_maintenance").at("state") == "active");
+  CHECK(j.at("freeze_remaining_ms") == 88'500);
+  CHECK(j.at("audit")[0].at("operators").is_array());
+  CHECK(j.at("audit")[2].at("operators").empty());
+  CHECK(j.at("logs")[0].at("node_id") == "0000000000c0ffee");
+  CHECK(j.at("recent_failures")[0].at("action_kind") == "start_daemon");
+  CHECK(j.at("executor").at("queue_depth") == 3);
+  CHECK(j.at("loop").at("logs_evicted") == 1);
+  CHECK(j.at("migrations").is_array());
+
+  Node quiet;
+  const json empty = quiet.state.snapshot(quiet.now, quiet.wall_ms, 1, 1);
+  CHECK(empty.at("daemons") == json::array());
+  CHECK(empty.at("peers") == json::array());
+  CHECK(empty.at("freeze_remaining_ms").is_null());
+}
+
+TEST_CASE("snapshot JSON round trip: to_json(from_json(to_json(s))) == to_json(s)") {
+  Node n = busy_node();
+  MeshOsSnapshot s = n.state.snapshot(n.now, n.wall_ms, 0xFFFFFFFFFFFFFFFF, 42);
+  MigrationSnapshot migration;
+  migration.id = 3;
+  migration.daemon = kEcho.id;
+  migration.target = kPeer;
+  migration.phase = "snapshotting";
+  s.migrations.push_back(migration);
+  s.peers.at(kOtherPeer).maintenance = MaintenanceStateView{view::EnteringMaintenance{10, std::nullopt}};
+  const json first = s;
+  auto back = snapshot_from_json(first);
+  REQUIRE(back);
+  CHECK(json(*back) == first);
+  CHECK(back->daemons.at(kLoop.id).restart == RestartPhase::CrashLooping);
+  CHECK(back->daemons.at(kEcho.id).saturation == 0.375f);
+  CHECK(back->runtime_epoch == 0xFFFFFFFFFFFFFFFF);
+  CHECK(back->migrations.at(0).phase == "snapshotting");
+
+  // Through text as well: what meshos-ctl actually reads.
+  auto reparsed = snapshot_from_json(json::parse(first.dump()));
+  REQUIRE(reparsed);
+  CHECK(json(*reparsed) == first);
+}
+
+TEST_CASE("snapshot_from_json refuses malformed input with invalid_snapshot and a path") {
+  Node n = busy_node();
+  const json good = n.state.snapshot(n.now, n.wall_ms, 5, 5);
+
+  auto expect_invalid = [](const json& j, const std::string& where) {
+    auto r = snapshot_from_json(j);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == "invalid_snapshot");
+    CHECK_MESSAGE(r.error().message.find(where) != std::string::npos, r.error().message);
+  };
+  expect_invalid(json::array(), "object");
+  expect_invalid(json(nullptr), "object");
+  {
+    json j = good;
+    j.erase("seq");
+    expect_invalid(j, "snapshot.seq");
+  }
+  {
+    json j = good;
+    j["node_id"] = "c0ffee";  // not 16 digits
+    expect_invalid(j, "snapshot.node_id");
+  }
+  {
+    json j = good;
+    j["node_id"] = 12648430;
+    expect_invalid(j, "snapshot.node_id");
+  }
+  {
+    json j = good;
+    j["daemons"][1]["lifecycle"] = "sleeping";
+    expect_invalid(j, "snapshot.daemons[1].lifecycle");
+  }
+  {
+    json j = good;
+    j["daemons"][0]["saturation"] = 1.5;
+    expect_invalid(j, "snapshot.daemons[0].saturation");
+  }
+  {
+    json j = good;
+    j["daemons"][0]["health"] = json{{"status", "confused"}};
+    expect_invalid(j, "snapshot.daemons[0].health");
+  }
+  {
+    json j = good;
+    j["daemons"].push_back(j["daemons"][0]);
+    expect_invalid(j, "duplicate daemon");
+  }
+  {
+    json j = good;
+    j["peers"][0]["maintenance"] = json{{"state", "nap"}};
+    expect_invalid(j, "snapshot.peers[0].maintenance");
+  }
+  {
+    json j = good;
+    j["seq"] = -1;
+    expect_invalid(j, "snapshot.seq");
+  }
+  {
+    json j = good;
+    j["logs"][0]["level"] = "loud";
+    expect_invalid(j, "snapshot.logs[0]");
+  }
+  {
+    json j = good;
+    j["audit"][0]["operators"] = json::array({"xyz"});
+    expect_invalid(j, "snapshot.audit[0].operators[0]");
+  }
+  {
+    json j = good;
+    j["executor"]["backpressure_active"] = "yes";
+    expect_invalid(j, "snapshot.executor.backpressure_active");
+  }
+  {
+    json j = good;
+    j["recent_actions"] = json::object();
+    expect_invalid(j, "snapshot.recent_actions");
+  }
+}
+
+TEST_CASE("metadata_from_snapshot and its JSON (the C SDK's shape)") {
+  Node n = busy_node();
+  const MeshOsSnapshot s = n.state.snapshot(n.now, n.wall_ms, 5, 5);
+  const MetadataView m = metadata_from_snapshot(s, kEcho.id, "echo");
+  CHECK(m.node_id == kThisNode);
+  CHECK(m.daemon_id == kEcho.id);
+  CHECK(m.daemon_name == "echo");
+  CHECK(m.maintenance_state == s.local_maintenance);
+  CHECK(m.peers.size() == 2);
+
+  const json j = m;
+  CHECK(j.at("node_id") == kThisNode);
+  CHECK(j.at("daemon_id") == kEcho.id);
+  CHECK(j.at("daemon_name") == "echo");
+  CHECK(j.at("maintenance_state").at("kind") == "active");
+  REQUIRE(j.at("peers").size() == 2);
+  const json& other = j.at("peers")[0];
+  CHECK(other.at("node_id") == kOtherPeer);
+  CHECK(other.at("health") == "Healthy");
+  CHECK(other.at("maintenance") == "DrainFailed");
+  CHECK(other.at("capability_set") == json::array({"hardware.gpu", "hardware.memory_gb=64"}));
+  CHECK(other.at("software_version") == "0.9.0");
+  CHECK(other.at("cpu_load_1m").is_null());
+  CHECK(j.at("peers")[1].at("rtt_ms") == 312.5);
+  CHECK(j.at("peers")[1].at("maintenance").is_null());
+}
+
+TEST_CASE("action_to_json: common fields and relative times") {
+  const TimePoint t0 = TimePoint{} + 1h;
+  const TimePoint now = t0 + 2s;
+  json stop = action_to_json(PendingAction{4, action::StopDaemon{kEcho, "drain", t0 + 32s}, t0}, now);
+  CHECK(stop.at("id") == 4);
+  CHECK(stop.at("kind") == "stop_daemon");
+  CHECK(stop.at("target") == "echo");
+  CHECK(stop.at("age_ms") == 2000);
+  CHECK(stop.at("daemon") == "00000000000000e1");
+  CHECK(stop.at("reason") == "drain");
+  CHECK(stop.at("deadline_in_ms") == 30'000);
+
+  json avoid = action_to_json(PendingAction{5, action::MarkAvoid{kPeer, "unreachable", 5min}, t0}, now);
+  CHECK(avoid.at("peer") == "000000000000feed");
+  CHECK(avoid.at("ttl_ms") == 300'000);
+
+  json backoff = action_to_json(PendingAction{6, action::ApplyBackoff{kSink, t0 + 1s}, t0}, now);
+  CHECK(backoff.at("until_in_ms") == 0);  // already past: clamped
+
+  json commit = action_to_json(
+      PendingAction{7, action::CommitMaintenanceTransition{kThisNode, maintenance::Maintenance{t0}}, t0}, now);
+  CHECK(commit.at("target") == "0000000000c0ffee");
+  CHECK(commit.at("maintenance").at("state") == "maintenance");
+  CHECK(commit.at("maintenance").at("since_ms") == 2000);
+
+  json start = action_to_json(PendingAction{8, action::StartDaemon{kSink}, now}, now);
+  CHECK(start.at("kind") == "start_daemon");
+  CHECK(start.at("age_ms") == 0);
+}
