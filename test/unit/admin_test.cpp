@@ -163,7 +163,7 @@ TEST_CASE("admin_kind and admin_target name every event") {
   }
 }
 
-TEST_CASE("ice_kind names every action; ice_target_key is one key per kind and target") {
+TEST_CASE("ice_kind names every action and ice_target_key is one key per kind and target") {
   CHECK(std::string(meshos::ice_kind(ice::FreezeCluster{1})) == "freeze_cluster");
   CHECK(std::string(meshos::ice_kind(ice::ThawCluster{})) == "thaw_cluster");
   CHECK(std::string(meshos::ice_kind(ice::FlushAvoidLists{})) == "flush_avoid_lists");

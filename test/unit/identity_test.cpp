@@ -189,7 +189,7 @@ TEST_CASE("ids of the RFC 8032 key match the values the Rust crate derives") {
   CHECK(meshos::node_id_of(kp.public_key()) == kp.node_id());
 }
 
-TEST_CASE("sign and verify round trip; tampering is detected") {
+TEST_CASE("sign and verify round trip and tampering is detected") {
   auto kp = EntityKeypair::generate();
   const Bytes message = text_bytes("enter maintenance on node 7");
   auto sig = kp.sign(message);
@@ -289,7 +289,7 @@ TEST_CASE("a malformed seed is not echoed into the error message") {
   CHECK(result.error().message.find("64 hex digits") != std::string::npos);
 }
 
-TEST_CASE("copies keep the secret; a moved-from keypair keeps only its public key") {
+TEST_CASE("copies keep the secret but a moved-from keypair keeps only its public key") {
   auto original = EntityKeypair::from_seed(array_from_hex<32>(kRfcSeed1));
   EntityKeypair copy = original;
   CHECK(copy.has_secret());

@@ -135,7 +135,7 @@ void check_invalid_registry(const json& j, const std::string& field) {
 
 // ---- registry ------------------------------------------------------------------------------------
 
-TEST_CASE("registry: add, find, contains; an operator's id is its key's origin hash") {
+TEST_CASE("registry: add, find and contains, and an operator's id is its key's origin hash") {
   Operators ops;
   OperatorRegistry r;
   CHECK(r.size() == 0);
