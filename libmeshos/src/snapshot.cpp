@@ -1,5 +1,6 @@
 #include "meshos/snapshot.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 #include <type_traits>
 
@@ -229,8 +230,9 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
     d.health = r.adopt(daemon_health_from_json(*h), path + ".health");
   }
   if (const json* s = r.require(j, path, "saturation")) {
-    d.saturation = static_cast<float>(r.number(*s, path + ".saturation"));
-    if (!(d.saturation >= 0.0f && d.saturation <= 1.0f)) r.fail(path + ".saturation", "must lie in [0, 1]");
+    const double saturation = r.number(*s, path + ".saturation");
+    if (saturation < 0.0 || saturation > 1.0) r.fail(path + ".saturation", "must lie in [0, 1]");
+    d.saturation = static_cast<float>(std::clamp(saturation, 0.0, 1.0));
   }
   d.restart = r.enumeration(j, path, "restart",
                             {RestartPhase::Ready, RestartPhase::BackingOff, RestartPhase::CrashLooping});
