@@ -88,14 +88,16 @@ class MeshOsDaemonHandle {
   std::shared_ptr<detail::DaemonSlot> slot_;
 };
 
+struct SdkOptions {
+  std::shared_ptr<AdminVerifier> verifier;  // nullptr: signed commits fold as Unverified
+  // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
+  // instead of wrapping it. Tests of the pure executor use this.
+  bool replace_node_dispatcher = false;
+};
+
 class MeshOsDaemonSdk {
  public:
-  struct Options {
-    std::shared_ptr<AdminVerifier> verifier;  // nullptr: signed commits fold as Unverified
-    // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
-    // instead of wrapping it. Tests of the pure executor use this.
-    bool replace_node_dispatcher = false;
-  };
+  using Options = SdkOptions;
 
   // Owns an actor system of its own.
   static MeshOsDaemonSdk start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher);
@@ -115,6 +117,11 @@ class MeshOsDaemonSdk {
 
   // register_failed (duplicate id, empty name), loop_closed.
   Result<MeshOsDaemonHandle> register_daemon(std::unique_ptr<MeshDaemon> daemon, const EntityKeypair& keypair);
+
+  // Control events from the application, with the router's semantics: at most once, high priority, dropped
+  // and counted when the daemon has control_capacity outstanding; an unknown daemon is a silent no-op.
+  void route(DaemonId daemon, const DaemonControl& control);
+  void broadcast(const DaemonControl& control);
 
   std::uint64_t dropped_control_events() const;
   SnapshotPtr snapshot() const;

@@ -1,0 +1,161 @@
+// One actor per registered daemon. It owns the MeshDaemon object: every call into daemon code happens here,
+// and an exception from daemon code is a crash of this daemon only, reported to the loop.
+#include "detail/messages.hpp"
+#include "detail/runtime.hpp"
+
+namespace meshos::detail {
+
+namespace {
+
+struct DaemonActorState {
+  RuntimePtr rt;
+  std::shared_ptr<DaemonSlot> slot;
+  std::shared_ptr<MeshDaemon> daemon;  // shared only because CAF copies spawn arguments
+  bool running = true;
+  std::optional<Bytes> last_snapshot;
+  std::optional<DaemonHealth> last_health;
+  float last_saturation = 0.0f;
+  std::uint64_t processed = 0;
+  std::uint64_t outputs = 0;
+  std::uint64_t rejected = 0;  // causal events that arrived while stopped
+
+  void report(LifecycleSignal s) { rt->publish_internal(event::DaemonLifecycle{slot->daemon, std::move(s)}); }
+
+  void crash(const std::string& what) {
+    running = false;
+    report(lifecycle::Crashed{what});
+  }
+
+  // Runs daemon code; an exception becomes a crash. Returns false if it crashed.
+  template <class F>
+  bool guarded(const char* where, F&& f) {
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      crash(std::string(where) + " threw: " + e.what());
+    } catch (...) {
+      crash(std::string(where) + " threw a non-standard exception");
+    }
+    return false;
+  }
+
+  void take_snapshot() {
+    if (!daemon->is_stateful()) return;
+    guarded("snapshot", [&] {
+      if (auto s = daemon->snapshot()) last_snapshot = std::move(*s);
+    });
+  }
+
+  void poll() {
+    if (!running) return;
+    guarded("health", [&] {
+      auto h = daemon->health();
+      if (!last_health || !(*last_health == h)) {
+        last_health = h;
+        report(lifecycle::HealthChanged{h});
+      }
+      float s = daemon->saturation();
+      if (!(s >= 0.0f)) s = 0.0f;  // NaN and negatives
+      if (s > 1.0f) s = 1.0f;
+      if (s != last_saturation) {
+        last_saturation = s;
+        report(lifecycle::SaturationChanged{s});
+      }
+    });
+    if (running) take_snapshot();
+  }
+
+  void start() {
+    if (running) return;
+    bool ok = true;
+    if (daemon->is_stateful() && last_snapshot) {
+      ok = guarded("restore", [&] {
+        auto r = daemon->restore(*last_snapshot);
+        if (!r) throw std::runtime_error(r.error().to_string());
+      });
+    }
+    if (!ok) return;
+    running = true;
+    last_health.reset();
+    report(lifecycle::Started{});
+  }
+
+  void stop() {
+    if (!running) return;
+    take_snapshot();
+    running = false;
+    report(lifecycle::ExitedCleanly{});
+  }
+
+  std::optional<std::vector<Bytes>> process(const CausalEvent& ev, std::optional<SdkError>& err) {
+    if (!running) {
+      ++rejected;
+      err = SdkError{"not_running", "daemon " + slot->daemon.name + " is not running"};
+      return std::nullopt;
+    }
+    std::optional<std::vector<Bytes>> out;
+    bool ok = guarded("process", [&] {
+      auto r = daemon->process(ev);
+      if (r) {
+        out = std::move(r.value());
+      } else {
+        err = r.error();
+      }
+    });
+    if (!ok) err = SdkError{"process_failed", "daemon " + slot->daemon.name + " crashed while processing"};
+    if (out) {
+      ++processed;
+      outputs += out->size();
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon) {
+  using self_t = caf::stateful_actor<DaemonActorState>;
+  return rt->system().spawn(
+      [](self_t* self, RuntimePtr runtime, std::shared_ptr<DaemonSlot> s, std::shared_ptr<MeshDaemon> d) -> caf::behavior {
+        auto& st = self->state;
+        st.rt = std::move(runtime);
+        st.slot = std::move(s);
+        st.daemon = std::move(d);
+        return {
+            [=](control_atom, const ControlMsg& m) {
+              auto& state = self->state;
+              if (m.gated) state.slot->control_gate.release();
+              state.guarded("on_control", [&] { state.daemon->on_control(m.control); });
+              state.slot->consumed(m.control);
+            },
+            [=](causal_atom, const CausalMsg& m) {
+              auto& state = self->state;
+              state.slot->data_gate.release();
+              std::optional<SdkError> err;
+              (void)state.process(m.event, err);
+            },
+            [=](process_atom, const CausalMsg& m) -> OutputsMsg {
+              auto& state = self->state;
+              state.slot->data_gate.release();
+              OutputsMsg reply;
+              if (auto out = state.process(m.event, reply.error)) reply.outputs = std::move(*out);
+              return reply;
+            },
+            [=](poll_atom) { self->state.poll(); },
+            [=](start_atom) { self->state.start(); },
+            [=](stop_atom) { self->state.stop(); },
+            [=](restart_atom) {
+              self->state.stop();
+              self->state.start();
+            },
+            [=](quit_atom) {
+              self->state.stop();
+              self->quit();
+            },
+        };
+      },
+      rt, std::move(slot), std::shared_ptr<MeshDaemon>(std::move(daemon)));
+}
+
+}  // namespace meshos::detail

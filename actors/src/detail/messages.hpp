@@ -1,0 +1,85 @@
+#pragma once
+// The messages the runtime's actors exchange. All of them stay inside one process (they carry shared
+// pointers and monotonic time points), hence CAF_ALLOW_UNSAFE_MESSAGE_TYPE instead of inspect overloads.
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "meshos/action.hpp"
+#include "meshos/control.hpp"
+#include "meshos/daemon.hpp"
+#include "meshos/dispatcher.hpp"
+#include "meshos/event.hpp"
+#include "meshos/sdk.hpp"
+
+namespace meshos::detail {
+
+using event_atom = caf::atom_constant<caf::atom("event")>;      // MeshOsEventMsg, to the loop
+using internal_atom = caf::atom_constant<caf::atom("internal")>;  // MeshOsEventMsg, ungated, to the loop
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using action_atom = caf::atom_constant<caf::atom("action")>;    // PendingAction, to the executor
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using control_atom = caf::atom_constant<caf::atom("control")>;  // DaemonControl, to a daemon
+using route_atom = caf::atom_constant<caf::atom("route")>;      // (DaemonId, DaemonControl), to the router
+using bcast_atom = caf::atom_constant<caf::atom("bcast")>;      // DaemonControl, to the router
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using causal_atom = caf::atom_constant<caf::atom("causal")>;
+using process_atom = caf::atom_constant<caf::atom("process")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using exec_stats_atom = caf::atom_constant<caf::atom("execstats")>;
+using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;  // ActionMsg -> OutcomeMsg, to the worker
+using attach_atom = caf::atom_constant<caf::atom("attach")>;
+using detach_atom = caf::atom_constant<caf::atom("detach")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
+using quit_atom = caf::atom_constant<caf::atom("quit")>;
+
+struct EventMsg {
+  MeshOsEvent event;
+};
+struct ControlMsg {
+  DaemonControl control;
+  bool gated = true;  // false: sent around the gate (graceful_shutdown), nothing to release
+};
+struct ActionMsg {
+  PendingAction action;
+};
+struct OutcomeMsg {
+  DispatchOutcome outcome;
+};
+struct CausalMsg {
+  CausalEvent event;
+};
+struct OutputsMsg {
+  std::vector<Bytes> outputs;
+  std::optional<SdkError> error;
+};
+struct SnapshotMsg {
+  SnapshotPtr snapshot;
+};
+struct StatsMsg {
+  ExecutorStats stats;
+};
+struct DeadlineMsg {
+  TimePoint deadline;
+};
+struct SlotMsg {
+  std::shared_ptr<DaemonSlot> slot;
+};
+
+}  // namespace meshos::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::EventMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ControlMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ActionMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::CausalMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::OutcomeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::OutputsMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SnapshotMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::DeadlineMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SlotMsg)

@@ -1,0 +1,327 @@
+#include "detail/runtime.hpp"
+
+#include <random>
+
+#include "detail/messages.hpp"
+
+namespace meshos::detail {
+
+// ---- DaemonSlot ----
+
+void DaemonSlot::consumed(const DaemonControl& c) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) return;
+    if (inbox.size() >= inbox_capacity) {
+      inbox.pop_front();
+      ++inbox_dropped;
+    }
+    inbox.push_back(c);
+    if (std::holds_alternative<Shutdown>(c)) ++shutdowns_consumed;
+  }
+  cv.notify_all();
+}
+
+void DaemonSlot::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    closed = true;
+  }
+  cv.notify_all();
+}
+
+std::uint64_t DaemonSlot::dropped() const {
+  std::uint64_t inbox_drops;
+  {
+    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu));
+    inbox_drops = inbox_dropped;
+  }
+  return control_gate.dropped() + inbox_drops;
+}
+
+// ---- ActorTracker ----
+
+void ActorTracker::track(const caf::actor& a) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++live_;
+  }
+  a->attach_functor([this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --live_;
+    }
+    cv_.notify_all();
+  });
+}
+
+bool ActorTracker::wait_all(TimePoint deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_until(lock, deadline, [this] { return live_ == 0; });
+}
+
+std::size_t ActorTracker::live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_;
+}
+
+// ---- Runtime ----
+
+namespace {
+std::uint64_t random_epoch() {
+  std::random_device rd;
+  std::uint64_t hi = rd(), lo = rd();
+  auto e = (hi << 32) ^ lo;
+  return e == 0 ? 1 : e;
+}
+}  // namespace
+
+Runtime::Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed, MeshOsConfig config,
+                 std::shared_ptr<ActionDispatcher> dispatcher, MeshOsDaemonSdk::Options options)
+    : intake(config.event_queue_capacity),
+      owned_system_(std::move(owned)),
+      system_(owned_system_ ? &owned_system_->system : borrowed),
+      config_(std::move(config)),
+      dispatcher_(std::move(dispatcher)),
+      options_(std::move(options)),
+      epoch_(random_epoch()) {}
+
+// shutdown() (called by the SDK) stopped every actor and destroyed an owned system already; the destructor
+// may run on an actor's thread (the last reference), where waiting for actors would deadlock.
+Runtime::~Runtime() = default;
+
+void Runtime::start() {
+  auto node_dispatcher = options_.replace_node_dispatcher
+                             ? dispatcher_
+                             : make_node_dispatcher(weak_from_this(), dispatcher_);
+  router = spawn_router(shared_from_this());
+  tracker_.track(router);
+  executor = spawn_executor(shared_from_this(), std::move(node_dispatcher));
+  tracker_.track(executor);
+  loop = spawn_loop(shared_from_this(), options_.verifier);
+  tracker_.track(loop);
+}
+
+Result<void> Runtime::publish(MeshOsEvent ev) {
+  if (closed()) return SdkError{"loop_closed", "the MeshOS loop has shut down; event dropped"};
+  if (!intake.try_acquire())
+    return SdkError{"queue_full", "the MeshOS event queue is at capacity (" +
+                                      std::to_string(intake.capacity()) + "); event dropped"};
+  caf::anon_send(loop, event_atom::value, EventMsg{std::move(ev)});
+  return {};
+}
+
+void Runtime::publish_internal(MeshOsEvent ev) {
+  if (closed()) return;
+  caf::anon_send(loop, internal_atom::value, EventMsg{std::move(ev)});
+}
+
+Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,
+                                                            const EntityKeypair& keypair,
+                                                            std::size_t control_capacity) {
+  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
+  if (!daemon) return SdkError{"register_failed", "no daemon given"};
+  std::string name;
+  try {
+    name = daemon->name();
+  } catch (const std::exception& e) {
+    return SdkError{"register_failed", std::string("daemon name() threw: ") + e.what()};
+  }
+  if (name.empty()) return SdkError{"register_failed", "daemon name is empty"};
+  DaemonRef ref{keypair.origin_hash(), name};
+  auto slot = std::make_shared<DaemonSlot>(shared_from_this(), ref, control_capacity, config_.event_queue_capacity);
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    if (registry_.count(ref.id) != 0)
+      return SdkError{"register_failed", "daemon " + to_hex(ref.id) + " ('" + name + "') is already registered"};
+    registry_.emplace(ref.id, slot);
+  }
+  slot->metadata.node_id = node_id();
+  slot->metadata.daemon_id = ref.id;
+  slot->metadata.daemon_name = name;
+  if (auto snap = snapshot()) slot->metadata.peers = snap->peers;
+  // Registered reaches the loop before anything the daemon's actor reports about itself.
+  publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{}});
+  slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
+  tracker_.track(slot->actor);
+  return slot;
+}
+
+void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force) {
+  if (slot->unregistered.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    auto i = registry_.find(slot->daemon.id);
+    if (i != registry_.end() && i->second == slot) registry_.erase(i);
+  }
+  removed_control_dropped.fetch_add(slot->dropped());
+  slot->close();
+  if (force)
+    caf::anon_send_exit(slot->actor, caf::exit_reason::kill);
+  caf::anon_send<caf::message_priority::high>(slot->actor, quit_atom::value);
+  publish_internal(event::DaemonLifecycle{slot->daemon, lifecycle::Unregistered{}});
+}
+
+std::shared_ptr<DaemonSlot> Runtime::find(DaemonId id) const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  auto i = registry_.find(id);
+  return i == registry_.end() ? nullptr : i->second;
+}
+
+std::vector<std::shared_ptr<DaemonSlot>> Runtime::daemons() const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  std::vector<std::shared_ptr<DaemonSlot>> out;
+  out.reserve(registry_.size());
+  for (auto& kv : registry_) out.push_back(kv.second);
+  return out;
+}
+
+void Runtime::route(DaemonId id, const DaemonControl& c) {
+  if (closed()) return;
+  caf::anon_send<caf::message_priority::high>(router, route_atom::value, id, ControlMsg{c, true});
+}
+
+void Runtime::broadcast(const DaemonControl& c) {
+  if (closed()) return;
+  caf::anon_send<caf::message_priority::high>(router, bcast_atom::value, ControlMsg{c, true});
+}
+
+std::uint64_t Runtime::control_dropped() const {
+  std::uint64_t total = removed_control_dropped.load();
+  for (auto& s : daemons()) total += s->dropped();
+  return total;
+}
+
+SnapshotPtr Runtime::snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return latest_;
+}
+
+void Runtime::store_snapshot(SnapshotPtr s) {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  latest_ = std::move(s);
+}
+
+std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {
+  auto gate = std::make_shared<Gate>(1);
+  auto a = spawn_subscriber(shared_from_this(), std::move(cb), gate);
+  tracker_.track(a);
+  std::lock_guard<std::mutex> lock(subscribers_mu_);
+  auto id = next_subscriber_++;
+  subscribers_.emplace(id, Subscriber{a, gate});
+  return id;
+}
+
+void Runtime::unsubscribe(std::uint64_t id) {
+  caf::actor a;
+  {
+    std::lock_guard<std::mutex> lock(subscribers_mu_);
+    auto i = subscribers_.find(id);
+    if (i == subscribers_.end()) return;
+    a = i->second.actor;
+    subscribers_.erase(i);
+  }
+  caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
+}
+
+void Runtime::fan_out(const SnapshotPtr& s) {
+  std::lock_guard<std::mutex> lock(subscribers_mu_);
+  for (auto& kv : subscribers_) {
+    if (kv.second.gate->try_acquire())
+      caf::anon_send(kv.second.actor, snapshot_atom::value, SnapshotMsg{s});
+    else
+      subscriber_drops.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
+  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
+  auto slot = find(id);
+  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  if (!slot->data_gate.try_acquire())
+    return SdkError{"queue_full", "daemon " + slot->daemon.name + " has " +
+                                      std::to_string(slot->data_gate.capacity()) + " events pending; event dropped"};
+  caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
+  return {};
+}
+
+Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
+  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
+  auto slot = find(id);
+  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  if (!slot->data_gate.try_acquire())
+    return SdkError{"queue_full", "daemon " + slot->daemon.name + " has " +
+                                      std::to_string(slot->data_gate.capacity()) + " events pending; event dropped"};
+  caf::scoped_actor self{system()};
+  std::optional<Result<std::vector<Bytes>>> out;
+  self->request(slot->actor, timeout, process_atom::value, CausalMsg{std::move(ev)})
+      .receive(
+          [&](OutputsMsg& m) {
+            if (m.error)
+              out.emplace(std::move(*m.error));
+            else
+              out.emplace(std::move(m.outputs));
+          },
+          [&](caf::error& err) {
+            if (err == caf::sec::request_timeout)
+              out.emplace(SdkError{"timeout", "daemon " + slot->daemon.name + " did not answer in time"});
+            else
+              out.emplace(SdkError{"process_failed", system().render(err)});
+          });
+  return std::move(*out);
+}
+
+Result<RuntimeStats> Runtime::shutdown() {
+  if (shut_down_.exchange(true)) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
+  closed_.store(true, std::memory_order_release);
+  RuntimeStats stats;
+  // The loop's last snapshot carries the final counters.
+  if (auto snap = snapshot()) {
+    stats.loop = snap->loop;
+    stats.executor = snap->executor;
+  }
+  stats.snapshots_published = snapshots_published.load();
+  stats.subscriber_drops = subscriber_drops.load();
+
+  std::vector<std::shared_ptr<DaemonSlot>> slots;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    for (auto& kv : registry_) slots.push_back(kv.second);
+    registry_.clear();
+  }
+  stats.daemons_at_shutdown = slots.size();
+  stats.control_dropped = removed_control_dropped.load();
+  for (auto& s : slots) {
+    stats.control_dropped += s->dropped();
+    s->unregistered.store(true);
+    s->close();
+    caf::anon_send<caf::message_priority::high>(s->actor, quit_atom::value);
+  }
+  std::vector<caf::actor> subs;
+  {
+    std::lock_guard<std::mutex> lock(subscribers_mu_);
+    for (auto& kv : subscribers_) subs.push_back(kv.second.actor);
+    subscribers_.clear();
+  }
+  for (auto& a : subs) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
+  for (auto* a : {&loop, &executor, &router})
+    if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
+
+  // Daemon code may be stuck; wait a bounded time, then kill, then give up waiting rather than hang.
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  if (!tracker_.wait_all(deadline)) {
+    for (auto& s : slots) caf::anon_send_exit(s->actor, caf::exit_reason::kill);
+    stats.forced = !tracker_.wait_all(Clock::now() + std::chrono::seconds(1));
+  }
+  if (owned_system_) {
+    if (stats.forced) {
+      // CAF's destructor would wait forever for the stuck actor: leave the system to process exit.
+      (void)owned_system_.release();
+    } else {
+      owned_system_.reset();
+    }
+  }
+  return stats;
+}
+
+}  // namespace meshos::detail

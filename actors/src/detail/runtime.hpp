@@ -1,0 +1,176 @@
+#pragma once
+// The runtime behind MeshOsDaemonSdk: the actor system (owned or borrowed), the loop, executor and router
+// actors, the registry of daemons, the bounded event intake and the latest snapshot.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "detail/gate.hpp"
+#include "meshos/sdk.hpp"
+
+namespace meshos::detail {
+
+class Runtime;
+
+// Everything one registered daemon shares between its handle, the registry, the router and its actor.
+struct DaemonSlot {
+  DaemonSlot(std::shared_ptr<Runtime> runtime, DaemonRef ref, std::size_t control_capacity,
+             std::size_t data_capacity)
+      : rt(std::move(runtime)), daemon(std::move(ref)), control_gate(control_capacity),
+        data_gate(data_capacity), inbox_capacity(control_capacity) {}
+
+  std::shared_ptr<Runtime> rt;
+  DaemonRef daemon;
+  caf::actor actor;
+  Gate control_gate;  // control events sent by the router, not yet handled by the daemon's actor
+  Gate data_gate;     // causal events delivered, not yet processed
+
+  // Control events the actor consumed, waiting for next_control(). Bounded like the gate.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<DaemonControl> inbox;
+  std::size_t inbox_capacity;
+  std::uint64_t inbox_dropped = 0;
+  bool closed = false;               // unregistered or runtime gone: next_control returns nullopt
+  std::uint64_t shutdowns_consumed = 0;
+
+  MetadataView metadata;
+  std::atomic<bool> unregistered{false};
+  std::atomic<bool> shutdown_requested{false};
+
+  // Called by the daemon's actor after it handled a control event.
+  void consumed(const DaemonControl& c);
+  void close();
+  std::uint64_t dropped() const;
+};
+
+// Counts live actors so shutdown can wait for them with a deadline instead of hanging in CAF's
+// actor_system destructor.
+class ActorTracker {
+ public:
+  void track(const caf::actor& a);
+  // True if every tracked actor terminated before the deadline.
+  bool wait_all(TimePoint deadline);
+  std::size_t live() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t live_ = 0;
+};
+
+// An actor system meshos owns; the config must outlive the system that refers to it.
+struct OwnedSystem {
+  caf::actor_system_config cfg;
+  caf::actor_system system;
+  OwnedSystem() : system(cfg) {}
+};
+
+class Runtime : public std::enable_shared_from_this<Runtime> {
+ public:
+  Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed, MeshOsConfig config,
+          std::shared_ptr<ActionDispatcher> dispatcher, MeshOsDaemonSdk::Options options);
+  ~Runtime();
+
+  void start();
+
+  caf::actor_system& system() { return *system_; }
+  const MeshOsConfig& config() const { return config_; }
+  NodeId node_id() const { return config_.this_node; }
+  std::uint64_t epoch() const { return epoch_; }
+
+  Result<void> publish(MeshOsEvent ev);  // gated
+  void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
+                                                      const EntityKeypair& keypair, std::size_t control_capacity);
+  // Idempotent. `force`: the daemon did not stop in time; kill its actor.
+  void unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force);
+  std::shared_ptr<DaemonSlot> find(DaemonId id) const;
+  std::vector<std::shared_ptr<DaemonSlot>> daemons() const;
+
+  // Control routing (at-most-once, bounded per daemon, high priority).
+  void route(DaemonId id, const DaemonControl& c);
+  void broadcast(const DaemonControl& c);
+  std::uint64_t control_dropped() const;
+
+  SnapshotPtr snapshot() const;
+  void store_snapshot(SnapshotPtr s);
+
+  std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> cb);
+  void unsubscribe(std::uint64_t id);
+  // Hands one snapshot to every subscriber (one shared pointer, no copy of the snapshot).
+  void fan_out(const SnapshotPtr& s);
+
+  Result<void> deliver(DaemonId id, CausalEvent ev);
+  Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
+
+  Result<RuntimeStats> shutdown();
+  // Counted so shutdown() can wait for it (with a deadline).
+  void track(const caf::actor& a) { tracker_.track(a); }
+
+  // Shared with the actors.
+  Gate intake;              // events published, not yet folded
+  std::atomic<std::size_t> action_depth{0};  // actions accepted by the executor, not yet finished
+  std::atomic<std::uint64_t> actions_dropped{0};
+  std::atomic<std::uint64_t> snapshots_published{0};
+  std::atomic<std::uint64_t> subscriber_drops{0};
+  std::atomic<std::uint64_t> removed_control_dropped{0};  // drop counts of daemons that left
+
+  caf::actor loop;
+  caf::actor executor;
+  caf::actor router;
+
+ private:
+  std::unique_ptr<OwnedSystem> owned_system_;
+  caf::actor_system* system_;
+  MeshOsConfig config_;
+  std::shared_ptr<ActionDispatcher> dispatcher_;
+  MeshOsDaemonSdk::Options options_;
+  std::uint64_t epoch_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> shut_down_{false};
+  ActorTracker tracker_;
+
+  mutable std::mutex registry_mu_;
+  std::map<DaemonId, std::shared_ptr<DaemonSlot>> registry_;
+
+  mutable std::mutex snapshot_mu_;
+  SnapshotPtr latest_;
+
+  std::mutex subscribers_mu_;
+  struct Subscriber {
+    caf::actor actor;
+    std::shared_ptr<Gate> gate;  // capacity 1: a busy subscriber skips snapshots instead of queueing them
+  };
+  std::map<std::uint64_t, Subscriber> subscribers_;
+  std::uint64_t next_subscriber_ = 1;
+};
+
+// Actor factories (one file each).
+// Actors keep the runtime alive while they run; shutdown() makes them all quit.
+using RuntimePtr = std::shared_ptr<Runtime>;
+caf::actor spawn_loop(RuntimePtr rt, std::shared_ptr<AdminVerifier> verifier);
+caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher);
+caf::actor spawn_router(RuntimePtr rt);
+caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
+caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate);
+
+// The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.
+std::shared_ptr<ActionDispatcher> make_node_dispatcher(std::weak_ptr<Runtime> rt,
+                                                       std::shared_ptr<ActionDispatcher> user);
+
+}  // namespace meshos::detail

@@ -1,0 +1,212 @@
+#include "meshos/sdk.hpp"
+
+#include "detail/messages.hpp"
+#include "detail/runtime.hpp"
+
+namespace meshos {
+
+using detail::DaemonSlot;
+using detail::Runtime;
+
+namespace {
+
+SdkError loop_closed(const char* what) {
+  return SdkError{"loop_closed", std::string("the MeshOS loop has shut down; ") + what};
+}
+
+std::shared_ptr<Runtime> make_runtime(std::unique_ptr<detail::OwnedSystem> owned, caf::actor_system* borrowed,
+                                      MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher,
+                                      MeshOsDaemonSdk::Options options) {
+  if (auto valid = config.validate(); !valid) throw SdkException(valid.error());
+  auto rt = std::make_shared<Runtime>(std::move(owned), borrowed, std::move(config), std::move(dispatcher),
+                                      std::move(options));
+  rt->start();
+  return rt;
+}
+
+}  // namespace
+
+// ---- MeshOsDaemonHandle ----
+
+MeshOsDaemonHandle::MeshOsDaemonHandle(std::shared_ptr<DaemonSlot> slot) : slot_(std::move(slot)) {}
+MeshOsDaemonHandle::MeshOsDaemonHandle(MeshOsDaemonHandle&&) noexcept = default;
+MeshOsDaemonHandle& MeshOsDaemonHandle::operator=(MeshOsDaemonHandle&& other) noexcept {
+  if (this != &other) {
+    if (slot_ && slot_->rt) slot_->rt->unregister_daemon(slot_, false);
+    slot_ = std::move(other.slot_);
+  }
+  return *this;
+}
+
+MeshOsDaemonHandle::~MeshOsDaemonHandle() {
+  if (slot_ && slot_->rt) slot_->rt->unregister_daemon(slot_, false);
+}
+
+DaemonId MeshOsDaemonHandle::daemon_id() const { return slot_->daemon.id; }
+const std::string& MeshOsDaemonHandle::daemon_name() const { return slot_->daemon.name; }
+
+std::optional<DaemonControl> MeshOsDaemonHandle::next_control(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(slot_->mu);
+  slot_->cv.wait_for(lock, timeout, [&] { return !slot_->inbox.empty() || slot_->closed; });
+  if (slot_->inbox.empty()) return std::nullopt;
+  auto c = std::move(slot_->inbox.front());
+  slot_->inbox.pop_front();
+  return c;
+}
+
+std::optional<DaemonControl> MeshOsDaemonHandle::try_next_control() {
+  std::lock_guard<std::mutex> lock(slot_->mu);
+  if (slot_->inbox.empty()) return std::nullopt;
+  auto c = std::move(slot_->inbox.front());
+  slot_->inbox.pop_front();
+  return c;
+}
+
+const MetadataView& MeshOsDaemonHandle::metadata() const { return slot_->metadata; }
+
+const MetadataView& MeshOsDaemonHandle::refresh_metadata() {
+  if (auto snap = slot_->rt->snapshot())
+    slot_->metadata = metadata_from_snapshot(*snap, slot_->daemon.id, slot_->daemon.name);
+  slot_->metadata.node_id = slot_->rt->node_id();
+  return slot_->metadata;
+}
+
+Result<void> MeshOsDaemonHandle::publish_log(LogLevel level, std::string message) {
+  if (slot_->rt->closed()) return loop_closed("daemon log line dropped");
+  return slot_->rt->publish(event::Log{LogLine{level, slot_->daemon.id, std::move(message)}});
+}
+
+Result<void> MeshOsDaemonHandle::publish_capabilities(CapabilitySet caps) {
+  std::vector<std::string> tags(caps.tags.begin(), caps.tags.end());
+  auto checked = make_capability_set(tags, caps.metadata);
+  if (!checked) return checked.error();
+  if (slot_->rt->closed()) return loop_closed("capabilities not published");
+  return slot_->rt->publish(event::CapabilitiesPublished{slot_->daemon.id, std::move(checked.value())});
+}
+
+std::uint64_t MeshOsDaemonHandle::dropped_control_events() const { return slot_->dropped(); }
+
+Result<ShutdownOutcome> MeshOsDaemonHandle::graceful_shutdown(std::chrono::milliseconds grace) {
+  if (slot_->shutdown_requested.exchange(true) || slot_->unregistered.load())
+    return SdkError{"already_shutdown", "daemon " + slot_->daemon.name + " was already shut down"};
+  std::uint64_t before;
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    before = slot_->shutdowns_consumed;
+  }
+  auto grace_ms = static_cast<std::uint64_t>(grace.count() < 0 ? 0 : grace.count());
+  // Around the gate: a daemon whose control queue is full must still hear that it is being shut down.
+  caf::anon_send<caf::message_priority::high>(slot_->actor, detail::control_atom::value,
+                                              detail::ControlMsg{Shutdown{grace_ms}, false});
+  bool consumed;
+  {
+    std::unique_lock<std::mutex> lock(slot_->mu);
+    consumed = slot_->cv.wait_for(lock, grace, [&] { return slot_->shutdowns_consumed > before || slot_->closed; }) &&
+               slot_->shutdowns_consumed > before;
+  }
+  slot_->rt->unregister_daemon(slot_, !consumed);
+  return consumed ? ShutdownOutcome::Consumed : ShutdownOutcome::Forced;
+}
+
+// ---- MeshOsDaemonSdk ----
+
+MeshOsDaemonSdk::MeshOsDaemonSdk(std::shared_ptr<Runtime> rt) : rt_(std::move(rt)) {}
+MeshOsDaemonSdk::MeshOsDaemonSdk(MeshOsDaemonSdk&&) noexcept = default;
+MeshOsDaemonSdk& MeshOsDaemonSdk::operator=(MeshOsDaemonSdk&& other) noexcept {
+  if (this != &other) {
+    if (rt_) (void)rt_->shutdown();
+    rt_ = std::move(other.rt_);
+    control_capacity_ = other.control_capacity_;
+  }
+  return *this;
+}
+MeshOsDaemonSdk::~MeshOsDaemonSdk() {
+  if (rt_) (void)rt_->shutdown();  // already_shutdown when shutdown() ran: nothing to do
+}
+
+MeshOsDaemonSdk MeshOsDaemonSdk::start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher) {
+  return start(std::move(config), std::move(dispatcher), Options{});
+}
+
+MeshOsDaemonSdk MeshOsDaemonSdk::start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher,
+                                       Options options) {
+  auto capacity = config.control_capacity;
+  MeshOsDaemonSdk sdk(make_runtime(std::make_unique<detail::OwnedSystem>(), nullptr, std::move(config),
+                                   std::move(dispatcher), std::move(options)));
+  sdk.control_capacity_ = capacity == 0 ? 1 : capacity;
+  return sdk;
+}
+
+MeshOsDaemonSdk MeshOsDaemonSdk::start(caf::actor_system& system, MeshOsConfig config,
+                                       std::shared_ptr<ActionDispatcher> dispatcher, Options options) {
+  auto capacity = config.control_capacity;
+  MeshOsDaemonSdk sdk(make_runtime(nullptr, &system, std::move(config), std::move(dispatcher), std::move(options)));
+  sdk.control_capacity_ = capacity == 0 ? 1 : capacity;
+  return sdk;
+}
+
+MeshOsDaemonSdk& MeshOsDaemonSdk::with_control_capacity(std::size_t capacity) {
+  control_capacity_ = capacity == 0 ? 1 : capacity;
+  return *this;
+}
+
+Result<MeshOsDaemonHandle> MeshOsDaemonSdk::register_daemon(std::unique_ptr<MeshDaemon> daemon,
+                                                            const EntityKeypair& keypair) {
+  auto slot = rt_->register_daemon(std::move(daemon), keypair, control_capacity_);
+  if (!slot) return slot.error();
+  return MeshOsDaemonHandle(std::move(slot.value()));
+}
+
+void MeshOsDaemonSdk::route(DaemonId daemon, const DaemonControl& control) { rt_->route(daemon, control); }
+void MeshOsDaemonSdk::broadcast(const DaemonControl& control) { rt_->broadcast(control); }
+
+std::uint64_t MeshOsDaemonSdk::dropped_control_events() const { return rt_->control_dropped(); }
+SnapshotPtr MeshOsDaemonSdk::snapshot() const { return rt_->snapshot(); }
+std::uint64_t MeshOsDaemonSdk::subscribe(std::function<void(const SnapshotPtr&)> callback) {
+  return rt_->subscribe(std::move(callback));
+}
+void MeshOsDaemonSdk::unsubscribe(std::uint64_t id) { rt_->unsubscribe(id); }
+Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event) { return rt_->publish(std::move(event)); }
+Result<void> MeshOsDaemonSdk::deliver(DaemonId daemon, CausalEvent event) {
+  return rt_->deliver(daemon, std::move(event));
+}
+Result<std::vector<Bytes>> MeshOsDaemonSdk::process(DaemonId daemon, CausalEvent event,
+                                                    std::chrono::milliseconds timeout) {
+  return rt_->process(daemon, std::move(event), timeout);
+}
+Result<RuntimeStats> MeshOsDaemonSdk::shutdown() { return rt_->shutdown(); }
+NodeId MeshOsDaemonSdk::node_id() const { return rt_->node_id(); }
+const MeshOsConfig& MeshOsDaemonSdk::config() const { return rt_->config(); }
+
+// ---- daemon_main ----
+
+int daemon_main(std::unique_ptr<MeshDaemon> daemon, EntityKeypair keypair, MeshOsConfig config,
+                std::shared_ptr<ActionDispatcher> dispatcher,
+                std::function<void(MeshOsDaemonHandle&, const DaemonControl&)> on_event) {
+  try {
+    auto sdk = MeshOsDaemonSdk::start(std::move(config), std::move(dispatcher));
+    auto handle = sdk.register_daemon(std::move(daemon), keypair);
+    if (!handle) {
+      std::fprintf(stderr, "%s\n", handle.error().to_string().c_str());
+      (void)sdk.shutdown();
+      return 1;
+    }
+    for (;;) {
+      auto ev = handle->next_control(std::chrono::seconds(1));
+      if (!ev) {
+        if (handle->metadata().daemon_id == 0) break;  // never: metadata is set at registration
+        continue;
+      }
+      if (on_event) on_event(*handle, *ev);
+      if (std::holds_alternative<Shutdown>(*ev) || std::holds_alternative<DrainFinish>(*ev)) break;
+    }
+    (void)handle->graceful_shutdown(kDefaultGracefulShutdown);
+    auto stats = sdk.shutdown();
+    return stats && !stats->forced ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace meshos

@@ -1,0 +1,245 @@
+// The behaviours of the Rust SDK's own tests, against the actors (sdk.rs's tests, translated in behaviour).
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "support.hpp"
+
+using namespace meshos;
+using namespace meshos::test;
+
+TEST_CASE("register_daemon returns a handle with the keypair's identity and the daemon's name") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto kp = EntityKeypair::generate();
+  auto handle = sdk.register_daemon(make_daemon("telemetry", std::make_shared<Probe>()), kp);
+  REQUIRE(handle);
+  CHECK(handle->daemon_id() == kp.origin_hash());
+  CHECK(handle->daemon_name() == "telemetry");
+  CHECK(handle->metadata().daemon_id == kp.origin_hash());
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("registering the same identity twice fails with register_failed") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto kp = EntityKeypair::from_seed(seed_of(1));
+  auto first = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), kp);
+  REQUIRE(first);
+  auto second = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), kp);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().kind == "register_failed");
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a routed control event reaches the daemon's handle and its on_control") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto probe = std::make_shared<Probe>();
+  auto handle = sdk.register_daemon(make_daemon("d", probe), EntityKeypair::generate());
+  REQUIRE(handle);
+  sdk.route(handle->daemon_id(), Shutdown{5000});
+  auto ev = handle->next_control(5s);
+  REQUIRE(ev);
+  REQUIRE(std::holds_alternative<Shutdown>(*ev));
+  CHECK(std::get<Shutdown>(*ev).grace_period_ms == 5000);
+  CHECK(probe->controls.load() == 1);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("at capacity, the router drops the new control event and counts it") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  sdk.with_control_capacity(1);
+  auto probe = std::make_shared<Probe>();
+  probe->gate = std::make_shared<Latch>();
+  auto handle = sdk.register_daemon(make_daemon("slow", probe), EntityKeypair::generate());
+  REQUIRE(handle);
+  // Hold the daemon's actor inside process() so nothing it was sent gets consumed.
+  REQUIRE(sdk.deliver(handle->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));
+  sdk.route(handle->daemon_id(), BackpressureOn{0.5f});
+  sdk.route(handle->daemon_id(), BackpressureOn{0.8f});  // over capacity 1
+  // Both sends went through the router actor; wait until it has handled them (the drop is counted there).
+  SnapshotWatch watch(sdk);
+  auto snap = watch.wait([](const MeshOsSnapshot& s) { return s.loop.control_dropped >= 1; });
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(sdk.dropped_control_events() == 1);
+  CHECK(handle->dropped_control_events() == 1);
+  probe->gate->release();
+  auto ev = handle->next_control(5s);
+  REQUIRE(ev);
+  CHECK(std::get<BackpressureOn>(*ev).level == doctest::Approx(0.5f));
+  CHECK_FALSE(handle->next_control(50ms));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("StopDaemon reaches the daemon as Shutdown with the remaining grace") {
+  auto cfg = fast_config();
+  cfg.stop_grace = 2500ms;
+  auto dispatcher = std::make_shared<LoggingDispatcher>();
+  auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
+  auto handle = sdk.register_daemon(make_daemon("x", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(handle);
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{DaemonRef{handle->daemon_id(), "x"}, DaemonIntent::Stop}));
+  auto ev = handle->next_control(5s);
+  REQUIRE(ev);
+  REQUIRE(std::holds_alternative<Shutdown>(*ev));
+  auto grace = std::get<Shutdown>(*ev).grace_period_ms;
+  CHECK(grace <= 2500);
+  CHECK(grace >= 2000);  // emitted at a tick, routed at once
+  CHECK(dispatcher->wait_for([&](const PendingAction& p) { return is_stop_of(p, handle->daemon_id()); }, 5s));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("entering maintenance broadcasts DrainStart to every registered daemon") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{0, 30'000}}));
+  for (auto* h : {&a.value(), &b.value()}) {
+    auto ev = h->next_control(5s);
+    REQUIRE(ev);
+    REQUIRE(std::holds_alternative<DrainStart>(*ev));
+    CHECK(std::get<DrainStart>(*ev).grace_period_ms <= 30'000);
+    CHECK(std::get<DrainStart>(*ev).grace_period_ms > 20'000);
+  }
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("after unregistering, routing to the daemon is a no-op that drops nothing") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  DaemonId id;
+  {
+    auto h = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), EntityKeypair::generate());
+    REQUIRE(h);
+    id = h->daemon_id();
+  }
+  for (int i = 0; i < 20; ++i) sdk.route(id, Shutdown{1});
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return s.daemons.count(id) == 0; }));
+  CHECK(sdk.dropped_control_events() == 0);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("publish_log lands in the snapshot's log ring tagged with daemon, node and seq") {
+  auto cfg = fast_config();
+  cfg.this_node = 0x42;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto kp = EntityKeypair::generate();
+  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<Probe>()), kp);
+  REQUIRE(handle);
+  REQUIRE(handle->publish_log(LogLevel::Warn, "throttling: queue depth high"));
+  SnapshotWatch watch(sdk);
+  auto snap = watch.wait([&](const MeshOsSnapshot& s) {
+    for (auto& r : s.logs)
+      if (r.daemon_id == kp.origin_hash()) return true;
+    return false;
+  });
+  REQUIRE(static_cast<bool>(snap));
+  int matching = 0;
+  for (auto& r : snap->logs) {
+    if (r.daemon_id != kp.origin_hash()) continue;
+    ++matching;
+    CHECK(r.level == LogLevel::Warn);
+    CHECK(r.message == "throttling: queue depth high");
+    CHECK(r.node_id == 0x42);
+    CHECK(r.seq >= 1);
+    CHECK(r.wall_ms > 0);
+  }
+  CHECK(matching == 1);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("publish_log after the runtime shut down returns loop_closed") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(handle);
+  REQUIRE(sdk.shutdown());
+  auto r = handle->publish_log(LogLevel::Info, "after shutdown");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == "loop_closed");
+  CHECK_FALSE(sdk.publish(event::Tick{}));
+  CHECK(sdk.publish(event::Tick{}).error().kind == "loop_closed");
+}
+
+TEST_CASE("dropping a handle unregisters the daemon: the identity can register again") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto kp = EntityKeypair::generate();
+  {
+    auto handle = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), kp);
+    REQUIRE(handle);
+  }
+  SnapshotWatch watch(sdk);
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) { return s.daemons.count(kp.origin_hash()) == 0; }));
+  auto again = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), kp);
+  CHECK(again);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("graceful_shutdown delivers Shutdown to a waiting consumer, then unregisters") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto handle = sdk.register_daemon(make_daemon("graceful", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(handle);
+  std::optional<DaemonControl> received;
+  std::thread consumer([&] { received = handle->next_control(10s); });
+  auto outcome = handle->graceful_shutdown(10s);
+  consumer.join();
+  REQUIRE(outcome);
+  CHECK(*outcome == ShutdownOutcome::Consumed);
+  REQUIRE(received);
+  CHECK(std::holds_alternative<Shutdown>(*received));
+  auto again = handle->graceful_shutdown(1s);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().kind == "already_shutdown");
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("publish_capabilities shows the daemon's capabilities in the snapshot") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto handle = sdk.register_daemon(make_daemon("caps", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(handle);
+  auto caps = make_capability_set({"hardware.gpu", "hardware.memory_gb=64"});
+  REQUIRE(caps);
+  REQUIRE(handle->publish_capabilities(caps.value()));
+  SnapshotWatch watch(sdk);
+  auto snap = watch.wait([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, handle->daemon_id());
+    return d && d->capabilities.has("hardware.gpu");
+  });
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(find_daemon(*snap, handle->daemon_id())->capabilities.memory_gb() == 64u);
+  CapabilitySet bad;
+  bad.tags.insert("Not A Tag!");
+  auto r = handle->publish_capabilities(bad);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == "invalid_capability");
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("refresh_metadata reflects the node's real maintenance state") {
+  auto cfg = fast_config();
+  cfg.this_node = 7;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto handle = sdk.register_daemon(make_daemon("inspect", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(handle);
+  auto& view = handle->refresh_metadata();
+  CHECK(view.daemon_name == "inspect");
+  CHECK(view.node_id == 7);
+  CHECK(std::holds_alternative<view::Active>(view.maintenance_state));
+  REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{7, 60'000}}));
+  REQUIRE(handle->next_control(5s));  // DrainStart: the loop has folded the admin event
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([](const MeshOsSnapshot& s) {
+    return kind_of(s.local_maintenance) != MaintenanceKind::Active;
+  }));
+  auto& after = handle->refresh_metadata();
+  CHECK(kind_of(after.maintenance_state) != MaintenanceKind::Active);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a second shutdown is a clear error, not a crash") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  REQUIRE(sdk.shutdown());
+  auto again = sdk.shutdown();
+  REQUIRE_FALSE(again);
+  CHECK(again.error().kind == "already_shutdown");
+}

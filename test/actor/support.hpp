@@ -1,0 +1,153 @@
+#pragma once
+// Shared fixtures for the actor tests: test daemons and waiting on snapshots (never sleeping).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include <meshos/meshos.hpp>
+
+namespace meshos::test {
+
+using namespace std::chrono_literals;
+
+inline MeshOsConfig fast_config() {
+  MeshOsConfig cfg;
+  cfg.tick_interval = 10ms;
+  return cfg;
+}
+
+// Opens when released; lets a test hold a daemon inside process() (its actor busy) for as long as it likes.
+class Latch {
+ public:
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool wait(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// What a test daemon observed, shared with the test after the daemon moved into the runtime.
+struct Probe {
+  std::atomic<int> processed{0};
+  std::atomic<int> controls{0};
+  std::atomic<int> restores{0};
+  std::shared_ptr<Latch> entered = std::make_shared<Latch>();  // process() was entered
+  std::shared_ptr<Latch> gate;                                 // when set, process() waits on it
+  std::atomic<bool> crash_on_process{false};
+  std::atomic<bool> healthy{true};
+};
+
+class TestDaemon : public MeshDaemon {
+ public:
+  TestDaemon(std::string name, std::shared_ptr<Probe> probe, bool stateful = false)
+      : name_(std::move(name)), probe_(std::move(probe)), stateful_(stateful) {}
+  std::string name() const override { return name_; }
+  Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
+    probe_->entered->release();
+    if (probe_->gate) probe_->gate->wait(30s);
+    if (probe_->crash_on_process) throw std::runtime_error("boom");
+    ++probe_->processed;
+    ++count_;
+    return std::vector<Bytes>{ev.payload};
+  }
+  void on_control(const DaemonControl&) override { ++probe_->controls; }
+  bool is_stateful() const override { return stateful_; }
+  std::optional<Bytes> snapshot() const override {
+    if (!stateful_) return std::nullopt;
+    return Bytes{static_cast<std::uint8_t>(count_)};
+  }
+  Result<void> restore(const Bytes& b) override {
+    ++probe_->restores;
+    count_ = b.empty() ? 0 : b[0];
+    return {};
+  }
+  DaemonHealth health() const override {
+    if (probe_->healthy) return health::Healthy{};
+    return health::Degraded{"probe says so"};
+  }
+  int count() const { return count_; }
+
+ private:
+  std::string name_;
+  std::shared_ptr<Probe> probe_;
+  bool stateful_;
+  int count_ = 0;
+};
+
+inline std::unique_ptr<TestDaemon> make_daemon(const std::string& name, std::shared_ptr<Probe> probe,
+                                               bool stateful = false) {
+  return std::make_unique<TestDaemon>(name, std::move(probe), stateful);
+}
+
+// Receives every published snapshot; wait() blocks until one satisfies the predicate or the timeout passes.
+class SnapshotWatch {
+ public:
+  explicit SnapshotWatch(MeshOsDaemonSdk& sdk) : shared_(std::make_shared<Shared>()), sdk_(sdk) {
+    auto s = shared_;
+    id_ = sdk.subscribe([s](const SnapshotPtr& snap) {
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->last = snap;
+        ++s->count;
+      }
+      s->cv.notify_all();
+    });
+  }
+  ~SnapshotWatch() { sdk_.unsubscribe(id_); }
+
+  SnapshotPtr wait(const std::function<bool(const MeshOsSnapshot&)>& pred, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(shared_->mu);
+    bool ok = shared_->cv.wait_for(lock, timeout, [&] { return shared_->last && pred(*shared_->last); });
+    return ok ? shared_->last : nullptr;
+  }
+  bool seen(const std::function<bool(const MeshOsSnapshot&)>& pred, std::chrono::milliseconds timeout = 10s) {
+    return wait(pred, timeout) != nullptr;
+  }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    SnapshotPtr last;
+    std::uint64_t count = 0;
+  };
+  std::shared_ptr<Shared> shared_;
+  MeshOsDaemonSdk& sdk_;
+  std::uint64_t id_ = 0;
+};
+
+inline bool is_stop_of(const PendingAction& p, DaemonId id) {
+  auto* s = std::get_if<action::StopDaemon>(&p.action);
+  return s && s->daemon.id == id;
+}
+inline bool is_start_of(const PendingAction& p, DaemonId id) {
+  auto* s = std::get_if<action::StartDaemon>(&p.action);
+  return s && s->daemon.id == id;
+}
+
+inline const DaemonSnapshot* find_daemon(const MeshOsSnapshot& s, DaemonId id) {
+  auto i = s.daemons.find(id);
+  return i == s.daemons.end() ? nullptr : &i->second;
+}
+
+inline Seed seed_of(std::uint8_t b) {
+  Seed s{};
+  s.fill(b);
+  return s;
+}
+
+}  // namespace meshos::test
