@@ -88,7 +88,7 @@ TEST_CASE("parse_ini joins a list that spans several lines") {
   CHECK(doc->entries[1].line == 5);
 }
 
-TEST_CASE("a section may be reopened; its keys are still unique") {
+TEST_CASE("a section may be reopened and its keys are still unique") {
   auto doc = parse_ini("[a]\nx = 1\n[b]\nx = 2\n[a]\ny = 3\n");
   REQUIRE(doc);
   CHECK(doc->sections == std::vector<std::string>{"a", "b"});
