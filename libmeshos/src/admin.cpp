@@ -108,7 +108,11 @@ struct DecodeFailure {
 
 std::string quoted_prefix(const std::string& s) {
   if (s.size() <= kMaxQuotedChars) return "\"" + s + "\"";
-  return "\"" + s.substr(0, kMaxQuotedChars) + "...\" (" + std::to_string(s.size()) + " bytes)";
+  // Cut on a UTF-8 character boundary: the message may itself end up in JSON (audit records), and
+  // nlohmann refuses to serialise a broken sequence.
+  std::size_t cut = kMaxQuotedChars;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + s.substr(0, cut) + "...\" (" + std::to_string(s.size()) + " bytes)";
 }
 
 // Reads the fields of one JSON object. Every field read is marked, so finish() can refuse the fields

@@ -419,6 +419,13 @@ TEST_CASE("an unknown kind is quoted in the message, but never at full length") 
   auto result = meshos::admin_event_from_json(j);
   REQUIRE_FALSE(result);
   CHECK(result.error().message.size() < 300);
+
+  // Two-byte characters straddling the cut: the message must stay valid UTF-8 so it can go into JSON.
+  std::string accented = "k";
+  for (int i = 0; i < 100; ++i) accented += "\u00e9";
+  auto unicode = meshos::admin_event_from_json(json{{"kind", accented}, {"node", "0123456789abcdef"}});
+  REQUIRE_FALSE(unicode);
+  CHECK_NOTHROW(json(unicode.error().message).dump());
 }
 
 TEST_CASE("ice action decoding rejects malformed input, naming the field") {
