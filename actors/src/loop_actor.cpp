@@ -46,8 +46,7 @@ struct LoopState {
 
   void tick(caf::event_based_actor* self) {
     auto now = Clock::now();
-    fold(event::Tick{});
-    ++state->loop_stats().ticks;
+    fold(event::Tick{});  // counts the tick
     auto actions = reconcile(state->actual(), state->desired(), now, state->config());
     auto pending = state->record_emitted(std::move(actions), now);
     auto capacity = state->config().action_queue_capacity;

@@ -1,0 +1,405 @@
+// End-to-end behaviours of the runtime: reconcile driving daemon actors, drains, crashes, bounds, shutdown.
+#include <doctest/doctest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "support.hpp"
+
+using namespace meshos;
+using namespace meshos::test;
+
+namespace {
+
+MaintenanceKind local_kind(const MeshOsSnapshot& s) { return kind_of(s.local_maintenance); }
+
+bool lifecycle_is(const MeshOsSnapshot& s, DaemonId id, DaemonLifecycleState want) {
+  auto* d = find_daemon(s, id);
+  return d && d->lifecycle == want;
+}
+
+}  // namespace
+
+TEST_CASE("intent Stop stops the daemon, intent Run starts it again through StartDaemon") {
+  auto dispatcher = std::make_shared<LoggingDispatcher>();
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("svc", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  DaemonRef ref{h->daemon_id(), "svc"};
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Running); }));
+
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Stop}));
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Stopped); }));
+  auto stopped = sdk.process(ref.id, CausalEvent{}, 5s);
+  REQUIRE_FALSE(stopped);
+  CHECK(stopped.error().kind == "not_running");
+
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Run}));
+  CHECK(dispatcher->wait_for([&](const PendingAction& p) { return is_start_of(p, ref.id); }, 10s));
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Running); }));
+  CausalEvent ev;
+  ev.payload = {1, 2, 3};
+  auto out = sdk.process(ref.id, ev, 5s);
+  REQUIRE(out);
+  CHECK(out.value() == std::vector<Bytes>{Bytes{1, 2, 3}});
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("an operator drain walks Active -> Entering -> Maintenance -> Exiting -> Recovery -> Active") {
+  auto cfg = fast_config();
+  cfg.recovery_ramp_window = 50ms;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(a);
+  REQUIRE(b);
+  SnapshotWatch watch(sdk);
+  REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{0, 60'000}}));
+  for (auto* h : {&a.value(), &b.value()}) {
+    auto first = h->next_control(10s);
+    REQUIRE(first);
+    CHECK(std::holds_alternative<DrainStart>(*first));
+    auto second = h->next_control(10s);
+    REQUIRE(second);
+    CHECK(std::holds_alternative<Shutdown>(*second));  // the drain stops every daemon
+  }
+  REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return local_kind(s) == MaintenanceKind::Maintenance; }));
+  for (auto* h : {&a.value(), &b.value()}) {
+    auto finish = h->next_control(10s);
+    REQUIRE(finish);
+    CHECK(std::holds_alternative<DrainFinish>(*finish));
+  }
+  REQUIRE(sdk.publish(event::Admin{admin::ExitMaintenance{0}}));
+  auto back = watch.wait([&](const MeshOsSnapshot& s) {
+    return local_kind(s) == MaintenanceKind::Active && s.audit.size() >= 2 &&
+           lifecycle_is(s, a->daemon_id(), DaemonLifecycleState::Running) &&
+           lifecycle_is(s, b->daemon_id(), DaemonLifecycleState::Running);
+  });
+  REQUIRE(static_cast<bool>(back));
+  // The walk went through Recovery: the committed transitions are in the recent actions.
+  bool saw_recovery = false;
+  for (auto& act : back->recent_actions)
+    if (act.kind == "commit_maintenance_transition") saw_recovery = true;
+  CHECK(saw_recovery);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a drain whose daemon cannot stop ends in DrainFailed at the deadline") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto probe = std::make_shared<Probe>();
+  probe->gate = std::make_shared<Latch>();
+  auto h = sdk.register_daemon(make_daemon("stuck", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));  // its actor is busy: it will not stop
+  SnapshotWatch watch(sdk);
+  REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{0, 100}}));
+  auto failed = watch.wait([](const MeshOsSnapshot& s) { return local_kind(s) == MaintenanceKind::DrainFailed; });
+  REQUIRE(static_cast<bool>(failed));
+  CHECK(std::get<view::DrainFailed>(failed->local_maintenance).reason.find("drain deadline elapsed") !=
+        std::string::npos);
+  probe->gate->release();
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a crashing daemon restarts with growing delays, then is held off as crash-looping") {
+  auto cfg = fast_config();
+  cfg.restart_backoff_initial = 200ms;
+  cfg.restart_backoff_max = 10s;
+  cfg.crash_loop_threshold = 3;
+  cfg.crash_loop_hold = 60s;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto probe = std::make_shared<Probe>();
+  probe->crash_on_process = true;
+  auto h = sdk.register_daemon(make_daemon("crashy", probe), EntityKeypair::generate());
+  auto healthy_probe = std::make_shared<Probe>();
+  auto other = sdk.register_daemon(make_daemon("steady", healthy_probe), EntityKeypair::generate());
+  REQUIRE(h);
+  REQUIRE(other);
+  auto id = h->daemon_id();
+  SnapshotWatch watch(sdk);
+  std::uint64_t previous_delay = 0;
+  for (std::uint64_t n = 1; n <= 2; ++n) {
+    REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, id, DaemonLifecycleState::Running); }));
+    auto r = sdk.process(id, CausalEvent{}, 5s);
+    REQUIRE_FALSE(r);
+    auto snap = watch.wait([&](const MeshOsSnapshot& s) {
+      auto* d = find_daemon(s, id);
+      return d && d->total_crashes == n && d->restart_in_ms.has_value();
+    });
+    REQUIRE(static_cast<bool>(snap));
+    auto* d = find_daemon(*snap, id);
+    CHECK(d->restart == RestartPhase::BackingOff);
+    CHECK(d->consecutive_crashes == n);
+    CHECK(d->last_crash_reason.find("boom") != std::string::npos);
+    auto expected = static_cast<std::uint64_t>(restart_backoff(static_cast<std::uint32_t>(n), cfg).count());
+    CHECK(*d->restart_in_ms <= expected);
+    CHECK(*d->restart_in_ms > previous_delay);  // grows: 200 ms, then up to 400 ms
+    previous_delay = expected;
+  }
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, id, DaemonLifecycleState::Running); }));
+  REQUIRE_FALSE(sdk.process(id, CausalEvent{}, 5s));
+  auto looping = watch.wait([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, id);
+    return d && d->restart == RestartPhase::CrashLooping;
+  });
+  REQUIRE(static_cast<bool>(looping));
+  CHECK(*find_daemon(*looping, id)->restart_in_ms > 30'000);
+  // The node and the other daemon carry on.
+  CausalEvent ev;
+  ev.payload = {9};
+  auto out = sdk.process(other->daemon_id(), ev, 5s);
+  REQUIRE(out);
+  CHECK(out->size() == 1);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a stateful daemon is restarted from its last snapshot after a crash") {
+  auto cfg = fast_config();
+  cfg.restart_backoff_initial = 10ms;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("counter", probe, /*stateful=*/true), EntityKeypair::generate());
+  REQUIRE(h);
+  auto id = h->daemon_id();
+  for (int i = 0; i < 3; ++i) REQUIRE(sdk.process(id, CausalEvent{}, 5s));
+  // A poll reports health and takes the daemon's snapshot in the same step: once health is known, a
+  // snapshot exists to restart from.
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, id);
+    return d && d->health.has_value();
+  }));
+  probe->crash_on_process = true;
+  REQUIRE_FALSE(sdk.process(id, CausalEvent{}, 5s));
+  probe->crash_on_process = false;
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, id);
+    return d && d->total_crashes == 1 && d->lifecycle == DaemonLifecycleState::Running;
+  }));
+  CHECK(probe->restores.load() >= 1);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a flood of control events drops exactly the overflow and counts it") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  sdk.with_control_capacity(4);
+  auto probe = std::make_shared<Probe>();
+  probe->gate = std::make_shared<Latch>();
+  auto h = sdk.register_daemon(make_daemon("flooded", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));
+  for (int i = 0; i < 100; ++i) sdk.route(h->daemon_id(), BackpressureOn{0.1f});
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return s.loop.control_dropped >= 96; }));
+  CHECK(h->dropped_control_events() == 96);
+  probe->gate->release();
+  int received = 0;
+  while (h->next_control(200ms)) ++received;
+  CHECK(received == 4);
+  CHECK(probe->controls.load() == 4);
+  CHECK(sdk.dropped_control_events() == 96);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("publish on a full event queue returns queue_full (on the application's own actor system)") {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 1);
+  caf::actor_system system{cfg};
+  auto mcfg = fast_config();
+  mcfg.event_queue_capacity = 8;
+  {
+    auto sdk = MeshOsDaemonSdk::start(system, mcfg, nullptr);
+    auto probe = std::make_shared<Probe>();
+    probe->gate = std::make_shared<Latch>();
+    auto h = sdk.register_daemon(make_daemon("blocker", probe), EntityKeypair::generate());
+    REQUIRE(h);
+    REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
+    REQUIRE(probe->entered->wait(5s));  // the only scheduler thread is now busy: the loop cannot fold
+    int accepted = 0;
+    Result<void> last;
+    for (int i = 0; i < 20; ++i) {
+      last = sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "fill"}});
+      if (!last) break;
+      ++accepted;
+    }
+    CHECK(accepted == 8);
+    REQUIRE_FALSE(last);
+    CHECK(last.error().kind == "queue_full");
+    probe->gate->release();
+    SnapshotWatch watch(sdk);
+    CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.loop.events_rejected == 1 && s.logs.size() >= 8; }));
+    CHECK(sdk.publish(event::Tick{}));  // room again once the loop caught up
+    CHECK(sdk.shutdown());
+  }
+}
+
+TEST_CASE("graceful shutdown: a prompt daemon returns Consumed long before its grace, a stuck one is Forced") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto prompt = sdk.register_daemon(make_daemon("prompt", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(prompt);
+  auto started = Clock::now();
+  auto outcome = prompt->graceful_shutdown(60s);
+  REQUIRE(outcome);
+  CHECK(*outcome == ShutdownOutcome::Consumed);
+  CHECK(Clock::now() - started < 30s);  // it did not wait out the grace window
+
+  auto probe = std::make_shared<Probe>();
+  probe->gate = std::make_shared<Latch>();
+  auto stuck = sdk.register_daemon(make_daemon("stuck", probe), EntityKeypair::generate());
+  REQUIRE(stuck);
+  REQUIRE(sdk.deliver(stuck->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));
+  auto forced = stuck->graceful_shutdown(100ms);
+  REQUIRE(forced);
+  CHECK(*forced == ShutdownOutcome::Forced);
+  probe->gate->release();
+  SnapshotWatch watch(sdk);
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) { return s.daemons.empty(); }));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("executor: failures land in the failure ring, retries stay within the budget, a throwing dispatcher is a failure") {
+  auto dispatcher = std::make_shared<LoggingDispatcher>();
+  auto cfg = fast_config();
+  cfg.dispatch_budget = 3;
+  auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
+  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  DaemonRef ref{h->daemon_id(), "svc"};
+  SnapshotWatch watch(sdk);
+  dispatcher->fail_next(DispatchOutcome::retry_after(1ms, "not yet"), 10);
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Stop}));
+  auto snap = watch.wait([](const MeshOsSnapshot& s) { return !s.recent_failures.empty(); });
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(snap->recent_failures.front().reason.find("budget") != std::string::npos);
+  CHECK(snap->executor.retries == 3);
+  CHECK(snap->executor.failed >= 1);
+}
+
+namespace {
+struct ThrowingDispatcher : ActionDispatcher {
+  std::atomic<int> calls{0};
+  DispatchOutcome dispatch(const PendingAction&) override {
+    ++calls;
+    throw std::runtime_error("dispatcher exploded");
+  }
+};
+}  // namespace
+
+TEST_CASE("a throwing dispatcher is a recorded failure and the node carries on") {
+  auto dispatcher = std::make_shared<ThrowingDispatcher>();
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
+  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  SnapshotWatch watch(sdk);
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{DaemonRef{h->daemon_id(), "svc"}, DaemonIntent::Stop}));
+  auto snap = watch.wait([](const MeshOsSnapshot& s) { return !s.recent_failures.empty(); });
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(snap->recent_failures.front().reason.find("dispatcher exploded") != std::string::npos);
+  REQUIRE(h->publish_log(LogLevel::Info, "still alive"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) {
+    for (auto& r : s.logs)
+      if (r.message == "still alive") return true;
+    return false;
+  }));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("every local subscriber receives the same immutable snapshot object") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::uint64_t, std::vector<const MeshOsSnapshot*>> by_seq;
+  auto record = [&](const SnapshotPtr& s) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      by_seq[s->seq].push_back(s.get());
+    }
+    cv.notify_all();
+  };
+  auto s1 = sdk.subscribe(record);
+  auto s2 = sdk.subscribe(record);
+  std::unique_lock<std::mutex> lock(mu);
+  bool both = cv.wait_for(lock, 10s, [&] {
+    for (auto& kv : by_seq)
+      if (kv.second.size() == 2) return true;
+    return false;
+  });
+  REQUIRE(both);
+  for (auto& kv : by_seq)
+    if (kv.second.size() == 2) CHECK(kv.second[0] == kv.second[1]);
+  lock.unlock();
+  sdk.unsubscribe(s1);
+  sdk.unsubscribe(s2);
+  CHECK(sdk.shutdown());
+}
+
+namespace {
+// Blocks every dispatch until released, so actions pile up in the executor.
+struct BlockingDispatcher : ActionDispatcher {
+  std::shared_ptr<Latch> latch = std::make_shared<Latch>();
+  DispatchOutcome dispatch(const PendingAction&) override {
+    latch->wait(30s);
+    return DispatchOutcome::done();
+  }
+};
+}  // namespace
+
+TEST_CASE("cluster backpressure is broadcast to daemons on assert and on release") {
+  auto cfg = fast_config();
+  cfg.backpressure_assert_depth = 3;
+  cfg.backpressure_release_depth = 1;
+  auto dispatcher = std::make_shared<BlockingDispatcher>();
+  auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
+  std::vector<MeshOsDaemonHandle> handles;
+  for (std::uint8_t i = 1; i <= 4; ++i) {
+    auto h = sdk.register_daemon(make_daemon("d" + std::to_string(i), std::make_shared<Probe>()),
+                                 EntityKeypair::from_seed(seed_of(i)));
+    REQUIRE(h);
+    handles.push_back(std::move(h.value()));
+  }
+  // Four StopDaemon actions, all stuck in the dispatcher: depth reaches the assert threshold.
+  for (auto& h : handles) REQUIRE(sdk.publish(event::DaemonIntentUpdate{DaemonRef{h.daemon_id(), h.daemon_name()}, DaemonIntent::Stop}));
+  auto& watcher = handles.front();
+  bool saw_on = false, saw_off = false;
+  for (int i = 0; i < 10 && !saw_on; ++i) {
+    auto ev = watcher.next_control(5s);
+    if (!ev) break;
+    if (auto* on = std::get_if<BackpressureOn>(&*ev)) {
+      saw_on = true;
+      CHECK(on->level > 0.0f);
+      CHECK(on->level <= 1.0f);
+    }
+  }
+  CHECK(saw_on);
+  dispatcher->latch->release();
+  for (int i = 0; i < 10 && !saw_off; ++i) {
+    auto ev = watcher.next_control(5s);
+    if (!ev) break;
+    if (std::holds_alternative<BackpressureOff>(*ev)) saw_off = true;
+  }
+  CHECK(saw_off);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("daemon health is polled each tick and shows in the snapshot") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("h", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, h->daemon_id());
+    return d && d->health && std::holds_alternative<health::Healthy>(*d->health);
+  }));
+  probe->healthy = false;
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, h->daemon_id());
+    return d && d->health && std::holds_alternative<health::Degraded>(*d->health);
+  }));
+  CHECK(sdk.shutdown());
+}
