@@ -75,9 +75,13 @@ class Demo {
                 << daemon.total_crashes << "\n";
     }
     std::cout << "  maintenance: " << to_string(kind_of(snapshot.local_maintenance)) << "\n"
-              << "  avoided peers: " << snapshot.avoid.size() << "\n\nsnapshot JSON:\n";
+              << "  avoided peers: " << snapshot.avoid.size() << "\n\n";
     nlohmann::json j = snapshot;
-    std::cout << j.dump(2) << "\n";
+    // The actions were printed as they were emitted; the JSON would only repeat them.
+    if (j.is_object()) j.erase("recent_actions");
+    std::cout << "snapshot JSON (recent_actions left out: " << snapshot.recent_actions.size()
+              << " actions, printed above):\n"
+              << j.dump(2) << "\n";
     return 0;
   }
 
