@@ -1,5 +1,7 @@
 #include "meshos/sdk.hpp"
 
+#include <cstdio>
+
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 
@@ -180,29 +182,25 @@ const MeshOsConfig& MeshOsDaemonSdk::config() const { return rt_->config(); }
 
 // ---- daemon_main ----
 
-int daemon_main(std::unique_ptr<MeshDaemon> daemon, EntityKeypair keypair, MeshOsConfig config,
-                std::shared_ptr<ActionDispatcher> dispatcher,
-                std::function<void(MeshOsDaemonHandle&, const DaemonControl&)> on_event) {
+int daemon_main(std::unique_ptr<MeshDaemon> daemon, const EntityKeypair& keypair, DaemonMainOptions options) {
   try {
-    auto sdk = MeshOsDaemonSdk::start(std::move(config), std::move(dispatcher));
+    auto sdk = MeshOsDaemonSdk::start(std::move(options.config), std::move(options.dispatcher));
     auto handle = sdk.register_daemon(std::move(daemon), keypair);
     if (!handle) {
       std::fprintf(stderr, "%s\n", handle.error().to_string().c_str());
       (void)sdk.shutdown();
       return 1;
     }
+    if (options.on_start) options.on_start(sdk, *handle);
     for (;;) {
       auto ev = handle->next_control(std::chrono::seconds(1));
-      if (!ev) {
-        if (handle->metadata().daemon_id == 0) break;  // never: metadata is set at registration
-        continue;
-      }
-      if (on_event) on_event(*handle, *ev);
+      if (!ev) continue;  // a quiet second: keep waiting
+      if (options.on_control) options.on_control(*handle, *ev);
       if (std::holds_alternative<Shutdown>(*ev) || std::holds_alternative<DrainFinish>(*ev)) break;
     }
-    (void)handle->graceful_shutdown(kDefaultGracefulShutdown);
+    auto outcome = handle->graceful_shutdown(options.grace);
     auto stats = sdk.shutdown();
-    return stats && !stats->forced ? 0 : 1;
+    return outcome && stats && !stats->forced ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

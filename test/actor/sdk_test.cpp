@@ -243,3 +243,20 @@ TEST_CASE("a second shutdown is a clear error, not a crash") {
   REQUIRE_FALSE(again);
   CHECK(again.error().kind == "already_shutdown");
 }
+
+TEST_CASE("daemon_main runs one daemon until Shutdown and exits cleanly") {
+  auto probe = std::make_shared<Probe>();
+  DaemonMainOptions options;
+  options.config = fast_config();
+  std::vector<std::string> seen;
+  options.on_start = [](MeshOsDaemonSdk& sdk, MeshOsDaemonHandle& h) {
+    REQUIRE(h.publish_log(LogLevel::Info, "up"));
+    sdk.route(h.daemon_id(), DrainStart{1000});
+    sdk.route(h.daemon_id(), Shutdown{500});
+  };
+  options.on_control = [&](MeshOsDaemonHandle&, const DaemonControl& c) { seen.emplace_back(control_kind(c)); };
+  int code = daemon_main(make_daemon("solo", probe), EntityKeypair::generate(), std::move(options));
+  CHECK(code == 0);
+  CHECK(seen == std::vector<std::string>{"drain_start", "shutdown"});
+  CHECK(probe->controls.load() >= 2);
+}

@@ -149,10 +149,17 @@ class MeshOsDaemonSdk {
   std::size_t control_capacity_ = kDefaultControlCapacity;
 };
 
-// The one-daemon-per-process case: start the SDK, register the daemon, hand control events to `on_event`
-// (if any) until Shutdown or DrainFinish, shut down gracefully. Returns a process exit code.
-int daemon_main(std::unique_ptr<MeshDaemon> daemon, EntityKeypair keypair, MeshOsConfig config = {},
-                std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
-                std::function<void(MeshOsDaemonHandle&, const DaemonControl&)> on_event = {});
+// The one-daemon-per-process case (the Rust crate's daemon_main!): start the SDK, register the daemon, hand
+// every control event to `on_control` until Shutdown or DrainFinish arrives, then shut the daemon down
+// gracefully and the SDK cleanly. Returns a process exit code (0 = clean).
+struct DaemonMainOptions {
+  MeshOsConfig config;
+  std::shared_ptr<ActionDispatcher> dispatcher;
+  std::chrono::milliseconds grace = kDefaultGracefulShutdown;
+  // Runs once the daemon is registered (e.g. to publish capabilities).
+  std::function<void(MeshOsDaemonSdk&, MeshOsDaemonHandle&)> on_start;
+  std::function<void(MeshOsDaemonHandle&, const DaemonControl&)> on_control;
+};
+int daemon_main(std::unique_ptr<MeshDaemon> daemon, const EntityKeypair& keypair, DaemonMainOptions options = {});
 
 }  // namespace meshos
