@@ -29,7 +29,7 @@ const std::string kRfcSeed1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b3269197
 constexpr std::int64_t kIssuedAt = 1700000000000;
 constexpr meshos::NodeId kNode = 0x0123456789abcdefULL;
 
-// The worked examples of docs/signing.md, byte for byte.
+// The worked examples of libmeshos/docs/signing.md, byte for byte.
 const std::string kExample1Bytes =
     "6d6573686f732f61646d696e2d636f6d6d69742f7631000068e5cf8b01000000efcdab89674523010160ea000000000000";
 const std::string kExample1Signature =
@@ -78,11 +78,11 @@ std::vector<IceAction> every_ice_action() {
           ice::KillMigration{std::numeric_limits<std::uint64_t>::max()}};
 }
 
-// The hex of one code block of docs/signing.md: per line, the space-separated hex before the
+// The hex of one code block of libmeshos/docs/signing.md: per line, the space-separated hex before the
 // annotation (which starts after two or more spaces).
 std::string doc_block_hex(const std::string& doc, const std::string& section, int block_index) {
   auto at = doc.find(section);
-  REQUIRE_MESSAGE(at != std::string::npos, "docs/signing.md lacks section " << section);
+  REQUIRE_MESSAGE(at != std::string::npos, "libmeshos/docs/signing.md lacks section " << section);
   for (int i = 0; i <= block_index; ++i) {
     at = doc.find("```\n", at);
     REQUIRE(at != std::string::npos);
@@ -180,7 +180,7 @@ TEST_CASE("ice_kind names every action and ice_target_key is one key per kind an
   CHECK(meshos::ice_target_key(ice::KillMigration{1}) != meshos::ice_target_key(ice::ForceRestartDaemon{1}));
 }
 
-TEST_CASE("signing bytes match the worked examples of docs/signing.md byte for byte") {
+TEST_CASE("signing bytes match the worked examples of libmeshos/docs/signing.md byte for byte") {
   CHECK(meshos::bytes_to_hex(meshos::admin_signing_bytes(kIssuedAt, admin::EnterMaintenance{kNode, 60000})) ==
         kExample1Bytes);
   CHECK(meshos::bytes_to_hex(meshos::admin_signing_bytes(kIssuedAt, admin::SetDaemonIntent{kNode, "echo", false})) ==
@@ -203,8 +203,8 @@ TEST_CASE("signing bytes match the worked examples of docs/signing.md byte for b
 }
 
 #ifdef MESHOS_SOURCE_DIR
-TEST_CASE("docs/signing.md shows exactly the bytes the code signs") {
-  std::ifstream in(std::string(MESHOS_SOURCE_DIR) + "/docs/signing.md");
+TEST_CASE("libmeshos/docs/signing.md shows exactly the bytes the code signs") {
+  std::ifstream in(std::string(MESHOS_SOURCE_DIR) + "/libmeshos/docs/signing.md");
   REQUIRE(in.is_open());
   const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(doc_block_hex(doc, "### Worked example 1", 0) == kExample1Bytes);

@@ -97,7 +97,7 @@ struct SignedIceCommit {
   std::vector<OperatorSignature> signatures;
 };
 
-// Canonical signed bytes (documented in docs/signing.md):
+// Canonical signed bytes (documented in libmeshos/docs/signing.md):
 //   admin: "meshos/admin-commit/v1" 0x00 | i64 LE issued_at_ms | encode(event)
 //   ice:   "meshos/ice-commit/v1"   0x00 | i64 LE issued_at_ms | 32-byte blast hash | encode(proposal)
 // encode(x) = u8 variant index | fields in declaration order; integers u64 LE, bool one byte,
