@@ -55,10 +55,10 @@ extern "C" {
 /* ---- Status codes ---------------------------------------------------------------------------------- */
 
 #define NET_MESHOS_OK 0
-#define NET_MESHOS_ERR_NULL -1             /* the SDK or handle argument is NULL */
-#define NET_MESHOS_ERR_CALL_FAILED -2      /* the runtime refused or failed; see the last error */
-#define NET_MESHOS_ERR_INVALID_ARG -3      /* a bad argument; see the last error */
-#define NET_MESHOS_ERR_ALREADY_SHUTDOWN -4 /* the SDK or handle was already shut down */
+#define NET_MESHOS_ERR_NULL (-1)            /* the SDK or handle argument is NULL */
+#define NET_MESHOS_ERR_CALL_FAILED (-2)     /* the runtime refused or failed; see the last error */
+#define NET_MESHOS_ERR_INVALID_ARG (-3)     /* a bad argument; see the last error */
+#define NET_MESHOS_ERR_ALREADY_SHUTDOWN (-4) /* the SDK or handle was already shut down */
 
 /* ---- Control events -------------------------------------------------------------------------------- */
 
