@@ -176,7 +176,9 @@ Result<std::vector<Bytes>> MeshOsDaemonSdk::process(DaemonId daemon, CausalEvent
                                                     std::chrono::milliseconds timeout) {
   return rt_->process(daemon, std::move(event), timeout);
 }
-Result<RuntimeStats> MeshOsDaemonSdk::shutdown() { return rt_->shutdown(); }
+Result<RuntimeStats> MeshOsDaemonSdk::shutdown(std::chrono::milliseconds deadline) {
+  return rt_->shutdown(deadline);
+}
 NodeId MeshOsDaemonSdk::node_id() const { return rt_->node_id(); }
 const MeshOsConfig& MeshOsDaemonSdk::config() const { return rt_->config(); }
 

@@ -403,3 +403,18 @@ TEST_CASE("daemon health is polled each tick and shows in the snapshot") {
   }));
   CHECK(sdk.shutdown());
 }
+
+TEST_CASE("shutdown is bounded even when daemon code never returns, and says it was forced") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto probe = std::make_shared<Probe>();
+  probe->gate = std::make_shared<Latch>();  // released only after shutdown returned
+  auto h = sdk.register_daemon(make_daemon("wedged", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));
+  auto stats = sdk.shutdown(200ms);
+  REQUIRE(stats);
+  CHECK(stats->forced);
+  CHECK(stats->daemons_at_shutdown == 1);
+  probe->gate->release();
+}

@@ -32,6 +32,7 @@ struct DaemonSlot;
 
 inline constexpr std::size_t kDefaultControlCapacity = 8;
 inline constexpr std::chrono::milliseconds kDefaultGracefulShutdown{5000};
+inline constexpr std::chrono::milliseconds kDefaultShutdownDeadline{5000};
 
 struct RuntimeStats {
   LoopStats loop;
@@ -137,8 +138,9 @@ class MeshOsDaemonSdk {
   Result<void> deliver(DaemonId daemon, CausalEvent event);
   Result<std::vector<Bytes>> process(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
 
-  // Bounded and clean: every daemon is stopped, every actor quits. already_shutdown on a second call.
-  Result<RuntimeStats> shutdown();
+  // Bounded and clean: every daemon is stopped, every actor quits. Daemon code still stuck after `deadline`
+  // is abandoned (RuntimeStats::forced) rather than waited for. already_shutdown on a second call.
+  Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline);
 
   NodeId node_id() const;
   const MeshOsConfig& config() const;

@@ -271,7 +271,7 @@ Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::ch
   return std::move(*out);
 }
 
-Result<RuntimeStats> Runtime::shutdown() {
+Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_.exchange(true)) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
   closed_.store(true, std::memory_order_release);
   RuntimeStats stats;
@@ -307,16 +307,19 @@ Result<RuntimeStats> Runtime::shutdown() {
   for (auto* a : {&loop, &executor, &router})
     if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
 
-  // Daemon code may be stuck; wait a bounded time, then kill, then give up waiting rather than hang.
-  auto deadline = Clock::now() + std::chrono::seconds(5);
-  if (!tracker_.wait_all(deadline)) {
+  // Daemon code may be stuck: wait a bounded time, then kill, then give up waiting rather than hang.
+  if (!tracker_.wait_all(Clock::now() + grace)) {
     for (auto& s : slots) caf::anon_send_exit(s->actor, caf::exit_reason::kill);
-    stats.forced = !tracker_.wait_all(Clock::now() + std::chrono::seconds(1));
+    stats.forced = !tracker_.wait_all(Clock::now() + std::chrono::milliseconds(100));
   }
   if (owned_system_) {
     if (stats.forced) {
-      // CAF's destructor would wait forever for the stuck actor: leave the system to process exit.
-      (void)owned_system_.release();
+      // CAF's destructor would wait for the stuck actor: leave the system to process exit. It stays
+      // reachable from here, so leak checkers do not report what is deliberate.
+      static auto* abandoned = new std::vector<std::unique_ptr<OwnedSystem>>();
+      static std::mutex abandoned_mu;
+      std::lock_guard<std::mutex> lock(abandoned_mu);
+      abandoned->push_back(std::move(owned_system_));
     } else {
       owned_system_.reset();
     }

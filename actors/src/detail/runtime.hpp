@@ -118,7 +118,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   Result<void> deliver(DaemonId id, CausalEvent ev);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
 
-  Result<RuntimeStats> shutdown();
+  Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline);
   // Counted so shutdown() can wait for it (with a deadline).
   void track(const caf::actor& a) { tracker_.track(a); }
 
