@@ -1,0 +1,758 @@
+// meshos-bench: what the runtime costs over plain CAF, measured in one run. Every figure is printed beside a
+// baseline taken in the same process minutes apart (the machine is shared and noisy), and the ratio
+// meshos/baseline of the two rates. Output lines follow the peers' format (see BENCHMARKS.md):
+//   RESULT <workload> <param>=<value> ... rate=<ops/s> [p50_us=.. p99_us=..] ratio=..
+//   BASELINE <workload> <param>=<value> ... rate=<ops/s>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include <meshos/meshos.hpp>
+
+namespace bench {
+
+using namespace std::chrono_literals;
+using meshos::Bytes;
+using meshos::CausalEvent;
+using meshos::DaemonControl;
+using BenchClock = std::chrono::steady_clock;
+
+// Every wait is bounded: a benchmark that hangs reports the hang instead.
+constexpr auto kWaitLimit = std::chrono::milliseconds(120'000);
+constexpr std::size_t kPayloadBytes = 64;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(BenchClock::now().time_since_epoch()).count();
+}
+double seconds_between(std::int64_t from_ns, std::int64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
+double per_second(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0.0; }
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "meshos-bench: %s\n", what.c_str());
+  std::fflush(stdout);
+  std::exit(1);
+}
+
+// Counts events from any thread; wait_for_count() wakes when the count reaches a target set by the waiter.
+class Tally {
+ public:
+  void hit() {
+    auto n = count_.fetch_add(1) + 1;
+    last_ns_.store(now_ns(), std::memory_order_relaxed);
+    if (n >= target_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+  }
+  bool wait_for_count(std::uint64_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    target_.store(n);
+    bool reached = cv_.wait_for(lock, kWaitLimit, [&] { return count_.load() >= n; });
+    target_.store(UINT64_MAX);  // later hits need not wake anyone until the next wait sets a target
+    return reached;
+  }
+  std::uint64_t count() const { return count_.load(); }
+  std::int64_t last_ns() const { return last_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::int64_t> last_ns_{0};
+  std::atomic<std::uint64_t> target_{UINT64_MAX};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+struct Percentiles {
+  double p50_us = 0;
+  double p99_us = 0;
+};
+Percentiles percentiles(std::vector<double> us) {
+  if (us.empty()) return {};
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))]; };
+  return {at(0.50), at(0.99)};
+}
+
+DaemonControl control_of(std::uint64_t i) {
+  switch (i % 5) {
+    case 0: return meshos::Shutdown{30'000};
+    case 1: return meshos::DrainStart{60'000};
+    case 2: return meshos::DrainFinish{};
+    case 3: return meshos::BackpressureOn{0.9f};
+    default: return meshos::BackpressureOff{};
+  }
+}
+
+CausalEvent causal_event(std::uint64_t seq) {
+  CausalEvent ev;
+  ev.origin_hash = 1;
+  ev.sequence = seq;
+  ev.payload = Bytes(kPayloadBytes, static_cast<std::uint8_t>(seq));
+  return ev;
+}
+
+std::vector<Bytes> echo(const CausalEvent& ev) { return std::vector<Bytes>{ev.payload}; }
+
+// What one daemon saw; owned outside the runtime so it can be read after the daemon is gone.
+struct DaemonCounters {
+  std::atomic<std::uint64_t> controls{0};
+  std::atomic<std::int64_t> last_control_ns{0};
+  Tally processed;
+};
+
+// The daemon the benchmarks register: counts controls, echoes causal events (the peers' EchoDaemon).
+class BenchDaemon : public meshos::MeshDaemon {
+ public:
+  BenchDaemon(std::string name, std::shared_ptr<DaemonCounters> counters)
+      : name_(std::move(name)), counters_(std::move(counters)) {}
+  std::string name() const override { return name_; }
+  meshos::Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
+    auto out = echo(ev);
+    counters_->processed.hit();
+    return out;
+  }
+  void on_control(const DaemonControl&) override {
+    counters_->controls.fetch_add(1, std::memory_order_relaxed);
+    counters_->last_control_ns.store(now_ns(), std::memory_order_relaxed);
+  }
+
+ private:
+  std::string name_;
+  std::shared_ptr<DaemonCounters> counters_;
+};
+
+struct Registered {
+  std::vector<meshos::MeshOsDaemonHandle> handles;
+  std::vector<std::shared_ptr<DaemonCounters>> counters;
+};
+
+Registered register_daemons(meshos::MeshOsDaemonSdk& sdk, std::size_t n, const std::string& prefix) {
+  Registered r;
+  r.handles.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto counters = std::make_shared<DaemonCounters>();
+    auto h = sdk.register_daemon(std::make_unique<BenchDaemon>(prefix + std::to_string(i), counters),
+                                 meshos::EntityKeypair::generate());
+    if (!h) fail("register_daemon: " + h.error().to_string());
+    r.handles.push_back(std::move(h.value()));
+    r.counters.push_back(std::move(counters));
+  }
+  return r;
+}
+
+meshos::MeshOsConfig quiet_config() {
+  meshos::MeshOsConfig cfg;
+  cfg.tick_interval = 1000ms;  // the loop's periodic work stays out of the way of the workload
+  return cfg;
+}
+
+// A plain CAF system with CAF's defaults, the same configuration the SDK's own system uses.
+struct PlainSystem {
+  caf::actor_system_config cfg;
+  caf::actor_system system{cfg};
+};
+
+void print_pair(const std::string& result, const std::string& baseline, double rate, double baseline_rate) {
+  std::printf("RESULT %s ratio=%.3f\n", result.c_str(), baseline_rate > 0 ? rate / baseline_rate : 0.0);
+  std::printf("BASELINE %s\n", baseline.c_str());
+  std::fflush(stdout);
+}
+
+std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* format, ...) {
+  char buf[1024];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  return buf;
+}
+
+}  // namespace bench
+
+// ---- messages of the plain-CAF baselines (local only, like the runtime's own) ----
+struct BaselineControl {
+  meshos::DaemonControl control;
+};
+struct BaselineEvent {
+  meshos::CausalEvent event;
+};
+struct BaselineOutputs {
+  std::vector<meshos::Bytes> outputs;
+};
+struct BaselineSnapshot {
+  std::shared_ptr<const meshos::MeshOsSnapshot> snapshot;
+};
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(BaselineControl)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(BaselineEvent)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(BaselineOutputs)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(BaselineSnapshot)
+
+namespace bench {
+
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+
+struct Sizes {
+  std::uint64_t route_events = 2'000'000;
+  std::vector<std::size_t> route_daemons{1, 100, 1000};
+  std::uint64_t deliver_events = 2'000'000;
+  std::uint64_t process_rounds = 20'000;
+  std::size_t shutdown_daemons = 1000;
+  std::size_t snapshot_daemons = 10'000;
+  std::size_t snapshot_subscribers = 1000;
+  std::uint64_t snapshot_ticks = 30;
+  std::uint64_t fanout_ticks = 10;
+};
+
+Sizes quick_sizes() {
+  Sizes s;
+  s.route_events = 100'000;
+  s.deliver_events = 100'000;
+  s.process_rounds = 1000;
+  s.shutdown_daemons = 200;
+  s.snapshot_daemons = 1000;
+  s.snapshot_subscribers = 100;
+  s.snapshot_ticks = 5;
+  s.fanout_ticks = 3;
+  return s;
+}
+
+// ---- 1. route ----
+// meshos: one thread calls route() `events` times round-robin over D registered daemons (the five control
+// kinds in turn), then routes one marker to an extra daemon; the router handles requests in order, so the
+// marker's arrival means every route() was handled (sent or dropped at the gate). The daemons' actors consume
+// (on_control counts); the handles are not drained. After shutdown() every sent control has been consumed:
+// delivered = sum of on_control calls, dropped = events - delivered (the gate's drops: control_capacity 8).
+// baseline: the same thread anon_sends the same payload round-robin to D event-based actors that count.
+struct RouteFigures {
+  double rate = 0, call_rate = 0, delivered_per_s = 0;
+  std::uint64_t delivered = 0, dropped = 0, runtime_dropped = 0;
+};
+
+RouteFigures route_meshos(std::size_t daemons, std::uint64_t events) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, daemons, "route-");
+  auto marker = register_daemons(sdk, 1, "marker-");
+  std::vector<meshos::DaemonId> ids;
+  for (auto& h : reg.handles) ids.push_back(h.daemon_id());
+
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < events; ++i) sdk.route(ids[i % daemons], control_of(i));
+  auto t_calls = now_ns();
+  sdk.route(marker.handles[0].daemon_id(), meshos::BackpressureOff{});
+  if (!marker.handles[0].next_control(kWaitLimit)) fail("route: the marker never arrived");
+  auto t_routed = now_ns();
+
+  auto stats = sdk.shutdown();
+  if (!stats) fail("route: shutdown: " + stats.error().to_string());
+  RouteFigures f;
+  std::int64_t last = t_routed;
+  for (auto& c : reg.counters) {
+    f.delivered += c->controls.load();
+    last = std::max(last, c->last_control_ns.load());
+  }
+  f.dropped = events - f.delivered;
+  f.runtime_dropped = stats->control_dropped;
+  f.rate = per_second(events, seconds_between(t0, t_routed));
+  f.call_rate = per_second(events, seconds_between(t0, t_calls));
+  f.delivered_per_s = per_second(f.delivered, seconds_between(t0, last));
+  return f;
+}
+
+double route_baseline(std::size_t daemons, std::uint64_t events) {
+  PlainSystem plain;
+  struct Counter {
+    std::uint64_t count = 0;
+    std::int64_t last_ns = 0;
+  };
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::int64_t> last{0};
+  Tally finished;
+  std::vector<caf::actor> actors;
+  for (std::size_t i = 0; i < daemons; ++i) {
+    actors.push_back(plain.system.spawn([&](caf::stateful_actor<Counter>* self) -> caf::behavior {
+      return {
+          [=](const BaselineControl&) {
+            ++self->state.count;
+            self->state.last_ns = now_ns();
+          },
+          [=, &delivered, &last, &finished](done_atom) {
+            delivered.fetch_add(self->state.count);
+            auto mine = self->state.last_ns;
+            auto seen = last.load();
+            while (mine > seen && !last.compare_exchange_weak(seen, mine)) {
+            }
+            finished.hit();
+            self->quit();
+          },
+      };
+    }));
+  }
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < events; ++i) caf::anon_send(actors[i % daemons], BaselineControl{control_of(i)});
+  for (auto& a : actors) caf::anon_send(a, done_atom::value);
+  if (!finished.wait_for_count(daemons)) fail("route baseline: actors did not finish");
+  if (delivered.load() != events) fail("route baseline: lost messages");
+  return per_second(events, seconds_between(t0, last.load()));
+}
+
+void run_route(const Sizes& sizes) {
+  for (auto d : sizes.route_daemons) {
+    auto m = route_meshos(d, sizes.route_events);
+    auto base = route_baseline(d, sizes.route_events);
+    print_pair(fmt("route daemons=%zu events=%llu delivered=%llu dropped=%llu runtime_dropped=%llu "
+                   "delivered_per_s=%.0f call_rate=%.0f rate=%.0f baseline_rate=%.0f",
+                   d, static_cast<unsigned long long>(sizes.route_events),
+                   static_cast<unsigned long long>(m.delivered), static_cast<unsigned long long>(m.dropped),
+                   static_cast<unsigned long long>(m.runtime_dropped), m.delivered_per_s, m.call_rate, m.rate, base),
+               fmt("route daemons=%zu events=%llu delivered=%llu dropped=0 rate=%.0f", d,
+                   static_cast<unsigned long long>(sizes.route_events),
+                   static_cast<unsigned long long>(sizes.route_events), base),
+               m.rate, base);
+  }
+}
+
+// ---- 2. deliver / process_rtt ----
+// deliver: one thread calls deliver() `events` times with a fresh 64-byte payload to one daemon that echoes
+// (process() returns the payload). Bounded per daemon (event_queue_capacity 1024): mode=drop counts
+// queue_full and moves on; mode=retry yields the thread and retries, so every event gets through. rate =
+// events processed / time until the last one was processed. baseline: anon_send of the same event to one
+// actor doing the same echo, unbounded.
+struct DeliverFigures {
+  double rate = 0;
+  std::uint64_t processed = 0, queue_full = 0;
+};
+
+DeliverFigures deliver_meshos(std::uint64_t events, bool retry) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, 1, "deliver-");
+  auto id = reg.handles[0].daemon_id();
+  auto& counters = *reg.counters[0];
+  DeliverFigures f;
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < events; ++i) {
+    for (;;) {
+      auto r = sdk.deliver(id, causal_event(i));
+      if (r) break;
+      if (r.error().kind != "queue_full") fail("deliver: " + r.error().to_string());
+      ++f.queue_full;
+      if (!retry) break;
+      std::this_thread::yield();
+    }
+  }
+  auto accepted = retry ? events : events - f.queue_full;
+  if (!counters.processed.wait_for_count(accepted)) fail("deliver: events were lost");
+  f.processed = counters.processed.count();
+  f.rate = per_second(f.processed, seconds_between(t0, counters.processed.last_ns()));
+  if (auto stats = sdk.shutdown(); !stats) fail("deliver: shutdown: " + stats.error().to_string());
+  return f;
+}
+
+caf::actor spawn_echo(caf::actor_system& system, Tally& processed) {
+  return system.spawn([&processed](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [&processed](const BaselineEvent& m) {
+          auto out = echo(m.event);
+          processed.hit();
+        },
+        [](const BaselineEvent& m, done_atom) -> BaselineOutputs { return BaselineOutputs{echo(m.event)}; },
+        [self](done_atom) { self->quit(); },
+    };
+  });
+}
+
+double deliver_baseline(std::uint64_t events) {
+  PlainSystem plain;
+  Tally processed;
+  auto actor = spawn_echo(plain.system, processed);
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < events; ++i) caf::anon_send(actor, BaselineEvent{causal_event(i)});
+  if (!processed.wait_for_count(events)) fail("deliver baseline: events were lost");
+  auto rate = per_second(events, seconds_between(t0, processed.last_ns()));
+  caf::anon_send(actor, done_atom::value);
+  return rate;
+}
+
+// process_rtt: sequential process() calls (request/response, the caller waits for the outputs) to one echo
+// daemon; baseline: sequential requests from one scoped_actor to a plain echo actor.
+std::vector<double> process_meshos(std::uint64_t rounds) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, 1, "process-");
+  auto id = reg.handles[0].daemon_id();
+  std::vector<double> us;
+  us.reserve(rounds);
+  for (std::uint64_t i = 0; i < rounds + 100; ++i) {
+    auto t = now_ns();
+    auto out = sdk.process(id, causal_event(i), 10s);
+    auto dt = now_ns() - t;
+    if (!out || out->size() != 1) fail("process: " + (out ? std::string("wrong outputs") : out.error().to_string()));
+    if (i >= 100) us.push_back(static_cast<double>(dt) / 1e3);  // the first 100 warm up
+  }
+  if (auto stats = sdk.shutdown(); !stats) fail("process: shutdown: " + stats.error().to_string());
+  return us;
+}
+
+std::vector<double> process_baseline(std::uint64_t rounds) {
+  PlainSystem plain;
+  Tally unused;
+  auto actor = spawn_echo(plain.system, unused);
+  std::vector<double> us;
+  us.reserve(rounds);
+  {
+    caf::scoped_actor self{plain.system};
+    for (std::uint64_t i = 0; i < rounds + 100; ++i) {
+      auto t = now_ns();
+      bool ok = false;
+      self->request(actor, caf::infinite, BaselineEvent{causal_event(i)}, done_atom::value)
+          .receive([&](BaselineOutputs& out) { ok = out.outputs.size() == 1; }, [&](caf::error&) { ok = false; });
+      auto dt = now_ns() - t;
+      if (!ok) fail("process baseline: request failed");
+      if (i >= 100) us.push_back(static_cast<double>(dt) / 1e3);
+    }
+  }
+  caf::anon_send(actor, done_atom::value);
+  return us;
+}
+
+double rate_of(const std::vector<double>& us) {
+  double total = 0;
+  for (auto u : us) total += u;
+  return total > 0 ? static_cast<double>(us.size()) / (total / 1e6) : 0.0;
+}
+
+void run_deliver(const Sizes& sizes) {
+  auto base = deliver_baseline(sizes.deliver_events);
+  for (bool retry : {false, true}) {
+    auto m = deliver_meshos(sizes.deliver_events, retry);
+    print_pair(fmt("deliver mode=%s events=%llu payload_bytes=%zu capacity=1024 processed=%llu queue_full=%llu "
+                   "rate=%.0f baseline_rate=%.0f",
+                   retry ? "retry" : "drop", static_cast<unsigned long long>(sizes.deliver_events), kPayloadBytes,
+                   static_cast<unsigned long long>(m.processed), static_cast<unsigned long long>(m.queue_full),
+                   m.rate, base),
+               fmt("deliver events=%llu payload_bytes=%zu processed=%llu rate=%.0f",
+                   static_cast<unsigned long long>(sizes.deliver_events), kPayloadBytes,
+                   static_cast<unsigned long long>(sizes.deliver_events), base),
+               m.rate, base);
+  }
+}
+
+void run_process(const Sizes& sizes) {
+  auto m = process_meshos(sizes.process_rounds);
+  auto b = process_baseline(sizes.process_rounds);
+  auto mp = percentiles(m), bp = percentiles(b);
+  auto mr = rate_of(m), br = rate_of(b);
+  print_pair(fmt("process_rtt rounds=%llu rate=%.0f p50_us=%.2f p99_us=%.2f baseline_rate=%.0f",
+                 static_cast<unsigned long long>(sizes.process_rounds), mr, mp.p50_us, mp.p99_us, br),
+             fmt("process_rtt rounds=%llu rate=%.0f p50_us=%.2f p99_us=%.2f",
+                 static_cast<unsigned long long>(sizes.process_rounds), br, bp.p50_us, bp.p99_us),
+             mr, br);
+}
+
+// ---- 3. shutdown ----
+// meshos: register N prompt daemons (their actors idle), then graceful_shutdown() every handle, from one
+// thread in turn (threads=1) or split between two threads (threads=2). graceful_shutdown returns once the
+// daemon's actor consumed Shutdown; rate = daemons shut down per second; p50/p99 per call.
+// baseline: N plain actors; threads=1 sends an exit to one actor and waits for its termination before the
+// next; threads=all sends an exit to all and waits until all terminated.
+struct ShutdownFigures {
+  double rate = 0;
+  Percentiles per_call;
+  std::uint64_t forced = 0;
+};
+
+ShutdownFigures shutdown_meshos(std::size_t daemons, unsigned threads) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, daemons, "prompt-");
+  std::vector<std::vector<double>> us(threads);
+  std::atomic<std::uint64_t> forced{0};
+  auto shut_range = [&](unsigned part) {
+    for (std::size_t i = part; i < daemons; i += threads) {
+      auto t = now_ns();
+      auto outcome = reg.handles[i].graceful_shutdown(5s);
+      us[part].push_back(static_cast<double>(now_ns() - t) / 1e3);
+      if (!outcome) fail("graceful_shutdown: " + outcome.error().to_string());
+      if (*outcome != meshos::ShutdownOutcome::Consumed) forced.fetch_add(1);
+    }
+  };
+  auto t0 = now_ns();
+  if (threads == 1) {
+    shut_range(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned p = 0; p < threads; ++p) pool.emplace_back(shut_range, p);
+    for (auto& t : pool) t.join();
+  }
+  auto t1 = now_ns();
+  if (auto stats = sdk.shutdown(); !stats) fail("shutdown: " + stats.error().to_string());
+  std::vector<double> all;
+  for (auto& v : us) all.insert(all.end(), v.begin(), v.end());
+  ShutdownFigures f;
+  f.rate = per_second(daemons, seconds_between(t0, t1));
+  f.per_call = percentiles(all);
+  f.forced = forced.load();
+  return f;
+}
+
+struct BaselineShutdown {
+  double rate = 0;
+  Percentiles per_actor;
+};
+
+BaselineShutdown shutdown_baseline(std::size_t actors_n, bool one_at_a_time) {
+  PlainSystem plain;
+  Tally terminated;
+  std::vector<caf::actor> actors;
+  for (std::size_t i = 0; i < actors_n; ++i) {
+    auto a = plain.system.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](done_atom) {}}; });
+    a->attach_functor([&terminated] { terminated.hit(); });
+    actors.push_back(std::move(a));
+  }
+  std::vector<double> us;
+  auto t0 = now_ns();
+  for (std::size_t i = 0; i < actors_n; ++i) {
+    auto t = now_ns();
+    caf::anon_send_exit(actors[i], caf::exit_reason::user_shutdown);
+    if (one_at_a_time) {
+      if (!terminated.wait_for_count(i + 1)) fail("shutdown baseline: an actor did not terminate");
+      us.push_back(static_cast<double>(now_ns() - t) / 1e3);
+    }
+  }
+  if (!terminated.wait_for_count(actors_n)) fail("shutdown baseline: actors did not terminate");
+  BaselineShutdown b;
+  b.rate = per_second(actors_n, seconds_between(t0, now_ns()));
+  b.per_actor = percentiles(us);
+  return b;
+}
+
+void run_shutdown(const Sizes& sizes) {
+  auto n = sizes.shutdown_daemons;
+  auto seq = shutdown_meshos(n, 1);
+  auto base_seq = shutdown_baseline(n, true);
+  print_pair(fmt("shutdown daemons=%zu threads=1 forced=%llu rate=%.0f p50_us=%.2f p99_us=%.2f baseline_rate=%.0f",
+                 n, static_cast<unsigned long long>(seq.forced), seq.rate, seq.per_call.p50_us,
+                 seq.per_call.p99_us, base_seq.rate),
+             fmt("shutdown daemons=%zu threads=1 rate=%.0f p50_us=%.2f p99_us=%.2f", n, base_seq.rate,
+                 base_seq.per_actor.p50_us, base_seq.per_actor.p99_us),
+             seq.rate, base_seq.rate);
+  auto par = shutdown_meshos(n, 2);
+  auto base_all = shutdown_baseline(n, false);
+  print_pair(fmt("shutdown daemons=%zu threads=2 forced=%llu rate=%.0f p50_us=%.2f p99_us=%.2f baseline_rate=%.0f",
+                 n, static_cast<unsigned long long>(par.forced), par.rate, par.per_call.p50_us, par.per_call.p99_us,
+                 base_all.rate),
+             fmt("shutdown daemons=%zu threads=all rate=%.0f", n, base_all.rate), par.rate, base_all.rate);
+}
+
+// ---- 4. snapshot ----
+// meshos: N registered daemons, S subscribers, the loop ticking as fast as it can (tick_interval 1 ms, so
+// a tick's own cost sets the pace). Every subscriber notes when it received which seq. tick_us = interval
+// between the first receipts of consecutive seqs (reconcile + building the N-daemon snapshot + router
+// polls + fan-out); fanout_us = first to last receipt of one seq; coverage = receipts / (S x seqs), below 1
+// when busy subscribers skipped a snapshot. rate = ticks per second.
+// baseline: a plain actor sends one shared_ptr (the last real N-daemon snapshot) to S actors; a round ends
+// when the last one received it; rounds back to back. rate = rounds per second.
+class ReceiptLog {
+ public:
+  void note(std::uint64_t seq, std::size_t daemons) {
+    auto t = now_ns();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (daemons < wanted_daemons_) return;
+    auto& r = receipts_[seq];
+    if (r.count == 0) r.first_ns = t;
+    r.last_ns = t;
+    ++r.count;
+    if (r.count == 1) cv_.notify_all();  // once per seq: the waiter looks at the newest seq
+  }
+  // The first seq whose snapshot shows every daemon, then `ticks` more after it.
+  bool wait_ticks(std::uint64_t ticks, std::uint64_t& first_seq) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, kWaitLimit, [&] { return !receipts_.empty(); })) return false;
+    first_seq = receipts_.begin()->first;
+    wake_at_seq_ = first_seq + ticks + 1;  // one more, so the last measured seq's receipts are complete
+    return cv_.wait_for(lock, kWaitLimit, [&] { return receipts_.rbegin()->first >= wake_at_seq_; });
+  }
+  void set_wanted_daemons(std::size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    wanted_daemons_ = n;
+  }
+  struct Receipt {
+    std::int64_t first_ns = 0, last_ns = 0;
+    std::uint64_t count = 0;
+  };
+  std::map<std::uint64_t, Receipt> copy() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return receipts_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::uint64_t, Receipt> receipts_;
+  std::size_t wanted_daemons_ = SIZE_MAX;
+  std::uint64_t wake_at_seq_ = UINT64_MAX;
+};
+
+struct SnapshotFigures {
+  double rate = 0;
+  Percentiles tick, fanout;
+  double coverage = 0;
+  double fanout_rate = 0;  // fan-outs per second, from the first-to-last receipt spreads
+  meshos::SnapshotPtr last;
+};
+
+SnapshotFigures snapshot_meshos(std::size_t daemons, std::size_t subscribers, std::uint64_t ticks,
+                                std::chrono::milliseconds tick_interval) {
+  auto cfg = quiet_config();
+  cfg.tick_interval = tick_interval;
+  auto sdk = meshos::MeshOsDaemonSdk::start(cfg, nullptr);
+  auto log = std::make_shared<ReceiptLog>();
+  std::vector<std::uint64_t> subs;
+  for (std::size_t i = 0; i < subscribers; ++i)
+    subs.push_back(sdk.subscribe([log](const meshos::SnapshotPtr& s) { log->note(s->seq, s->daemons.size()); }));
+  auto reg = register_daemons(sdk, daemons, "snap-");
+  log->set_wanted_daemons(daemons);
+  std::uint64_t first = 0;
+  if (!log->wait_ticks(ticks, first)) fail("snapshot: the subscribers did not see enough ticks");
+  auto receipts = log->copy();
+  SnapshotFigures f;
+  f.last = sdk.snapshot();
+  if (auto stats = sdk.shutdown(); !stats) fail("snapshot: shutdown: " + stats.error().to_string());
+
+  std::vector<double> tick_us, fanout_us;
+  std::uint64_t got = 0;
+  const ReceiptLog::Receipt* prev = nullptr;
+  std::uint64_t prev_seq = 0;
+  auto end = first + ticks;
+  for (auto& [seq, r] : receipts) {
+    if (seq < first || seq > end) continue;
+    got += r.count;
+    fanout_us.push_back(static_cast<double>(r.last_ns - r.first_ns) / 1e3);
+    if (prev)
+      tick_us.push_back(static_cast<double>(r.first_ns - prev->first_ns) / 1e3 / static_cast<double>(seq - prev_seq));
+    prev = &r;
+    prev_seq = seq;
+  }
+  f.tick = percentiles(tick_us);
+  f.fanout = percentiles(fanout_us);
+  f.coverage = static_cast<double>(got) / static_cast<double>(subscribers * (ticks + 1));
+  double total_us = 0;
+  for (auto u : tick_us) total_us += u;
+  f.rate = tick_us.empty() ? 0.0 : static_cast<double>(tick_us.size()) / (total_us / 1e6);
+  f.fanout_rate = rate_of(fanout_us);
+  return f;
+}
+
+struct BaselineFanout {
+  double rate = 0;
+  Percentiles round;
+};
+
+BaselineFanout snapshot_baseline(const meshos::SnapshotPtr& payload, std::size_t receivers_n, std::uint64_t rounds) {
+  PlainSystem plain;
+  Tally received;
+  std::vector<caf::actor> receivers;
+  for (std::size_t i = 0; i < receivers_n; ++i)
+    receivers.push_back(plain.system.spawn([&received](caf::event_based_actor* self) -> caf::behavior {
+      return {
+          [&received](const BaselineSnapshot& m) {
+            if (m.snapshot) received.hit();
+          },
+          [self](done_atom) { self->quit(); },
+      };
+    }));
+  auto publisher = plain.system.spawn([receivers](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [=](publish_atom, const BaselineSnapshot& m) {
+          for (auto& r : receivers) self->send(r, m);
+        },
+        [self](done_atom) { self->quit(); },
+    };
+  });
+  std::vector<double> us;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    auto t = now_ns();
+    caf::anon_send(publisher, publish_atom::value, BaselineSnapshot{payload});
+    if (!received.wait_for_count((i + 1) * receivers_n)) fail("snapshot baseline: receivers did not receive");
+    us.push_back(static_cast<double>(received.last_ns() - t) / 1e3);
+  }
+  for (auto& r : receivers) caf::anon_send(r, done_atom::value);
+  caf::anon_send(publisher, done_atom::value);
+  return {rate_of(us), percentiles(us)};
+}
+
+void run_snapshot(const Sizes& sizes) {
+  auto m = snapshot_meshos(sizes.snapshot_daemons, sizes.snapshot_subscribers, sizes.snapshot_ticks, 1ms);
+  auto b = snapshot_baseline(m.last, sizes.snapshot_subscribers, sizes.snapshot_ticks);
+  print_pair(fmt("snapshot daemons=%zu subscribers=%zu rounds=%llu tick_ms=1 coverage=%.3f fanout_p50_us=%.0f "
+                 "fanout_p99_us=%.0f rate=%.1f p50_us=%.0f p99_us=%.0f baseline_rate=%.1f",
+                 sizes.snapshot_daemons, sizes.snapshot_subscribers,
+                 static_cast<unsigned long long>(sizes.snapshot_ticks), m.coverage, m.fanout.p50_us,
+                 m.fanout.p99_us, m.rate, m.tick.p50_us, m.tick.p99_us, b.rate),
+             fmt("snapshot daemons=%zu subscribers=%zu rounds=%llu rate=%.1f p50_us=%.0f p99_us=%.0f",
+                 sizes.snapshot_daemons, sizes.snapshot_subscribers,
+                 static_cast<unsigned long long>(sizes.snapshot_ticks), b.rate, b.round.p50_us, b.round.p99_us),
+             m.rate, b.rate);
+  // The fan-out alone, with the loop idle between ticks (100 ms apart): first-to-last receipt of one seq,
+  // against the baseline's publish-to-last receipt (so this ratio flatters meshos slightly).
+  auto idle = snapshot_meshos(sizes.snapshot_daemons, sizes.snapshot_subscribers, sizes.fanout_ticks, 100ms);
+  print_pair(fmt("snapshot_fanout daemons=%zu subscribers=%zu rounds=%llu tick_ms=100 coverage=%.3f rate=%.1f "
+                 "p50_us=%.0f p99_us=%.0f baseline_rate=%.1f",
+                 sizes.snapshot_daemons, sizes.snapshot_subscribers,
+                 static_cast<unsigned long long>(sizes.fanout_ticks), idle.coverage, idle.fanout_rate,
+                 idle.fanout.p50_us, idle.fanout.p99_us, b.rate),
+             fmt("snapshot_fanout daemons=%zu subscribers=%zu rounds=%llu rate=%.1f p50_us=%.0f p99_us=%.0f",
+                 sizes.snapshot_daemons, sizes.snapshot_subscribers,
+                 static_cast<unsigned long long>(sizes.snapshot_ticks), b.rate, b.round.p50_us, b.round.p99_us),
+             idle.fanout_rate, b.rate);
+}
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot]...\n"
+               "  --quick  small counts (a smoke run, well under 20 s)\n",
+               argv0);
+  return 2;
+}
+
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::set<std::string> only;
+  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--only" && i + 1 < argc && known.count(argv[i + 1]) != 0) {
+      only.insert(argv[++i]);
+    } else {
+      return bench::usage(argv[0]);
+    }
+  }
+  auto sizes = quick ? bench::quick_sizes() : bench::Sizes{};
+  auto wanted = [&](const char* name) { return only.empty() || only.count(name) != 0; };
+  std::printf("# meshos-bench %s: %u hardware threads; ratio = meshos rate / baseline rate (same run)\n",
+              quick ? "--quick" : "full", std::thread::hardware_concurrency());
+  std::fflush(stdout);
+  if (wanted("route")) bench::run_route(sizes);
+  if (wanted("deliver")) bench::run_deliver(sizes);
+  if (wanted("process")) bench::run_process(sizes);
+  if (wanted("shutdown")) bench::run_shutdown(sizes);
+  if (wanted("snapshot")) bench::run_snapshot(sizes);
+  return 0;
+}
