@@ -1,0 +1,85 @@
+#pragma once
+// A networked node: the SDK runtime plus CAF's network layer (BASP over caf::io::middleman, optionally
+// TLS through caf::openssl). It listens for peers and operators, joins the peers it is given, learns the
+// rest from them, and feeds heartbeats (RTT, health), peer self-descriptions and signed admin commits into
+// the loop. CAF stays behind this surface.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "meshos/result.hpp"
+#include "meshos/sdk.hpp"
+
+namespace meshos {
+
+struct TlsOptions {
+  std::string certificate;  // PEM file
+  std::string key;          // PEM file
+  std::string ca_file;      // PEM file of the CA whose signature peers must carry
+  std::string passphrase;
+  bool enabled() const { return !certificate.empty() || !key.empty() || !ca_file.empty(); }
+  // All three files present, readable and parseable by OpenSSL, and the key matches the certificate.
+  // Checked before CAF starts: CAF 0.17 terminates on bad TLS files. Kind "invalid_tls".
+  Result<void> validate() const;
+};
+
+struct PeerAddress {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+  // "host:port"; kind "invalid_address".
+  static Result<PeerAddress> parse(const std::string& text);
+  bool operator<(const PeerAddress& o) const { return host < o.host || (host == o.host && port < o.port); }
+  bool operator==(const PeerAddress& o) const { return host == o.host && port == o.port; }
+};
+
+struct NetworkOptions {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  // 0 = ephemeral
+  std::string port_file;          // when set, the chosen port is written here (atomically) once listening
+  std::vector<PeerAddress> peers; // joined at start; others are learned from them
+  std::chrono::milliseconds heartbeat_interval{250};
+  std::chrono::milliseconds peer_timeout{1500};  // no answer for this long: Unreachable
+  std::chrono::milliseconds reconnect_initial{100};
+  std::chrono::milliseconds reconnect_max{5000};
+  TlsOptions tls;
+  std::string software_version;  // shown to peers; defaults to meshos::version()
+};
+
+class MeshNode {
+ public:
+  // Kinds: invalid_tls, listen_failed, invalid_config (from MeshOsConfig::validate).
+  static Result<std::unique_ptr<MeshNode>> start(MeshOsConfig config, NetworkOptions network,
+                                                 std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
+                                                 SdkOptions options = {});
+  virtual ~MeshNode() = default;
+
+  virtual MeshOsDaemonSdk& sdk() = 0;
+  virtual std::uint16_t port() const = 0;
+  virtual NodeId node_id() const = 0;
+  // Bounded: leaves peers, stops the SDK, stops the network layer.
+  virtual Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline) = 0;
+};
+
+// An operator's connection to a node (what meshos-ctl uses).
+class RemoteNode {
+ public:
+  // Kinds: connect_failed, invalid_tls.
+  static Result<std::unique_ptr<RemoteNode>> connect(const PeerAddress& node, const TlsOptions& tls = {},
+                                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  virtual ~RemoteNode() = default;
+
+  // One request, one JSON answer. Requests: "status", "snapshot", "peers", "logs" ({"daemon": hex?,
+  // "level": "info"?, "after_seq": N?}), "admin" (a SignedAdminCommit as JSON, or {"unsigned": AdminEvent}
+  // where the node has no operator registry), "ice" (a SignedIceCommit as JSON).
+  // Errors carry the node's kind (e.g. signature_invalid) or timeout / connection_lost.
+  virtual Result<std::string> request(const std::string& kind, const std::string& json_body,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(5)) = 0;
+  // Streams every snapshot the node publishes as JSON until `on_snapshot` returns false or the connection
+  // ends (returns connection_lost then). No polling: the node pushes.
+  virtual Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot) = 0;
+};
+
+}  // namespace meshos
