@@ -1,29 +1,20 @@
-// The control router: turns control requests into high-priority sends to daemon actors, at most
-// control_capacity outstanding per daemon; the overflow is dropped and counted on the daemon's slot.
+// The control router: forwards control events to daemon actors with high priority, in the order they were
+// routed. The sender already holds a slot of the daemon's gate (Runtime::route), so at most control_capacity
+// events per daemon are outstanding, here or in the daemon's mailbox.
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 
 namespace meshos::detail {
 
-namespace {
-
-void send_gated(caf::event_based_actor* self, DaemonSlot& slot, const DaemonControl& c) {
-  if (slot.unregistered.load(std::memory_order_acquire)) return;
-  if (!slot.control_gate.try_acquire()) return;  // counted by the gate
-  self->send<caf::message_priority::high>(slot.actor, control_atom::value, ControlMsg{c, true});
-}
-
-}  // namespace
-
 caf::actor spawn_router(RuntimePtr rt) {
   return rt->system().spawn([rt](caf::event_based_actor* self) -> caf::behavior {
     return {
-        [=](route_atom, DaemonId id, const ControlMsg& m) {
-          if (auto slot = rt->find(id)) send_gated(self, *slot, m.control);
-          // Unknown daemon: a silent no-op, as the Rust router does.
-        },
-        [=](bcast_atom, const ControlMsg& m) {
-          for (auto& slot : rt->daemons()) send_gated(self, *slot, m.control);
+        [=](route_atom, const ControlMsg& m) {
+          if (m.target->unregistered.load(std::memory_order_acquire)) {
+            m.target->control_gate.release();  // it left meanwhile: nothing will consume the event
+            return;
+          }
+          self->send<caf::message_priority::high>(m.target->actor, control_atom::value, m);
         },
         // After any Shutdown routed before it: high priority overtakes this normal-priority stop.
         [=](stop_atom, DaemonId id) {

@@ -23,7 +23,6 @@ using action_atom = caf::atom_constant<caf::atom("action")>;    // PendingAction
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;  // DaemonControl, to a daemon
 using route_atom = caf::atom_constant<caf::atom("route")>;      // (DaemonId, DaemonControl), to the router
-using bcast_atom = caf::atom_constant<caf::atom("bcast")>;      // DaemonControl, to the router
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
@@ -44,6 +43,7 @@ struct EventMsg {
 struct ControlMsg {
   DaemonControl control;
   bool gated = true;  // false: sent around the gate (graceful_shutdown), nothing to release
+  std::shared_ptr<DaemonSlot> target;  // set on the way through the router: whose gate was taken
 };
 struct ActionMsg {
   PendingAction action;

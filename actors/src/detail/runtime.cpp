@@ -30,14 +30,7 @@ void DaemonSlot::close() {
   cv.notify_all();
 }
 
-std::uint64_t DaemonSlot::dropped() const {
-  std::uint64_t inbox_drops;
-  {
-    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu));
-    inbox_drops = inbox_dropped;
-  }
-  return control_gate.dropped() + inbox_drops;
-}
+std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }
 
 // ---- ActorTracker ----
 
@@ -176,14 +169,20 @@ std::vector<std::shared_ptr<DaemonSlot>> Runtime::daemons() const {
   return out;
 }
 
+// The gate is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
+// more than the daemons' capacities together.
 void Runtime::route(DaemonId id, const DaemonControl& c) {
   if (closed()) return;
-  caf::anon_send<caf::message_priority::high>(router, route_atom::value, id, ControlMsg{c, true});
+  auto slot = find(id);
+  if (!slot || !slot->control_gate.try_acquire()) return;  // unknown daemon: no-op; full: counted by the gate
+  caf::anon_send<caf::message_priority::high>(router, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
 void Runtime::broadcast(const DaemonControl& c) {
   if (closed()) return;
-  caf::anon_send<caf::message_priority::high>(router, bcast_atom::value, ControlMsg{c, true});
+  for (auto& slot : daemons())
+    if (slot->control_gate.try_acquire())
+      caf::anon_send<caf::message_priority::high>(router, route_atom::value, ControlMsg{c, true, slot});
 }
 
 std::uint64_t Runtime::control_dropped() const {

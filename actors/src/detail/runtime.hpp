@@ -37,7 +37,9 @@ struct DaemonSlot {
   Gate control_gate;  // control events sent by the router, not yet handled by the daemon's actor
   Gate data_gate;     // causal events delivered, not yet processed
 
-  // Control events the actor consumed, waiting for next_control(). Bounded like the gate.
+  // Control events the actor consumed, kept for next_control(): the newest inbox_capacity of them. A daemon
+  // that only uses on_control never drains it; what falls out is not a dropped control event (it was
+  // consumed), so it is counted apart.
   std::mutex mu;
   std::condition_variable cv;
   std::deque<DaemonControl> inbox;
@@ -102,7 +104,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::shared_ptr<DaemonSlot> find(DaemonId id) const;
   std::vector<std::shared_ptr<DaemonSlot>> daemons() const;
 
-  // Control routing (at-most-once, bounded per daemon, high priority).
+  // Control routing (at-most-once, bounded per daemon, high priority). Unknown daemon: a silent no-op.
   void route(DaemonId id, const DaemonControl& c);
   void broadcast(const DaemonControl& c);
   std::uint64_t control_dropped() const;
