@@ -1,0 +1,871 @@
+#include "ctl_lib.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <utility>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "meshos/ini.hpp"
+#include "meshos/keyfile.hpp"
+#include "meshos/types.hpp"
+
+namespace meshos::ctl {
+namespace {
+
+using nlohmann::json;
+
+// Proposals carry a handful of signatures; anything much larger is not one.
+constexpr std::size_t kMaxProposalFileBytes = 1 << 20;
+
+SdkError usage_error(const std::string& message) { return SdkError{kUsage, message}; }
+SdkError invalid_argument(const std::string& message) { return SdkError{kInvalidArgument, message}; }
+SdkError invalid_answer(const std::string& message) { return SdkError{"invalid_answer", message}; }
+
+const std::set<std::string> kValueOptions = {"node", "tls-cert", "tls-key", "tls-ca", "key",  "target", "daemon",
+                                             "level", "drain-for", "ttl",     "blast-hash", "out",  "name"};
+const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "force"};
+// Every command takes these; the rest only where the command's entry lists them.
+const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
+
+struct CommandSpec {
+  std::vector<std::string> words;
+  std::size_t min_args = 0;
+  std::size_t max_args = 0;
+  std::set<std::string> options;
+  const char* synopsis;
+};
+
+const std::vector<CommandSpec>& command_specs() {
+  static const std::vector<CommandSpec> specs = {
+      {{"status"}, 0, 0, {}, "status"},
+      {{"snapshot"}, 0, 0, {"watch"}, "snapshot [--watch]"},
+      {{"logs"}, 0, 0, {"follow", "daemon", "level"}, "logs [--follow] [--daemon ID] [--level L]"},
+      {{"peers"}, 0, 0, {}, "peers"},
+      {{"maintenance", "enter"}, 0, 0, {"drain-for", "target"}, "maintenance enter [--drain-for DURATION]"},
+      {{"maintenance", "exit"}, 0, 0, {"target"}, "maintenance exit"},
+      {{"daemon", "start"}, 1, 1, {"target"}, "daemon start NAME"},
+      {{"daemon", "stop"}, 1, 1, {"target"}, "daemon stop NAME"},
+      {{"keygen"}, 0, 0, {"out", "name", "force"}, "keygen --out FILE [--name N] [--force]"},
+      {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
+      {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out"}, "ice propose ACTION --blast-hash HEX64 --out FILE"},
+      {{"ice", "sign"}, 1, 1, {}, "ice sign FILE --key KEYFILE"},
+      {{"ice", "submit"}, 1, 1, {}, "ice submit FILE"},
+  };
+  return specs;
+}
+
+std::string join(const std::vector<std::string>& words, const char* separator = " ") {
+  std::string text;
+  for (const auto& w : words) {
+    if (!text.empty()) text += separator;
+    text += w;
+  }
+  return text;
+}
+
+const CommandSpec* find_spec(const std::vector<std::string>& command) {
+  const CommandSpec* best = nullptr;
+  for (const auto& spec : command_specs()) {
+    if (command.size() < spec.words.size()) continue;
+    if (!std::equal(spec.words.begin(), spec.words.end(), command.begin())) continue;
+    if (best == nullptr || spec.words.size() > best->words.size()) best = &spec;
+  }
+  return best;
+}
+
+std::string subcommands_of(const std::string& group) {
+  std::vector<std::string> names;
+  for (const auto& spec : command_specs())
+    if (spec.words.size() > 1 && spec.words[0] == group) names.push_back(spec.words[1]);
+  return join(names, ", ");
+}
+
+std::string command_name(const Invocation& inv) {
+  const CommandSpec* spec = find_spec(inv.command);
+  return spec ? join(spec->words) : join(inv.command);
+}
+
+// ---- files ----------------------------------------------------------------------------------------
+
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return SdkError{"file_not_found", path + " is a directory"};
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return SdkError{"file_not_found", "cannot open " + path + ": " + std::strerror(errno)};
+  std::string text(max_bytes + 1, '\0');
+  in.read(&text[0], static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return SdkError{"file_not_found", "cannot read " + path};
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_bytes) return invalid_argument(path + ": larger than " + std::to_string(max_bytes) + " bytes");
+  return text;
+}
+
+// Whole or not at all: a reader never sees half a proposal, and a failed write leaves the old file.
+Result<void> write_text_file(const std::string& path, const std::string& text, bool replace) {
+  if (!replace && ::access(path.c_str(), F_OK) == 0)
+    return SdkError{"output_exists", path + " already exists (refusing to replace it)"};
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return SdkError{"write_failed", "cannot create " + temp + ": " + std::strerror(errno)};
+  std::size_t done = 0;
+  bool good = true;
+  while (good && done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    good = n > 0;
+    if (good) done += static_cast<std::size_t>(n);
+  }
+  good = good && ::fsync(fd) == 0;
+  const int saved_errno = errno;
+  good = (::close(fd) == 0) && good;
+  if (good && replace) good = ::rename(temp.c_str(), path.c_str()) == 0;
+  if (good && !replace) {
+    // link() refuses an existing name, so a file created meanwhile is never replaced.
+    if (::link(temp.c_str(), path.c_str()) != 0) {
+      const bool exists = errno == EEXIST;
+      ::unlink(temp.c_str());
+      if (exists) return SdkError{"output_exists", path + " already exists (refusing to replace it)"};
+      return SdkError{"write_failed", "cannot create " + path + ": " + std::strerror(errno)};
+    }
+    ::unlink(temp.c_str());
+  }
+  if (!good) {
+    ::unlink(temp.c_str());
+    return SdkError{"write_failed", "cannot write " + path + ": " + std::strerror(saved_errno ? saved_errno : errno)};
+  }
+  return ok();
+}
+
+Result<SignedIceCommit> read_proposal(const std::string& path) {
+  auto text = read_text_file(path, kMaxProposalFileBytes);
+  if (!text) return text.error();
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return SdkError{"invalid_commit", path + ": not valid JSON"};
+  auto commit = signed_ice_commit_from_json(j);
+  if (!commit) return SdkError{commit.error().kind, path + ": " + commit.error().message};
+  return commit;
+}
+
+Result<EntityKeypair> signer_from(const Invocation& inv) {
+  auto path = inv.value("key");
+  if (!path) return usage_error(command_name(inv) + " needs --key KEYFILE");
+  auto key = load_key_file(*path);
+  if (!key) return key.error();
+  return std::move(key->keypair);
+}
+
+// ---- the connection -------------------------------------------------------------------------------
+
+Result<std::unique_ptr<RemoteNode>> connect_to_node(const Invocation& inv, Environment& env) {
+  auto address = inv.value("node");
+  if (!address) return usage_error(command_name(inv) + " needs --node HOST:PORT");
+  TlsOptions tls;
+  tls.certificate = inv.value("tls-cert").value_or("");
+  tls.key = inv.value("tls-key").value_or("");
+  tls.ca_file = inv.value("tls-ca").value_or("");
+  if (tls.enabled() && (tls.certificate.empty() || tls.key.empty() || tls.ca_file.empty()))
+    return usage_error("TLS needs all three of --tls-cert, --tls-key and --tls-ca");
+  return env.connect(*address, tls);
+}
+
+Result<json> parse_answer(const std::string& kind, const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid_answer("the node's answer to \"" + kind + "\" is not JSON");
+  return j;
+}
+
+Result<json> request_json(RemoteNode& node, const std::string& kind, const json& body) {
+  auto answer = node.request(kind, body.dump());
+  if (!answer) return answer.error();
+  return parse_answer(kind, *answer);
+}
+
+// A node may answer a refused commit with an error or with an audit-like record; both end as an error here.
+Result<void> check_commit_answer(const json& answer) {
+  if (!answer.is_object()) return ok();
+  auto outcome = answer.find("outcome");
+  if (outcome == answer.end() || !outcome->is_string() || *outcome != "rejected") return ok();
+  auto text = [&](const char* key, const char* fallback) {
+    auto it = answer.find(key);
+    return it != answer.end() && it->is_string() && !it->get_ref<const std::string&>().empty()
+               ? it->get<std::string>()
+               : std::string(fallback);
+  };
+  // Audit records name the reason reason_kind/reason; the node's commit reply names it kind/message.
+  const std::string kind = text("reason_kind", "");
+  const std::string message = text("reason", "");
+  return SdkError{kind.empty() ? text("kind", "rejected") : kind,
+                  message.empty() ? text("message", "the node rejected the commit") : message};
+}
+
+std::string describe_answer(const json& answer) {
+  if (answer.is_object()) {
+    auto outcome = answer.find("outcome");
+    if (outcome != answer.end() && outcome->is_string()) {
+      std::string text = outcome->get<std::string>();
+      auto audit = answer.find("audit_seq");
+      if (audit != answer.end() && audit->is_number_unsigned())
+        text += " (audit #" + std::to_string(audit->get<std::uint64_t>()) + ")";
+      return text;
+    }
+  }
+  return answer.dump();
+}
+
+// ---- commands -------------------------------------------------------------------------------------
+
+Result<void> cmd_status(const Invocation& inv, Environment& env, RemoteNode& node) {
+  auto answer = request_json(node, "snapshot", json::object());
+  if (!answer) return answer.error();
+  if (inv.flag("json")) {
+    env.out << answer->dump(2) << '\n';
+    return ok();
+  }
+  auto snapshot = snapshot_from_json(*answer);
+  if (!snapshot) return snapshot.error();
+  env.out << render_status(*snapshot);
+  return ok();
+}
+
+Result<void> cmd_snapshot(const Invocation& inv, Environment& env, RemoteNode& node) {
+  if (!inv.flag("watch")) {
+    auto answer = request_json(node, "snapshot", json::object());
+    if (!answer) return answer.error();
+    env.out << answer->dump(2) << '\n';
+    return ok();
+  }
+  std::optional<SdkError> failure;
+  auto watched = node.watch([&](const std::string& text) {
+    auto j = parse_answer("snapshot", text);
+    if (!j) {
+      failure = j.error();
+      return false;
+    }
+    env.out << j->dump() << '\n' << std::flush;
+    return true;
+  });
+  if (failure) return *failure;
+  return watched;
+}
+
+Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node) {
+  auto filter = log_filter_for(inv);
+  if (!filter) return filter.error();
+  const bool as_json = inv.flag("json");
+  if (!inv.flag("follow")) {
+    json body = json::object();
+    if (filter->daemon) body["daemon"] = to_hex(*filter->daemon);
+    if (filter->min_level) body["level"] = to_string(*filter->min_level);
+    auto answer = request_json(node, "logs", body);
+    if (!answer) return answer.error();
+    if (as_json) {
+      env.out << answer->dump(2) << '\n';
+      return ok();
+    }
+    auto records = logs_from_answer(*answer);
+    if (!records) return records.error();
+    // The node filters too; filtering here again keeps the output right whatever the node supports.
+    for (const auto& r : *records)
+      if (filter->matches(r)) env.out << render_log(r) << '\n';
+    return ok();
+  }
+  LogFollower follower(*filter);
+  std::optional<SdkError> failure;
+  auto watched = node.watch([&](const std::string& text) {
+    auto j = parse_answer("snapshot", text);
+    auto snapshot = j ? snapshot_from_json(*j) : Result<MeshOsSnapshot>(j.error());
+    if (!snapshot) {
+      failure = snapshot.error();
+      return false;
+    }
+    auto step = follower.next(*snapshot);
+    if (step.epoch_changed && !as_json)
+      env.out << "-- node restarted (runtime epoch " << to_hex(snapshot->runtime_epoch) << ") --\n";
+    for (const auto& r : step.records) {
+      if (as_json) {
+        env.out << json(r).dump() << '\n';
+      } else {
+        env.out << render_log(r) << '\n';
+      }
+    }
+    env.out << std::flush;
+    return true;
+  });
+  if (failure) return *failure;
+  return watched;
+}
+
+Result<void> cmd_peers(const Invocation& inv, Environment& env, RemoteNode& node) {
+  auto answer = request_json(node, "peers", json::object());
+  if (!answer) return answer.error();
+  if (inv.flag("json")) {
+    env.out << answer->dump(2) << '\n';
+    return ok();
+  }
+  const json* peers = &*answer;
+  if (answer->is_object() && answer->contains("peers")) peers = &(*answer)["peers"];
+  if (!peers->is_array()) return invalid_answer("the node's answer to \"peers\" is not a list of peers");
+  env.out << render_peers(*peers);
+  return ok();
+}
+
+Result<void> cmd_admin(const Invocation& inv, Environment& env, RemoteNode& node) {
+  auto event = admin_event_for(inv);
+  if (!event) return event.error();
+  std::optional<EntityKeypair> signer;
+  if (inv.value("key")) {
+    auto loaded = signer_from(inv);
+    if (!loaded) return loaded.error();
+    signer = std::move(*loaded);
+  }
+  auto body = admin_request_body(*event, signer ? &*signer : nullptr, env.wall_clock_ms());
+  if (!body) return body.error();
+  auto answer = request_json(node, "admin", *body);
+  if (!answer) return answer.error();
+  if (auto refused = check_commit_answer(*answer); !refused) return refused;
+  if (inv.flag("json")) {
+    env.out << answer->dump(2) << '\n';
+    return ok();
+  }
+  env.out << admin_kind(*event) << ": " << describe_answer(*answer)
+          << (signer ? " (signed by operator " + to_hex(signer->origin_hash()) + ")" : std::string(" (unsigned)"))
+          << '\n';
+  return ok();
+}
+
+Result<void> cmd_keygen(const Invocation& inv, Environment& env) {
+  auto out = inv.value("out");
+  if (!out) return usage_error("keygen needs --out FILE");
+  std::string name = inv.value("name").value_or(std::filesystem::path(*out).stem().string());
+  if (name.empty()) name = "operator";
+  auto keypair = EntityKeypair::generate();
+  if (auto written = write_key_file(*out, name, keypair, inv.flag("force")); !written) return written;
+  const std::string public_hex = bytes_to_hex(keypair.public_key().data(), keypair.public_key().size());
+  if (inv.flag("json")) {
+    env.out << json{{"file", *out},
+                    {"name", name},
+                    {"public_key", public_hex},
+                    {"operator_id", to_hex(keypair.origin_hash())},
+                    {"node_id", to_hex(keypair.node_id())}}
+                   .dump(2)
+            << '\n';
+    return ok();
+  }
+  env.out << "wrote " << *out << " (mode 0600; keep it secret)\n"
+          << "name         " << name << '\n'
+          << "public_key   " << public_hex << '\n'
+          << "operator_id  " << to_hex(keypair.origin_hash()) << '\n'
+          << "node_id      " << to_hex(keypair.node_id()) << '\n';
+  return ok();
+}
+
+Result<void> cmd_operator_entry(const Invocation& inv, Environment& env) {
+  auto key = load_key_file(inv.command[1]);
+  if (!key) return key.error();
+  const auto& pk = key->keypair.public_key();
+  env.out << json{{"name", key->name}, {"public_key", bytes_to_hex(pk.data(), pk.size())}}.dump(2) << '\n';
+  return ok();
+}
+
+std::string describe_ice(const SignedIceCommit& c) {
+  return json(c.proposal).dump() + ", issued " +
+         format_wall_ms(c.issued_at_ms) + ", " + std::to_string(c.signatures.size()) + " signature(s)";
+}
+
+Result<void> cmd_ice_propose(const Invocation& inv, Environment& env) {
+  auto action = ice_action_for(inv);
+  if (!action) return action.error();
+  auto blast = inv.value("blast-hash");
+  if (!blast) return usage_error("ice propose needs --blast-hash HEX64 (the simulated blast radius)");
+  auto out = inv.value("out");
+  if (!out) return usage_error("ice propose needs --out FILE");
+  auto proposal = ice_proposal(*action, *blast, env.wall_clock_ms());
+  if (!proposal) return proposal.error();
+  const json j = *proposal;
+  if (auto written = write_text_file(*out, j.dump(2) + "\n", /*replace=*/false); !written) return written;
+  if (inv.flag("json")) {
+    env.out << j.dump(2) << '\n';
+    return ok();
+  }
+  env.out << "wrote " << *out << ": " << describe_ice(*proposal) << '\n'
+          << "next: each operator runs `meshos-ctl ice sign " << *out
+          << " --key KEYFILE`, then `meshos-ctl ice submit " << *out
+          << "` (before the node's freshness window closes)\n";
+  return ok();
+}
+
+Result<void> cmd_ice_sign(const Invocation& inv, Environment& env) {
+  const std::string& path = inv.command[2];
+  auto signer = signer_from(inv);
+  if (!signer) return signer.error();
+  auto commit = read_proposal(path);
+  if (!commit) return commit.error();
+  if (auto added = add_ice_signature(*commit, *signer); !added) return added;
+  const json j = *commit;
+  if (auto written = write_text_file(path, j.dump(2) + "\n", /*replace=*/true); !written) return written;
+  if (inv.flag("json")) {
+    env.out << j.dump(2) << '\n';
+    return ok();
+  }
+  env.out << "signed " << path << " as operator " << to_hex(signer->origin_hash()) << ": " << describe_ice(*commit)
+          << '\n';
+  return ok();
+}
+
+Result<void> cmd_ice_submit(const Invocation& inv, Environment& env, RemoteNode& node) {
+  auto commit = read_proposal(inv.command[2]);
+  if (!commit) return commit.error();
+  if (commit->signatures.empty())
+    return SdkError{"insufficient_signatures", inv.command[2] + " carries no signature yet (meshos-ctl ice sign)"};
+  auto answer = request_json(node, "ice", json(*commit));
+  if (!answer) return answer.error();
+  if (auto refused = check_commit_answer(*answer); !refused) return refused;
+  if (inv.flag("json")) {
+    env.out << answer->dump(2) << '\n';
+    return ok();
+  }
+  env.out << ice_kind(commit->proposal) << ": " << describe_answer(*answer) << '\n';
+  return ok();
+}
+
+Result<void> dispatch(const Invocation& inv, Environment& env) {
+  const std::string name = command_name(inv);
+  if (name == "keygen") return cmd_keygen(inv, env);
+  if (name == "operator-entry") return cmd_operator_entry(inv, env);
+  if (name == "ice propose") return cmd_ice_propose(inv, env);
+  if (name == "ice sign") return cmd_ice_sign(inv, env);
+
+  auto node = connect_to_node(inv, env);
+  if (!node) return node.error();
+  if (name == "status") return cmd_status(inv, env, **node);
+  if (name == "snapshot") return cmd_snapshot(inv, env, **node);
+  if (name == "logs") return cmd_logs(inv, env, **node);
+  if (name == "peers") return cmd_peers(inv, env, **node);
+  if (name == "ice submit") return cmd_ice_submit(inv, env, **node);
+  return cmd_admin(inv, env, **node);
+}
+
+std::string health_text(const std::optional<DaemonHealth>& health) {
+  if (!health) return "unknown";
+  if (const auto* degraded = std::get_if<health::Degraded>(&*health))
+    return degraded->reason.empty() ? "degraded" : "degraded (" + degraded->reason + ")";
+  return health_kind(*health);
+}
+
+std::string pad(std::string text, std::size_t width) {
+  if (text.size() < width) text.append(width - text.size(), ' ');
+  return text;
+}
+
+std::string number_text(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+}  // namespace
+
+// ---- usage and arguments --------------------------------------------------------------------------
+
+std::string usage_text() {
+  std::ostringstream text;
+  text << "usage: meshos-ctl [--node HOST:PORT] [--json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
+          "                  [--target NODE_HEX] <command>\n"
+          "\ncommands:\n";
+  for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
+  text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw | flush-avoid | force-restart DAEMON_ID |\n"
+          "  kill-migration MIGRATION_ID (ids in hex, as the snapshot shows them).\n"
+          "Durations: 250ms, 10s, 5min, 1h. Admin commands are signed with --key when given, else sent unsigned\n"
+          "(accepted only by nodes without an operator registry). --target defaults to the node itself.\n"
+          "Errors: one line on stderr, exit 2 for usage errors, 1 for failures.\n";
+  return text.str();
+}
+
+std::optional<std::string> Invocation::value(const std::string& name) const {
+  auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
+  Invocation inv;
+  bool options_done = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      inv.command.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "-h") {
+      inv.flags.insert("help");
+      continue;
+    }
+    if (arg.compare(0, 2, "--") != 0) return usage_error("unknown option " + arg + " (see meshos-ctl --help)");
+    std::string name = arg.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (kFlagOptions.count(name) != 0) {
+      if (inline_value) return usage_error("--" + name + " takes no value");
+      inv.flags.insert(name);
+    } else if (kValueOptions.count(name) != 0) {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) return usage_error("--" + name + " needs a value");
+        inline_value = args[++i];
+      }
+      if (!inv.values.emplace(name, *inline_value).second) return usage_error("--" + name + " given twice");
+    } else {
+      return usage_error("unknown option --" + name + " (see meshos-ctl --help)");
+    }
+  }
+  if (inv.flag("help")) return inv;
+
+  if (inv.command.empty()) return usage_error("no command given (see meshos-ctl --help)");
+  const CommandSpec* spec = find_spec(inv.command);
+  if (spec == nullptr) {
+    const std::string group = subcommands_of(inv.command[0]);
+    if (!group.empty())
+      return usage_error(inv.command[0] + ": expected one of " + group +
+                         (inv.command.size() > 1 ? " (not \"" + inv.command[1] + "\")" : std::string()));
+    return usage_error("unknown command \"" + inv.command[0] + "\" (see meshos-ctl --help)");
+  }
+  const std::size_t arg_count = inv.command.size() - spec->words.size();
+  if (arg_count < spec->min_args || arg_count > spec->max_args)
+    return usage_error("usage: meshos-ctl " + std::string(spec->synopsis));
+  auto allowed = [&](const std::string& option) {
+    return kGlobalOptions.count(option) != 0 || spec->options.count(option) != 0;
+  };
+  for (const auto& kv : inv.values)
+    if (!allowed(kv.first)) return usage_error(join(spec->words) + " does not take --" + kv.first);
+  for (const auto& f : inv.flags)
+    if (!allowed(f)) return usage_error(join(spec->words) + " does not take --" + f);
+  return inv;
+}
+
+// ---- building what is sent ------------------------------------------------------------------------
+
+Result<NodeId> target_node(const Invocation& inv) {
+  auto text = inv.value("target");
+  if (!text) return NodeId{0};
+  NodeId id = 0;
+  if (!parse_hex_u64(*text, id)) return invalid_argument("--target: expected a node id in hex (1 to 16 digits)");
+  return id;
+}
+
+Result<AdminEvent> admin_event_for(const Invocation& inv) {
+  auto target = target_node(inv);
+  if (!target) return target.error();
+  const std::string name = command_name(inv);
+  if (name == "maintenance enter") {
+    admin::EnterMaintenance enter{*target, std::nullopt};
+    if (auto text = inv.value("drain-for")) {
+      auto duration = parse_duration(*text);
+      if (!duration) return invalid_argument("--drain-for: " + duration.error().message);
+      if (duration->count() < 0) return invalid_argument("--drain-for: must not be negative");
+      enter.drain_for_ms = static_cast<std::uint64_t>(duration->count());
+    }
+    return AdminEvent{enter};
+  }
+  if (name == "maintenance exit") return AdminEvent{admin::ExitMaintenance{*target}};
+  if (name == "daemon start" || name == "daemon stop") {
+    const std::string& daemon = inv.command.at(2);
+    if (daemon.empty()) return invalid_argument(name + ": the daemon name must not be empty");
+    return AdminEvent{admin::SetDaemonIntent{*target, daemon, name == "daemon start"}};
+  }
+  return usage_error("\"" + name + "\" is not an admin command");
+}
+
+Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityKeypair* signer,
+                                          std::int64_t now_wall_ms) {
+  if (signer == nullptr) return json{{"unsigned", event}};
+  auto commit = sign_admin(*signer, now_wall_ms, event);
+  if (!commit) return commit.error();
+  return json(*commit);
+}
+
+Result<IceAction> ice_action_for(const Invocation& inv) {
+  if (inv.command.size() < 3 || command_name(inv) != "ice propose")
+    return usage_error("usage: meshos-ctl ice propose ACTION --blast-hash HEX64 --out FILE");
+  const std::string& action = inv.command[2];
+  const std::optional<std::string> argument =
+      inv.command.size() > 3 ? std::optional<std::string>(inv.command[3]) : std::nullopt;
+  const bool takes_argument = action == "force-restart" || action == "kill-migration";
+  if (action != "freeze" && action != "thaw" && action != "flush-avoid" && !takes_argument)
+    return usage_error("ice propose: unknown action \"" + action +
+                       "\" (freeze, thaw, flush-avoid, force-restart, kill-migration)");
+  if (takes_argument && !argument) return usage_error("ice propose " + action + " needs an id (hex)");
+  if (!takes_argument && argument) return usage_error("ice propose " + action + " takes no argument");
+  if (action != "freeze" && inv.value("ttl")) return usage_error("--ttl belongs to ice propose freeze only");
+
+  if (action == "freeze") {
+    auto ttl_text = inv.value("ttl");
+    if (!ttl_text) return usage_error("ice propose freeze needs --ttl DURATION");
+    auto ttl = parse_duration(*ttl_text);
+    if (!ttl) return invalid_argument("--ttl: " + ttl.error().message);
+    if (ttl->count() <= 0) return invalid_argument("--ttl: must be longer than 0 ms");
+    return IceAction{ice::FreezeCluster{static_cast<std::uint64_t>(ttl->count())}};
+  }
+  if (action == "thaw") return IceAction{ice::ThawCluster{}};
+  if (action == "flush-avoid") return IceAction{ice::FlushAvoidLists{}};
+  std::uint64_t id = 0;
+  if (!parse_hex_u64(*argument, id))
+    return invalid_argument("ice propose " + action + ": \"" + *argument + "\" is not a hex id (1 to 16 digits)");
+  if (action == "force-restart") return IceAction{ice::ForceRestartDaemon{id}};
+  return IceAction{ice::KillMigration{id}};
+}
+
+Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex,
+                                     std::int64_t now_wall_ms) {
+  Bytes bytes;
+  BlastRadiusHash blast{};
+  if (blast_hash_hex.size() != 2 * blast.size() || !hex_to_bytes(blast_hash_hex, bytes))
+    return invalid_argument("--blast-hash: expected exactly 64 hex digits");
+  std::copy(bytes.begin(), bytes.end(), blast.begin());
+  if (std::all_of(blast.begin(), blast.end(), [](std::uint8_t b) { return b == 0; }))
+    return invalid_argument("--blast-hash: all zeros means \"not simulated\", which every node rejects");
+  return SignedIceCommit{now_wall_ms, blast, action, {}};
+}
+
+Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer) {
+  const OperatorId id = signer.origin_hash();
+  for (const auto& s : commit.signatures)
+    if (s.operator_id == id) return SdkError{"already_signed", "operator " + to_hex(id) + " has signed this proposal already"};
+  auto signature = sign_ice(signer, commit.issued_at_ms, commit.blast_radius_hash, commit.proposal);
+  if (!signature) return signature.error();
+  commit.signatures.push_back(*signature);
+  return ok();
+}
+
+// ---- rendering ------------------------------------------------------------------------------------
+
+std::string format_wall_ms(std::int64_t wall_ms) {
+  std::int64_t seconds = wall_ms / 1000;
+  std::int64_t millis = wall_ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    seconds -= 1;
+  }
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm utc{};
+  if (::gmtime_r(&t, &utc) == nullptr) return std::to_string(wall_ms) + " ms";
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
+  return text;
+}
+
+std::string format_ms(std::uint64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  if (ms < 60'000) return number_text(static_cast<double>(ms) / 1000.0, 1) + " s";
+  const std::uint64_t seconds = ms / 1000;
+  if (seconds < 3600) return std::to_string(seconds / 60) + " min " + std::to_string(seconds % 60) + " s";
+  return std::to_string(seconds / 3600) + " h " + std::to_string((seconds % 3600) / 60) + " min";
+}
+
+std::string describe_maintenance(const MaintenanceStateView& v) {
+  std::string text = to_string(kind_of(v));
+  std::visit(
+      [&](const auto& state) {
+        using State = std::decay_t<decltype(state)>;
+        if constexpr (!std::is_same_v<State, view::Active>) text += " for " + format_ms(state.since_ms);
+        if constexpr (std::is_same_v<State, view::EnteringMaintenance>) {
+          if (state.deadline_remaining_ms) text += ", drain deadline in " + format_ms(*state.deadline_remaining_ms);
+        }
+        if constexpr (std::is_same_v<State, view::DrainFailed>) {
+          if (!state.reason.empty()) text += ": " + state.reason;
+        }
+      },
+      v);
+  return text;
+}
+
+std::string render_peers(const nlohmann::json& peers) {
+  std::ostringstream out;
+  if (!peers.is_array() || peers.empty()) {
+    out << "  (none)\n";
+    return out.str();
+  }
+  auto text = [](const json& p, const char* key) {
+    auto it = p.find(key);
+    return it != p.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+  };
+  for (const auto& p : peers) {
+    if (!p.is_object()) continue;
+    out << "  " << text(p, "node") << "  " << pad(text(p, "health"), 11);
+    auto rtt = p.find("rtt_ms");
+    out << "  rtt " << (rtt != p.end() && rtt->is_number() ? number_text(rtt->get<double>(), 2) + " ms" : "-");
+    auto maintenance = p.find("maintenance");
+    if (maintenance != p.end() && maintenance->is_object()) {
+      auto view = maintenance_view_from_json(*maintenance);
+      out << "  maintenance " << (view ? describe_maintenance(*view) : text(*maintenance, "state"));
+    }
+    const std::string version = text(p, "version");
+    if (version != "?" && !version.empty()) out << "  version " << version;
+    auto seen = p.find("last_seen_ms");
+    if (seen != p.end() && seen->is_number_unsigned())
+      out << "  seen " << format_ms(seen->get<std::uint64_t>()) << " ago";
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records) {
+  std::ostringstream out;
+  out << "node " << to_hex(s.node_id) << "  (snapshot #" << s.seq << " at " << format_wall_ms(s.wall_ms)
+      << ", runtime epoch " << to_hex(s.runtime_epoch) << ")\n";
+  out << "maintenance: " << describe_maintenance(s.local_maintenance);
+  if (s.cordoned) out << "  [cordoned]";
+  if (s.freeze_remaining_ms) out << "  [cluster frozen, " << format_ms(*s.freeze_remaining_ms) << " left]";
+  out << '\n';
+
+  out << "daemons (" << s.daemons.size() << "):\n";
+  if (s.daemons.empty()) out << "  (none)\n";
+  std::size_t name_width = 4;
+  for (const auto& kv : s.daemons) name_width = std::max(name_width, kv.second.name.size());
+  for (const auto& kv : s.daemons) {
+    const DaemonSnapshot& d = kv.second;
+    out << "  " << pad(d.name, name_width) << "  " << to_hex(d.id) << "  " << pad(to_string(d.lifecycle), 8)
+        << "  intent " << to_string(d.intent) << "  health " << health_text(d.health) << "  restart "
+        << to_string(d.restart);
+    if (d.restart_in_ms) out << " in " << format_ms(*d.restart_in_ms);
+    out << "  crashes " << d.consecutive_crashes << "/" << d.total_crashes;
+    if (d.running_for_ms) out << "  up " << format_ms(*d.running_for_ms);
+    if (!d.last_crash_reason.empty()) out << "  last crash: " << d.last_crash_reason;
+    out << '\n';
+  }
+
+  out << "peers (" << s.peers.size() << "):\n";
+  json peers = json::array();
+  for (const auto& kv : s.peers) peers.push_back(kv.second);
+  out << render_peers(peers);
+
+  if (!s.avoid.empty()) {
+    out << "avoiding (" << s.avoid.size() << "):\n";
+    for (const auto& a : s.avoid)
+      out << "  " << to_hex(a.peer) << "  " << a.reason << "  (" << format_ms(a.remaining_ms) << " left)\n";
+  }
+
+  const std::size_t shown = std::min(audit_records, s.audit.size());
+  out << "audit (last " << shown << " of " << s.audit.size() << "):\n";
+  if (shown == 0) out << "  (none)\n";
+  for (std::size_t i = s.audit.size() - shown; i < s.audit.size(); ++i) {
+    const AuditRecord& a = s.audit[i];
+    std::vector<std::string> operators;
+    for (OperatorId op : a.operators) operators.push_back(to_hex(op));
+    out << "  #" << a.seq << "  " << format_wall_ms(a.wall_ms) << "  " << a.commit << " " << a.event << "  by "
+        << (operators.empty() ? std::string("-") : join(operators, ",")) << "  " << a.outcome;
+    if (!a.reason_kind.empty()) out << " " << a.reason_kind;
+    if (!a.reason.empty()) out << ": " << a.reason;
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::string render_log(const LogRecord& r) {
+  return "#" + std::to_string(r.seq) + "  " + format_wall_ms(r.wall_ms) + "  " + pad(to_string(r.level), 5) + "  " +
+         (r.daemon_id ? to_hex(*r.daemon_id) : pad("node", 16)) + "  " + r.message;
+}
+
+// ---- logs -----------------------------------------------------------------------------------------
+
+bool LogFilter::matches(const LogRecord& r) const {
+  if (daemon && r.daemon_id != daemon) return false;
+  if (min_level && static_cast<int>(r.level) < static_cast<int>(*min_level)) return false;
+  return true;
+}
+
+Result<LogFilter> log_filter_for(const Invocation& inv) {
+  LogFilter filter;
+  if (auto daemon = inv.value("daemon")) {
+    DaemonId id = 0;
+    if (!parse_hex_u64(*daemon, id)) return invalid_argument("--daemon: expected a daemon id in hex (1 to 16 digits)");
+    filter.daemon = id;
+  }
+  if (auto level = inv.value("level")) {
+    auto parsed = log_level_from_string(*level);
+    if (!parsed) return invalid_argument("--level: " + parsed.error().message);
+    filter.min_level = *parsed;
+  }
+  return filter;
+}
+
+Result<std::vector<LogRecord>> logs_from_answer(const nlohmann::json& answer) {
+  const json* list = &answer;
+  if (answer.is_object() && answer.contains("logs")) list = &answer["logs"];
+  if (!list->is_array()) return invalid_answer("the node's answer to \"logs\" is not a list of log records");
+  std::vector<LogRecord> records;
+  records.reserve(list->size());
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    auto record = log_record_from_json((*list)[i]);
+    if (!record) return invalid_answer("logs[" + std::to_string(i) + "]: " + record.error().message);
+    records.push_back(std::move(*record));
+  }
+  return records;
+}
+
+LogFollower::Step LogFollower::next(const MeshOsSnapshot& s) {
+  Step step;
+  if (epoch_ && *epoch_ != s.runtime_epoch) {
+    step.epoch_changed = true;
+    last_seq_ = 0;
+  }
+  epoch_ = s.runtime_epoch;
+  std::uint64_t highest = last_seq_;
+  for (const auto& r : s.logs) {
+    if (r.seq <= last_seq_) continue;
+    highest = std::max(highest, r.seq);
+    if (filter_.matches(r)) step.records.push_back(r);
+  }
+  std::sort(step.records.begin(), step.records.end(),
+            [](const LogRecord& a, const LogRecord& b) { return a.seq < b.seq; });
+  last_seq_ = highest;
+  return step;
+}
+
+// ---- running --------------------------------------------------------------------------------------
+
+int run(const std::vector<std::string>& args, Environment& env) {
+  auto fail = [&](const SdkError& error) {
+    std::string message = error.to_string();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    env.err << "meshos-ctl: " << message << '\n' << std::flush;
+    return error.kind == kUsage || error.kind == kInvalidArgument ? kExitUsage : kExitFailed;
+  };
+  try {
+    auto inv = parse_arguments(args);
+    if (!inv) return fail(inv.error());
+    if (inv->flag("help")) {
+      env.out << usage_text();
+      return kExitOk;
+    }
+    auto done = dispatch(*inv, env);
+    env.out << std::flush;
+    if (!done) return fail(done.error());
+    return kExitOk;
+  } catch (const SdkException& e) {
+    return fail(e.error());
+  } catch (const std::exception& e) {
+    return fail(SdkError{"internal_error", e.what()});
+  }
+}
+
+}  // namespace meshos::ctl

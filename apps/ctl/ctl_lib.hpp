@@ -1,0 +1,117 @@
+#pragma once
+// meshos-ctl's logic without the process around it: argument parsing, rendering, commit building and
+// the command runner. The connection is injected, so all of it is testable without a node.
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "meshos/admin.hpp"
+#include "meshos/logs.hpp"
+#include "meshos/node.hpp"
+#include "meshos/result.hpp"
+#include "meshos/snapshot.hpp"
+
+namespace meshos::ctl {
+
+// Error kinds the CLI itself produces. Usage errors exit with 2, everything else with 1.
+inline constexpr const char* kUsage = "usage";
+inline constexpr const char* kInvalidArgument = "invalid_argument";
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+std::string usage_text();
+
+struct Invocation {
+  std::vector<std::string> command;          // positional words: "maintenance", "enter", ...
+  std::map<std::string, std::string> values; // options with a value, by name without "--"
+  std::set<std::string> flags;               // options without a value
+
+  bool flag(const std::string& name) const { return flags.count(name) != 0; }
+  std::optional<std::string> value(const std::string& name) const;
+};
+
+// Splits argv (without the program name) into words, flags and option values. Options may come before or
+// after the command, as "--name value" or "--name=value". Kind "usage" on unknown or incomplete options and
+// on options the command does not take.
+Result<Invocation> parse_arguments(const std::vector<std::string>& args);
+
+// ---- building what is sent ------------------------------------------------------------------------
+
+// --target HEX, or 0 (the node takes 0 as itself).
+Result<NodeId> target_node(const Invocation& inv);
+// The admin event a command names (maintenance enter|exit, daemon start|stop). Kind "usage" / "invalid_argument".
+Result<AdminEvent> admin_event_for(const Invocation& inv);
+// The request body for "admin": the signed commit when a key is given, else {"unsigned": event}.
+Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityKeypair* signer, std::int64_t now_wall_ms);
+// The action `ice propose <...>` names.
+Result<IceAction> ice_action_for(const Invocation& inv);
+// An unsigned proposal: the commit without signatures.
+Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex, std::int64_t now_wall_ms);
+// Adds `signer`'s signature; signing twice with one key is refused (kind "already_signed").
+Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer);
+
+// ---- rendering for people -----------------------------------------------------------------------
+
+// "2024-05-01T12:00:00.123Z".
+std::string format_wall_ms(std::int64_t wall_ms);
+// "850 ms", "12.3 s", "4 min 2 s", "3 h 12 min".
+std::string format_ms(std::uint64_t ms);
+std::string describe_maintenance(const MaintenanceStateView& v);
+std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records = 10);
+// One line per peer from the peers' JSON (PeerSnapshot's form); unknown fields are ignored.
+std::string render_peers(const nlohmann::json& peers);
+std::string render_log(const LogRecord& r);
+
+// ---- logs ---------------------------------------------------------------------------------------
+
+struct LogFilter {
+  std::optional<DaemonId> daemon;
+  std::optional<LogLevel> min_level;
+  bool matches(const LogRecord& r) const;
+};
+Result<LogFilter> log_filter_for(const Invocation& inv);
+// The node's answer to "logs": an array of records or {"logs": [...]}. Kind "invalid_answer".
+Result<std::vector<LogRecord>> logs_from_answer(const nlohmann::json& answer);
+
+// Picks from each published snapshot the records not printed yet: seq above the last printed one,
+// starting over when the node's runtime epoch changes (the node restarted and counts from 1 again).
+class LogFollower {
+ public:
+  explicit LogFollower(LogFilter filter) : filter_(std::move(filter)) {}
+  struct Step {
+    bool epoch_changed = false;  // not on the first snapshot
+    std::vector<LogRecord> records;
+  };
+  Step next(const MeshOsSnapshot& s);
+
+ private:
+  LogFilter filter_;
+  std::optional<std::uint64_t> epoch_;
+  std::uint64_t last_seq_ = 0;
+};
+
+// ---- running ------------------------------------------------------------------------------------
+
+using Connector = std::function<Result<std::unique_ptr<RemoteNode>>(const std::string& address, const TlsOptions& tls)>;
+
+struct Environment {
+  std::ostream& out;
+  std::ostream& err;
+  Connector connect;
+  std::function<std::int64_t()> wall_clock_ms;
+};
+
+// Runs one invocation; returns the exit code. Errors are one line on `err`:
+// "meshos-ctl: <<meshos-sdk-kind:KIND>>MESSAGE".
+int run(const std::vector<std::string>& args, Environment& env);
+
+}  // namespace meshos::ctl

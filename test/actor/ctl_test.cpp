@@ -1,0 +1,722 @@
+// meshos-ctl's logic against a scripted node: parsing, rendering, commits and exit codes.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ctl_lib.hpp"
+#include "meshos/keyfile.hpp"
+#include "meshos/operators.hpp"
+#include "meshos/snapshot.hpp"
+
+using namespace meshos;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000'000;
+const std::string kBlast = std::string(62, '0') + "ab";
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    path_ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/meshos-ctl-XXXXXX";
+    REQUIRE(::mkdtemp(&path_[0]) != nullptr);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Request {
+  std::string kind;
+  std::string body;
+};
+
+// What a node would answer, scripted per request kind; records what it was asked.
+struct Script {
+  std::map<std::string, Result<std::string>> answers;
+  std::vector<std::string> published;  // snapshots pushed to a watcher, then the connection ends
+  std::vector<Request> requests;
+  std::vector<std::string> addresses;
+  std::vector<TlsOptions> tls;
+  bool refuse_connection = false;
+};
+
+class ScriptedNode : public RemoteNode {
+ public:
+  explicit ScriptedNode(Script& script) : script_(script) {}
+  Result<std::string> request(const std::string& kind, const std::string& body, std::chrono::milliseconds) override {
+    script_.requests.push_back({kind, body});
+    auto it = script_.answers.find(kind);
+    if (it == script_.answers.end()) return SdkError{"unknown_request", "no answer scripted for " + kind};
+    return it->second;
+  }
+  Result<void> watch(const std::function<bool(const std::string&)>& on_snapshot) override {
+    for (const auto& s : script_.published)
+      if (!on_snapshot(s)) return ok();
+    return SdkError{"connection_lost", "the node closed the connection"};
+  }
+
+ private:
+  Script& script_;
+};
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Outcome run_ctl(Script& script, const std::vector<std::string>& args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  ctl::Environment env{out, err,
+                       [&](const std::string& address, const TlsOptions& tls)
+                           -> Result<std::unique_ptr<RemoteNode>> {
+                         script.addresses.push_back(address);
+                         script.tls.push_back(tls);
+                         if (script.refuse_connection)
+                           return SdkError{"connect_failed", "cannot reach " + address};
+                         return std::unique_ptr<RemoteNode>(new ScriptedNode(script));
+                       },
+                       [] { return kNow; }};
+  Outcome o;
+  o.code = ctl::run(args, env);
+  o.out = out.str();
+  o.err = err.str();
+  return o;
+}
+
+Outcome run_ctl(const std::vector<std::string>& args) {
+  Script script;
+  return run_ctl(script, args);
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// One line, the documented prefix, the kind.
+void check_error_line(const Outcome& o, int code, const std::string& kind) {
+  CAPTURE(o.err);
+  CHECK(o.code == code);
+  CHECK(o.err.rfind("meshos-ctl: <<meshos-sdk-kind:" + kind + ">>", 0) == 0);
+  CHECK(std::count(o.err.begin(), o.err.end(), '\n') == 1);
+}
+
+LogRecord log_record(std::uint64_t seq, LogLevel level, std::optional<DaemonId> daemon, const std::string& message) {
+  LogRecord r;
+  r.seq = seq;
+  r.wall_ms = kNow + static_cast<std::int64_t>(seq);
+  r.node_id = 0x11;
+  r.level = level;
+  r.daemon_id = daemon;
+  r.message = message;
+  return r;
+}
+
+MeshOsSnapshot sample_snapshot() {
+  MeshOsSnapshot s;
+  s.node_id = 0x1a2b3c4d5e6f7081;
+  s.runtime_epoch = 0xe1;
+  s.seq = 42;
+  s.wall_ms = kNow;
+  s.local_maintenance = view::EnteringMaintenance{1200, 3000};
+  s.cordoned = true;
+
+  DaemonSnapshot echo;
+  echo.id = 0xaaaa;
+  echo.name = "echo";
+  echo.lifecycle = DaemonLifecycleState::Running;
+  echo.health = health::Degraded{"slow disk"};
+  echo.running_for_ms = 12'300;
+  s.daemons.emplace(echo.id, echo);
+
+  DaemonSnapshot counter;
+  counter.id = 0xbbbb;
+  counter.name = "counter";
+  counter.lifecycle = DaemonLifecycleState::Stopped;
+  counter.restart = RestartPhase::BackingOff;
+  counter.restart_in_ms = 800;
+  counter.consecutive_crashes = 2;
+  counter.total_crashes = 5;
+  counter.last_crash_reason = "boom";
+  s.daemons.emplace(counter.id, counter);
+
+  PeerSnapshot peer;
+  peer.node = 0x9999;
+  peer.rtt_ms = 0.42;
+  peer.health = PeerHealth::Healthy;
+  peer.maintenance = view::Active{};
+  peer.version = "0.1.0";
+  peer.last_seen_ms = 120;
+  s.peers.emplace(peer.node, peer);
+
+  for (std::uint64_t i = 1; i <= 12; ++i) {
+    AuditRecord a;
+    a.seq = i;
+    a.wall_ms = kNow;
+    a.commit = "admin";
+    a.event = "enter_maintenance";
+    a.operators = {0x77};
+    a.outcome = "accepted";
+    s.audit.push_back(a);
+  }
+  s.audit.back().outcome = "rejected";
+  s.audit.back().reason_kind = "signature_invalid";
+  s.audit.back().reason = "bad signature";
+  s.logs = {log_record(1, LogLevel::Info, std::nullopt, "node up")};
+  return s;
+}
+
+std::string snapshot_text(const MeshOsSnapshot& s) { return json(s).dump(); }
+
+std::string keygen(const TempDir& dir, const std::string& name) {
+  const std::string path = dir.file(name + ".key");
+  auto o = run_ctl({"keygen", "--out", path, "--name", name});
+  REQUIRE(o.code == 0);
+  return path;
+}
+
+OperatorRegistry registry_of(const std::vector<std::string>& key_files) {
+  json operators = json::array();
+  for (const auto& path : key_files) {
+    auto o = run_ctl({"operator-entry", path});
+    REQUIRE(o.code == 0);
+    operators.push_back(json::parse(o.out));
+  }
+  auto registry = OperatorRegistry::from_json(json{{"operators", operators}});
+  REQUIRE(registry);
+  return *registry;
+}
+
+}  // namespace
+
+// ---- arguments ----------------------------------------------------------------------------------
+
+TEST_CASE("ctl arguments: options before or after the command, with = or a separate value") {
+  auto inv = ctl::parse_arguments({"--node", "127.0.0.1:7000", "maintenance", "enter", "--drain-for=10s", "--json"});
+  REQUIRE(inv);
+  CHECK(inv->command == std::vector<std::string>{"maintenance", "enter"});
+  CHECK(inv->value("node") == std::optional<std::string>("127.0.0.1:7000"));
+  CHECK(inv->value("drain-for") == std::optional<std::string>("10s"));
+  CHECK(inv->flag("json"));
+  CHECK_FALSE(inv->flag("watch"));
+
+  auto daemon = ctl::parse_arguments({"daemon", "stop", "--", "--odd-name"});
+  REQUIRE(daemon);
+  CHECK(daemon->command == std::vector<std::string>{"daemon", "stop", "--odd-name"});
+}
+
+TEST_CASE("ctl arguments: every malformed command line is a usage error") {
+  const std::vector<std::vector<std::string>> bad = {
+      {},
+      {"frobnicate"},
+      {"status", "--bogus"},
+      {"status", "-x"},
+      {"status", "--node"},
+      {"status", "--json=yes"},
+      {"status", "extra"},
+      {"maintenance"},
+      {"maintenance", "sideways"},
+      {"daemon", "start"},
+      {"daemon", "start", "a", "b"},
+      {"status", "--watch"},
+      {"snapshot", "--drain-for", "1s"},
+      {"status", "--node", "a:1", "--node", "b:2"},
+      {"ice", "propose"},
+  };
+  for (const auto& args : bad) {
+    CAPTURE(ctl::usage_text());
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    CAPTURE(joined);
+    auto inv = ctl::parse_arguments(args);
+    REQUIRE_FALSE(inv);
+    CHECK(inv.error().kind == "usage");
+    check_error_line(run_ctl(args), 2, "usage");
+  }
+}
+
+TEST_CASE("ctl --help prints the usage on stdout and exits 0, even beside a command") {
+  for (auto args : {std::vector<std::string>{"--help"}, std::vector<std::string>{"status", "-h"}}) {
+    auto o = run_ctl(args);
+    CHECK(o.code == 0);
+    CHECK(o.err.empty());
+    CHECK(contains(o.out, "usage: meshos-ctl"));
+    CHECK(contains(o.out, "maintenance enter [--drain-for DURATION]"));
+    CHECK(contains(o.out, "ice propose"));
+  }
+}
+
+TEST_CASE("ctl: bad argument values exit 2 before anything is sent") {
+  Script script;
+  script.answers.emplace("admin", std::string(R"({"outcome":"accepted"})"));
+  check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "enter", "--drain-for", "10"}), 2,
+                   "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "exit", "--target", "xyz"}), 2,
+                   "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--level", "loud"}), 2, "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--daemon", "not-hex"}), 2, "invalid_argument");
+  check_error_line(run_ctl(script, {"status"}), 2, "usage");  // no --node
+  check_error_line(run_ctl(script, {"--node", "n:1", "--tls-cert", "c.pem", "status"}), 2, "usage");
+  CHECK(script.requests.empty());
+}
+
+// ---- talking to a node --------------------------------------------------------------------------
+
+TEST_CASE("ctl status renders the node's snapshot for people") {
+  Script script;
+  script.answers.emplace("snapshot", snapshot_text(sample_snapshot()));
+  auto o = run_ctl(script, {"--node", "127.0.0.1:7000", "status"});
+  CAPTURE(o.out);
+  REQUIRE(o.code == 0);
+  CHECK(o.err.empty());
+  REQUIRE(script.requests.size() == 1);
+  CHECK(script.requests[0].kind == "snapshot");
+  CHECK(script.addresses == std::vector<std::string>{"127.0.0.1:7000"});
+
+  CHECK(contains(o.out, "node 1a2b3c4d5e6f7081"));
+  CHECK(contains(o.out, "maintenance: entering_maintenance for 1.2 s, drain deadline in 3.0 s"));
+  CHECK(contains(o.out, "[cordoned]"));
+  CHECK(contains(o.out, "daemons (2):"));
+  CHECK(contains(o.out, "echo     000000000000aaaa  running"));
+  CHECK(contains(o.out, "health degraded (slow disk)"));
+  CHECK(contains(o.out, "up 12.3 s"));
+  CHECK(contains(o.out, "restart backing_off in 800 ms"));
+  CHECK(contains(o.out, "crashes 2/5"));
+  CHECK(contains(o.out, "last crash: boom"));
+  CHECK(contains(o.out, "peers (1):"));
+  CHECK(contains(o.out, "0000000000009999  healthy"));
+  CHECK(contains(o.out, "rtt 0.42 ms"));
+  CHECK(contains(o.out, "version 0.1.0"));
+  // The last ten audit records, newest last, outcomes and reasons shown.
+  CHECK(contains(o.out, "audit (last 10 of 12):"));
+  CHECK_FALSE(contains(o.out, "#2 "));
+  CHECK(contains(o.out, "#3 "));
+  CHECK(contains(o.out, "admin enter_maintenance  by 0000000000000077  accepted"));
+  CHECK(contains(o.out, "#12  2023-11-14T22:13:20.000Z  admin enter_maintenance  by 0000000000000077  rejected "
+                        "signature_invalid: bad signature"));
+}
+
+TEST_CASE("ctl status --json and snapshot print the node's JSON answer") {
+  Script script;
+  const MeshOsSnapshot s = sample_snapshot();
+  script.answers.emplace("snapshot", snapshot_text(s));
+  for (auto args : {std::vector<std::string>{"--node", "n:1", "--json", "status"},
+                    std::vector<std::string>{"--node", "n:1", "snapshot"}}) {
+    auto o = run_ctl(script, args);
+    REQUIRE(o.code == 0);
+    auto back = snapshot_from_json(json::parse(o.out));
+    REQUIRE(back);
+    CHECK(json(*back) == json(s));
+  }
+}
+
+TEST_CASE("ctl status: a node answer that is not a snapshot is an error, not a crash") {
+  Script script;
+  script.answers.emplace("snapshot", std::string("{\"node_id\": 5}"));
+  check_error_line(run_ctl(script, {"--node", "n:1", "status"}), 1, "invalid_snapshot");
+  script.answers.erase("snapshot");
+  script.answers.emplace("snapshot", std::string("<html>"));
+  check_error_line(run_ctl(script, {"--node", "n:1", "status"}), 1, "invalid_answer");
+}
+
+TEST_CASE("ctl: connection and request failures exit 1 with the node's kind") {
+  Script refused;
+  refused.refuse_connection = true;
+  check_error_line(run_ctl(refused, {"--node", "n:1", "status"}), 1, "connect_failed");
+
+  Script failing;
+  failing.answers.emplace("snapshot", Result<std::string>(SdkError{"timeout", "no answer within 5000 ms"}));
+  auto o = run_ctl(failing, {"--node", "n:1", "status"});
+  check_error_line(o, 1, "timeout");
+  CHECK(contains(o.err, "no answer within 5000 ms"));
+}
+
+TEST_CASE("ctl passes the TLS files to the connection") {
+  Script script;
+  script.answers.emplace("peers", std::string("[]"));
+  auto o = run_ctl(script, {"--node", "n:1", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca", "ca.pem", "peers"});
+  REQUIRE(o.code == 0);
+  REQUIRE(script.tls.size() == 1);
+  CHECK(script.tls[0].certificate == "c.pem");
+  CHECK(script.tls[0].key == "k.pem");
+  CHECK(script.tls[0].ca_file == "ca.pem");
+  CHECK(contains(o.out, "(none)"));
+}
+
+TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
+  PeerSnapshot p;
+  p.node = 0xabc;
+  p.health = PeerHealth::Unreachable;
+  p.maintenance = view::Maintenance{5000};
+  p.last_seen_ms = 2500;
+  for (const json& answer : {json::array({json(p)}), json{{"peers", json::array({json(p)})}}}) {
+    Script script;
+    script.answers.emplace("peers", answer.dump());
+    auto o = run_ctl(script, {"--node", "n:1", "peers"});
+    CAPTURE(o.out);
+    REQUIRE(o.code == 0);
+    CHECK(contains(o.out, "0000000000000abc  unreachable"));
+    CHECK(contains(o.out, "rtt -"));
+    CHECK(contains(o.out, "maintenance maintenance for 5.0 s"));
+    CHECK(contains(o.out, "seen 2.5 s ago"));
+  }
+}
+
+TEST_CASE("ctl maintenance enter without a key sends the unsigned event for this node") {
+  Script script;
+  script.answers.emplace("admin", std::string(R"({"outcome":"unverified"})"));
+  auto o = run_ctl(script, {"--node", "n:1", "maintenance", "enter", "--drain-for", "5min"});
+  REQUIRE(o.code == 0);
+  CHECK(o.out == "enter_maintenance: unverified (unsigned)\n");
+  REQUIRE(script.requests.size() == 1);
+  CHECK(script.requests[0].kind == "admin");
+  json body = json::parse(script.requests[0].body);
+  REQUIRE(body.contains("unsigned"));
+  auto event = admin_event_from_json(body["unsigned"]);
+  REQUIRE(event);
+  const auto* enter = std::get_if<admin::EnterMaintenance>(&*event);
+  REQUIRE(enter != nullptr);
+  CHECK(enter->node == 0);
+  CHECK(enter->drain_for_ms == std::optional<std::uint64_t>(300'000));
+}
+
+TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
+  TempDir dir;
+  const std::string alice = keygen(dir, "alice");
+  const std::string mallory = keygen(dir, "mallory");
+  AdminVerifier verifier(registry_of({alice}), 1);
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string kind;
+  };
+  const std::vector<Case> cases = {
+      {{"maintenance", "enter"}, "enter_maintenance"},
+      {{"maintenance", "exit", "--target", "1f"}, "exit_maintenance"},
+      {{"daemon", "stop", "echo"}, "set_daemon_intent"},
+      {{"daemon", "start", "echo"}, "set_daemon_intent"},
+  };
+  for (const auto& c : cases) {
+    Script script;
+    script.answers.emplace("admin", std::string(R"({"outcome":"accepted"})"));
+    std::vector<std::string> args = {"--node", "n:1", "--key", alice};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto o = run_ctl(script, args);
+    CAPTURE(o.err);
+    REQUIRE(o.code == 0);
+    CHECK(contains(o.out, c.kind + ": accepted (signed by operator "));
+    REQUIRE(script.requests.size() == 1);
+    auto commit = signed_admin_commit_from_json(json::parse(script.requests[0].body));
+    REQUIRE(commit);
+    CHECK(commit->issued_at_ms == kNow);
+    CHECK(admin_kind(commit->event) == c.kind);
+    CHECK(std::holds_alternative<outcome::Accepted>(verifier.verify_admin(*commit, kNow)));
+    if (c.args[0] == "daemon") {
+      const auto& intent = std::get<admin::SetDaemonIntent>(commit->event);
+      CHECK(intent.daemon == "echo");
+      CHECK(intent.run == (c.args[1] == "start"));
+    }
+    CHECK(admin_target(commit->event) == (c.args.size() > 2 && c.args[2] == "--target" ? 0x1fu : 0u));
+  }
+
+  // A key the node does not know is refused by the verifier.
+  Script script;
+  script.answers.emplace("admin", std::string(R"({"outcome":"accepted"})"));
+  REQUIRE(run_ctl(script, {"--node", "n:1", "--key", mallory, "maintenance", "exit"}).code == 0);
+  auto forged = signed_admin_commit_from_json(json::parse(script.requests[0].body));
+  REQUIRE(forged);
+  CHECK_FALSE(std::holds_alternative<outcome::Accepted>(verifier.verify_admin(*forged, kNow)));
+}
+
+TEST_CASE("ctl: a commit the node rejects exits 1 with the rejection's kind") {
+  TempDir dir;
+  const std::string alice = keygen(dir, "alice");
+  Script answered;
+  answered.answers.emplace("admin",
+                           std::string(R"({"outcome":"rejected","reason_kind":"envelope_expired","reason":"too old"})"));
+  auto o = run_ctl(answered, {"--node", "n:1", "--key", alice, "maintenance", "exit"});
+  check_error_line(o, 1, "envelope_expired");
+  CHECK(contains(o.err, "too old"));
+  CHECK(o.out.empty());
+
+  Script replied;
+  replied.answers.emplace("admin", std::string(R"({"outcome":"rejected","kind":"commit_replayed","message":"seen",)"
+                                               R"("audit_seq":9})"));
+  auto replayed = run_ctl(replied, {"--node", "n:1", "--key", alice, "maintenance", "exit"});
+  check_error_line(replayed, 1, "commit_replayed");
+  CHECK(contains(replayed.err, "seen"));
+
+  Script audited;
+  audited.answers.emplace("admin", std::string(R"({"outcome":"accepted","kind":"","message":"","audit_seq":7})"));
+  auto accepted = run_ctl(audited, {"--node", "n:1", "--key", alice, "maintenance", "exit"});
+  REQUIRE(accepted.code == 0);
+  CHECK(contains(accepted.out, "exit_maintenance: accepted (audit #7) (signed by operator "));
+
+  Script errored;
+  errored.answers.emplace("admin", Result<std::string>(SdkError{"not_authorized", "unknown operator"}));
+  check_error_line(run_ctl(errored, {"--node", "n:1", "--key", alice, "maintenance", "exit"}), 1, "not_authorized");
+
+  check_error_line(run_ctl(errored, {"--node", "n:1", "--key", dir.file("absent.key"), "maintenance", "exit"}), 1,
+                   "key_file_not_found");
+}
+
+// ---- logs ---------------------------------------------------------------------------------------
+
+TEST_CASE("ctl logs asks the node with the filters and applies them itself too") {
+  Script script;
+  json records = json::array({json(log_record(1, LogLevel::Debug, 0xaa, "chatter")),
+                              json(log_record(2, LogLevel::Warn, 0xaa, "careful")),
+                              json(log_record(3, LogLevel::Error, 0xbb, "other daemon")),
+                              json(log_record(4, LogLevel::Error, std::nullopt, "node itself"))});
+  script.answers.emplace("logs", records.dump());
+  auto o = run_ctl(script, {"--node", "n:1", "logs", "--daemon", "aa", "--level", "info"});
+  CAPTURE(o.out);
+  REQUIRE(o.code == 0);
+  json body = json::parse(script.requests.at(0).body);
+  CHECK(body == json{{"daemon", "00000000000000aa"}, {"level", "info"}});
+  CHECK(o.out == "#2  2023-11-14T22:13:20.002Z  warn   00000000000000aa  careful\n");
+
+  Script wrapped;
+  wrapped.answers.emplace("logs", json{{"logs", records}}.dump());
+  auto all = run_ctl(wrapped, {"--node", "n:1", "logs"});
+  REQUIRE(all.code == 0);
+  CHECK(json::parse(wrapped.requests.at(0).body) == json::object());
+  CHECK(std::count(all.out.begin(), all.out.end(), '\n') == 4);
+  CHECK(contains(all.out, "#4  2023-11-14T22:13:20.004Z  error  node              node itself"));
+}
+
+TEST_CASE("ctl log follower: only new records, reset when the runtime epoch changes") {
+  ctl::LogFilter filter;
+  filter.min_level = LogLevel::Info;
+  ctl::LogFollower follower(filter);
+  MeshOsSnapshot s;
+  s.runtime_epoch = 1;
+  s.logs = {log_record(1, LogLevel::Info, std::nullopt, "a"), log_record(2, LogLevel::Debug, std::nullopt, "b")};
+  auto first = follower.next(s);
+  CHECK_FALSE(first.epoch_changed);
+  REQUIRE(first.records.size() == 1);
+  CHECK(first.records[0].message == "a");
+
+  s.logs.push_back(log_record(3, LogLevel::Warn, std::nullopt, "c"));
+  auto second = follower.next(s);
+  REQUIRE(second.records.size() == 1);
+  CHECK(second.records[0].seq == 3);
+  CHECK(follower.next(s).records.empty());
+
+  // The node restarted: its sequence starts again from 1 and nothing from it is skipped.
+  s.runtime_epoch = 2;
+  s.logs = {log_record(1, LogLevel::Error, std::nullopt, "fresh")};
+  auto third = follower.next(s);
+  CHECK(third.epoch_changed);
+  REQUIRE(third.records.size() == 1);
+  CHECK(third.records[0].message == "fresh");
+}
+
+TEST_CASE("ctl logs --follow prints each record once from the pushed snapshots") {
+  Script script;
+  MeshOsSnapshot s = sample_snapshot();
+  s.logs = {log_record(1, LogLevel::Info, std::nullopt, "one")};
+  script.published.push_back(snapshot_text(s));
+  s.logs.push_back(log_record(2, LogLevel::Info, 0xaa, "two"));
+  script.published.push_back(snapshot_text(s));
+  script.published.push_back(snapshot_text(s));
+  s.runtime_epoch = 0xe2;
+  s.logs = {log_record(1, LogLevel::Info, std::nullopt, "after restart")};
+  script.published.push_back(snapshot_text(s));
+
+  auto o = run_ctl(script, {"--node", "n:1", "logs", "--follow"});
+  CAPTURE(o.out);
+  check_error_line(o, 1, "connection_lost");  // the scripted node hangs up at the end
+  CHECK(script.requests.empty());              // no polling: only the pushed snapshots
+  CHECK(o.out ==
+        "#1  2023-11-14T22:13:20.001Z  info   node              one\n"
+        "#2  2023-11-14T22:13:20.002Z  info   00000000000000aa  two\n"
+        "-- node restarted (runtime epoch 00000000000000e2) --\n"
+        "#1  2023-11-14T22:13:20.001Z  info   node              after restart\n");
+
+  auto as_json = run_ctl(script, {"--node", "n:1", "--json", "logs", "--follow", "--daemon", "aa"});
+  CHECK(as_json.out == json(log_record(2, LogLevel::Info, 0xaa, "two")).dump() + "\n");
+}
+
+TEST_CASE("ctl snapshot --watch streams one JSON line per published snapshot") {
+  Script script;
+  MeshOsSnapshot s = sample_snapshot();
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    s.seq = seq;
+    script.published.push_back(json(s).dump(2));  // whatever layout the node uses, one line each out
+  }
+  auto o = run_ctl(script, {"--node", "n:1", "snapshot", "--watch"});
+  check_error_line(o, 1, "connection_lost");
+  CHECK(script.requests.empty());
+  std::istringstream lines(o.out);
+  std::string line;
+  std::uint64_t expected = 1;
+  while (std::getline(lines, line)) {
+    auto back = snapshot_from_json(json::parse(line));
+    REQUIRE(back);
+    CHECK(back->seq == expected++);
+  }
+  CHECK(expected == 4);
+}
+
+// ---- keys and break-glass -----------------------------------------------------------------------
+
+TEST_CASE("ctl keygen writes a key file, prints its public key and operator id, never the seed") {
+  TempDir dir;
+  auto o = run_ctl({"keygen", "--out", dir.file("bob.key")});
+  CAPTURE(o.out);
+  REQUIRE(o.code == 0);
+  auto key = load_key_file(dir.file("bob.key"));
+  REQUIRE(key);
+  CHECK(key->name == "bob");  // from the file name when --name is not given
+  const auto& pk = key->keypair.public_key();
+  CHECK(contains(o.out, "public_key   " + bytes_to_hex(pk.data(), pk.size())));
+  CHECK(contains(o.out, "operator_id  " + to_hex(key->keypair.origin_hash())));
+  auto seed = key->keypair.seed();
+  REQUIRE(seed);
+  CHECK_FALSE(contains(o.out, bytes_to_hex(seed->data(), seed->size())));
+
+  check_error_line(run_ctl({"keygen", "--out", dir.file("bob.key")}), 1, "key_file_exists");
+  auto replaced = run_ctl({"keygen", "--out", dir.file("bob.key"), "--force", "--json", "--name", "robert"});
+  REQUIRE(replaced.code == 0);
+  json j = json::parse(replaced.out);
+  CHECK(j["name"] == "robert");
+  CHECK_FALSE(contains(replaced.out, bytes_to_hex(seed->data(), seed->size())));
+  CHECK(load_key_file(dir.file("bob.key"))->keypair.public_key() != pk);
+  check_error_line(run_ctl({"keygen"}), 2, "usage");
+}
+
+TEST_CASE("ctl operator-entry prints the registry entry of a key file") {
+  TempDir dir;
+  const std::string path = keygen(dir, "carol");
+  auto o = run_ctl({"operator-entry", path});
+  REQUIRE(o.code == 0);
+  json entry = json::parse(o.out);
+  auto key = load_key_file(path);
+  REQUIRE(key);
+  const auto& pk = key->keypair.public_key();
+  CHECK(entry == json{{"name", "carol"}, {"public_key", bytes_to_hex(pk.data(), pk.size())}});
+  CHECK(registry_of({path}).contains(key->keypair.origin_hash()));
+  check_error_line(run_ctl({"operator-entry", dir.file("none.key")}), 1, "key_file_not_found");
+}
+
+TEST_CASE("ctl ice: propose, two signatures, submit; the verifier needs both") {
+  TempDir dir;
+  const std::string alice = keygen(dir, "alice");
+  const std::string bob = keygen(dir, "bob");
+  const std::string proposal = dir.file("freeze.json");
+
+  auto proposed = run_ctl({"ice", "propose", "freeze", "--ttl", "10min", "--blast-hash", kBlast, "--out", proposal});
+  CAPTURE(proposed.err);
+  REQUIRE(proposed.code == 0);
+  CHECK(contains(proposed.out, "freeze_cluster"));
+  auto unsigned_commit = signed_ice_commit_from_json(json::parse(read_text(proposal)));
+  REQUIRE(unsigned_commit);
+  CHECK(unsigned_commit->issued_at_ms == kNow);
+  CHECK(unsigned_commit->signatures.empty());
+  CHECK(std::get<ice::FreezeCluster>(unsigned_commit->proposal).ttl_ms == 600'000);
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", proposal}), 1, "output_exists");
+
+  REQUIRE(run_ctl({"ice", "sign", proposal, "--key", alice}).code == 0);
+  auto one = signed_ice_commit_from_json(json::parse(read_text(proposal)));
+  REQUIRE(one);
+  REQUIRE(one->signatures.size() == 1);
+  {
+    AdminVerifier verifier(registry_of({alice, bob}), 2);
+    auto outcome = verifier.verify_ice(*one, kNow);
+    const auto* rejected = std::get_if<outcome::Rejected>(&outcome);
+    REQUIRE(rejected != nullptr);
+    CHECK(rejected->kind == "insufficient_signatures");
+  }
+  check_error_line(run_ctl({"ice", "sign", proposal, "--key", alice}), 1, "already_signed");
+  check_error_line(run_ctl({"ice", "sign", proposal}), 2, "usage");
+
+  auto signed_by_bob = run_ctl({"ice", "sign", proposal, "--key", bob});
+  REQUIRE(signed_by_bob.code == 0);
+  CHECK(contains(signed_by_bob.out, "2 signature(s)"));
+  auto two = signed_ice_commit_from_json(json::parse(read_text(proposal)));
+  REQUIRE(two);
+  CHECK(two->signatures.size() == 2);
+  AdminVerifier verifier(registry_of({alice, bob}), 2);
+  CHECK(std::holds_alternative<outcome::Accepted>(verifier.verify_ice(*two, kNow)));
+
+  Script script;
+  script.answers.emplace("ice", std::string(R"({"outcome":"accepted"})"));
+  auto submitted = run_ctl(script, {"--node", "n:1", "ice", "submit", proposal});
+  REQUIRE(submitted.code == 0);
+  CHECK(submitted.out == "freeze_cluster: accepted\n");
+  REQUIRE(script.requests.size() == 1);
+  CHECK(script.requests[0].kind == "ice");
+  CHECK(json::parse(script.requests[0].body) == json::parse(read_text(proposal)));
+}
+
+TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
+  TempDir dir;
+  struct Case {
+    std::vector<std::string> words;
+    std::string kind;
+  };
+  const std::vector<Case> cases = {{{"thaw"}, "thaw_cluster"},
+                                   {{"flush-avoid"}, "flush_avoid_lists"},
+                                   {{"force-restart", "00000000000000aa"}, "force_restart_daemon"},
+                                   {{"kill-migration", "7"}, "kill_migration"}};
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string out = dir.file("p" + std::to_string(n++) + ".json");
+    std::vector<std::string> args = {"ice", "propose"};
+    args.insert(args.end(), c.words.begin(), c.words.end());
+    args.insert(args.end(), {"--blast-hash", kBlast, "--out", out});
+    REQUIRE(run_ctl(args).code == 0);
+    auto commit = signed_ice_commit_from_json(json::parse(read_text(out)));
+    REQUIRE(commit);
+    CHECK(ice_kind(commit->proposal) == c.kind);
+  }
+  const std::string out = dir.file("bad.json");
+  check_error_line(run_ctl({"ice", "propose", "freeze", "--blast-hash", kBlast, "--out", out}), 2, "usage");
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--ttl", "1s", "--blast-hash", kBlast, "--out", out}), 2, "usage");
+  check_error_line(run_ctl({"ice", "propose", "melt", "--blast-hash", kBlast, "--out", out}), 2, "usage");
+  check_error_line(run_ctl({"ice", "propose", "force-restart", "--blast-hash", kBlast, "--out", out}), 2, "usage");
+  check_error_line(run_ctl({"ice", "propose", "force-restart", "zz", "--blast-hash", kBlast, "--out", out}), 2,
+                   "invalid_argument");
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--out", out}), 2, "usage");
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", "abc", "--out", out}), 2, "invalid_argument");
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", std::string(64, '0'), "--out", out}), 2,
+                   "invalid_argument");
+  CHECK_FALSE(std::filesystem::exists(out));
+
+  Script script;
+  check_error_line(run_ctl(script, {"--node", "n:1", "ice", "submit", dir.file("p0.json")}), 1,
+                   "insufficient_signatures");
+  check_error_line(run_ctl(script, {"--node", "n:1", "ice", "submit", dir.file("absent.json")}), 1, "file_not_found");
+  std::ofstream(dir.file("garbage.json")) << "{\"issued_at_ms\": 1}";
+  check_error_line(run_ctl(script, {"--node", "n:1", "ice", "submit", dir.file("garbage.json")}), 1, "invalid_commit");
+  CHECK(script.requests.empty());
+}
