@@ -1,0 +1,160 @@
+// meshos-ctl as a program against a live node: a MeshNode in this process (loopback, ephemeral port) with
+// an operator registry, and meshos-ctl run as a child process for each command.
+#include <doctest/doctest.h>
+
+#if defined(MESHOS_CTL_NOT_BUILT) || !__has_include("meshosd_process.hpp")
+TEST_CASE("meshos-ctl or the process helper is missing: needs RemoteNode::connect and meshosd_process.hpp") {
+  CHECK(false);
+}
+#else
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../actor/support.hpp"
+#include "meshos/node.hpp"
+#include "meshos/operators.hpp"
+#include "meshosd_process.hpp"
+
+using namespace meshos;
+using namespace meshos::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+struct CtlRun {
+  Exit exit;
+  std::string out;
+  std::string err;
+};
+
+CtlRun ctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {MESHOS_CTL_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess child(argv);
+  CtlRun run;
+  run.exit = child.wait_exit(deadline_in(30s));
+  run.out = child.out();
+  run.err = child.err();
+  return run;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+bool has_log(const MeshOsSnapshot& s, const std::string& message) {
+  for (const auto& r : s.logs)
+    if (r.message == message) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused unsigned commit, logs, peers") {
+  const std::string dir = scratch_dir("ctl-node");
+  const std::string key = dir + "/alice.key";
+
+  auto keygen = ctl({"keygen", "--out", key, "--name", "alice"});
+  INFO("keygen stderr: " << keygen.err);
+  REQUIRE(keygen.exit.exited);
+  REQUIRE(keygen.exit.code == 0);
+  CHECK(contains(keygen.out, "operator_id"));
+  auto entry = ctl({"operator-entry", key});
+  REQUIRE(entry.exit.code == 0);
+  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
+  REQUIRE(registry);
+
+  SdkOptions options;
+  options.verifier = std::make_shared<AdminVerifier>(*registry, 1);
+  MeshOsConfig config = fast_config();
+  auto node = MeshNode::start(config, NetworkOptions{}, nullptr, options);
+  REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
+  const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
+  SnapshotWatch watch((*node)->sdk());
+
+  auto probe = std::make_shared<Probe>();
+  auto handle = (*node)->sdk().register_daemon(make_daemon("quiet", probe), EntityKeypair::generate());
+  REQUIRE(handle);
+  REQUIRE(handle->publish_log(LogLevel::Warn, "hello-from-ctl-test"));
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) {
+    auto it = s.daemons.find(handle->daemon_id());
+    return has_log(s, "hello-from-ctl-test") && it != s.daemons.end() &&
+           it->second.lifecycle == DaemonLifecycleState::Running;
+  }));
+
+  auto status = ctl({"--node", address, "status"});
+  INFO("status stdout: " << status.out << "\nstderr: " << status.err);
+  CHECK(status.exit.code == 0);
+  CHECK(contains(status.out, "node " + to_hex((*node)->node_id())));
+  CHECK(contains(status.out, "maintenance: active"));
+  CHECK(contains(status.out, "quiet"));
+  CHECK(contains(status.out, "running"));
+
+  // This node verifies signatures: an unsigned commit is refused, audited, and the exit code says so.
+  auto unsigned_enter = ctl({"--node", address, "maintenance", "enter", "--drain-for", "2s"});
+  INFO("unsigned stderr: " << unsigned_enter.err);
+  CHECK(unsigned_enter.exit.code == 1);
+  CHECK(unsigned_enter.err.rfind("meshos-ctl: <<meshos-sdk-kind:not_authorized>>", 0) == 0);
+
+  auto enter = ctl({"--node", address, "--key", key, "maintenance", "enter", "--drain-for", "2s"});
+  INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
+  CHECK(enter.exit.code == 0);
+  CHECK(contains(enter.out, "enter_maintenance: accepted"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) != MaintenanceKind::Active; }));
+
+  auto after = ctl({"--node", address, "status"});
+  INFO("status after: " << after.out);
+  CHECK(after.exit.code == 0);
+  CHECK_FALSE(contains(after.out, "maintenance: active"));
+  CHECK(contains(after.out, "rejected not_authorized"));
+  CHECK(contains(after.out, "enter_maintenance  by " + to_hex(options.verifier->registry().keys().begin()->first) +
+                                "  accepted"));
+
+  auto logs = ctl({"--node", address, "logs", "--level", "warn", "--daemon", to_hex(handle->daemon_id())});
+  INFO("logs: " << logs.out << logs.err);
+  CHECK(logs.exit.code == 0);
+  CHECK(contains(logs.out, "warn   " + to_hex(handle->daemon_id()) + "  hello-from-ctl-test"));
+  auto quiet_logs = ctl({"--node", address, "logs", "--level", "error"});
+  CHECK(quiet_logs.exit.code == 0);
+  CHECK_FALSE(contains(quiet_logs.out, "hello-from-ctl-test"));
+
+  auto snapshot = ctl({"--node", address, "snapshot"});
+  CHECK(snapshot.exit.code == 0);
+  auto parsed = snapshot_from_json(json::parse(snapshot.out, nullptr, false));
+  REQUIRE(parsed);
+  CHECK(parsed->node_id == (*node)->node_id());
+
+  // The streaming commands run until the connection ends: read what they print, then stop them.
+  {
+    ChildProcess watcher({MESHOS_CTL_PATH, "--node", address, "snapshot", "--watch"});
+    auto line = watcher.next_line(deadline_in(20s));
+    INFO("watch stderr: " << watcher.err());
+    REQUIRE(line);
+    auto pushed = snapshot_from_json(json::parse(*line, nullptr, false));
+    REQUIRE(pushed);
+    CHECK(pushed->node_id == (*node)->node_id());
+  }
+  {
+    ChildProcess follower({MESHOS_CTL_PATH, "--node", address, "logs", "--follow"});
+    auto line = follower.wait_for_line("hello-from-ctl-test", deadline_in(20s));
+    INFO("follow stderr: " << follower.err());
+    CHECK(line);
+  }
+
+  auto peers = ctl({"--node", address, "--json", "peers"});
+  CHECK(peers.exit.code == 0);
+  CHECK(json::parse(peers.out, nullptr, false).is_object());
+
+  auto bad = ctl({"--node", address, "maintenance", "sideways"});
+  CHECK(bad.exit.code == 2);
+  CHECK(bad.err.rfind("meshos-ctl: <<meshos-sdk-kind:usage>>", 0) == 0);
+
+  handle = SdkError{"released", "released before shutdown"};
+  auto stats = (*node)->shutdown(10s);
+  CHECK(stats);
+}
+
+#endif
