@@ -7,7 +7,10 @@
 namespace meshos::detail {
 
 caf::actor spawn_router(RuntimePtr rt) {
-  return rt->system().spawn([rt](caf::event_based_actor* self) -> caf::behavior {
+  // Captured state travels as spawn arguments: CAF 0.17 dereferences a null argument tuple for spawns
+  // without arguments (UBSan reports it).
+  auto& sys = rt->system();
+  return sys.spawn([](caf::event_based_actor* self, RuntimePtr rt) -> caf::behavior {
     return {
         [=](route_atom, const ControlMsg& m) {
           if (m.target->unregistered.load(std::memory_order_acquire)) {
@@ -25,7 +28,7 @@ caf::actor spawn_router(RuntimePtr rt) {
         },
         [=](quit_atom) { self->quit(); },
     };
-  });
+  }, std::move(rt));
 }
 
 }  // namespace meshos::detail

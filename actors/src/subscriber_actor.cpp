@@ -5,7 +5,9 @@
 namespace meshos::detail {
 
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate) {
-  return rt->system().spawn([cb = std::move(cb), gate = std::move(gate)](caf::event_based_actor* self) -> caf::behavior {
+  // Arguments rather than captures: see spawn_router.
+  using Callback = std::function<void(const SnapshotPtr&)>;
+  return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Gate> gate) -> caf::behavior {
     return {
         [=](snapshot_atom, const SnapshotMsg& m) {
           gate->release();
@@ -17,7 +19,7 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
         },
         [=](quit_atom) { self->quit(); },
     };
-  });
+  }, std::move(cb), std::move(gate));
 }
 
 }  // namespace meshos::detail
