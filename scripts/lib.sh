@@ -45,7 +45,8 @@ configure_and_build() {
   if [[ $target == all ]]; then
     cmake --build "$dir" --parallel "$MESHOS_JOBS"
   else
-    cmake --build "$dir" --parallel "$MESHOS_JOBS" --target "$target"
+    # shellcheck disable=SC2086 # several targets may be given, separated by blanks
+    cmake --build "$dir" --parallel "$MESHOS_JOBS" --target $target
   fi
 }
 
