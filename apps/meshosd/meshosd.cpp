@@ -1,0 +1,162 @@
+// meshosd: one meshos node as a server process. It hosts the daemons its config names, joins its peers,
+// and on SIGTERM / SIGINT drains every daemon through maintenance before it stops.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshos/node.hpp"
+#include "node_options.hpp"
+
+namespace {
+
+using namespace meshos;
+using namespace meshos::apps;
+
+constexpr int kExitDrained = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadConfig = 2;
+
+int fail(int code, const std::string& message) {
+  std::cerr << "meshosd: " << message << std::endl;
+  return code;
+}
+
+// The latest maintenance state the node published, for the main thread to wait on without polling.
+class MaintenanceWatch {
+ public:
+  void observe(MaintenanceKind kind, std::string detail) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      kind_ = kind;
+      detail_ = std::move(detail);
+    }
+    cv_.notify_all();
+  }
+  // Maintenance or DrainFailed, or nullopt when `deadline` passed first.
+  std::optional<std::pair<MaintenanceKind, std::string>> wait_settled(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool settled = cv_.wait_until(lock, deadline, [&] {
+      return kind_ == MaintenanceKind::Maintenance || kind_ == MaintenanceKind::DrainFailed;
+    });
+    if (!settled) return std::nullopt;
+    return std::make_pair(kind_, detail_);
+  }
+  MaintenanceKind current() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return kind_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  MaintenanceKind kind_ = MaintenanceKind::Active;
+  std::string detail_;
+};
+
+std::unique_ptr<MeshDaemon> make_daemon(const HostedDaemon& d) {
+  if (d.plugin) return d.plugin->make_daemon(d.name);
+  return make_builtin_daemon(d.kind, d.name).value();  // kinds were checked with the config
+}
+
+int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
+  auto started = MeshNode::start(options.meshos, options.network, nullptr, SdkOptions{options.verifier});
+  if (!started) {
+    const int code = started.error().kind == "invalid_config" || started.error().kind == "invalid_tls"
+                         ? kExitBadConfig
+                         : kExitFailure;
+    return fail(code, started.error().kind + ": " + started.error().message);
+  }
+  std::unique_ptr<MeshNode> node = std::move(*started);
+  MeshOsDaemonSdk& sdk = node->sdk();
+
+  auto stop_node = [&](const std::string& why) {
+    auto stats = node->shutdown(options.shutdown_deadline);
+    if (!stats) return fail(kExitFailure, why + "shutdown failed: " + stats.error().message);
+    if (stats->forced) return fail(kExitFailure, why + "shutdown forced: some actor did not stop in time");
+    return why.empty() ? kExitDrained : kExitFailure;
+  };
+
+  std::vector<MeshOsDaemonHandle> handles;
+  std::string names;
+  for (const auto& hosted : options.daemons) {
+    auto handle = sdk.register_daemon(make_daemon(hosted), daemon_keypair(options.node_key, hosted.name));
+    if (!handle) {
+      fail(kExitFailure, "daemon " + hosted.name + ": " + handle.error().kind + ": " + handle.error().message);
+      return stop_node("registration failed; ");
+    }
+    names += (names.empty() ? "" : ", ") + hosted.name + " " + to_hex(handle->daemon_id());
+    handles.push_back(std::move(*handle));
+  }
+
+  MaintenanceWatch watch;
+  const auto subscription = sdk.subscribe([&watch](const SnapshotPtr& snapshot) {
+    std::string detail;
+    if (auto* failed = std::get_if<view::DrainFailed>(&snapshot->local_maintenance)) detail = failed->reason;
+    watch.observe(kind_of(snapshot->local_maintenance), std::move(detail));
+  });
+
+  std::cout << "meshosd: node " << to_hex(node->node_id()) << " listening on " << options.network.listen_host << ":"
+            << node->port() << (options.network.tls.enabled() ? " (tls)" : "") << ", daemons: "
+            << (names.empty() ? "none" : names) << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cout << "meshosd: " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ": draining (deadline "
+            << options.drain_deadline.count() << " ms)" << std::endl;
+
+  const auto drain_ms = static_cast<std::uint64_t>(options.drain_deadline.count());
+  auto published = sdk.publish(event::Admin{admin::EnterMaintenance{node->node_id(), drain_ms}});
+  std::string problem;
+  if (!published) {
+    problem = "cannot enter maintenance: " + published.error().message + "; ";
+  } else {
+    // The loop declares DrainFailed at its deadline; the extra ticks cover that verdict's way to us.
+    const auto bound = std::chrono::steady_clock::now() + options.drain_deadline + 4 * options.meshos.tick_interval;
+    auto settled = watch.wait_settled(bound);
+    if (!settled) {
+      problem = "drain did not finish within " + std::to_string(options.drain_deadline.count()) + " ms (state " +
+                to_string(watch.current()) + "); ";
+    } else if (settled->first == MaintenanceKind::DrainFailed) {
+      problem = "drain failed: " + settled->second + "; ";
+    }
+  }
+  sdk.unsubscribe(subscription);
+  const int code = stop_node(problem);
+  if (!problem.empty()) fail(kExitFailure, problem + "stopped anyway");
+  handles.clear();
+  if (code == kExitDrained) std::cout << "meshosd: drained and stopped" << std::endl;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so every thread CAF starts inherits the mask and only sigwait sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto command_line = parse_command_line(argc, argv);
+  if (!command_line) return fail(kExitBadConfig, command_line.error().message + " (see --help)");
+  if (command_line->help) {
+    std::cout << usage_text();
+    return 0;
+  }
+  auto options = load_node_options(*command_line);
+  if (!options) return fail(kExitBadConfig, options.error().message);
+  try {
+    return run(*options, stop_signals);
+  } catch (const std::exception& e) {
+    return fail(kExitFailure, std::string("unexpected failure: ") + e.what());
+  }
+}
