@@ -12,6 +12,7 @@
 #include <future>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,7 @@ struct Recorder {
   Bytes restored;
   int restore_status = 0;
   bool hold_controls = false;  // on_control blocks until this is false again
+  int on_control_returns = 0;
 
   void release_controls() {
     {
@@ -134,6 +136,7 @@ extern "C" void rec_on_control(void* ctx, int kind, uint64_t grace_ms, float lev
   r->cv.notify_all();
   // Keeps the daemon's actor busy with this event while a test needs it so.
   r->cv.wait_for(lock, kEventTimeout, [r] { return !r->hold_controls; });
+  ++r->on_control_returns;
 }
 
 extern "C" int rec_health(void* ctx) {
@@ -244,6 +247,53 @@ nlohmann::json take_json(char* text) {
 }
 
 }  // namespace
+
+// A thread blocked in next_control(h, 0): it first takes one routed event (so it is known to be in its
+// waiting loop), tells the test, then waits again without a time limit.
+class ForeverWaiter {
+ public:
+  ForeverWaiter(meshos::MeshOsDaemonSdk& sdk, NetMeshOsHandle* h) : shared_(std::make_shared<Shared>()) {
+    thread_ = std::thread([h, shared = shared_] {
+      NetMeshOsDaemonControl first{};
+      const int first_rc = net_meshos_next_control(h, 0, &first);
+      shared->first.set_value({first_rc, first});
+      NetMeshOsDaemonControl second{};
+      second.kind = -1;
+      const int second_rc = net_meshos_next_control(h, 0, &second);
+      shared->second.set_value({second_rc, second});
+    });
+    sdk.route(net_meshos_handle_daemon_id(h), meshos::BackpressureOn{0.5f});
+  }
+  ~ForeverWaiter() {
+    // One that never woke is left behind rather than hanging the suite; it owns what it writes to.
+    if (joinable_) thread_.join();
+    else thread_.detach();
+  }
+  ForeverWaiter(const ForeverWaiter&) = delete;
+  ForeverWaiter& operator=(const ForeverWaiter&) = delete;
+
+  using Outcome = std::pair<int, NetMeshOsDaemonControl>;
+  std::optional<Outcome> first() { return take(shared_->first); }
+  std::optional<Outcome> second() {
+    auto out = take(shared_->second);
+    joinable_ = out.has_value();
+    return out;
+  }
+
+ private:
+  struct Shared {
+    std::promise<Outcome> first;
+    std::promise<Outcome> second;
+  };
+  static std::optional<Outcome> take(std::promise<Outcome>& p) {
+    auto f = p.get_future();
+    if (f.wait_for(kEventTimeout) != std::future_status::ready) return std::nullopt;
+    return f.get();
+  }
+  std::shared_ptr<Shared> shared_;
+  std::thread thread_;
+  bool joinable_ = false;
+};
 
 TEST_CASE("ABI facts: status codes, control kinds, levels, health values and the control struct layout") {
   CHECK(NET_MESHOS_OK == 0);
@@ -440,7 +490,7 @@ TEST_CASE("last error: NULL until an error, set by a failure, cleared by the nex
   CHECK(net_meshos_last_error_message() == nullptr);
 }
 
-TEST_CASE("sdk_start: zero picks the defaults; every given setting is applied") {
+TEST_CASE("sdk_start: zero picks the defaults - every given setting is applied") {
   NetMeshOsSdk* sdk = nullptr;
   REQUIRE(net_meshos_sdk_start(0, 0, 0, 0, 0, &sdk) == NET_MESHOS_OK);
   const meshos::MeshOsConfig defaults;
@@ -467,7 +517,7 @@ TEST_CASE("sdk_start: zero picks the defaults; every given setting is applied") 
   CHECK(sdk == nullptr);
 }
 
-TEST_CASE("sdk_shutdown: once, then already_shutdown everywhere; dropped count UINT64_MAX afterwards") {
+TEST_CASE("sdk_shutdown: once, then already_shutdown everywhere - dropped count UINT64_MAX afterwards") {
   NetMeshOsSdk* sdk = nullptr;
   REQUIRE(net_meshos_sdk_start(1, 10, 0, 0, 0, &sdk) == NET_MESHOS_OK);
   CHECK(net_meshos_sdk_dropped_control_events(sdk) == 0);
@@ -485,7 +535,7 @@ TEST_CASE("sdk_shutdown: once, then already_shutdown everywhere; dropped count U
   net_meshos_sdk_free(nullptr);
 }
 
-TEST_CASE("register_daemon: id from the seed, name kept; bad arguments refused without a handle") {
+TEST_CASE("register_daemon: id from the seed, name kept - bad arguments refused without a handle") {
   CRuntime rt;
   const auto seed = seed_of(0x11);
   NetMeshOsHandle* h = nullptr;
@@ -539,7 +589,7 @@ TEST_CASE("register_daemon: id from the seed, name kept; bad arguments refused w
   }
 }
 
-TEST_CASE("register_daemon_with_vtable: NULL vtable or process refused; the callbacks run in the runtime") {
+TEST_CASE("register_daemon_with_vtable: NULL vtable or process refused - the callbacks run in the runtime") {
   CRuntime rt;
   Recorder rec;
   const auto seed = seed_of(0x22);
@@ -620,7 +670,9 @@ TEST_CASE("control events: none when quiet, on_control and next_control see shut
     CHECK(c.grace_period_ms <= 60'000);
     CHECK(rec.wait_control(NET_MESHOS_CONTROL_DRAIN_START).kind == NET_MESHOS_CONTROL_DRAIN_START);
   }
-  SUBCASE("graceful_shutdown: on_control has seen Shutdown when it returns; the handle is retired") {
+  SUBCASE("graceful_shutdown: on_control has seen Shutdown when it returns, the handle is retired") {
+    const auto id = net_meshos_handle_daemon_id(h);
+    REQUIRE(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) != 0; }));
     CHECK(net_meshos_graceful_shutdown(nullptr, 10) == NET_MESHOS_ERR_NULL);
     CHECK(net_meshos_graceful_shutdown(h, 2'000) == NET_MESHOS_OK);
     const auto seen = rec.wait_control(NET_MESHOS_CONTROL_SHUTDOWN);
@@ -642,7 +694,6 @@ TEST_CASE("control events: none when quiet, on_control and next_control see shut
     CHECK(std::string(net_meshos_handle_daemon_name(h)) == "ctl");
     CHECK(net_meshos_handle_daemon_id(h) == meshos::EntityKeypair::from_seed(seed_of(0x33)).origin_hash());
     // And the daemon is gone from the runtime.
-    const auto id = net_meshos_handle_daemon_id(h);
     CHECK(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) == 0; }));
   }
   SUBCASE("graceful_shutdown with 0 uses the default grace") {
@@ -655,39 +706,31 @@ TEST_CASE("control events: none when quiet, on_control and next_control see shut
   net_meshos_handle_free(h);
 }
 
-TEST_CASE("next_control without a time limit wakes when the runtime stops") {
+TEST_CASE("next_control without a time limit wakes on an event, and when the runtime stops") {
   NetMeshOsSdk* sdk = nullptr;
   REQUIRE(net_meshos_sdk_start(1, 10, 0, 0, 0, &sdk) == NET_MESHOS_OK);
   const auto seed = seed_of(0x44);
   NetMeshOsHandle* h = nullptr;
   REQUIRE(net_meshos_register_daemon(sdk, "waiter", 6, seed.data(), &h) == NET_MESHOS_OK);
-
-  // Shared: a waiter that never wakes is detached and must not outlive what it writes to.
-  auto result = std::make_shared<std::promise<std::pair<int, NetMeshOsDaemonControl>>>();
-  auto done = result->get_future();
-  std::thread waiter([h, result] {
-    NetMeshOsDaemonControl c{};
-    c.kind = -1;
-    const int rc = net_meshos_next_control(h, 0, &c);
-    result->set_value({rc, c});
-  });
-  REQUIRE(net_meshos_sdk_shutdown(sdk) == NET_MESHOS_OK);
-  const bool woke = done.wait_for(kEventTimeout) == std::future_status::ready;
-  CHECK(woke);
-  if (woke) {
-    const auto [rc, c] = done.get();
-    CHECK(rc == NET_MESHOS_OK);
+  bool woke = false;
+  {
+    ForeverWaiter waiter(*sdk->sdk, h);
+    const auto first = waiter.first();
+    REQUIRE(first);
+    CHECK(first->first == NET_MESHOS_OK);
+    CHECK(first->second.kind == NET_MESHOS_CONTROL_BACKPRESSURE_ON);
+    REQUIRE(net_meshos_sdk_shutdown(sdk) == NET_MESHOS_OK);
+    const auto second = waiter.second();
+    woke = second.has_value();
+    REQUIRE(second);
+    CHECK(second->first == NET_MESHOS_OK);
     // The runtime stops its daemons with a Shutdown first; either that or "nothing more" ends the wait.
-    CHECK((c.kind == NET_MESHOS_CONTROL_SHUTDOWN || c.kind == NET_MESHOS_CONTROL_NONE));
-    waiter.join();
-  } else {
-    waiter.detach();  // still blocked: leak it rather than hang the suite
+    CHECK((second->second.kind == NET_MESHOS_CONTROL_SHUTDOWN || second->second.kind == NET_MESHOS_CONTROL_NONE));
   }
   if (woke) net_meshos_handle_free(h);
   net_meshos_sdk_free(sdk);
 }
-
-TEST_CASE("publish_log: every level reaches the node's log ring; bad level and message refused") {
+TEST_CASE("publish_log: every level reaches the node's log ring - bad level and message refused") {
   CRuntime rt;
   Recorder rec;
   NetMeshOsHandle* h = rt.add("logger", 0x55, process_only_vtable(), rec);
@@ -718,7 +761,7 @@ TEST_CASE("publish_log: every level reaches the node's log ring; bad level and m
   net_meshos_handle_free(h);
 }
 
-TEST_CASE("publish_capabilities: tags show in the snapshot; malformed input publishes nothing") {
+TEST_CASE("publish_capabilities: tags show in the snapshot - malformed input publishes nothing") {
   CRuntime rt;
   Recorder rec;
   NetMeshOsHandle* h = rt.add("caps", 0x66, process_only_vtable(), rec);
@@ -751,7 +794,7 @@ TEST_CASE("publish_capabilities: tags show in the snapshot; malformed input publ
   net_meshos_handle_free(h);
 }
 
-TEST_CASE("metadata: JSON of the daemon's view, owned by the caller; refresh follows the runtime") {
+TEST_CASE("metadata: JSON of the daemon's view, owned by the caller - refresh follows the runtime") {
   CRuntime rt;
   Recorder rec;
   NetMeshOsHandle* h = rt.add("meta", 0x77, process_only_vtable(), rec);
@@ -827,6 +870,8 @@ TEST_CASE("after handle_free no callback runs, although the runtime keeps tickin
   CRuntime rt;
   Recorder rec;
   NetMeshOsHandle* h = rt.add("freed", 0x99, full_vtable(), rec);
+  const auto id = net_meshos_handle_daemon_id(h);
+  REQUIRE(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) != 0; }) != nullptr);
   REQUIRE(rec.wait_polled());
   net_meshos_handle_free(h);
   int health_calls;
@@ -845,35 +890,54 @@ TEST_CASE("after handle_free no callback runs, although the runtime keeps tickin
   CHECK(rec.saturation_calls == saturation_calls);
 }
 
+TEST_CASE("handle_free waits for a callback in progress, so user_ctx may be released when it returns") {
+  CRuntime rt;
+  Recorder rec;
+  rec.hold_controls = true;
+  NetMeshOsHandle* h = rt.add("held", 0xdd, full_vtable(), rec);
+  const auto id = net_meshos_handle_daemon_id(h);
+  REQUIRE(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) != 0; }) != nullptr);
+  rt.cpp().route(id, meshos::BackpressureOn{0.2f});
+  REQUIRE(rec.wait_control(NET_MESHOS_CONTROL_BACKPRESSURE_ON).kind == NET_MESHOS_CONTROL_BACKPRESSURE_ON);
+  // The daemon's actor is now inside on_control. Free the handle meanwhile, from another thread.
+  auto callback_done_when_freed = std::async(std::launch::async, [&rec, h] {
+    net_meshos_handle_free(h);
+    std::lock_guard<std::mutex> lock(rec.mu);
+    return rec.on_control_returns == 1;
+  });
+  // The daemon is unregistered at once; only then is the callback let go.
+  CHECK(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) == 0; }) != nullptr);
+  rec.release_controls();
+  REQUIRE(callback_done_when_freed.wait_for(kEventTimeout) == std::future_status::ready);
+  CHECK(callback_done_when_freed.get());
+}
+
 TEST_CASE("graceful_shutdown from another thread wakes a thread waiting without a time limit") {
   CRuntime rt;
   Recorder rec;
   NetMeshOsHandle* h = rt.add("woken", 0xaa, full_vtable(), rec);
-  // Shared: a waiter that never wakes is detached and must not outlive what it writes to.
-  auto result = std::make_shared<std::promise<std::pair<int, NetMeshOsDaemonControl>>>();
-  auto done = result->get_future();
-  std::thread waiter([h, result] {
-    NetMeshOsDaemonControl c{};
-    c.kind = -1;
-    const int rc = net_meshos_next_control(h, 0, &c);
-    result->set_value({rc, c});
-  });
-  // Logging is not held up by the waiting thread.
-  CHECK(net_meshos_publish_log(h, NET_MESHOS_LOG_INFO, "still here", 10) == NET_MESHOS_OK);
-  CHECK(net_meshos_graceful_shutdown(h, 2'000) == NET_MESHOS_OK);
-  const bool woke = done.wait_for(kEventTimeout) == std::future_status::ready;
-  CHECK(woke);
-  if (!woke) {
-    waiter.detach();  // still blocked: leak it rather than hang the suite
-    return;
+  bool woke = false;
+  {
+    ForeverWaiter waiter(rt.cpp(), h);
+    const auto first = waiter.first();
+    REQUIRE(first);
+    CHECK(first->second.kind == NET_MESHOS_CONTROL_BACKPRESSURE_ON);
+    // Logging is not held up by the waiting thread.
+    CHECK(net_meshos_publish_log(h, NET_MESHOS_LOG_INFO, "still here", 10) == NET_MESHOS_OK);
+    CHECK(net_meshos_graceful_shutdown(h, 2'000) == NET_MESHOS_OK);
+    const auto second = waiter.second();
+    woke = second.has_value();
+    REQUIRE(second);
+    if (second->first == NET_MESHOS_ERR_ALREADY_SHUTDOWN) {
+      // The waiter had not re-entered its wait before the shutdown: it must then be refused at once.
+      CHECK(second->second.kind == -1);
+    } else {
+      CHECK(second->first == NET_MESHOS_OK);
+      CHECK((second->second.kind == NET_MESHOS_CONTROL_SHUTDOWN || second->second.kind == NET_MESHOS_CONTROL_NONE));
+    }
   }
-  waiter.join();
-  const auto [rc, c] = done.get();
-  CHECK(rc == NET_MESHOS_OK);
-  CHECK((c.kind == NET_MESHOS_CONTROL_SHUTDOWN || c.kind == NET_MESHOS_CONTROL_NONE));
-  net_meshos_handle_free(h);
+  if (woke) net_meshos_handle_free(h);
 }
-
 TEST_CASE("routed control events reach on_control and next_control in the C wire form") {
   CRuntime rt;
   Recorder rec;
@@ -902,7 +966,7 @@ TEST_CASE("routed control events reach on_control and next_control in the C wire
   net_meshos_handle_free(h);
 }
 
-TEST_CASE("control_capacity bounds what a busy daemon has outstanding; the excess is dropped and counted") {
+TEST_CASE("control_capacity bounds what a busy daemon has outstanding - the excess is dropped and counted") {
   CRuntime rt(1);  // control_capacity 1: one event in flight to the actor, one waiting for next_control
   Recorder rec;
   rec.hold_controls = true;
@@ -915,14 +979,22 @@ TEST_CASE("control_capacity bounds what a busy daemon has outstanding; the exces
   rt.cpp().broadcast(meshos::DrainFinish{});       // beyond the bound: dropped
   CHECK(rt.wait_snapshot([](const meshos::MeshOsSnapshot& s) { return s.loop.control_dropped >= 1; }) != nullptr);
   rec.release_controls();
-  // Nobody reads the daemon's events, so the second one handled displaces the first: one more drop.
-  CHECK(rt.wait_snapshot([](const meshos::MeshOsSnapshot& s) { return s.loop.control_dropped >= 2; }) != nullptr);
-  CHECK(net_meshos_sdk_dropped_control_events(rt.sdk) == 2);
+  CHECK(net_meshos_sdk_dropped_control_events(rt.sdk) == 1);
+  // The daemon consumed the first two; what next_control keeps is bounded too (the newest stay), but
+  // displacing a consumed event there is not a dropped control event.
+  const auto wait_ms = static_cast<uint64_t>(std::chrono::milliseconds(kEventTimeout).count());
+  std::vector<int> kinds;
   NetMeshOsDaemonControl c{};
-  CHECK(net_meshos_try_next_control(h, &c) == NET_MESHOS_OK);
-  CHECK(c.kind == NET_MESHOS_CONTROL_BACKPRESSURE_OFF);
+  while (kinds.size() < 3 && net_meshos_next_control(h, wait_ms, &c) == NET_MESHOS_OK &&
+         c.kind != NET_MESHOS_CONTROL_NONE) {
+    kinds.push_back(c.kind);
+    if (c.kind == NET_MESHOS_CONTROL_BACKPRESSURE_OFF) break;
+  }
+  REQUIRE_FALSE(kinds.empty());
+  CHECK(kinds.back() == NET_MESHOS_CONTROL_BACKPRESSURE_OFF);
   CHECK(net_meshos_try_next_control(h, &c) == NET_MESHOS_OK);
   CHECK(c.kind == NET_MESHOS_CONTROL_NONE);
+  CHECK(net_meshos_sdk_dropped_control_events(rt.sdk) == 1);
   {
     std::lock_guard<std::mutex> lock(rec.mu);
     for (const auto& seen : rec.controls) CHECK(seen.kind != NET_MESHOS_CONTROL_DRAIN_FINISH);
