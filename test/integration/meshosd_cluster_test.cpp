@@ -68,11 +68,13 @@ bool watch_peers(std::uint16_t observer, const std::function<bool(const std::map
   return reached;
 }
 
-PeerHealth health_of(const std::map<NodeId, PeerSnapshot>& peers, const std::string& id) {
+// nullopt while the peer is not in the table at all (so "Unreachable" is never satisfied by its absence).
+std::optional<PeerHealth> health_of(const std::map<NodeId, PeerSnapshot>& peers, const std::string& id) {
   std::uint64_t node = 0;
-  if (!parse_hex_u64(id, node)) return PeerHealth::Unreachable;
+  if (!parse_hex_u64(id, node)) return std::nullopt;
   auto it = peers.find(node);
-  return it == peers.end() ? PeerHealth::Unreachable : it->second.health;
+  if (it == peers.end()) return std::nullopt;
+  return it->second.health;
 }
 
 }  // namespace
