@@ -1,7 +1,9 @@
 // meshosd: one meshos node as a server process. It hosts the daemons its config names, joins its peers,
-// and on SIGTERM / SIGINT drains every daemon through maintenance before it stops.
+// and on SIGTERM / SIGINT / SIGHUP drains every daemon through maintenance before it stops.
 #include <pthread.h>
 #include <signal.h>
+
+#include <cstring>
 
 #include <chrono>
 #include <condition_variable>
@@ -108,7 +110,7 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::cout << "meshosd: " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ": draining (deadline "
+  std::cout << "meshosd: " << strsignal(signal_number) << ": draining (deadline "
             << options.drain_deadline.count() << " ms)" << std::endl;
 
   const auto drain_ms = static_cast<std::uint64_t>(options.drain_deadline.count());
@@ -143,6 +145,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // A hung-up session (meshos-run's `ssh -tt` to a remote node ending) drains the node like SIGTERM.
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
