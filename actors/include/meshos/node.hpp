@@ -61,6 +61,9 @@ class MeshNode {
   virtual NodeId node_id() const = 0;
   // Bounded: leaves peers, stops the SDK, stops the network layer.
   virtual Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline) = 0;
+  // Test hook: the node stops answering its peers' heartbeats and greetings without closing a connection,
+  // as a SIGSTOPped process would (peers then see it Unreachable after their peer_timeout); false resumes.
+  virtual void set_unresponsive(bool unresponsive) = 0;
 };
 
 // An operator's connection to a node (what meshos-ctl uses).

@@ -1,0 +1,89 @@
+#pragma once
+// What the node's gateway and peer actors share: the options, the SDK they feed, and the node's current
+// self-description (read by peer actors when they greet a peer).
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "meshos/node.hpp"
+#include "net/wire.hpp"
+
+namespace meshos::detail {
+class ActorTracker;
+}
+
+namespace meshos::net {
+
+// Sets up the modules, BASP heartbeats and wire types every meshos endpoint needs. `tls` enabled: the
+// openssl module with the given files (validated by the caller). Heartbeats go on every endpoint: a node
+// whose peer sends none would drop a healthy idle connection once connection_timeout passed.
+void configure_system(caf::actor_system_config& cfg, const TlsOptions& tls, std::chrono::milliseconds heartbeat,
+                      std::chrono::milliseconds connection_timeout);
+
+// The actor that opens connections without blocking its caller: plain BASP or TLS.
+caf::io::middleman_actor connector(caf::actor_system& sys, bool tls);
+
+struct NetContext {
+  caf::actor_system* system = nullptr;
+  MeshOsDaemonSdk* sdk = nullptr;
+  NodeId node_id = 0;
+  NetworkOptions options;
+  bool tls = false;
+  bool has_verifier = false;
+  detail::ActorTracker* tracker = nullptr;  // counts the peer actors so shutdown can wait for them
+
+  // Never blocks; health and RTT are re-sent on every heartbeat, so an event dropped on a full queue is
+  // repaired by the next one.
+  void publish(MeshOsEvent ev) const { (void)sdk->publish(std::move(ev)); }
+
+  NetHello hello() const {
+    std::lock_guard<std::mutex> lock(hello_mu);
+    return current_hello;
+  }
+  void set_hello(NetHello h) {
+    std::lock_guard<std::mutex> lock(hello_mu);
+    current_hello = std::move(h);
+  }
+
+ private:
+  mutable std::mutex hello_mu;
+  NetHello current_hello;
+};
+
+using NetContextPtr = std::shared_ptr<NetContext>;
+
+// Atoms of the node's own actors (never cross the network).
+using connect_atom = caf::atom_constant<caf::atom("nconnect")>;
+using beat_atom = caf::atom_constant<caf::atom("nbeat")>;
+using deadline_atom = caf::atom_constant<caf::atom("ndeadline")>;
+using claim_atom = caf::atom_constant<caf::atom("nclaim")>;
+using learn_atom = caf::atom_constant<caf::atom("nlearn")>;
+using adopt_atom = caf::atom_constant<caf::atom("nadopt")>;  // (adopt, actor remote_gateway), to a peer actor
+using local_snap_atom = caf::atom_constant<caf::atom("nsnap")>;
+using commit_to_atom = caf::atom_constant<caf::atom("ncommitto")>;
+using stop_atom = caf::atom_constant<caf::atom("nstop")>;  // to a peer actor
+using state_atom = caf::atom_constant<caf::atom("nstate")>;
+
+// From the node to its gateway. A type that cannot be deserialized, so no remote sender can forge it.
+struct GatewayCommand {
+  enum What { Stop, Silence, Speak, Listening, Join } what = Stop;
+  PeerAddress address;             // Listening: where peers reach this node
+  std::vector<PeerAddress> peers;  // Join: configured peers
+};
+
+// Answers of the gateway to a peer actor's claim on a node id.
+enum class Claim : int { Admitted = 0, Self = 1, Duplicate = 2 };
+
+caf::actor spawn_gateway(NetContextPtr ctx);
+// One per remote address. A dialer connects and reconnects with backoff until told to stop; a passive
+// peer (the remote dialed us) starts from the remote gateway's handle and, after a loss, waits for the
+// remote to dial again (it hands the new handle over with adopt_atom).
+caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer,
+                      caf::actor remote = {});
+
+}  // namespace meshos::net
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::net::GatewayCommand)

@@ -1,0 +1,429 @@
+// The node's published actor: answers peers (hello, ping) and operators (requests, watch), owns the set of
+// peer actors (one per remote address, deduplicated by node id) and carries operator commits to the loop,
+// answering only once the commit's audit record shows the real outcome.
+//
+// Operator requests, (mrequest, kind, body) -> NetReply{error_kind, error_message, json}:
+//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "runtime_epoch", "seq",
+//                     "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
+//                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
+//                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops"}
+//   "snapshot" {} -> the MeshOsSnapshot JSON (snapshot.hpp)
+//   "peers"    {} -> {"node_id", "peers": [PeerSnapshot], "addresses": [{"address", "node"|null, "connected"}]}
+//   "logs"     {"daemon"?: hex, "level"?: minimum level, "after_seq"?: N}
+//              -> {"node_id", "runtime_epoch", "last_seq", "logs": [LogRecord]}
+//   "admin"    SignedAdminCommit JSON, or {"unsigned": AdminEvent JSON}
+//   "ice"      SignedIceCommit JSON
+//              -> {"outcome": "accepted"|"rejected"|"unverified", "kind", "message", "commit", "event",
+//                  "audit_seq"}; a rejection also sets error_kind/error_message (the verifier's kind).
+// Errors: invalid_request, unknown_request, invalid_commit, queue_full, loop_closed, timeout, shutting_down.
+#include <deque>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "detail/messages.hpp"
+#include "detail/runtime.hpp"
+#include "meshos/version.hpp"
+#include "net/context.hpp"
+#include "net/requests.hpp"
+
+namespace meshos::net {
+
+namespace {
+
+struct PeerEntry {
+  caf::actor actor;
+  NodeId node = 0;
+  bool connected = false;
+};
+
+struct Watcher {
+  caf::actor handle;
+  std::uint32_t in_flight = 0;
+};
+
+struct PendingCommit {
+  std::uint64_t id = 0;
+  CommitPlan plan;
+  caf::typed_response_promise<NetReply> promise;
+  std::uint64_t baseline = 0;  // audit seq before the commit was published
+  bool started = false;
+};
+
+// Bound on answers withheld while the test hook keeps the gateway silent.
+constexpr std::size_t kMaxWithheld = 4096;
+
+struct GatewayState {
+  NetContextPtr ctx;
+  std::map<PeerAddress, PeerEntry> peers;
+  std::map<NodeId, PeerAddress> admitted;
+  std::set<PeerAddress> ignored;  // ourselves, or another address of a node already tracked
+
+  std::map<caf::actor_addr, Watcher> watchers;
+  std::uint64_t watch_drops = 0;
+
+  std::deque<PendingCommit> commits;
+  std::uint64_t next_commit = 1;
+
+  // Self-description, re-published to peers (through info_rev) when it changes.
+  std::uint64_t info_rev = 1;
+  std::optional<MaintenanceKind> maintenance_kind;
+  std::string maintenance_json;
+  CapabilitySet capabilities;
+  std::vector<std::string> gossip;
+  std::vector<std::uint64_t> gossip_ids;
+
+  PeerAddress self_address;  // what peers are told to connect to; port 0 until published
+  bool silent = false;
+  std::deque<caf::response_promise> withheld;
+};
+
+using gateway_actor = caf::stateful_actor<GatewayState>;
+
+bool from_this_node(gateway_actor* self) {
+  const auto& sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
+std::chrono::milliseconds commit_wait(const NetContext& ctx) {
+  auto tick = ctx.sdk->config().tick_interval;
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(2), tick * 6);
+}
+
+void rebuild_hello(gateway_actor* self) {
+  auto& st = self->state;
+  NetHello h;
+  h.node_id = st.ctx->node_id;
+  h.version = st.ctx->options.software_version;
+  h.listen_host = st.self_address.host;
+  h.listen_port = st.self_address.port;
+  h.capabilities_json = nlohmann::json(st.capabilities).dump();
+  h.maintenance_json = st.maintenance_json.empty() ? nlohmann::json(MaintenanceStateView{view::Active{}}).dump()
+                                                   : st.maintenance_json;
+  h.peers = st.gossip;
+  h.peer_ids = st.gossip_ids;
+  h.info_rev = st.info_rev;
+  st.ctx->set_hello(std::move(h));
+}
+
+void refresh_gossip(gateway_actor* self) {
+  auto& st = self->state;
+  std::vector<std::string> gossip;
+  std::vector<std::uint64_t> ids;
+  for (const auto& kv : st.peers) {
+    if (kv.second.node != 0 && kv.second.connected) {
+      gossip.push_back(kv.first.to_string());
+      ids.push_back(kv.second.node);
+    }
+  }
+  if (gossip != st.gossip || ids != st.gossip_ids) {
+    st.gossip = std::move(gossip);
+    st.gossip_ids = std::move(ids);
+    ++st.info_rev;
+    rebuild_hello(self);
+  }
+}
+
+void track_peer(gateway_actor* self, const PeerAddress& addr, bool dialer, caf::actor remote = {}) {
+  auto& st = self->state;
+  auto actor = spawn_peer(st.ctx, caf::actor_cast<caf::actor>(self), addr, dialer, std::move(remote));
+  if (st.ctx->tracker) st.ctx->tracker->track(actor);
+  st.peers.emplace(addr, PeerEntry{actor, 0, false});
+}
+
+bool trackable(gateway_actor* self, const PeerAddress& addr) {
+  auto& st = self->state;
+  return !(addr == st.self_address) && st.ignored.count(addr) == 0 && st.peers.count(addr) == 0;
+}
+
+// Configured peers: always dialed.
+void join(gateway_actor* self, const std::vector<PeerAddress>& addresses) {
+  for (const auto& addr : addresses)
+    if (trackable(self, addr)) track_peer(self, addr, true);
+}
+
+// Gossip: of two nodes that learn each other, the lower node id dials (one connection per pair).
+void learn(gateway_actor* self, const std::vector<std::string>& addresses, const std::vector<std::uint64_t>& ids) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < addresses.size() && i < ids.size(); ++i) {
+    const NodeId node = ids[i];
+    if (node == 0 || node == st.ctx->node_id || st.admitted.count(node) || st.ctx->node_id > node) continue;
+    auto addr = PeerAddress::parse(addresses[i]);
+    if (addr && trackable(self, *addr)) track_peer(self, *addr, true);
+  }
+}
+
+// A node dialed us and greeted: answer over its connection, through the peer actor tracking it.
+void greeted_by(gateway_actor* self, const NetHello& h, const caf::actor& remote) {
+  auto& st = self->state;
+  if (h.node_id == st.ctx->node_id || !remote || h.listen_host.empty() || h.listen_port == 0) return;
+  PeerAddress addr{h.listen_host, h.listen_port};
+  auto it = st.peers.find(addr);
+  if (it == st.peers.end()) {
+    auto held = st.admitted.find(h.node_id);
+    if (held != st.admitted.end()) it = st.peers.find(held->second);
+  }
+  if (it != st.peers.end()) {
+    if (!it->second.connected) self->send(it->second.actor, adopt_atom::value, remote);
+    return;
+  }
+  if (st.ignored.count(addr) || addr == st.self_address) return;
+  track_peer(self, addr, false, remote);
+}
+
+void start_next_commit(gateway_actor* self);
+
+void finish_commit(gateway_actor* self, NetReply reply) {
+  auto& st = self->state;
+  if (st.commits.empty()) return;
+  st.commits.front().promise.deliver(std::move(reply));
+  st.commits.pop_front();
+  start_next_commit(self);
+}
+
+void start_next_commit(gateway_actor* self) {
+  auto& st = self->state;
+  while (!st.commits.empty() && !st.commits.front().started) {
+    auto& c = st.commits.front();
+    c.started = true;
+    auto snap = st.ctx->sdk->snapshot();
+    c.baseline = snap && !snap->audit.empty() ? snap->audit.back().seq : 0;
+    auto published = st.ctx->sdk->publish(c.plan.event);
+    if (!published) {
+      c.promise.deliver(reply_error(published.error()));
+      st.commits.pop_front();
+      continue;
+    }
+    self->delayed_send(self, commit_wait(*st.ctx), commit_to_atom::value, c.id);
+  }
+}
+
+void settle_commit(gateway_actor* self, const MeshOsSnapshot& snap) {
+  auto& st = self->state;
+  while (!st.commits.empty() && st.commits.front().started) {
+    const auto& c = st.commits.front();
+    const AuditRecord* found = nullptr;
+    for (const auto& rec : snap.audit) {
+      if (rec.seq > c.baseline && rec.commit == c.plan.audit_commit && rec.event == c.plan.audit_event &&
+          rec.operators == c.plan.operators) {
+        found = &rec;
+        break;
+      }
+    }
+    if (!found) return;
+    finish_commit(self, commit_reply(*found, c.plan));
+  }
+}
+
+void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {
+  auto& st = self->state;
+  if (!snap) return;
+  // Peers see our maintenance kind and capabilities; re-describe only on a real change (the view's
+  // relative times change every tick).
+  auto kind = kind_of(snap->local_maintenance);
+  if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities)) {
+    st.maintenance_kind = kind;
+    st.maintenance_json = nlohmann::json(snap->local_maintenance).dump();
+    st.capabilities = snap->node_capabilities;
+    ++st.info_rev;
+    rebuild_hello(self);
+  }
+  settle_commit(self, *snap);
+  if (!st.watchers.empty()) {
+    auto json = snapshot_json(*snap);
+    for (auto& kv : st.watchers) {
+      if (kv.second.in_flight >= kWatchWindow) {
+        ++st.watch_drops;
+        continue;
+      }
+      ++kv.second.in_flight;
+      self->send(kv.second.handle, snap_atom::value, snap->seq, json);
+    }
+  }
+}
+
+GatewayFacts facts_of(gateway_actor* self) {
+  auto& st = self->state;
+  GatewayFacts f;
+  f.version = st.ctx->options.software_version;
+  f.listen = st.self_address.to_string();
+  f.tls = st.ctx->tls;
+  f.verifies_commits = st.ctx->has_verifier;
+  f.watchers = st.watchers.size();
+  f.watch_drops = st.watch_drops;
+  for (const auto& kv : st.peers) f.addresses.push_back({kv.first.to_string(), kv.second.node, kv.second.connected});
+  return f;
+}
+
+void handle_request(gateway_actor* self, const std::string& kind, const std::string& body) {
+  auto& st = self->state;
+  auto promise = self->make_response_promise<NetReply>();
+  auto snap = st.ctx->sdk->snapshot();
+  if (!snap) {
+    promise.deliver(reply_error("loop_closed", "the node has no snapshot (shutting down)"));
+    return;
+  }
+  if (kind == "status") {
+    promise.deliver(NetReply{{}, {}, status_json(*snap, facts_of(self))});
+  } else if (kind == "snapshot") {
+    promise.deliver(NetReply{{}, {}, snapshot_json(*snap)});
+  } else if (kind == "peers") {
+    promise.deliver(NetReply{{}, {}, peers_json(*snap, facts_of(self))});
+  } else if (kind == "logs") {
+    auto logs = logs_json(*snap, body);
+    promise.deliver(logs ? NetReply{{}, {}, std::move(*logs)} : reply_error(logs.error()));
+  } else if (kind == "admin" || kind == "ice") {
+    auto plan = plan_commit(kind, body, st.ctx->has_verifier, wall_clock_ms());
+    if (!plan) {
+      promise.deliver(reply_error(plan.error()));
+      return;
+    }
+    st.commits.push_back(PendingCommit{st.next_commit++, std::move(*plan), promise, 0, false});
+    start_next_commit(self);
+  } else {
+    promise.deliver(reply_error("unknown_request", "unknown request kind \"" + kind +
+                                                       "\" (status, snapshot, peers, logs, admin, ice)"));
+  }
+}
+
+void stop(gateway_actor* self) {
+  auto& st = self->state;
+  for (auto& kv : st.peers) self->send<caf::message_priority::high>(kv.second.actor, stop_atom::value);
+  st.peers.clear();
+  for (auto& c : st.commits) c.promise.deliver(reply_error("shutting_down", "the node is shutting down"));
+  st.commits.clear();
+  for (auto& kv : st.watchers) self->demonitor(kv.second.handle);
+  st.watchers.clear();
+  st.withheld.clear();
+  self->quit();
+}
+
+}  // namespace
+
+caf::actor spawn_gateway(NetContextPtr ctx) {
+  auto* sys = ctx->system;
+  return sys->spawn(
+      [](gateway_actor* self, NetContextPtr c) -> caf::behavior {
+        auto& st = self->state;
+        st.ctx = std::move(c);
+        rebuild_hello(self);
+        self->set_down_handler([=](caf::down_msg& dm) { self->state.watchers.erase(dm.source); });
+        // Anything else (a stray or hostile message) is refused, never fatal.
+        self->set_default_handler(caf::drop);
+        return {
+            // ---- peers ----
+            [=](hello_atom, const NetHello& h, const caf::actor& remote) -> caf::result<NetHello> {
+              auto& s = self->state;
+              if (s.silent) {
+                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
+                return caf::delegated<NetHello>{};
+              }
+              greeted_by(self, h, remote);
+              if (h.peers.size() == h.peer_ids.size()) learn(self, h.peers, h.peer_ids);
+              return s.ctx->hello();
+            },
+            [=](ping_atom, std::uint64_t nonce) -> caf::result<pong_atom, std::uint64_t, std::uint64_t> {
+              auto& s = self->state;
+              if (s.silent) {
+                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
+                return caf::delegated<pong_atom, std::uint64_t, std::uint64_t>{};
+              }
+              return {pong_atom::value, nonce, s.info_rev};
+            },
+            // ---- operators ----
+            [=](request_atom, const std::string& kind, const std::string& body) {
+              handle_request(self, kind, body);
+            },
+            [=](watch_atom, const caf::actor& watcher) -> caf::result<ok_atom> {
+              if (!watcher) return caf::make_error(caf::sec::invalid_argument);
+              self->monitor(watcher);
+              self->state.watchers[watcher.address()] = Watcher{watcher, 0};
+              return ok_atom::value;
+            },
+            [=](unwatch_atom, const caf::actor& watcher) {
+              if (!watcher) return;
+              self->demonitor(watcher);
+              self->state.watchers.erase(watcher.address());
+            },
+            [=](ack_atom) {
+              const auto& sender = self->current_sender();
+              if (!sender) return;
+              auto it = self->state.watchers.find(caf::actor_cast<caf::actor_addr>(sender));
+              if (it != self->state.watchers.end() && it->second.in_flight > 0) --it->second.in_flight;
+            },
+            // ---- this node's own actors ----
+            // SnapshotMsg cannot be deserialized: only this process can send it.
+            [=](local_snap_atom, const detail::SnapshotMsg& m) { on_snapshot(self, m.snapshot); },
+            [=](claim_atom, const std::string& host, std::uint16_t port, NodeId node) -> int {
+              auto& s = self->state;
+              if (!from_this_node(self)) return static_cast<int>(Claim::Duplicate);
+              PeerAddress addr{host, port};
+              if (node == s.ctx->node_id) {
+                s.ignored.insert(addr);
+                s.peers.erase(addr);
+                return static_cast<int>(Claim::Self);
+              }
+              auto held = s.admitted.find(node);
+              if (held != s.admitted.end() && !(held->second == addr)) {
+                auto other = s.peers.find(held->second);
+                if (other != s.peers.end() && other->second.connected) {
+                  s.ignored.insert(addr);
+                  s.peers.erase(addr);
+                  return static_cast<int>(Claim::Duplicate);
+                }
+                // The node moved (restarted on another port): the old address's actor has no job left.
+                if (other != s.peers.end()) {
+                  self->send<caf::message_priority::high>(other->second.actor, stop_atom::value);
+                  s.peers.erase(other);
+                }
+              }
+              auto entry = s.peers.find(addr);
+              if (entry != s.peers.end() && entry->second.node != 0 && entry->second.node != node) {
+                auto old = s.admitted.find(entry->second.node);
+                if (old != s.admitted.end() && old->second == addr) s.admitted.erase(old);
+              }
+              s.admitted[node] = addr;
+              if (entry != s.peers.end()) entry->second.node = node;
+              return static_cast<int>(Claim::Admitted);
+            },
+            [=](state_atom, const std::string& host, std::uint16_t port, NodeId node, bool connected) {
+              if (!from_this_node(self)) return;
+              auto it = self->state.peers.find(PeerAddress{host, port});
+              if (it == self->state.peers.end()) return;
+              it->second.node = node;
+              it->second.connected = connected;
+              refresh_gossip(self);
+            },
+            [=](learn_atom, const std::vector<std::string>& addresses, const std::vector<std::uint64_t>& ids) {
+              if (from_this_node(self)) learn(self, addresses, ids);
+            },
+            [=](commit_to_atom, std::uint64_t id) {
+              auto& s = self->state;
+              if (s.commits.empty() || s.commits.front().id != id) return;
+              finish_commit(self, reply_error("timeout", "the commit was published but its outcome did not show in "
+                                                         "the audit ring in time; check status"));
+            },
+            [=](const GatewayCommand& cmd) {
+              auto& s = self->state;
+              switch (cmd.what) {
+                case GatewayCommand::Stop: stop(self); break;
+                case GatewayCommand::Silence: s.silent = true; break;
+                case GatewayCommand::Listening:
+                  s.self_address = cmd.address;
+                  ++s.info_rev;
+                  rebuild_hello(self);
+                  break;
+                case GatewayCommand::Join: join(self, cmd.peers); break;
+                case GatewayCommand::Speak:
+                  s.silent = false;
+                  s.withheld.clear();
+                  break;
+              }
+            },
+        };
+      },
+      std::move(ctx));
+}
+
+}  // namespace meshos::net

@@ -1,0 +1,294 @@
+// One long-lived actor per remote address: connects (without blocking a scheduler thread), greets,
+// heartbeats, reports RTT / health / self-description into the loop, and reconnects with backoff.
+// Long-lived on purpose: CAF 0.17 never collects a local actor that sent to a remote node (issue 2056).
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "net/context.hpp"
+
+namespace meshos::net {
+
+namespace {
+
+struct PeerState {
+  NetContextPtr ctx;
+  caf::actor gateway;
+  PeerAddress address;
+  caf::actor remote;          // the peer's gateway, validated by a hello
+  NodeId node = 0;            // 0 until the first hello answered
+  std::uint64_t gen = 0;      // connection generation: replies and timers of an older one are ignored
+  std::uint64_t answers = 0;  // pongs received in this generation
+  std::uint64_t last_rev = 0;
+  std::uint64_t nonce = 0;
+  bool connecting = false;
+  std::optional<PeerHealth> health;
+  std::chrono::milliseconds backoff{0};
+  bool stopped = false;
+  bool dialer = true;
+  std::string last_failure;  // logged once per distinct reason, not once per retry
+};
+
+using peer_actor = caf::stateful_actor<PeerState>;
+
+event::PeerInfo info_of(NodeId node, const NetHello& h) {
+  event::PeerInfo info;
+  info.peer = node;
+  info.version = h.version;
+  if (auto caps = capability_set_from_json_text(h.capabilities_json)) info.capabilities = std::move(*caps);
+  try {
+    if (!h.maintenance_json.empty()) {
+      if (auto view = maintenance_view_from_json(nlohmann::json::parse(h.maintenance_json)))
+        info.maintenance = std::move(*view);
+    }
+  } catch (const nlohmann::json::exception&) {
+    // A peer sending a malformed view keeps its previous mirror: nothing to fold.
+  }
+  return info;
+}
+
+void log(peer_actor* self, LogLevel level, const std::string& what) {
+  auto& st = self->state;
+  std::string who = "peer " + st.address.to_string();
+  if (st.node != 0) who += " (node " + to_hex(st.node) + ")";
+  st.ctx->publish(event::Log{LogLine{level, std::nullopt, who + ": " + what}});
+}
+
+void set_health(peer_actor* self, PeerHealth h) {
+  auto& st = self->state;
+  st.health = h;
+  if (st.node != 0) st.ctx->publish(event::NodeHealth{st.node, h});
+}
+
+void tell_gateway_connected(peer_actor* self, bool connected) {
+  auto& st = self->state;
+  self->send(st.gateway, state_atom::value, st.address.host, st.address.port, st.node, connected);
+}
+
+void schedule_reconnect(peer_actor* self) {
+  auto& st = self->state;
+  if (st.stopped || !st.dialer) return;
+  auto delay = st.backoff;
+  st.backoff = std::min(st.backoff * 2, st.ctx->options.reconnect_max);
+  self->delayed_send(self, delay, connect_atom::value, st.gen);
+}
+
+void attempt_failed(peer_actor* self, const std::string& why) {
+  auto& st = self->state;
+  st.connecting = false;
+  if (why != st.last_failure) {
+    st.last_failure = why;
+    log(self, LogLevel::Warn, "cannot connect: " + why);
+  }
+  if (st.node != 0 && st.health != PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
+  schedule_reconnect(self);
+}
+
+void learn_from(peer_actor* self, const NetHello& h) {
+  auto& st = self->state;
+  if (h.peers.size() != h.peer_ids.size()) return;  // malformed gossip: nothing to learn
+  self->send(st.gateway, learn_atom::value, h.peers, h.peer_ids);
+}
+
+void beat(peer_actor* self);
+
+void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
+  auto& st = self->state;
+  if (st.node != 0 && st.node != h.node_id) st.ctx->publish(event::PeerRemoved{st.node});  // a new identity here
+  st.node = h.node_id;
+  st.remote = std::move(handle);
+  st.connecting = false;
+  st.answers = 0;
+  st.last_rev = h.info_rev;
+  st.backoff = st.ctx->options.reconnect_initial;
+  st.last_failure.clear();
+  log(self, LogLevel::Info, "admitted (version " + h.version + ")");
+  self->monitor(st.remote);
+  st.ctx->publish(info_of(st.node, h));
+  set_health(self, PeerHealth::Healthy);
+  tell_gateway_connected(self, true);
+  learn_from(self, h);
+  self->delayed_send(self, st.ctx->options.peer_timeout, deadline_atom::value, st.gen, st.answers);
+  beat(self);
+}
+
+void greeted(peer_actor* self, caf::actor handle, NetHello h) {
+  auto& st = self->state;
+  auto gen = st.gen;
+  self->request(st.gateway, std::chrono::seconds(10), claim_atom::value, st.address.host, st.address.port, h.node_id)
+      .then(
+          [=](int claim) {
+            auto& s = self->state;
+            if (gen != s.gen || s.stopped) return;
+            if (claim != static_cast<int>(Claim::Admitted)) {
+              // Ourselves, or a node already tracked under another address: this actor has no job.
+              s.stopped = true;
+              self->quit();
+              return;
+            }
+            admitted(self, handle, h);
+          },
+          [=](caf::error& e) {
+            if (gen == self->state.gen) attempt_failed(self, "admission: " + self->system().render(e));
+          });
+}
+
+void attempt(peer_actor* self) {
+  auto& st = self->state;
+  if (st.stopped || st.remote || st.connecting || !st.dialer) return;
+  st.connecting = true;
+  auto gen = st.gen;
+  auto timeout = std::max(st.ctx->options.peer_timeout, std::chrono::milliseconds(1000));
+  self->request(connector(*st.ctx->system, st.ctx->tls), timeout, caf::connect_atom::value, st.address.host,
+                st.address.port)
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto& s = self->state;
+            if (gen != s.gen || s.stopped) return;
+            if (!ptr) {
+              attempt_failed(self, "no actor is published there");
+              return;
+            }
+            auto handle = caf::actor_cast<caf::actor>(std::move(ptr));
+            // After a failure CAF may hand out a stale proxy: only an answered hello validates the handle.
+            self->request(handle, s.ctx->options.peer_timeout, hello_atom::value, s.ctx->hello(), s.gateway)
+                .then(
+                    [=](NetHello& h) {
+                      if (gen != self->state.gen || self->state.stopped) return;
+                      greeted(self, handle, std::move(h));
+                    },
+                    [=](caf::error& e) {
+                      if (gen == self->state.gen)
+                        attempt_failed(self, "no answer to hello: " + self->system().render(e));
+                    });
+          },
+          [=](caf::error& e) {
+            if (gen == self->state.gen) attempt_failed(self, self->system().render(e));
+          });
+}
+
+// The remote dialed us: talk to its gateway over that connection (a handle validated by a hello).
+void adopt(peer_actor* self, caf::actor handle) {
+  auto& st = self->state;
+  if (st.stopped || !handle || handle == st.remote) return;
+  if (st.remote) {
+    self->demonitor(st.remote);
+    st.remote = nullptr;
+  }
+  ++st.gen;
+  st.connecting = true;
+  auto gen = st.gen;
+  self->request(handle, st.ctx->options.peer_timeout, hello_atom::value, st.ctx->hello(), st.gateway)
+      .then(
+          [=](NetHello& h) {
+            if (gen != self->state.gen || self->state.stopped) return;
+            greeted(self, handle, std::move(h));
+          },
+          [=](caf::error& e) {
+            if (gen == self->state.gen) attempt_failed(self, "no answer to hello: " + self->system().render(e));
+          });
+}
+
+void refresh_hello(peer_actor* self) {
+  auto& st = self->state;
+  auto gen = st.gen;
+  self->request(st.remote, st.ctx->options.peer_timeout, hello_atom::value, st.ctx->hello(), st.gateway)
+      .then(
+          [=](NetHello& h) {
+            auto& s = self->state;
+            if (gen != s.gen || s.stopped || h.node_id != s.node) return;
+            s.last_rev = h.info_rev;
+            s.ctx->publish(info_of(s.node, h));
+            learn_from(self, h);
+          },
+          [=](caf::error&) {});
+}
+
+void beat(peer_actor* self) {
+  auto& st = self->state;
+  if (st.stopped || !st.remote) return;
+  // Repeated while silent, so a health event dropped on a full intake is repaired.
+  if (st.health == PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
+  auto gen = st.gen;
+  auto nonce = ++st.nonce;
+  auto sent = Clock::now();
+  self->request(st.remote, st.ctx->options.peer_timeout, ping_atom::value, nonce)
+      .then(
+          [=](pong_atom, std::uint64_t echoed, std::uint64_t rev) {
+            auto& s = self->state;
+            if (gen != s.gen || s.stopped || echoed != nonce) return;
+            ++s.answers;
+            s.ctx->publish(event::RttSample{s.node, Clock::now() - sent});
+            set_health(self, PeerHealth::Healthy);
+            self->delayed_send(self, s.ctx->options.peer_timeout, deadline_atom::value, gen, s.answers);
+            if (rev != s.last_rev) refresh_hello(self);
+          },
+          [=](caf::error&) {
+            // Silence is judged by the deadline (peer_timeout after the last answer), not per ping.
+          });
+  self->delayed_send(self, st.ctx->options.heartbeat_interval, beat_atom::value, gen);
+}
+
+void connection_lost(peer_actor* self) {
+  auto& st = self->state;
+  if (st.remote) self->demonitor(st.remote);
+  st.remote = nullptr;
+  st.connecting = false;
+  ++st.gen;
+  log(self, LogLevel::Warn, "connection lost");
+  set_health(self, PeerHealth::Unreachable);
+  tell_gateway_connected(self, false);
+  st.backoff = st.ctx->options.reconnect_initial;
+  schedule_reconnect(self);
+}
+
+}  // namespace
+
+caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer, caf::actor remote) {
+  auto* sys = ctx->system;
+  return sys->spawn(
+      [](peer_actor* self, NetContextPtr c, caf::actor gw, PeerAddress addr, bool dials,
+         caf::actor adopted) -> caf::behavior {
+        auto& st = self->state;
+        st.ctx = std::move(c);
+        st.gateway = std::move(gw);
+        st.address = std::move(addr);
+        st.dialer = dials;
+        st.backoff = st.ctx->options.reconnect_initial;
+        self->set_down_handler([=](caf::down_msg& dm) {
+          if (self->state.remote && dm.source == self->state.remote.address()) connection_lost(self);
+        });
+        self->set_default_handler(caf::drop);
+        if (adopted)
+          adopt(self, std::move(adopted));
+        else
+          self->send(self, connect_atom::value, st.gen);
+        return {
+            [=](adopt_atom, caf::actor handle) { adopt(self, std::move(handle)); },
+            [=](connect_atom, std::uint64_t gen) {
+              if (gen == self->state.gen) attempt(self);
+            },
+            [=](beat_atom, std::uint64_t gen) {
+              if (gen == self->state.gen) beat(self);
+            },
+            [=](deadline_atom, std::uint64_t gen, std::uint64_t answers) {
+              auto& s = self->state;
+              if (gen != s.gen || answers != s.answers || !s.remote) return;
+              if (s.health != PeerHealth::Unreachable) {
+                log(self, LogLevel::Warn, "no answer for " + std::to_string(s.ctx->options.peer_timeout.count()) + " ms");
+                set_health(self, PeerHealth::Unreachable);
+              }
+            },
+            [=](stop_atom) {
+              auto& s = self->state;
+              s.stopped = true;
+              if (s.remote) self->demonitor(s.remote);
+              s.remote = nullptr;
+              self->quit();
+            },
+        };
+      },
+      std::move(ctx), std::move(gateway), std::move(address), dialer, std::move(remote));
+}
+
+}  // namespace meshos::net

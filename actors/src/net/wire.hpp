@@ -1,0 +1,86 @@
+#pragma once
+// What crosses the network between meshos nodes, and between an operator (RemoteNode) and a node.
+// Every endpoint is the node's published gateway actor; one TCP connection per pair of nodes (BASP).
+//
+// Peer protocol (node -> node, sent by the sender's long-lived peer actor to the receiver's gateway):
+//   (mhello, NetHello, actor gateway) -> NetHello
+//                                                 exchange self-descriptions; the receiver learns the
+//                                                 sender's listen address and the peers it knows (gossip),
+//                                                 and talks back to the sender's gateway over the same
+//                                                 connection instead of dialing a second one
+// Who dials: a node dials the peers it is configured with; of two nodes that learn each other through
+// gossip, the one with the lower node id dials; the dialed side adopts the dialer's gateway handle and
+// waits for it to dial again after a connection loss. One connection per pair (two TLS connections
+// between the same nodes make CAF 0.17 drop one of them at random).
+//   (mping, u64 nonce)         -> (mpong, u64 nonce, u64 info_rev)
+//                                                 heartbeat; a changed info_rev makes the sender ask for a
+//                                                 fresh hello (maintenance, capabilities or known peers changed)
+// Operator protocol (RemoteNode's client actor -> gateway):
+//   (mrequest, string kind, string json_body) -> NetReply
+//       kinds: status, snapshot, peers, logs, admin, ice (see node.hpp and docs in gateway.cpp)
+//   (mwatch, actor watcher)    -> (mok)           the gateway pushes (msnap, u64 seq, string snapshot_json)
+//                                                 to the watcher, at most kWatchWindow unacknowledged;
+//                                                 the watcher answers each with (mack); snapshots beyond
+//                                                 the window are dropped and counted
+//   (munwatch, actor watcher)                      stop pushing (also implied by the watcher going down)
+// Snapshots and commits travel as JSON text (snapshot.hpp / admin.hpp codecs): the wire structs stay
+// plain strings and integers, so nothing here needs CAF's optional/variant adapters.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+namespace meshos::net {
+
+using hello_atom = caf::atom_constant<caf::atom("mhello")>;
+using ping_atom = caf::atom_constant<caf::atom("mping")>;
+using pong_atom = caf::atom_constant<caf::atom("mpong")>;
+using request_atom = caf::atom_constant<caf::atom("mrequest")>;
+using watch_atom = caf::atom_constant<caf::atom("mwatch")>;
+using unwatch_atom = caf::atom_constant<caf::atom("munwatch")>;
+using snap_atom = caf::atom_constant<caf::atom("msnap")>;
+using ack_atom = caf::atom_constant<caf::atom("mack")>;
+using ok_atom = caf::atom_constant<caf::atom("mok")>;
+
+// Unacknowledged snapshots a watcher may have in flight before the gateway starts dropping for it.
+inline constexpr std::uint32_t kWatchWindow = 8;
+
+struct NetHello {
+  std::uint64_t node_id = 0;
+  std::string version;
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  std::string capabilities_json;  // CapabilitySet as JSON ({"tags": [...], "metadata": {...}})
+  std::string maintenance_json;   // MaintenanceStateView as JSON
+  std::vector<std::string> peers; // "host:port" of every peer the sender has admitted and reaches
+  std::vector<std::uint64_t> peer_ids;  // their node ids, index by index
+  std::uint64_t info_rev = 0;     // bumped whenever any field above changes
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetHello& x) {
+  return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
+           x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev);
+}
+
+// error_kind empty: success, `json` is the answer. Otherwise the node's SdkError (kind + message); `json`
+// may still carry detail (e.g. the audit outcome of a rejected commit).
+struct NetReply {
+  std::string error_kind;
+  std::string error_message;
+  std::string json;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetReply& x) {
+  return f(caf::meta::type_name("meshos.NetReply"), x.error_kind, x.error_message, x.json);
+}
+
+// Both sides of every connection must know the types (else the message arrives empty, silently).
+inline void add_wire_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<NetHello>("meshos.NetHello");
+  cfg.add_message_type<NetReply>("meshos.NetReply");
+}
+
+}  // namespace meshos::net
