@@ -105,7 +105,7 @@ struct ExecutorState {
 
 // Dispatcher code may block: it runs on this detached actor's own thread, never on a scheduler worker.
 // It has no timers (a pending timer would keep a detached actor, and so CAF's shutdown, waiting).
-caf::actor spawn_dispatch_worker(caf::actor_system& sys, std::shared_ptr<ActionDispatcher> dispatcher) {
+caf::actor spawn_dispatch_worker(caf::actor_system& sys, std::shared_ptr<ActionDispatcher> user_dispatcher) {
   // The dispatcher is a spawn argument rather than a capture: see spawn_router.
   return sys.spawn<caf::detached>([](caf::event_based_actor* self, std::shared_ptr<ActionDispatcher> dispatcher) -> caf::behavior {
     return {
@@ -122,7 +122,7 @@ caf::actor spawn_dispatch_worker(caf::actor_system& sys, std::shared_ptr<ActionD
         },
         [=](quit_atom) { self->quit(); },
     };
-  }, std::move(dispatcher));
+  }, std::move(user_dispatcher));
 }
 
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher) {

@@ -6,10 +6,10 @@
 
 namespace meshos::detail {
 
-caf::actor spawn_router(RuntimePtr rt) {
+caf::actor spawn_router(RuntimePtr runtime) {
   // Captured state travels as spawn arguments: CAF 0.17 dereferences a null argument tuple for spawns
   // without arguments (UBSan reports it).
-  auto& sys = rt->system();
+  auto& sys = runtime->system();
   return sys.spawn([](caf::event_based_actor* self, RuntimePtr rt) -> caf::behavior {
     return {
         [=](route_atom, const ControlMsg& m) {
@@ -28,7 +28,7 @@ caf::actor spawn_router(RuntimePtr rt) {
         },
         [=](quit_atom) { self->quit(); },
     };
-  }, std::move(rt));
+  }, std::move(runtime));
 }
 
 }  // namespace meshos::detail

@@ -4,7 +4,8 @@
 
 namespace meshos::detail {
 
-caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate) {
+caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> callback,
+                            std::shared_ptr<Gate> subscriber_gate) {
   // Arguments rather than captures: see spawn_router.
   using Callback = std::function<void(const SnapshotPtr&)>;
   return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Gate> gate) -> caf::behavior {
@@ -19,7 +20,7 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
         },
         [=](quit_atom) { self->quit(); },
     };
-  }, std::move(cb), std::move(gate));
+  }, std::move(callback), std::move(subscriber_gate));
 }
 
 }  // namespace meshos::detail
