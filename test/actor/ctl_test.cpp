@@ -628,7 +628,7 @@ TEST_CASE("ctl operator-entry prints the registry entry of a key file") {
   check_error_line(run_ctl({"operator-entry", dir.file("none.key")}), 1, "key_file_not_found");
 }
 
-TEST_CASE("ctl ice: propose, two signatures, submit; the verifier needs both") {
+TEST_CASE("ctl ice: propose, two signatures, submit - the verifier needs both") {
   TempDir dir;
   const std::string alice = keygen(dir, "alice");
   const std::string bob = keygen(dir, "bob");

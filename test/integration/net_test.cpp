@@ -320,7 +320,7 @@ TEST_CASE("an operator connecting where no node listens gets connect_failed") {
   CHECK(remote.error().kind == "connect_failed");
 }
 
-TEST_CASE("signed admin commits: accepted drains the node; forged, stale, replayed and unsigned are refused and audited") {
+TEST_CASE("signed admin commits: accepted drains the node - forged, stale, replayed and unsigned are refused and audited") {
   VerifyingNode v;
   auto& node = *v.node;
   auto daemon = node.sdk().register_daemon(make_daemon("worker", std::make_shared<Probe>()), EntityKeypair::generate());
@@ -428,7 +428,7 @@ TEST_CASE("watch ends with connection_lost when the node goes away") {
   CHECK(after.error().kind == "connection_lost");
 }
 
-TEST_CASE("TLS: nodes with certificates from the same CA form; a node from another CA is refused") {
+TEST_CASE("TLS: nodes with certificates from the same CA form - a node from another CA is refused") {
   TestPki pki;
   pki.make_ca("ca1");
   pki.make_ca("ca2");

@@ -384,7 +384,7 @@ TEST_CASE("maintenance: a failed commit dispatch is retried by the next reconcil
   CHECK(only<action::CommitMaintenanceTransition>(n.tick()).node == kThisNode);
 }
 
-TEST_CASE("locality arm: a slow peer is avoided once; the avoid expires after its TTL and re-arms") {
+TEST_CASE("locality arm: a slow peer is avoided once - the avoid expires after its TTL and re-arms") {
   Node n;
   n.fold(event::RttSample{kPeer, 250ms});
   CHECK(n.tick().empty());  // at the threshold is not over it

@@ -52,7 +52,7 @@ SignedIceCommit ice_commit(IceAction proposal, std::int64_t issued_at_ms) {
 
 }  // namespace
 
-TEST_CASE("Registered adds a running daemon with intent Run; Unregistered forgets it") {
+TEST_CASE("Registered adds a running daemon with intent Run - Unregistered forgets it") {
   Node n;
   n.lifecycle(kEcho, lifecycle::Registered{});
   const DaemonState& d = n.daemon(kEcho);
@@ -72,7 +72,7 @@ TEST_CASE("Registered adds a running daemon with intent Run; Unregistered forget
   CHECK(n.state.desired().intents.count(kEcho.id) == 0);
 }
 
-TEST_CASE("lifecycle signals move the daemon; signals for unknown daemons are ignored") {
+TEST_CASE("lifecycle signals move the daemon - signals for unknown daemons are ignored") {
   Node n;
   n.lifecycle(kEcho, lifecycle::Registered{});
   n.advance(5s);
@@ -227,7 +227,7 @@ TEST_CASE("break-glass actions without a verifier apply as unverified") {
   CHECK_FALSE(n.actual().frozen(n.now));
 }
 
-TEST_CASE("audit ring: every commit with its source, operators, outcome and reason; bounded") {
+TEST_CASE("audit ring: every commit with its source, operators, outcome and reason - bounded") {
   MeshOsConfig config = test_config();
   config.audit_ring_capacity = 3;
   Node n(config);
@@ -261,7 +261,7 @@ TEST_CASE("audit ring: every commit with its source, operators, outcome and reas
   CHECK(n.state.loop_stats().audit_evicted == 1);
 }
 
-TEST_CASE("logs: stamped with seq from 1, wall clock and node id; long messages are cut and say so") {
+TEST_CASE("logs: stamped with seq from 1, wall clock and node id - long messages are cut and say so") {
   MeshOsConfig config = test_config();
   config.log_ring_capacity = 2;
   Node n(config);
@@ -344,7 +344,7 @@ TEST_CASE("record_emitted numbers actions from 1 and marks what is in flight") {
   CHECK(more.at(0).id == 6);  // an action for an unknown daemon still gets its id, and marks nothing
 }
 
-TEST_CASE("ActionOutcome: failures go to the ring and undo in-flight marks; Dispatched changes nothing") {
+TEST_CASE("ActionOutcome: failures go to the ring and undo in-flight marks - Dispatched changes nothing") {
   MeshOsConfig config = test_config();
   config.failure_ring_capacity = 2;
   Node n(config);
