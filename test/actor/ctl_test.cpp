@@ -1,4 +1,5 @@
 // meshos-ctl's logic against a scripted node: parsing, rendering, commits and exit codes.
+#include "../support/temp_dir.hpp"
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -30,24 +31,8 @@ namespace {
 constexpr std::int64_t kNow = 1'700'000'000'000;
 const std::string kBlast = std::string(62, '0') + "ab";
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    path_ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/meshos-ctl-XXXXXX";
-    REQUIRE(::mkdtemp(&path_[0]) != nullptr);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+// TempDir: test/support/temp_dir.hpp
+using meshos::test::TempDir;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,3 +1,4 @@
+#include "../support/temp_dir.hpp"
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -22,38 +23,8 @@ using nlohmann::json;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    path_ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/meshos-keyfile-XXXXXX";
-    REQUIRE(::mkdtemp(&path_[0]) != nullptr);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-  // Writes `contents` with the given mode (umask does not apply: chmod afterwards).
-  std::string write(const std::string& name, const std::string& contents, mode_t mode = 0600) const {
-    const std::string path = file(name);
-    {
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out << contents;
-      REQUIRE(out.good());
-    }
-    REQUIRE(::chmod(path.c_str(), mode) == 0);
-    return path;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// TempDir: test/support/temp_dir.hpp
+using meshos::test::TempDir;
 
 mode_t mode_of(const std::string& path) {
   struct stat info {};

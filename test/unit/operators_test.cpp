@@ -1,3 +1,4 @@
+#include "../support/temp_dir.hpp"
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -94,34 +95,8 @@ std::string rejection_message(const VerificationOutcome& o) {
   return r == nullptr ? std::string() : r->message;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    path_ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/meshos-operators-XXXXXX";
-    REQUIRE(::mkdtemp(&path_[0]) != nullptr);
-  }
-  ~TempDir() {
-    for (const auto& f : files_) std::remove(f.c_str());
-    ::rmdir(path_.c_str());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string write(const std::string& name, const std::string& contents) {
-    const std::string file = path_ + "/" + name;
-    std::ofstream out(file, std::ios::binary);
-    out << contents;
-    REQUIRE(out.good());
-    files_.push_back(file);
-    return file;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
+// TempDir: test/support/temp_dir.hpp
+using meshos::test::TempDir;
 
 void check_invalid_registry(const json& j, const std::string& field) {
   CAPTURE(j.dump());
