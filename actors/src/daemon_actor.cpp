@@ -1,5 +1,7 @@
 // One actor per registered daemon. It owns the MeshDaemon object: every call into daemon code happens here,
 // and an exception from daemon code is a crash of this daemon only, reported to the loop.
+#include <deque>
+
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 
@@ -18,6 +20,15 @@ struct DaemonActorState {
   std::uint64_t processed = 0;
   std::uint64_t outputs = 0;
   std::uint64_t rejected = 0;  // causal events that arrived while stopped
+
+  // Causal events held back while control events routed to this daemon are still on their way: CAF's
+  // priorities let urgent messages overtake only across scheduling rounds, so the daemon enforces "control
+  // first" itself. Bounded: each held event keeps its slot of the data gate until it is processed.
+  struct Held {
+    CausalEvent event;
+    caf::response_promise reply;  // pending() only for process requests
+  };
+  std::deque<Held> held;
 
   void report(LifecycleSignal s) { rt->publish_internal(event::DaemonLifecycle{slot->daemon, std::move(s)}); }
 
@@ -88,6 +99,32 @@ struct DaemonActorState {
     report(lifecycle::ExitedCleanly{});
   }
 
+  bool control_pending() const { return slot->control_gate.in_flight() > 0; }
+
+  void accept(CausalEvent ev, caf::response_promise reply) {
+    if (!held.empty() || control_pending()) {
+      held.push_back(Held{std::move(ev), std::move(reply)});
+      return;
+    }
+    run(ev, reply);
+  }
+
+  // Processes what was held back, in arrival order, as long as no control event is pending.
+  void release_held(bool force = false) {
+    while (!held.empty() && (force || !control_pending())) {
+      auto h = std::move(held.front());
+      held.pop_front();
+      run(h.event, h.reply);
+    }
+  }
+
+  void run(const CausalEvent& ev, caf::response_promise& reply) {
+    slot->data_gate.release();
+    OutputsMsg out;
+    if (auto produced = process(ev, out.error)) out.outputs = std::move(*produced);
+    if (reply.pending()) reply.deliver(std::move(out));
+  }
+
   std::optional<std::vector<Bytes>> process(const CausalEvent& ev, std::optional<SdkError>& err) {
     if (!running) {
       ++rejected;
@@ -128,21 +165,19 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               if (m.gated) state.slot->control_gate.release();
               state.guarded("on_control", [&] { state.daemon->on_control(m.control); });
               state.slot->consumed(m.control);
+              state.release_held();
             },
-            [=](causal_atom, const CausalMsg& m) {
-              auto& state = self->state;
-              state.slot->data_gate.release();
-              std::optional<SdkError> err;
-              (void)state.process(m.event, err);
+            [=](causal_atom, CausalMsg& m) { self->state.accept(std::move(m.event), caf::response_promise{}); },
+            [=](process_atom, CausalMsg& m) -> caf::result<OutputsMsg> {
+              auto rp = self->make_response_promise();
+              self->state.accept(std::move(m.event), rp);
+              return rp;
             },
-            [=](process_atom, const CausalMsg& m) -> OutputsMsg {
-              auto& state = self->state;
-              state.slot->data_gate.release();
-              OutputsMsg reply;
-              if (auto out = state.process(m.event, reply.error)) reply.outputs = std::move(*out);
-              return reply;
+            [=](poll_atom) {
+              // A control event the router dropped (its daemon left meanwhile) must not hold events forever.
+              self->state.release_held();
+              self->state.poll();
             },
-            [=](poll_atom) { self->state.poll(); },
             [=](start_atom) { self->state.start(); },
             [=](stop_atom) { self->state.stop(); },
             [=](restart_atom) {
@@ -150,6 +185,7 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               self->state.start();
             },
             [=](quit_atom) {
+              self->state.release_held(/*force=*/true);
               self->state.stop();
               self->quit();
             },

@@ -38,7 +38,11 @@ struct LoopState {
     stats.events_rejected = rt->intake.dropped();
     stats.control_dropped = rt->control_dropped();
     stats.actions_dropped = rt->actions_dropped.load(std::memory_order_relaxed);
-    auto snap = std::make_shared<const MeshOsSnapshot>(state->snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq));
+    auto built = state->snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq);
+    // The executor reports when it finishes something; a stuck dispatcher must not freeze these figures.
+    built.executor.dropped = stats.actions_dropped;
+    built.executor.queue_depth = rt->action_depth.load(std::memory_order_relaxed);
+    auto snap = std::make_shared<const MeshOsSnapshot>(std::move(built));
     rt->store_snapshot(snap);
     rt->snapshots_published.fetch_add(1, std::memory_order_relaxed);
     rt->fan_out(snap);

@@ -418,3 +418,78 @@ TEST_CASE("shutdown is bounded even when daemon code never returns, and says it 
   CHECK(stats->daemons_at_shutdown == 1);
   probe->gate->release();
 }
+
+TEST_CASE("a full action queue drops the action and counts it, and the action comes again later") {
+  auto cfg = fast_config();
+  cfg.action_queue_capacity = 1;
+  auto dispatcher = std::make_shared<BlockingDispatcher>();
+  auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::from_seed(seed_of(1)));
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::from_seed(seed_of(2)));
+  REQUIRE(a);
+  REQUIRE(b);
+  // Two StopDaemon actions in one reconcile: the first fills the queue (its dispatch blocks), the second drops.
+  REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{0, 60'000}}));
+  SnapshotWatch watch(sdk);
+  auto snap = watch.wait([](const MeshOsSnapshot& s) { return s.loop.actions_dropped >= 1; });
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(snap->executor.dropped >= 1);
+  dispatcher->latch->release();
+  // Once the queue drains, reconcile emits the dropped stop again and the drain completes.
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) == MaintenanceKind::Maintenance; }));
+  CHECK(sdk.shutdown());
+}
+
+namespace {
+// Records the order in which daemon code saw causal events and control events.
+class OrderDaemon : public MeshDaemon {
+ public:
+  OrderDaemon(std::shared_ptr<Latch> hold, std::shared_ptr<Latch> entered, std::shared_ptr<std::vector<std::string>> log,
+              std::shared_ptr<std::mutex> mu)
+      : hold_(std::move(hold)), entered_(std::move(entered)), log_(std::move(log)), mu_(std::move(mu)) {}
+  std::string name() const override { return "order"; }
+  Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
+    if (ev.sequence == 0) {
+      entered_->release();
+      hold_->wait(30s);
+    }
+    std::lock_guard<std::mutex> lock(*mu_);
+    log_->push_back("event");
+    return std::vector<Bytes>{};
+  }
+  void on_control(const DaemonControl& c) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    log_->push_back(control_kind(c));
+  }
+
+ private:
+  std::shared_ptr<Latch> hold_, entered_;
+  std::shared_ptr<std::vector<std::string>> log_;
+  std::shared_ptr<std::mutex> mu_;
+};
+}  // namespace
+
+TEST_CASE("a control event overtakes the causal events queued before it") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto hold = std::make_shared<Latch>();
+  auto entered = std::make_shared<Latch>();
+  auto log = std::make_shared<std::vector<std::string>>();
+  auto mu = std::make_shared<std::mutex>();
+  auto h = sdk.register_daemon(std::make_unique<OrderDaemon>(hold, entered, log, mu), EntityKeypair::generate());
+  REQUIRE(h);
+  REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));  // sequence 0: holds the actor
+  REQUIRE(entered->wait(5s));
+  for (std::uint64_t i = 1; i <= 50; ++i) {
+    CausalEvent ev;
+    ev.sequence = i;
+    REQUIRE(sdk.deliver(h->daemon_id(), ev));
+  }
+  sdk.route(h->daemon_id(), BackpressureOn{0.7f});
+  hold->release();
+  REQUIRE(h->next_control(10s));  // consumed
+  std::lock_guard<std::mutex> lock(*mu);
+  REQUIRE(log->size() >= 2);
+  CHECK((*log)[0] == "event");            // the one that was already running
+  CHECK((*log)[1] == "backpressure_on");  // before the 50 queued events
+  CHECK(sdk.shutdown());
+}
