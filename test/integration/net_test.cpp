@@ -162,6 +162,33 @@ TEST_CASE("two nodes joined by one side see each other healthy with rtt, version
 }
 
 
+TEST_CASE("a peer whose heartbeats come back slower than the RTT threshold lands on the avoid list") {
+  auto slow = start_node();
+  auto cfg = node_config(fresh_node_id());
+  cfg.rtt_degraded_threshold = 40ms;
+  auto net = fast_network();
+  net.peers = {loopback(slow->port())};
+  auto started = MeshNode::start(cfg, net);
+  REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+  auto& watcher = *started;
+  SnapshotWatch w(watcher->sdk());
+  REQUIRE(w.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, slow->node_id()); }));
+  auto avoided = [&](const MeshOsSnapshot& s) {
+    for (auto& a : s.avoid)
+      if (a.peer == slow->node_id()) return true;
+    return false;
+  };
+  CHECK_FALSE(avoided(*watcher->sdk().snapshot()));  // loopback is far below 40 ms
+  slow->set_heartbeat_delay(120ms);
+  auto snap = w.wait(avoided);
+  REQUIRE(static_cast<bool>(snap));
+  CHECK(snap->peers.at(slow->node_id()).rtt_ms.value_or(0) > 40.0);
+  for (auto& a : snap->avoid)
+    if (a.peer == slow->node_id()) CHECK(a.reason.find("rtt") != std::string::npos);
+  REQUIRE(watcher->shutdown());
+  REQUIRE(slow->shutdown());
+}
+
 TEST_CASE("a third node introduced to one member learns the other through gossip") {
   auto a = start_node();
   auto net_b = fast_network();

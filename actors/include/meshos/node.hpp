@@ -64,6 +64,8 @@ class MeshNode {
   // Test hook: the node stops answering its peers' heartbeats and greetings without closing a connection,
   // as a SIGSTOPped process would (peers then see it Unreachable after their peer_timeout); false resumes.
   virtual void set_unresponsive(bool unresponsive) = 0;
+  // Test hook: every heartbeat answer leaves `delay` late, as over a slow link (0 = at once).
+  virtual void set_heartbeat_delay(std::chrono::milliseconds delay) = 0;
 };
 
 // An operator's connection to a node (what meshos-ctl uses).

@@ -1,6 +1,7 @@
 #pragma once
 // What the node's gateway and peer actors share: the options, the SDK they feed, and the node's current
 // self-description (read by peer actors when they greet a peer).
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,8 +70,9 @@ using state_atom = caf::atom_constant<caf::atom("nstate")>;
 
 // From the node to its gateway. A type that cannot be deserialized, so no remote sender can forge it.
 struct GatewayCommand {
-  enum What { Stop, Silence, Speak, Listening, Join } what = Stop;
+  enum What { Stop, Silence, Speak, Listening, Join, Delay } what = Stop;
   PeerAddress address;             // Listening: where peers reach this node
+  std::chrono::milliseconds delay{0};  // Delay: how late heartbeat answers leave
   std::vector<PeerAddress> peers;  // Join: configured peers
 };
 

@@ -77,6 +77,10 @@ struct GatewayState {
   PeerAddress self_address;  // what peers are told to connect to; port 0 until published
   bool silent = false;
   std::deque<caf::response_promise> withheld;
+  // Test hook (set_heartbeat_delay): pongs leave this late; each waits here for its timer, bounded like
+  // `withheld`.
+  std::chrono::milliseconds pong_delay{0};
+  std::deque<std::pair<caf::response_promise, std::uint64_t>> delayed_pongs;
 };
 
 using gateway_actor = caf::stateful_actor<GatewayState>;
@@ -329,7 +333,20 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
                 if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
                 return caf::delegated<pong_atom, std::uint64_t, std::uint64_t>{};
               }
+              if (s.pong_delay > std::chrono::milliseconds::zero() && s.delayed_pongs.size() < kMaxWithheld) {
+                s.delayed_pongs.emplace_back(self->make_response_promise(), nonce);
+                self->delayed_send(self, s.pong_delay, pong_atom::value);
+                return caf::delegated<pong_atom, std::uint64_t, std::uint64_t>{};
+              }
               return {pong_atom::value, nonce, s.info_rev};
+            },
+            // The timer of the oldest delayed pong (timers of equal delay fire in order).
+            [=](pong_atom) {
+              auto& s = self->state;
+              if (s.delayed_pongs.empty()) return;
+              auto [rp, nonce] = std::move(s.delayed_pongs.front());
+              s.delayed_pongs.pop_front();
+              rp.deliver(pong_atom::value, nonce, s.info_rev);
             },
             // ---- operators ----
             [=](request_atom, const std::string& kind, const std::string& body) {
@@ -418,6 +435,9 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
                 case GatewayCommand::Speak:
                   s.silent = false;
                   s.withheld.clear();
+                  break;
+                case GatewayCommand::Delay:
+                  s.pong_delay = cmd.delay;
                   break;
               }
             },

@@ -153,6 +153,14 @@ class MeshNodeImpl final : public MeshNode {
     caf::anon_send<caf::message_priority::high>(gateway_, cmd);
   }
 
+  void set_heartbeat_delay(std::chrono::milliseconds delay) override {
+    if (shut_down_) return;
+    GatewayCommand cmd;
+    cmd.what = GatewayCommand::Delay;
+    cmd.delay = delay;
+    caf::anon_send<caf::message_priority::high>(gateway_, cmd);
+  }
+
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline) override {
     if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
     shut_down_ = true;
