@@ -23,69 +23,15 @@
 
 #include <meshos/meshos.hpp>
 
+#include "bench_support.hpp"
+#include "net_bench.hpp"
+
 namespace bench {
 
 using namespace std::chrono_literals;
 using meshos::Bytes;
 using meshos::CausalEvent;
 using meshos::DaemonControl;
-using BenchClock = std::chrono::steady_clock;
-
-// Every wait is bounded: a benchmark that hangs reports the hang instead.
-constexpr auto kWaitLimit = std::chrono::milliseconds(120'000);
-constexpr std::size_t kPayloadBytes = 64;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(BenchClock::now().time_since_epoch()).count();
-}
-double seconds_between(std::int64_t from_ns, std::int64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
-double per_second(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0.0; }
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "meshos-bench: %s\n", what.c_str());
-  std::fflush(stdout);
-  std::exit(1);
-}
-
-// Counts events from any thread; wait_for_count() wakes when the count reaches a target set by the waiter.
-class Tally {
- public:
-  void hit() {
-    auto n = count_.fetch_add(1) + 1;
-    last_ns_.store(now_ns(), std::memory_order_relaxed);
-    if (n >= target_.load()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      cv_.notify_all();
-    }
-  }
-  bool wait_for_count(std::uint64_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    target_.store(n);
-    bool reached = cv_.wait_for(lock, kWaitLimit, [&] { return count_.load() >= n; });
-    target_.store(UINT64_MAX);  // later hits need not wake anyone until the next wait sets a target
-    return reached;
-  }
-  std::uint64_t count() const { return count_.load(); }
-  std::int64_t last_ns() const { return last_ns_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::int64_t> last_ns_{0};
-  std::atomic<std::uint64_t> target_{UINT64_MAX};
-  std::mutex mu_;
-  std::condition_variable cv_;
-};
-
-struct Percentiles {
-  double p50_us = 0;
-  double p99_us = 0;
-};
-Percentiles percentiles(std::vector<double> us) {
-  if (us.empty()) return {};
-  std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))]; };
-  return {at(0.50), at(0.99)};
-}
 
 DaemonControl control_of(std::uint64_t i) {
   switch (i % 5) {
@@ -166,21 +112,7 @@ struct PlainSystem {
   caf::actor_system system{cfg};
 };
 
-void print_pair(const std::string& result, const std::string& baseline, double rate, double baseline_rate) {
-  std::printf("RESULT %s ratio=%.3f\n", result.c_str(), baseline_rate > 0 ? rate / baseline_rate : 0.0);
-  std::printf("BASELINE %s\n", baseline.c_str());
-  std::fflush(stdout);
-}
 
-std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* format, ...) {
-  char buf[1024];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
-}
 
 }  // namespace bench
 
@@ -234,9 +166,10 @@ Sizes quick_sizes() {
 
 // ---- 1. route ----
 // meshos: one thread calls route() `events` times round-robin over D registered daemons (the five control
-// kinds in turn), then routes one marker to an extra daemon; the router handles requests in order, so the
-// marker's arrival means every route() was handled (sent or dropped at the gate). The daemons' actors consume
-// (on_control counts); the handles are not drained. After shutdown() every sent control has been consumed:
+// kinds in turn), then routes one marker to an extra daemon. route() takes the daemon's gate itself (a full
+// gate drops in the caller) and the router forwards the rest in order, so the marker's arrival means every
+// accepted route() was forwarded. The daemons' actors consume (on_control counts); the handles are not
+// drained. After shutdown() every sent control has been consumed:
 // delivered = sum of on_control calls, dropped = events - delivered (the gate's drops: control_capacity 8).
 // baseline: the same thread anon_sends the same payload round-robin to D event-based actors that count.
 struct RouteFigures {
@@ -429,11 +362,6 @@ std::vector<double> process_baseline(std::uint64_t rounds) {
   return us;
 }
 
-double rate_of(const std::vector<double>& us) {
-  double total = 0;
-  for (auto u : us) total += u;
-  return total > 0 ? static_cast<double>(us.size()) / (total / 1e6) : 0.0;
-}
 
 void run_deliver(const Sizes& sizes) {
   auto base = deliver_baseline(sizes.deliver_events);
@@ -722,7 +650,7 @@ void run_snapshot(const Sizes& sizes) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot]...\n"
+               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|net]...\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
   return 2;
@@ -731,9 +659,10 @@ int usage(const char* argv0) {
 }  // namespace bench
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--victim") return bench::run_victim(argc, argv);
   bool quick = false;
   std::set<std::string> only;
-  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot"};
+  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "net"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -754,5 +683,6 @@ int main(int argc, char** argv) {
   if (wanted("process")) bench::run_process(sizes);
   if (wanted("shutdown")) bench::run_shutdown(sizes);
   if (wanted("snapshot")) bench::run_snapshot(sizes);
+  if (wanted("net")) bench::run_net(quick);
   return 0;
 }

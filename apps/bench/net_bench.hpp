@@ -1,0 +1,13 @@
+#pragma once
+// The network workloads of meshos-bench (MeshNode / RemoteNode over loopback, beside plain CAF over the
+// middleman and caf::openssl). See BENCHMARKS.md.
+namespace bench {
+
+// killed-peer and silent-peer detection time, remote request round trip (plain and TLS).
+void run_net(bool quick);
+
+// The victim processes the detection workloads kill or stop: meshos-bench re-runs itself as
+// `meshos-bench --victim node <survivor port>` or `--victim caf`. Returns the exit code.
+int run_victim(int argc, char** argv);
+
+}  // namespace bench
