@@ -15,9 +15,28 @@ struct LoopState {
   std::uint64_t snapshot_seq = 0;
   TimePoint next_tick;
 
+  static std::optional<NodeId> peer_of(const MeshOsEvent& ev) {
+    if (auto* e = std::get_if<event::NodeHealth>(&ev)) return e->peer;
+    if (auto* e = std::get_if<event::RttSample>(&ev)) return e->peer;
+    if (auto* e = std::get_if<event::PeerInfo>(&ev)) return e->peer;
+    if (auto* e = std::get_if<event::PeerRemoved>(&ev)) return e->peer;
+    return std::nullopt;
+  }
+
+  std::optional<PeerHealth> peer_health(NodeId peer) const {
+    auto i = state->actual().peers.find(peer);
+    if (i == state->actual().peers.end()) return std::nullopt;
+    return i->second.health;
+  }
+
   void fold(const MeshOsEvent& ev) {
     auto now = Clock::now();
+    auto peer = peer_of(ev);
+    auto health_before = peer ? peer_health(*peer) : std::nullopt;
     auto effects = state->fold(ev, now, wall_clock_ms());
+    // A peer that appeared, left, became unreachable or came back is news that should not wait for the next
+    // tick (RTT samples of a known peer are not).
+    if (peer && peer_health(*peer) != health_before) publish_snapshot(now);
     if (effects.maintenance_changed) {
       auto from = effects.maintenance_changed->first;
       if (auto c = control_for_transition(from, state->actual().maintenance, now,

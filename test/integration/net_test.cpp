@@ -189,6 +189,23 @@ TEST_CASE("a peer whose heartbeats come back slower than the RTT threshold lands
   REQUIRE(slow->shutdown());
 }
 
+TEST_CASE("a change of peer health is published at once, not at the next tick") {
+  auto cfg = node_config(fresh_node_id());
+  cfg.tick_interval = std::chrono::hours(1);  // after the first snapshot, only news publishes one
+  auto started = MeshNode::start(cfg, fast_network());
+  REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+  auto& a = *started;
+  SnapshotWatch w(a->sdk());
+  auto net_b = fast_network();
+  net_b.peers = {loopback(a->port())};
+  auto b = start_node(net_b);
+  const auto b_id = b->node_id();
+  REQUIRE(w.seen([&](const MeshOsSnapshot& s) { return has_health(s, b_id, PeerHealth::Healthy); }));
+  REQUIRE(b->shutdown());
+  CHECK(w.seen([&](const MeshOsSnapshot& s) { return has_health(s, b_id, PeerHealth::Unreachable); }));
+  REQUIRE(a->shutdown());
+}
+
 TEST_CASE("a third node introduced to one member learns the other through gossip") {
   auto a = start_node();
   auto net_b = fast_network();
