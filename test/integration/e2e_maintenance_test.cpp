@@ -1,0 +1,166 @@
+// meshosd with an operator registry, driven by meshos-ctl as an operator would: a signed `maintenance enter`
+// drains its two daemons into Maintenance, a signed `maintenance exit` brings it back to Active through
+// Exiting and Recovery and the daemons run again; commits signed by a key outside the registry, or issued
+// too long ago, are refused and audited. Keys come from `meshos-ctl keygen`, the registry from
+// `meshos-ctl operator-entry`.
+#include <doctest/doctest.h>
+
+#if defined(MESHOSD_NOT_BUILT) || defined(MESHOS_CTL_NOT_BUILT)
+TEST_CASE("meshosd or meshos-ctl is not built: the network layer is not in actors/src yet") { CHECK(false); }
+#else
+
+#include <algorithm>
+
+#include "e2e_support.hpp"
+#include "meshos/admin.hpp"
+#include "meshos/keyfile.hpp"
+#include "meshos/node.hpp"
+#include "meshos/time.hpp"
+
+using namespace meshos;
+using namespace meshos::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+struct Operator {
+  std::string key_file;
+  std::string id_hex;
+};
+
+Operator make_operator(const std::string& dir, const std::string& name) {
+  Operator op{dir + "/" + name + ".key.json", ""};
+  auto keygen = run_ctl({"--json", "keygen", "--out", op.key_file, "--name", name});
+  INFO("keygen stderr: " << keygen.err);
+  REQUIRE(keygen.exit.code == 0);
+  op.id_hex = json::parse(keygen.out).at("operator_id").get<std::string>();
+  return op;
+}
+
+// meshosd hosting echo and counter, with `registered` as its only operator (threshold 1).
+class OperatedNode {
+ public:
+  OperatedNode(const std::string& dir, const Operator& registered) {
+    REQUIRE(make_test_certs(dir));
+    auto entry = run_ctl({"operator-entry", registered.key_file});
+    REQUIRE(entry.exit.code == 0);
+    write_file(dir + "/operators.json", json{{"operators", json::array({json::parse(entry.out)})}}.dump());
+    // A short ramp window: Recovery lasts long enough to be seen in the snapshots, and no longer.
+    write_file(dir + "/node.conf", "[meshos]\ntick-interval = 50ms\nrecovery-ramp-window = 300ms\n\n[node]\n"
+                                   "key-file = \"" + dir + "/node.key.json\"\nlisten-port = 0\n"
+                                   "drain-deadline = 10s\n\n[operators]\nregistry-file = \"" + dir +
+                                   "/operators.json\"\nthreshold = 1\n\n[daemons]\nbuiltin = [\"echo\", \"counter\"]\n");
+    process_.emplace(std::vector<std::string>{meshosd_path(), "--config", dir + "/node.conf"});
+    auto line = process_->wait_for_line("listening on", deadline_in(20s));
+    INFO("meshosd stderr: " << process_->err());
+    REQUIRE(line);
+    auto start = parse_start_line(*line);
+    REQUIRE(start);
+    start_ = *start;
+  }
+  ~OperatedNode() {
+    if (!process_) return;
+    process_->signal(SIGTERM);
+    const Exit e = process_->wait_exit(deadline_in(30s));
+    CHECK(e.exited);
+    CHECK(e.code == 0);
+  }
+
+  NodeId node_id() const { return start_.node; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(start_.port); }
+
+ private:
+  std::optional<ChildProcess> process_;
+  StartLine start_;
+};
+
+bool is(const MeshOsSnapshot& s, MaintenanceKind k) { return kind_of(s.local_maintenance) == k; }
+
+}  // namespace
+
+TEST_CASE("meshos-ctl maintenance enter drains both daemons and exit returns through Recovery") {
+  const std::string dir = scratch_dir("e2e-maintenance");
+  const Operator alice = make_operator(dir, "alice");
+  OperatedNode node(dir, alice);
+  SnapshotStream stream(node.address());
+  INFO("watch stderr: " << stream.err());
+  REQUIRE(stream.until([](const auto& s) { return is(s, MaintenanceKind::Active) && running_daemons(s) == 2; },
+                       deadline_in(20s)));
+
+  auto enter = run_ctl({"--node", node.address(), "--key", alice.key_file, "maintenance", "enter", "--drain-for", "5s"});
+  INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
+  CHECK(enter.exit.code == 0);
+  CHECK(contains(enter.out, "enter_maintenance: accepted"));
+  auto drained = stream.until([](const auto& s) { return is(s, MaintenanceKind::Maintenance); }, deadline_in(20s));
+  REQUIRE(drained);
+  CHECK(drained->daemons.size() == 2);
+  CHECK(running_daemons(*drained) == 0);
+
+  auto exit = run_ctl({"--node", node.address(), "--key", alice.key_file, "maintenance", "exit"});
+  INFO("exit stdout: " << exit.out << "\nstderr: " << exit.err);
+  CHECK(exit.exit.code == 0);
+  CHECK(contains(exit.out, "exit_maintenance: accepted"));
+  std::vector<MaintenanceKind> path;
+  auto back = stream.until([](const auto& s) { return is(s, MaintenanceKind::Active) && running_daemons(s) == 2; },
+                           deadline_in(20s), [&](const MeshOsSnapshot& s) {
+                             const auto k = kind_of(s.local_maintenance);
+                             if (path.empty() || path.back() != k) path.push_back(k);
+                           });
+  std::string seen;
+  for (auto k : path) seen += std::string(to_string(k)) + " ";
+  INFO("maintenance states seen after exit: " << seen);
+  REQUIRE(back);
+  const auto recovery = std::find(path.begin(), path.end(), MaintenanceKind::Recovery);
+  CHECK(recovery != path.end());
+  CHECK(std::find(path.begin(), recovery, MaintenanceKind::ExitingMaintenance) != recovery);
+  CHECK(path.back() == MaintenanceKind::Active);
+
+  auto status = run_ctl({"--node", node.address(), "status"});
+  INFO("status: " << status.out << status.err);
+  CHECK(status.exit.code == 0);
+  CHECK(contains(status.out, "maintenance: active"));
+  CHECK(contains(status.out, "enter_maintenance  by " + alice.id_hex + "  accepted"));
+  CHECK(contains(status.out, "exit_maintenance  by " + alice.id_hex + "  accepted"));
+}
+
+TEST_CASE("meshos-ctl commits signed by an unknown key or issued too long ago are refused and audited") {
+  const std::string dir = scratch_dir("e2e-refused-commits");
+  const Operator alice = make_operator(dir, "alice");
+  const Operator mallory = make_operator(dir, "mallory");  // a well-formed key the registry does not hold
+  OperatedNode node(dir, alice);
+
+  auto forged = run_ctl({"--node", node.address(), "--key", mallory.key_file, "maintenance", "enter"});
+  INFO("forged stdout: " << forged.out << "\nstderr: " << forged.err);
+  CHECK(forged.exit.code == 1);
+  CHECK(forged.err.rfind("meshos-ctl: <<meshos-sdk-kind:not_authorized>>", 0) == 0);
+
+  // meshos-ctl signs with the current time; a stale commit is built here, signed with alice's own key.
+  auto alice_key = load_key_file(alice.key_file);
+  REQUIRE(alice_key);
+  auto stale = sign_admin(alice_key->keypair, wall_clock_ms() - 3'600'000,
+                          admin::EnterMaintenance{node.node_id(), 5'000});
+  REQUIRE(stale);
+  {
+    auto parsed = PeerAddress::parse(node.address());
+    REQUIRE(parsed);
+    auto remote = RemoteNode::connect(*parsed);
+    REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
+    auto reply = (*remote)->request("admin", json(*stale).dump());
+    REQUIRE_FALSE(reply);
+    CHECK(reply.error().kind == "envelope_expired");
+  }
+
+  auto status = run_ctl({"--node", node.address(), "status"});
+  INFO("status: " << status.out << status.err);
+  CHECK(status.exit.code == 0);
+  CHECK(contains(status.out, "maintenance: active"));
+  const auto refused_forged = status.out.find("enter_maintenance  by " + mallory.id_hex + "  rejected not_authorized");
+  const auto refused_stale = status.out.find("enter_maintenance  by " + alice.id_hex + "  rejected envelope_expired");
+  CHECK(refused_forged != std::string::npos);
+  CHECK(refused_stale != std::string::npos);
+  CHECK(refused_forged < refused_stale);
+  CHECK_FALSE(contains(status.out, "accepted"));
+}
+
+#endif
