@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -188,6 +189,7 @@ class Launcher {
       schedule_restart(n);
       return;
     }
+    const pid_t launcher = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
       say(n.spec.name + ": fork failed: " + std::strerror(errno));
@@ -199,6 +201,9 @@ class Launcher {
     if (pid == 0) {
       // Own process group: a terminal's Ctrl-C reaches meshos-run only, which stops the nodes in order.
       setpgid(0, 0);
+      // If meshos-run itself dies (SIGKILL), its nodes must not live on unsupervised: they get SIGTERM and drain.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != launcher) _exit(1);  // the launcher died before prctl took effect
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
