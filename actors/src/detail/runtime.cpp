@@ -36,26 +36,26 @@ std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }
 
 void ActorTracker::track(const caf::actor& a) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++live_;
+    std::lock_guard<std::mutex> lock(count_->mu);
+    ++count_->live;
   }
-  a->attach_functor([this] {
+  a->attach_functor([count = count_] {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      --live_;
+      std::lock_guard<std::mutex> lock(count->mu);
+      --count->live;
     }
-    cv_.notify_all();
+    count->cv.notify_all();
   });
 }
 
 bool ActorTracker::wait_all(TimePoint deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_until(lock, deadline, [this] { return live_ == 0; });
+  std::unique_lock<std::mutex> lock(count_->mu);
+  return count_->cv.wait_until(lock, deadline, [this] { return count_->live == 0; });
 }
 
 std::size_t ActorTracker::live() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return live_;
+  std::lock_guard<std::mutex> lock(count_->mu);
+  return count_->live;
 }
 
 // ---- Runtime ----

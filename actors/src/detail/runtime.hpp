@@ -68,9 +68,14 @@ class ActorTracker {
   std::size_t live() const;
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::size_t live_ = 0;
+  // Shared with the functors attached to the actors: an abandoned actor may end after the runtime (and this
+  // tracker) are gone.
+  struct Count {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t live = 0;
+  };
+  std::shared_ptr<Count> count_ = std::make_shared<Count>();
 };
 
 // An actor system meshos owns; the config must outlive the system that refers to it.
