@@ -56,13 +56,7 @@ std::optional<DaemonControl> MeshOsDaemonHandle::next_control(std::chrono::milli
   return c;
 }
 
-std::optional<DaemonControl> MeshOsDaemonHandle::try_next_control() {
-  std::lock_guard<std::mutex> lock(slot_->mu);
-  if (slot_->inbox.empty()) return std::nullopt;
-  auto c = std::move(slot_->inbox.front());
-  slot_->inbox.pop_front();
-  return c;
-}
+std::optional<DaemonControl> MeshOsDaemonHandle::try_next_control() { return next_control(std::chrono::milliseconds(0)); }
 
 const MetadataView& MeshOsDaemonHandle::metadata() const { return slot_->metadata; }
 
@@ -135,7 +129,7 @@ MeshOsDaemonSdk MeshOsDaemonSdk::start(MeshOsConfig config, std::shared_ptr<Acti
   auto capacity = config.control_capacity;
   MeshOsDaemonSdk sdk(make_runtime(std::make_unique<detail::OwnedSystem>(), nullptr, std::move(config),
                                    std::move(dispatcher), std::move(options)));
-  sdk.control_capacity_ = capacity == 0 ? 1 : capacity;
+  sdk.with_control_capacity(capacity);
   return sdk;
 }
 
@@ -143,7 +137,7 @@ MeshOsDaemonSdk MeshOsDaemonSdk::start(caf::actor_system& system, MeshOsConfig c
                                        std::shared_ptr<ActionDispatcher> dispatcher, Options options) {
   auto capacity = config.control_capacity;
   MeshOsDaemonSdk sdk(make_runtime(nullptr, &system, std::move(config), std::move(dispatcher), std::move(options)));
-  sdk.control_capacity_ = capacity == 0 ? 1 : capacity;
+  sdk.with_control_capacity(capacity);
   return sdk;
 }
 

@@ -233,24 +233,27 @@ void Runtime::fan_out(const SnapshotPtr& s) {
   }
 }
 
-Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
+Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
   auto slot = find(id);
   if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
   if (!slot->data_gate.try_acquire())
     return SdkError{"queue_full", "daemon " + slot->daemon.name + " has " +
                                       std::to_string(slot->data_gate.capacity()) + " events pending; event dropped"};
-  caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
+  return slot;
+}
+
+Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
+  auto slot = take_data_slot(id);
+  if (!slot) return slot.error();
+  caf::anon_send(slot.value()->actor, causal_atom::value, CausalMsg{std::move(ev)});
   return {};
 }
 
 Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
-  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
-  auto slot = find(id);
-  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
-  if (!slot->data_gate.try_acquire())
-    return SdkError{"queue_full", "daemon " + slot->daemon.name + " has " +
-                                      std::to_string(slot->data_gate.capacity()) + " events pending; event dropped"};
+  auto taken = take_data_slot(id);
+  if (!taken) return taken.error();
+  auto& slot = taken.value();
   caf::scoped_actor self{system()};
   std::optional<Result<std::vector<Bytes>>> out;
   self->request(slot->actor, timeout, process_atom::value, CausalMsg{std::move(ev)})

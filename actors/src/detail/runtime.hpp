@@ -123,6 +123,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void fan_out(const SnapshotPtr& s);
 
   Result<void> deliver(DaemonId id, CausalEvent ev);
+  // The daemon's slot with one unit of its data gate taken (loop_closed, not_found, queue_full).
+  Result<std::shared_ptr<DaemonSlot>> take_data_slot(DaemonId id);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
 
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline);
