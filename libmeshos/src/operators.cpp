@@ -5,11 +5,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "json_read.hpp"
 
 namespace meshos {
 namespace {
@@ -36,6 +39,34 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
   if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) return std::numeric_limits<std::int64_t>::max();
   if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) return std::numeric_limits<std::int64_t>::min();
   return a + b;
+}
+
+// Cooldown keys are ice_target_key values: a kind and at most one id.
+constexpr std::size_t kMaxCooldownKeyBytes = 256;
+
+SdkError invalid_memory(const std::string& message) { return SdkError{"invalid_verifier_memory", message}; }
+
+// Every key of `j` must be one of `known`.
+std::optional<std::string> unknown_key(const json& j, std::initializer_list<const char*> known) {
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return it.key() == k; })) return it.key();
+  return std::nullopt;
+}
+
+Result<RememberedCommit> remembered_from_json(const json& j, const std::string& at) {
+  if (!j.is_object()) return invalid_memory(at + ": expected an object with \"signature\" and \"issued_at_ms\"");
+  if (auto key = unknown_key(j, {"signature", "issued_at_ms"})) return invalid_memory(at + "." + *key + ": unknown field");
+  RememberedCommit r;
+  const auto signature = json_read::string_field(j, "signature");
+  Bytes bytes;
+  if (!signature || signature->size() != 2 * r.signature.size() || !hex_to_bytes(*signature, bytes))
+    return invalid_memory(at + ".signature: expected exactly " + std::to_string(2 * r.signature.size()) + " hex digits");
+  std::copy(bytes.begin(), bytes.end(), r.signature.begin());
+  const json* issued_at = json_read::field(j, "issued_at_ms");
+  const auto value = issued_at ? json_read::as_i64(*issued_at) : std::nullopt;
+  if (!value) return invalid_memory(at + ".issued_at_ms: expected a signed 64-bit integer");
+  r.issued_at_ms = *value;
+  return r;
 }
 
 }  // namespace
@@ -150,14 +181,18 @@ AdminVerifier::AdminVerifier(OperatorRegistry registry, std::size_t threshold, V
   policy_.replay_memory = std::max<std::size_t>(policy_.replay_memory, 1);
 }
 
+bool AdminVerifier::expired(std::int64_t issued_at_ms, std::int64_t now_wall_ms) const {
+  return issued_at_ms <= now_wall_ms &&
+         distance_ms(issued_at_ms, now_wall_ms) > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.freshness_ms, 0));
+}
+
 std::optional<outcome::Rejected> AdminVerifier::check_time(std::int64_t issued_at_ms,
                                                            std::int64_t now_wall_ms) const {
-  if (issued_at_ms <= now_wall_ms) {
-    const std::uint64_t age = distance_ms(issued_at_ms, now_wall_ms);
-    if (age > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.freshness_ms, 0)))
-      return rejected("envelope_expired", "commit issued " + std::to_string(age) + " ms ago; the freshness window is " +
-                                              std::to_string(policy_.freshness_ms) + " ms");
-  } else {
+  if (expired(issued_at_ms, now_wall_ms))
+    return rejected("envelope_expired", "commit issued " + std::to_string(distance_ms(issued_at_ms, now_wall_ms)) +
+                                            " ms ago; the freshness window is " + std::to_string(policy_.freshness_ms) +
+                                            " ms");
+  if (issued_at_ms > now_wall_ms) {
     const std::uint64_t ahead = distance_ms(now_wall_ms, issued_at_ms);
     if (ahead > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.future_skew_ms, 0)))
       return rejected("envelope_from_future", "commit issued " + std::to_string(ahead) +
@@ -167,13 +202,55 @@ std::optional<outcome::Rejected> AdminVerifier::check_time(std::int64_t issued_a
   return std::nullopt;
 }
 
-void AdminVerifier::remember(const Signature& s) {
-  if (!seen_set_.insert(s).second) return;
-  seen_order_.push_back(s);
-  while (seen_order_.size() > policy_.replay_memory) {
-    seen_set_.erase(seen_order_.front());
-    seen_order_.pop_front();
+// A signature is forgotten exactly when its commit would be refused as envelope_expired, so forgetting can
+// never let a replay through; a commit issued ahead of the clock (within the skew) is kept correspondingly
+// longer. Until then it holds its place, and a full memory refuses new commits instead of forgetting early.
+std::optional<outcome::Rejected> AdminVerifier::make_room(std::size_t needed, std::int64_t now_wall_ms) {
+  while (!seen_by_age_.empty() && expired(seen_by_age_.begin()->first, now_wall_ms)) {
+    seen_.erase(seen_by_age_.begin()->second);
+    seen_by_age_.erase(seen_by_age_.begin());
   }
+  if (seen_.size() + needed <= policy_.replay_memory) return std::nullopt;
+  const std::int64_t oldest = seen_by_age_.empty() ? now_wall_ms : seen_by_age_.begin()->first;
+  const std::int64_t stale_at =
+      saturating_add(saturating_add(oldest, std::max<std::int64_t>(policy_.freshness_ms, 0)), 1);
+  const std::uint64_t wait = stale_at > now_wall_ms ? distance_ms(now_wall_ms, stale_at) : 0;
+  return rejected("replay_memory_full", std::to_string(seen_.size()) + " accepted signatures are remembered (bound " +
+                                            std::to_string(policy_.replay_memory) +
+                                            "), all still fresh; the oldest is forgotten in " + std::to_string(wait) +
+                                            " ms");
+}
+
+void AdminVerifier::remember(const Signature& s, std::int64_t issued_at_ms) {
+  auto [it, inserted] = seen_.emplace(s, issued_at_ms);
+  if (!inserted) {
+    if (it->second >= issued_at_ms) return;
+    seen_by_age_.erase({it->second, s});
+    it->second = issued_at_ms;
+  }
+  seen_by_age_.emplace(issued_at_ms, s);
+}
+
+VerifierMemory AdminVerifier::memory() const {
+  VerifierMemory m;
+  m.seen.reserve(seen_by_age_.size());
+  for (const auto& [issued_at_ms, signature] : seen_by_age_) m.seen.push_back(RememberedCommit{signature, issued_at_ms});
+  m.cooldown_until_ms = cooldown_until_ms_;
+  return m;
+}
+
+Result<void> AdminVerifier::restore(const VerifierMemory& m, std::int64_t now_wall_ms) {
+  if (m.seen.size() > kMaxVerifierMemoryEntries || m.cooldown_until_ms.size() > kMaxVerifierMemoryEntries)
+    return SdkError{"invalid_verifier_memory", "more than " + std::to_string(kMaxVerifierMemoryEntries) +
+                                                   " remembered signatures or cooldowns"};
+  seen_.clear();
+  seen_by_age_.clear();
+  cooldown_until_ms_.clear();
+  for (const auto& r : m.seen)
+    if (!expired(r.issued_at_ms, now_wall_ms)) remember(r.signature, r.issued_at_ms);
+  for (const auto& [target, until] : m.cooldown_until_ms)
+    if (now_wall_ms < until) cooldown_until_ms_.emplace(target, until);
+  return ok();
 }
 
 // Checks, in order: authorization, signature, freshness, replay. A forged commit is reported as
@@ -189,7 +266,8 @@ VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std:
   if (auto stale = check_time(c.issued_at_ms, now_wall_ms)) return *stale;
   if (seen(c.signature.signature))
     return rejected("commit_replayed", "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
-  remember(c.signature.signature);
+  if (auto full = make_room(1, now_wall_ms)) return *full;
+  remember(c.signature.signature, c.issued_at_ms);
   return outcome::Accepted{};
 }
 
@@ -228,12 +306,59 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
     return rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +
                                                std::to_string(distance_ms(now_wall_ms, cooling->second)) + " ms");
 
-  for (const auto& s : c.signatures) remember(s.signature);
+  std::set<Signature> distinct;
+  for (const auto& s : c.signatures) distinct.insert(s.signature);
+  if (auto full = make_room(distinct.size(), now_wall_ms)) return *full;
+  for (const auto& s : distinct) remember(s, c.issued_at_ms);
   // Expired cooldowns are dropped here so the map only ever holds targets still cooling down.
   for (auto it = cooldown_until_ms_.begin(); it != cooldown_until_ms_.end();)
     it = now_wall_ms >= it->second ? cooldown_until_ms_.erase(it) : std::next(it);
   cooldown_until_ms_[target] = saturating_add(now_wall_ms, policy_.ice_cooldown_ms);
   return outcome::Accepted{};
+}
+
+// ---- VerifierMemory as JSON --------------------------------------------------------------------------
+
+void to_json(json& j, const VerifierMemory& m) {
+  json seen = json::array();
+  for (const auto& r : m.seen)
+    seen.push_back(json{{"signature", bytes_to_hex(r.signature.data(), r.signature.size())},
+                        {"issued_at_ms", r.issued_at_ms}});
+  json cooldowns = json::object();
+  for (const auto& [target, until] : m.cooldown_until_ms) cooldowns[target] = until;
+  j = json{{"seen", std::move(seen)}, {"cooldown_until_ms", std::move(cooldowns)}};
+}
+
+Result<VerifierMemory> verifier_memory_from_json(const json& j) {
+  if (!j.is_object()) return invalid_memory("expected a JSON object with \"seen\" and \"cooldown_until_ms\"");
+  if (auto key = unknown_key(j, {"seen", "cooldown_until_ms"})) return invalid_memory(*key + ": unknown field");
+  const json* seen = json_read::field(j, "seen");
+  if (seen == nullptr) return invalid_memory("seen: missing");
+  if (!seen->is_array()) return invalid_memory("seen: expected an array");
+  if (seen->size() > kMaxVerifierMemoryEntries)
+    return invalid_memory("seen: more than " + std::to_string(kMaxVerifierMemoryEntries) + " entries");
+  const json* cooldowns = json_read::field(j, "cooldown_until_ms");
+  if (cooldowns == nullptr) return invalid_memory("cooldown_until_ms: missing");
+  if (!cooldowns->is_object()) return invalid_memory("cooldown_until_ms: expected an object");
+  if (cooldowns->size() > kMaxVerifierMemoryEntries)
+    return invalid_memory("cooldown_until_ms: more than " + std::to_string(kMaxVerifierMemoryEntries) + " entries");
+
+  VerifierMemory m;
+  m.seen.reserve(seen->size());
+  for (std::size_t i = 0; i < seen->size(); ++i) {
+    auto r = remembered_from_json((*seen)[i], "seen[" + std::to_string(i) + "]");
+    if (!r) return r.error();
+    m.seen.push_back(*r);
+  }
+  for (auto it = cooldowns->begin(); it != cooldowns->end(); ++it) {
+    const std::string at = "cooldown_until_ms[\"" + it.key().substr(0, kMaxCooldownKeyBytes) + "\"]";
+    if (it.key().empty() || it.key().size() > kMaxCooldownKeyBytes)
+      return invalid_memory("cooldown_until_ms: a key must be 1 to " + std::to_string(kMaxCooldownKeyBytes) + " bytes");
+    const auto until = json_read::as_i64(it.value());
+    if (!until) return invalid_memory(at + ": expected a signed 64-bit integer");
+    m.cooldown_until_ms.emplace(it.key(), *until);
+  }
+  return m;
 }
 
 }  // namespace meshos

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,13 @@ SignedIceCommit ice_commit(const std::vector<const EntityKeypair*>& signers, std
     c.signatures.push_back(*sig);
   }
   return c;
+}
+
+// A verifier whose replay memory holds at most `bound` signatures.
+AdminVerifier remembering(const Operators& ops, std::size_t bound, std::size_t threshold = 1) {
+  meshos::VerifierPolicy policy;
+  policy.replay_memory = bound;
+  return AdminVerifier(ops.registry(), threshold, policy);
 }
 
 bool accepted(const VerificationOutcome& o) { return std::holds_alternative<meshos::outcome::Accepted>(o); }
@@ -317,29 +325,76 @@ TEST_CASE("admin: a rejected commit is not remembered as seen") {
   CHECK(accepted(verifier.verify_admin(commit, kNow)));
 }
 
-TEST_CASE("admin: replay memory is bounded and forgets the oldest signatures first") {
+TEST_CASE("admin: a full replay memory refuses new commits instead of forgetting fresh signatures") {
   Operators ops;
-  meshos::VerifierPolicy policy;
-  policy.replay_memory = 2;
-  AdminVerifier verifier(ops.registry(), 1, policy);
+  AdminVerifier verifier = remembering(ops, 2);
   const auto first = admin_commit(ops.alice, kNow, admin::Drain{1});
   const auto second = admin_commit(ops.alice, kNow, admin::Drain{2});
-  const auto third = admin_commit(ops.alice, kNow, admin::Drain{3});
   CHECK(accepted(verifier.verify_admin(first, kNow)));
   CHECK(accepted(verifier.verify_admin(second, kNow)));
-  CHECK(accepted(verifier.verify_admin(third, kNow)));
-  CHECK(rejection_kind(verifier.verify_admin(second, kNow)) == "commit_replayed");
-  CHECK(rejection_kind(verifier.verify_admin(third, kNow)) == "commit_replayed");
-  // Only two are remembered: the first has been forgotten.
-  CHECK(accepted(verifier.verify_admin(first, kNow)));
-  CHECK(rejection_kind(verifier.verify_admin(first, kNow)) == "commit_replayed");
+  auto full = verifier.verify_admin(admin_commit(ops.alice, kNow, admin::Drain{3}), kNow);
+  CHECK(rejection_kind(full) == "replay_memory_full");
+  // The oldest goes stale at kNow + kFreshness + 1: that is when the memory has room again.
+  CHECK(rejection_message(full).find("forgotten in 300001 ms") != std::string::npos);
+  // Both are still remembered: nothing was forgotten to make room.
+  CHECK(rejection_kind(verifier.verify_admin(first, kNow + 1)) == "commit_replayed");
+  CHECK(rejection_kind(verifier.verify_admin(second, kNow + 1)) == "commit_replayed");
+  CHECK(verifier.memory().seen.size() == 2);
+}
+
+TEST_CASE("admin: flooding the default replay memory with fresh commits cannot revive an old one") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  const std::size_t bound = meshos::VerifierPolicy{}.replay_memory;
+  const auto old = admin_commit(ops.alice, kNow, admin::Drain{0});
+  CHECK(accepted(verifier.verify_admin(old, kNow)));
+  std::size_t accepted_count = 1;
+  std::string last_refusal;
+  for (std::uint64_t i = 1; i <= bound; ++i) {
+    auto outcome = verifier.verify_admin(admin_commit(ops.alice, kNow + 1, admin::Drain{i}), kNow + 1);
+    if (accepted(outcome)) ++accepted_count;
+    else last_refusal = rejection_kind(outcome);
+  }
+  CHECK(accepted_count == bound);
+  CHECK(last_refusal == "replay_memory_full");
+  // Still inside its freshness window, the first commit is still known.
+  CHECK(rejection_kind(verifier.verify_admin(old, kNow + kFreshness)) == "commit_replayed");
+}
+
+TEST_CASE("admin: a signature is forgotten only once its commit is stale") {
+  Operators ops;
+  AdminVerifier verifier = remembering(ops, 1);
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+  // At the last moment the commit is fresh it is still remembered, and it still takes its place.
+  CHECK(rejection_kind(verifier.verify_admin(commit, kNow + kFreshness)) == "commit_replayed");
+  const auto next = admin_commit(ops.alice, kNow + kFreshness, admin::Drain{2});
+  CHECK(rejection_kind(verifier.verify_admin(next, kNow + kFreshness)) == "replay_memory_full");
+  // One millisecond later it is stale: forgotten, and a replay of it is refused as expired.
+  CHECK(accepted(verifier.verify_admin(next, kNow + kFreshness + 1)));
+  CHECK(rejection_kind(verifier.verify_admin(commit, kNow + kFreshness + 1)) == "envelope_expired");
+  REQUIRE(verifier.memory().seen.size() == 1);
+  CHECK(verifier.memory().seen[0].signature == next.signature.signature);
+}
+
+TEST_CASE("admin: a commit issued ahead of the clock is remembered until it is stale by its own time") {
+  Operators ops;
+  AdminVerifier verifier = remembering(ops, 1);
+  const auto ahead = admin_commit(ops.alice, kNow + kSkew, admin::Drain{1});
+  CHECK(accepted(verifier.verify_admin(ahead, kNow)));
+  // kFreshness after acceptance it is still fresh (issued kFreshness - kSkew ago), so still remembered.
+  const std::int64_t later = kNow + kFreshness + 1;
+  CHECK(rejection_kind(verifier.verify_admin(ahead, later)) == "commit_replayed");
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, later, admin::Drain{2}), later)) ==
+        "replay_memory_full");
+  const std::int64_t stale = kNow + kSkew + kFreshness + 1;
+  CHECK(rejection_kind(verifier.verify_admin(ahead, stale)) == "envelope_expired");
+  CHECK(accepted(verifier.verify_admin(admin_commit(ops.alice, stale, admin::Drain{2}), stale)));
 }
 
 TEST_CASE("admin: a replay memory of zero still refuses an immediate replay") {
   Operators ops;
-  meshos::VerifierPolicy policy;
-  policy.replay_memory = 0;
-  AdminVerifier verifier(ops.registry(), 1, policy);
+  AdminVerifier verifier = remembering(ops, 0);
   const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
   CHECK(accepted(verifier.verify_admin(commit, kNow)));
   CHECK(rejection_kind(verifier.verify_admin(commit, kNow)) == "commit_replayed");
@@ -535,4 +590,122 @@ TEST_CASE("ice: check order is simulation, freshness, signatures, quorum, replay
   // Short of quorum inside the cooldown: insufficient_signatures before ice_cooldown_active.
   CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.carol}, kNow + 2, ice::ThawCluster{}), kNow + 2)) ==
         "insufficient_signatures");
+}
+
+TEST_CASE("ice: every signature of an accepted commit needs room in the replay memory") {
+  Operators ops;
+  AdminVerifier small = remembering(ops, 3, 2);
+  CHECK(accepted(small.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{}), kNow)));
+  CHECK(small.memory().seen.size() == 2);
+  auto full = small.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::FlushAvoidLists{}), kNow);
+  CHECK(rejection_kind(full) == "replay_memory_full");
+  // Refused for lack of room: no cooldown started, nothing remembered.
+  CHECK(small.memory().cooldown_until_ms.count("flush_avoid_lists") == 0);
+  CHECK(small.memory().seen.size() == 2);
+}
+
+// ---- verifier memory: export, restore, JSON -----------------------------------------------------------
+
+TEST_CASE("memory: a restored verifier refuses replays and keeps cooldowns") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  const auto freeze = ice_commit({&ops.bob}, kNow + 10, ice::FreezeCluster{1000});
+  CHECK(accepted(verifier.verify_admin(commit, kNow)));
+  CHECK(accepted(verifier.verify_ice(freeze, kNow + 10)));
+
+  const meshos::VerifierMemory exported = verifier.memory();
+  REQUIRE(exported.seen.size() == 2);
+  CHECK(exported.seen[0] == meshos::RememberedCommit{commit.signature.signature, kNow});
+  CHECK(exported.seen[1] == meshos::RememberedCommit{freeze.signatures[0].signature, kNow + 10});
+  CHECK(exported.cooldown_until_ms == std::map<std::string, std::int64_t>{{"freeze_cluster", kNow + 10 + kCooldown}});
+
+  // Through JSON, as a node persists it, into a fresh verifier.
+  const json j = exported;
+  auto decoded = meshos::verifier_memory_from_json(json::parse(j.dump()));
+  REQUIRE(decoded);
+  CHECK(*decoded == exported);
+
+  AdminVerifier restarted(ops.registry(), 1);
+  REQUIRE(restarted.restore(*decoded, kNow + 1000));
+  CHECK(restarted.memory() == exported);
+  CHECK(rejection_kind(restarted.verify_admin(commit, kNow + 1000)) == "commit_replayed");
+  CHECK(rejection_kind(restarted.verify_ice(freeze, kNow + 1000)) == "commit_replayed");
+  CHECK(rejection_kind(restarted.verify_ice(ice_commit({&ops.carol}, kNow + 1000, ice::FreezeCluster{5}), kNow + 1000)) ==
+        "ice_cooldown_active");
+
+  // Without the restore the same verifier would have taken the replay.
+  AdminVerifier forgetful(ops.registry(), 1);
+  CHECK(accepted(forgetful.verify_admin(commit, kNow + 1000)));
+}
+
+TEST_CASE("memory: restore drops what is already stale and keeps what is fresh, even beyond the bound") {
+  Operators ops;
+  AdminVerifier verifier = remembering(ops, 1);
+  const auto stale = admin_commit(ops.alice, kNow - kFreshness - 1, admin::Drain{1});
+  const auto fresh1 = admin_commit(ops.alice, kNow - 10, admin::Drain{2});
+  const auto fresh2 = admin_commit(ops.alice, kNow, admin::Drain{3});
+  meshos::VerifierMemory m;
+  m.seen = {{stale.signature.signature, stale.issued_at_ms},
+            {fresh1.signature.signature, fresh1.issued_at_ms},
+            {fresh2.signature.signature, fresh2.issued_at_ms}};
+  m.cooldown_until_ms = {{"thaw_cluster", kNow}, {"freeze_cluster", kNow + 1}};
+  REQUIRE(verifier.restore(m, kNow));
+  const auto kept = verifier.memory();
+  REQUIRE(kept.seen.size() == 2);
+  CHECK(kept.seen[0].signature == fresh1.signature.signature);
+  CHECK(kept.seen[1].signature == fresh2.signature.signature);
+  CHECK(kept.cooldown_until_ms == std::map<std::string, std::int64_t>{{"freeze_cluster", kNow + 1}});
+  CHECK(rejection_kind(verifier.verify_admin(fresh1, kNow)) == "commit_replayed");
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.alice, kNow, admin::Drain{4}), kNow)) ==
+        "replay_memory_full");
+
+  // A restore replaces the memory: an empty one forgets everything.
+  REQUIRE(verifier.restore(meshos::VerifierMemory{}, kNow));
+  CHECK(verifier.memory() == meshos::VerifierMemory{});
+}
+
+TEST_CASE("memory: JSON form and strict decoding") {
+  meshos::VerifierMemory m;
+  meshos::Signature sig{};
+  sig.fill(0xab);
+  m.seen.push_back({sig, -5});
+  m.cooldown_until_ms["force_restart_daemon:0000000000000007"] = kNow;
+  const json j = m;
+  std::string ab;
+  for (int i = 0; i < 64; ++i) ab += "ab";
+  CHECK(j == json{{"seen", {{{"signature", ab}, {"issued_at_ms", -5}}}},
+                  {"cooldown_until_ms", {{"force_restart_daemon:0000000000000007", kNow}}}});
+
+  auto expect_invalid = [](json bad, const std::string& where) {
+    CAPTURE(bad.dump());
+    auto r = meshos::verifier_memory_from_json(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == "invalid_verifier_memory");
+    CHECK_MESSAGE(r.error().message.find(where) != std::string::npos, r.error().message);
+  };
+  expect_invalid(json::array(), "expected a JSON object");
+  expect_invalid(json{{"cooldown_until_ms", json::object()}}, "seen: missing");
+  expect_invalid(json{{"seen", json::array()}}, "cooldown_until_ms: missing");
+  expect_invalid(json{{"seen", json::object()}, {"cooldown_until_ms", json::object()}}, "seen: expected an array");
+  expect_invalid(json{{"seen", json::array()}, {"cooldown_until_ms", json::array()}}, "cooldown_until_ms: expected");
+  expect_invalid(json{{"seen", json::array()}, {"cooldown_until_ms", json::object()}, {"extra", 1}}, "extra: unknown");
+  json wrong = j;
+  wrong["seen"][0]["signature"] = std::string(126, 'a');
+  expect_invalid(wrong, "seen[0].signature");
+  wrong = j;
+  wrong["seen"][0]["issued_at_ms"] = "5";
+  expect_invalid(wrong, "seen[0].issued_at_ms");
+  wrong = j;
+  wrong["seen"][0]["issued_at_ms"] = 18446744073709551615ull;
+  expect_invalid(wrong, "seen[0].issued_at_ms");
+  wrong = j;
+  wrong["seen"][0]["note"] = 1;
+  expect_invalid(wrong, "seen[0].note: unknown field");
+  wrong = j;
+  wrong["cooldown_until_ms"]["thaw_cluster"] = 1.5;
+  expect_invalid(wrong, "cooldown_until_ms[\"thaw_cluster\"]");
+  wrong = j;
+  wrong["cooldown_until_ms"][""] = 1;
+  expect_invalid(wrong, "a key must be");
 }

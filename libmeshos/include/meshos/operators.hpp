@@ -1,12 +1,13 @@
 #pragma once
 // Who may change a node, and the checks a signed commit must pass before it folds into state.
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -40,14 +41,47 @@ struct VerifierPolicy {
   std::int64_t freshness_ms = 300'000;     // older than this: envelope_expired
   std::int64_t future_skew_ms = 30'000;    // further ahead than this: envelope_from_future
   std::int64_t ice_cooldown_ms = 300'000;  // per (kind, target) after an accepted break-glass
-  std::size_t replay_memory = 4096;        // signatures remembered to refuse replays (bounded)
+  // Accepted signatures are remembered until their commit can no longer pass the freshness check (issued_at
+  // older than freshness_ms), never shorter. At most this many at once: beyond it a new commit is refused
+  // with replay_memory_full until the oldest remembered one goes stale.
+  std::size_t replay_memory = 4096;
 };
+
+// An accepted signature the verifier still remembers, with the time its commit was issued at (which decides
+// when it may be forgotten).
+struct RememberedCommit {
+  Signature signature{};
+  std::int64_t issued_at_ms = 0;
+  bool operator==(const RememberedCommit& o) const {
+    return signature == o.signature && issued_at_ms == o.issued_at_ms;
+  }
+};
+
+// What a verifier must not forget across a restart: the accepted signatures that are still fresh and the
+// break-glass cooldowns still running. A plain value: AdminVerifier::memory() exports it, restore() takes
+// it back; to_json / verifier_memory_from_json persist it.
+struct VerifierMemory {
+  std::vector<RememberedCommit> seen;                    // oldest issued_at first
+  std::map<std::string, std::int64_t> cooldown_until_ms;  // ice_target_key -> wall-clock ms
+  bool operator==(const VerifierMemory& o) const {
+    return seen == o.seen && cooldown_until_ms == o.cooldown_until_ms;
+  }
+};
+
+// Most entries a memory may hold when restored or read from JSON (far above any replay_memory in use).
+inline constexpr std::size_t kMaxVerifierMemoryEntries = std::size_t{1} << 20;
+
+// {"seen": [{"signature": "<128 hex>", "issued_at_ms": N}, ...], "cooldown_until_ms": {"<key>": N, ...}}.
+void to_json(nlohmann::json& j, const VerifierMemory& m);
+// Strict inverse of to_json: kind "invalid_verifier_memory" on anything malformed, unknown or oversized.
+Result<VerifierMemory> verifier_memory_from_json(const nlohmann::json& j);
 
 namespace outcome {
 struct Accepted {};
 struct Rejected {
   std::string kind;  // not_authorized, signature_invalid, insufficient_signatures, envelope_expired,
-                     // envelope_from_future, simulation_required, ice_cooldown_active, commit_replayed
+                     // envelope_from_future, simulation_required, ice_cooldown_active, commit_replayed,
+                     // replay_memory_full
   std::string message;
 };
 struct Unverified {};
@@ -61,25 +95,39 @@ class AdminVerifier {
   // threshold = signatures needed on a break-glass commit; clamped to >= 1.
   AdminVerifier(OperatorRegistry registry, std::size_t threshold, VerifierPolicy policy = {});
 
-  // Stateful: an accepted commit's signature is remembered (bounded) so the same commit is refused
-  // as commit_replayed; an accepted break-glass commit starts its target's cooldown.
+  // Stateful: an accepted commit's signatures are remembered while the commit is fresh, so the same commit
+  // is refused as commit_replayed; an accepted break-glass commit starts its target's cooldown.
   VerificationOutcome verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms);
   VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms);
 
   std::size_t threshold() const noexcept { return threshold_; }
   const OperatorRegistry& registry() const noexcept { return registry_; }
+  const VerifierPolicy& policy() const noexcept { return policy_; }
+
+  // The remembered signatures and running cooldowns, to persist them.
+  VerifierMemory memory() const;
+  // Replaces the memory with `m`, dropping what is already stale at `now_wall_ms` (signatures whose commit
+  // could no longer pass the freshness check, cooldowns that ended). Everything still fresh is kept, even
+  // beyond replay_memory (new commits are then refused with replay_memory_full until enough go stale):
+  // forgetting early would reopen the replay window. All or nothing; kind "invalid_verifier_memory" when
+  // `m` holds more than kMaxVerifierMemoryEntries signatures or cooldowns.
+  Result<void> restore(const VerifierMemory& m, std::int64_t now_wall_ms);
 
  private:
   std::optional<outcome::Rejected> check_time(std::int64_t issued_at_ms, std::int64_t now_wall_ms) const;
-  bool seen(const Signature& s) const { return seen_set_.count(s) != 0; }
-  void remember(const Signature& s);
+  bool expired(std::int64_t issued_at_ms, std::int64_t now_wall_ms) const;
+  bool seen(const Signature& s) const { return seen_.count(s) != 0; }
+  // Forgets the signatures whose commits have gone stale, then refuses (replay_memory_full) when `needed`
+  // more would not fit.
+  std::optional<outcome::Rejected> make_room(std::size_t needed, std::int64_t now_wall_ms);
+  void remember(const Signature& s, std::int64_t issued_at_ms);
 
   OperatorRegistry registry_;
   std::size_t threshold_;
   VerifierPolicy policy_;
   std::map<std::string, std::int64_t> cooldown_until_ms_;
-  std::set<Signature> seen_set_;
-  std::deque<Signature> seen_order_;
+  std::map<Signature, std::int64_t> seen_;                    // signature -> issued_at_ms
+  std::set<std::pair<std::int64_t, Signature>> seen_by_age_;  // the same, oldest issued_at first
 };
 
 }  // namespace meshos
