@@ -21,6 +21,7 @@
 #include "meshos/ini.hpp"
 #include "meshos/keyfile.hpp"
 #include "meshos/types.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos::ctl {
 namespace {
@@ -152,9 +153,9 @@ Result<void> write_text_file(const std::string& path, const std::string& text, b
 Result<SignedIceCommit> read_proposal(const std::string& path) {
   auto text = read_text_file(path, kMaxProposalFileBytes);
   if (!text) return text.error();
-  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return SdkError{"invalid_commit", path + ": not valid JSON"};
-  auto commit = signed_ice_commit_from_json(j);
+  auto j = parse_untrusted_json(*text, json_limits::kCommit, "invalid_commit", "proposal");
+  if (!j) return SdkError{j.error().kind, path + ": " + j.error().message};
+  auto commit = signed_ice_commit_from_json(*j);
   if (!commit) return SdkError{commit.error().kind, path + ": " + commit.error().message};
   return commit;
 }
@@ -182,9 +183,9 @@ Result<std::unique_ptr<RemoteNode>> connect_to_node(const Invocation& inv, Envir
 }
 
 Result<json> parse_answer(const std::string& kind, const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid_answer("the node's answer to \"" + kind + "\" is not JSON");
-  return j;
+  // A node's answer is outside text like any other: bounded before it is parsed (and printed).
+  return parse_untrusted_json(text, json_limits::kSnapshot, "invalid_answer",
+                              "the node's answer to \"" + kind + "\"");
 }
 
 Result<json> request_json(RemoteNode& node, const std::string& kind, const json& body) {

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "text.hpp"
+
 namespace meshos {
 namespace {
 
@@ -104,15 +106,6 @@ struct DecodeFailure {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw DecodeFailure{(path.empty() ? std::string("commit") : path) + ": " + what};
-}
-
-std::string quoted_prefix(const std::string& s) {
-  if (s.size() <= kMaxQuotedChars) return "\"" + s + "\"";
-  // Cut on a UTF-8 character boundary: the message may itself end up in JSON (audit records), and
-  // nlohmann refuses to serialise a broken sequence.
-  std::size_t cut = kMaxQuotedChars;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return "\"" + s.substr(0, cut) + "...\" (" + std::to_string(s.size()) + " bytes)";
 }
 
 // Reads the fields of one JSON object. Every field read is marked, so finish() can refuse the fields
@@ -241,7 +234,7 @@ AdminEvent decode_admin_event(const json& j, const std::string& path) {
       x.run = r.boolean("run");
       return x;
     }
-    fail(r.field_path("kind"), "unknown admin event kind " + quoted_prefix(kind));
+    fail(r.field_path("kind"), "unknown admin event kind " + quoted_prefix(kind, kMaxQuotedChars));
   }();
   r.finish();
   return e;
@@ -256,7 +249,7 @@ IceAction decode_ice_action(const json& j, const std::string& path) {
     if (kind == "flush_avoid_lists") return ice::FlushAvoidLists{};
     if (kind == "force_restart_daemon") return ice::ForceRestartDaemon{r.id("daemon")};
     if (kind == "kill_migration") return ice::KillMigration{r.id("migration_id")};
-    fail(r.field_path("kind"), "unknown break-glass action kind " + quoted_prefix(kind));
+    fail(r.field_path("kind"), "unknown break-glass action kind " + quoted_prefix(kind, kMaxQuotedChars));
   }();
   r.finish();
   return a;

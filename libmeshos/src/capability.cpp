@@ -3,14 +3,16 @@
 #include <nlohmann/json.hpp>
 
 #include "json_read.hpp"
+#include "meshos/untrusted_json.hpp"
+#include "text.hpp"
 
 namespace meshos {
 namespace {
 
 constexpr std::size_t kMaxTagLength = 128;
 constexpr std::size_t kMaxMetadataKeyLength = 128;
-// Generous for kMaxCapabilityTags tags plus full metadata, small enough that nobody parses megabytes.
-constexpr std::size_t kMaxCapabilityJsonBytes = 256 * 1024;
+// Tags and keys are quoted in error messages up to the length of the longest valid one, never more.
+constexpr std::size_t kMaxQuotedBytes = kMaxTagLength;
 constexpr const char* kMemoryTag = "hardware.memory_gb";
 constexpr const char* kGpuTag = "hardware.gpu";
 
@@ -127,8 +129,8 @@ Result<CapabilitySet> make_capability_set(const std::vector<std::string>& tags,
   std::map<std::string, std::string> value_by_name;
   for (const auto& tag : tags) {
     if (!is_valid_capability_tag(tag)) {
-      return invalid("invalid capability tag '" + tag +
-                     "' (dotted lowercase words [a-z0-9_-], optional =value [A-Za-z0-9_.:-], at most 128 chars)");
+      return invalid("invalid capability tag " + quoted_prefix(tag, kMaxQuotedBytes) +
+                     " (dotted lowercase words [a-z0-9_-], optional =value [A-Za-z0-9_.:-], at most 128 chars)");
     }
     // One value per name, or value_of() and the filters would have to guess.
     std::size_t eq = tag.find('=');
@@ -165,7 +167,8 @@ Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
   if (j.is_object()) {
     for (const auto& item : j.items()) {
       if (item.key() != "tags" && item.key() != "metadata") {
-        return invalid("unknown field '" + item.key() + "' in capabilities (expected \"tags\" and \"metadata\")");
+        return invalid("unknown field " + quoted_prefix(item.key(), kMaxQuotedBytes) +
+                       " in capabilities (expected \"tags\" and \"metadata\")");
       }
     }
     tags_json = json_read::field(j, "tags");
@@ -182,7 +185,8 @@ Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
                      std::to_string(kMaxCapabilityTags));
     }
     for (const auto& tag : *tags_json) {
-      if (!tag.is_string()) return invalid("every tag must be a string, got " + tag.dump());
+      // The type only: dump() of an untrusted value could recurse as deep as the value nests.
+      if (!tag.is_string()) return invalid(std::string("every tag must be a string, got ") + tag.type_name());
       tags.push_back(tag.get<std::string>());
     }
   }
@@ -194,7 +198,8 @@ Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
                      std::to_string(kMaxCapabilityMetadata));
     }
     for (const auto& item : metadata_json->items()) {
-      if (!item.value().is_string()) return invalid("metadata value of '" + item.key() + "' must be a string");
+      if (!item.value().is_string())
+        return invalid("metadata value of " + quoted_prefix(item.key(), kMaxQuotedBytes) + " must be a string");
       metadata.emplace(item.key(), item.value().get<std::string>());
     }
   }
@@ -202,17 +207,9 @@ Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
 }
 
 Result<CapabilitySet> capability_set_from_json_text(const std::string& text) {
-  if (text.size() > kMaxCapabilityJsonBytes) {
-    return invalid("capabilities JSON is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                   std::to_string(kMaxCapabilityJsonBytes));
-  }
-  try {
-    return capability_set_from_json(nlohmann::json::parse(text));
-  } catch (const nlohmann::json::parse_error& e) {
-    return invalid("capabilities are not valid JSON (at byte " + std::to_string(e.byte) + "): " + e.what());
-  } catch (const std::exception& e) {
-    return invalid(std::string("capabilities could not be read: ") + e.what());
-  }
+  auto j = parse_untrusted_json(text, json_limits::kCapabilities, "invalid_capability", "capabilities");
+  if (!j) return j.error();
+  return capability_set_from_json(*j);
 }
 
 void to_json(nlohmann::json& j, const CapabilitySet& c) {

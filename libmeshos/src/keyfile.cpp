@@ -12,13 +12,15 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "meshos/untrusted_json.hpp"
+
 namespace meshos {
 namespace {
 
 using nlohmann::json;
 
 // A key file holds three short strings; anything larger is not a key file (and is not read whole).
-constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::size_t kMaxKeyFileBytes = json_limits::kKeyFile.max_bytes;
 
 SdkError invalid_key_file(const std::string& path, const std::string& message) {
   return SdkError{"invalid_key_file", path + ": " + message};
@@ -116,9 +118,13 @@ Result<KeyFile> load_key_file(const std::string& path) {
   }
   if (used > kMaxKeyFileBytes) return invalid_key_file(path, "larger than " + std::to_string(kMaxKeyFileBytes) + " bytes");
   content.text.resize(used);
+  return key_file_from_text(content.text, path);
+}
 
-  json j = json::parse(content.text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid_key_file(path, "not valid JSON");
+Result<KeyFile> key_file_from_text(const std::string& text, const std::string& path) {
+  auto parsed = parse_untrusted_json(text, json_limits::kKeyFile, "invalid_key_file", "key file");
+  if (!parsed) return invalid_key_file(path, parsed.error().message);
+  json& j = *parsed;
   if (!j.is_object()) return invalid_key_file(path, "expected a JSON object with \"name\", \"seed\" and \"public_key\"");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "name" && it.key() != "seed" && it.key() != "public_key")

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_read.hpp"
+#include "meshos/untrusted_json.hpp"
 #include "overloaded.hpp"
 
 namespace meshos {
@@ -165,6 +166,12 @@ Result<MaintenanceStateView> maintenance_view_from_json(const nlohmann::json& j)
     case MaintenanceKind::Active: break;
   }
   return MaintenanceStateView{view::Active{}};
+}
+
+Result<MaintenanceStateView> maintenance_view_from_json_text(const std::string& text) {
+  auto j = parse_untrusted_json(text, json_limits::kMaintenanceView, "invalid_maintenance_state", "maintenance state");
+  if (!j) return j.error();
+  return maintenance_view_from_json(*j);
 }
 
 }  // namespace meshos

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_read.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 // A registry lists people; anything bigger than this is not an operator file.
-constexpr std::size_t kMaxRegistryFileBytes = 1 << 20;
+constexpr std::size_t kMaxRegistryFileBytes = json_limits::kOperatorRegistry.max_bytes;
 constexpr std::size_t kMaxOperatorNameBytes = 256;
 
 SdkError invalid_registry(const std::string& message) { return SdkError{"invalid_operator_registry", message}; }
@@ -155,11 +156,15 @@ Result<OperatorRegistry> OperatorRegistry::load_file(const std::string& path) {
   if (text.size() > kMaxRegistryFileBytes)
     return invalid_registry(path + ": larger than " + std::to_string(kMaxRegistryFileBytes) + " bytes");
 
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid_registry(path + ": not valid JSON");
-  auto registry = from_json(j);
+  auto registry = from_json_text(text);
   if (!registry) return invalid_registry(path + ": " + registry.error().message);
   return registry;
+}
+
+Result<OperatorRegistry> OperatorRegistry::from_json_text(const std::string& text) {
+  auto j = parse_untrusted_json(text, json_limits::kOperatorRegistry, "invalid_operator_registry", "operator registry");
+  if (!j) return j.error();
+  return from_json(*j);
 }
 
 // ---- AdminVerifier -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_read.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos {
 namespace {
@@ -484,6 +485,12 @@ Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
   if (const json* l = r.require(j, root, "loop")) s.loop = read_loop(r, *l, root + ".loop");
   if (r.failed()) return r.error();
   return s;
+}
+
+Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text) {
+  auto j = parse_untrusted_json(text, json_limits::kSnapshot, "invalid_snapshot", "snapshot");
+  if (!j) return j.error();
+  return snapshot_from_json(*j);
 }
 
 MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name) {

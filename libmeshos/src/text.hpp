@@ -6,6 +6,16 @@ namespace meshos {
 
 inline bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+// `s` in double quotes if it is at most `max_bytes` long, else its first `max_bytes` (cut back to a UTF-8
+// character boundary: the message may end up in JSON, such as an audit record, and nlohmann refuses to
+// serialise a broken sequence) followed by "..." and the full length.
+inline std::string quoted_prefix(const std::string& s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return "\"" + s + "\"";
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + s.substr(0, cut) + "...\" (" + std::to_string(s.size()) + " bytes)";
+}
+
 // `s` without leading and trailing blanks.
 inline std::string trim_blanks(const std::string& s) {
   std::size_t begin = 0;

@@ -794,6 +794,27 @@ TEST_CASE("publish_capabilities: tags show in the snapshot - malformed input pub
   net_meshos_handle_free(h);
 }
 
+TEST_CASE("publish_capabilities: 130000 nested brackets return an error instead of crashing the process") {
+  CRuntime rt;
+  Recorder rec;
+  NetMeshOsHandle* h = rt.add("deep", 0x67, process_only_vtable(), rec);
+  for (const std::string& deep : {std::string(130'000, '[') + std::string(130'000, ']'),
+                                  std::string(130'000, '['), [] {
+                                    std::string text;
+                                    for (int i = 0; i < 50'000; ++i) text += "{\"a\":";  // under the size limit
+                                    return text;
+                                  }()}) {
+    CHECK(net_meshos_publish_capabilities(h, deep.data(), deep.size()) == NET_MESHOS_ERR_INVALID_ARG);
+    CHECK(last_kind() == "invalid_capability");
+    CHECK(std::string(net_meshos_last_error_message()).find("nests deeper than the limit of 64 levels") !=
+          std::string::npos);
+  }
+  // The handle still works afterwards.
+  const std::string tags = R"(["zone=eu"])";
+  CHECK(net_meshos_publish_capabilities(h, tags.data(), tags.size()) == NET_MESHOS_OK);
+  net_meshos_handle_free(h);
+}
+
 TEST_CASE("metadata: JSON of the daemon's view, owned by the caller - refresh follows the runtime") {
   CRuntime rt;
   Recorder rec;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshos/untrusted_json.hpp"
+
 namespace meshos::net {
 
 using nlohmann::json;
@@ -27,13 +29,10 @@ json addresses_json(const GatewayFacts& facts) {
   return out;
 }
 
+// Bodies come from any client that reaches the gateway: size and nesting are bounded before parsing.
 Result<json> parse_body(const std::string& body) {
   if (body.empty()) return json::object();
-  try {
-    return json::parse(body);
-  } catch (const json::exception& e) {
-    return SdkError{"invalid_request", std::string("request body is not JSON: ") + e.what()};
-  }
+  return parse_untrusted_json(body, json_limits::kCommit, "invalid_request", "request body");
 }
 
 }  // namespace

@@ -95,6 +95,8 @@ MaintenanceKind kind_of(const MaintenanceStateView& v);
 void to_json(nlohmann::json& j, const MaintenanceStateView& v);
 // Kind "invalid_maintenance_state" on malformed input.
 Result<MaintenanceStateView> maintenance_view_from_json(const nlohmann::json& j);
+// The same from text (a peer's hello), within json_limits::kMaintenanceView (untrusted_json.hpp).
+Result<MaintenanceStateView> maintenance_view_from_json_text(const std::string& text);
 
 }  // namespace meshos
 

@@ -29,6 +29,8 @@ class OperatorRegistry {
   // File form: {"operators": [{"name": "alice", "public_key": "<64 hex>"}, ...]}.
   // Kind "invalid_operator_registry" on anything malformed; nothing is half-loaded.
   static Result<OperatorRegistry> from_json(const nlohmann::json& j);
+  // The file's text, with the size and nesting limits of untrusted_json.hpp.
+  static Result<OperatorRegistry> from_json_text(const std::string& text);
   static Result<OperatorRegistry> load_file(const std::string& path);
   const std::map<OperatorId, std::string>& names() const noexcept { return names_; }
 

@@ -145,6 +145,8 @@ void to_json(nlohmann::json& j, const FailureRecord& f);
 void to_json(nlohmann::json& j, const MeshOsSnapshot& s);
 // Inverse of to_json (what meshos-ctl reads back). Kind "invalid_snapshot" on malformed input.
 Result<MeshOsSnapshot> snapshot_from_json(const nlohmann::json& j);
+// The same from text, within json_limits::kSnapshot (untrusted_json.hpp).
+Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text);
 
 // What a daemon may read about its surroundings.
 struct MetadataView {
