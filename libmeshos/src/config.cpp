@@ -12,6 +12,11 @@ namespace {
 
 // Longer than any deadline or window a node should ever hold; keeps `now + duration` far from overflow.
 constexpr Millis kMaxConfigDuration{365LL * 24 * 3600 * 1000};
+// Every ring and queue holds up to its capacity in memory (a log ring of 2^20 records of up to 16 KB is
+// already 16 GB), so a typo such as 18446744073709551615 must not reach the runtime. 2^20 = 1,048,576 is
+// far above any sensible setting (the defaults are 8 to 2048). backpressure-assert-depth shares the bound:
+// it is compared with the action queue's depth, which never exceeds its capacity.
+constexpr std::size_t kMaxCapacity = std::size_t{1} << 20;
 
 enum class FieldType { NodeIdentifier, Duration, Size, U32 };
 
@@ -240,6 +245,9 @@ Result<void> MeshOsConfig::validate() const {
   };
   for (const auto& [key, n] : capacities) {
     if (n < 1) return invalid(std::string(key) + " must be at least 1");
+    if (n > kMaxCapacity)
+      return invalid(std::string(key) + " must not exceed " + std::to_string(kMaxCapacity) + " (got " +
+                     std::to_string(n) + ")");
   }
   if (backpressure_release_depth >= backpressure_assert_depth) {
     return invalid("backpressure-release-depth (" + std::to_string(backpressure_release_depth) +

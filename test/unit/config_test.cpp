@@ -215,6 +215,35 @@ TEST_CASE("control-capacity 0 is rejected, not raised to 1") {
   CHECK(c.control_capacity == 1);
 }
 
+TEST_CASE("ring and queue capacities above 2^20 are refused, naming the key and the maximum") {
+  for (const char* key : {"event-queue-capacity", "action-queue-capacity", "control-capacity",
+                          "backpressure-assert-depth", "log-ring-capacity", "failure-ring-capacity",
+                          "audit-ring-capacity", "recent-actions-capacity"}) {
+    CAPTURE(std::string(key));
+    MeshOsConfig c;
+    const MeshOsConfig before = c;
+    for (const char* value : {"1048577", "18446744073709551615"}) {
+      auto refused = c.set(key, value);
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().kind == "invalid_config");
+      CHECK(refused.error().message == std::string(key) + " must not exceed 1048576 (got " + value + ")");
+    }
+    nlohmann::json unchanged;
+    to_json(unchanged, c);
+    nlohmann::json original;
+    to_json(original, before);
+    CHECK(unchanged == original);
+    REQUIRE(c.set(key, "1048576"));
+  }
+  auto from_file = config_from_ini(*parse_ini("[meshos]\nlog-ring-capacity = 18446744073709551615\n"));
+  REQUIRE_FALSE(from_file);
+  CHECK(from_file.error().kind == "invalid_config");
+  CHECK(from_file.error().message.find("log-ring-capacity must not exceed 1048576") != std::string::npos);
+  MeshOsConfig direct;
+  direct.audit_ring_capacity = (std::size_t{1} << 20) + 1;
+  CHECK_FALSE(direct.validate());
+}
+
 TEST_CASE("cross-field invariants are checked by set and validate") {
   MeshOsConfig c;
   auto release_too_high = c.set("backpressure-release-depth", "1000");
