@@ -102,6 +102,9 @@ SdkError unknown_key(const std::string& key, const std::string& section) {
   const char* closest = nullptr;
   std::size_t best = 3;  // suggest only near misses: typos, not different words
   for (const auto& f : fields()) {
+    // The distance is at least the difference in length: a long key is not compared letter by letter.
+    const std::size_t key_length = std::char_traits<char>::length(f.key);
+    if ((key.size() > key_length ? key.size() - key_length : key_length - key.size()) >= best) continue;
     std::size_t d = edit_distance(key, f.key);
     if (d < best) {
       best = d;
