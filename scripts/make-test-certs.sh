@@ -6,6 +6,7 @@
 #   DIR/foreign-ca.pem, foreign-ca.key, foreign-node.pem, foreign-node.key
 #                                    a second CA and one certificate it signed (to be refused)
 #   DIR/<node>.key.json              meshos node key files (Ed25519 seed + public key, mode 0600)
+#   DIR/members.json                 the cluster: the public keys of node, node-a, node-b, node-c
 #   DIR/operator.key.json            an operator key file; DIR/operators.json lists its public key
 # Nothing here is secret: never use these files outside a test. Existing files are replaced.
 set -euo pipefail
@@ -56,10 +57,13 @@ make_key_file() {  # name path
 }
 
 make_ca ca
+members=()
 for node in "${nodes[@]}"; do
   make_cert "$node" ca
-  make_key_file "$node" "$dir/$node.key.json" > /dev/null
+  members+=("$(printf '{"name": "%s", "public_key": "%s"}' "$node" "$(make_key_file "$node" "$dir/$node.key.json")")")
 done
+# The cluster: every node key above (not foreign-node's). Nodes admit only these as peers.
+(IFS=,; printf '{"members": [%s]}\n' "${members[*]}") > "$dir/members.json"
 make_ca foreign-ca
 make_cert foreign-node foreign-ca
 make_key_file foreign-node "$dir/foreign-node.key.json" > /dev/null

@@ -25,9 +25,9 @@ TEST_CASE("meshos-run starts a remote node through ssh, the cluster forms, and S
              "exec /bin/sh -c \"$*\"\n",
              0700);
   const std::string node = "[meshos]\ntick-interval = 50ms\n[node]\nheartbeat-interval = 100ms\npeer-timeout = 1s\n";
-  write_file(root + "/node-a.conf", node + "key-file = \"" + root + "/certs/node-a.key.json\"\n");
+  write_file(root + "/node-a.conf", node + "key-file = \"" + root + "/certs/node-a.key.json\"\nmembers-file = \"" + root + "/certs/members.json\"\n");
   write_file(root + "/node-b.conf",
-             node + "key-file = \"" + root + "/certs/node-b.key.json\"\nlisten-host = \"127.0.0.2\"\n");
+             node + "key-file = \"" + root + "/certs/node-b.key.json\"\nmembers-file = \"" + root + "/certs/members.json\"\nlisten-host = \"127.0.0.2\"\n");
   write_file(root + "/cluster.conf", "[cluster]\nstop-timeout = 20s\nremote-meshosd = \"" + meshosd_path() +
                                          "\"\n[node-a]\nhost = \"127.0.0.1\"\nport = 0\nconfig = \"" + root +
                                          "/node-a.conf\"\n[node-b]\nhost = \"127.0.0.2\"\nport = 0\nconfig = \"" +

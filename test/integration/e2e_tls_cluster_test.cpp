@@ -19,7 +19,7 @@ const std::vector<std::string> kMembers = {"node-a", "node-b", "node-c"};
 std::string tls_node_config(const std::string& dir, const std::string& name, const std::string& ca,
                             const std::string& extra_node_keys = "") {
   return "[meshos]\ntick-interval = 50ms\n\n[node]\nkey-file = \"" + dir + "/" + name +
-         ".key.json\"\nheartbeat-interval = 100ms\npeer-timeout = 1s\ndrain-deadline = 10s\n" + extra_node_keys +
+         ".key.json\"\nmembers-file = \"" + dir + "/members.json\"\nheartbeat-interval = 100ms\npeer-timeout = 1s\ndrain-deadline = 10s\n" + extra_node_keys +
          "\n[tls]\ncertificate = \"" + dir + "/" + name + ".pem\"\nkey = \"" + dir + "/" + name + ".key\"\nca-file = \"" +
          dir + "/" + ca + ".pem\"\n\n[daemons]\nbuiltin = [\"echo\"]\n";
 }

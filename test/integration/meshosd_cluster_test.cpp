@@ -26,7 +26,7 @@ struct LaunchedNode {
 
 std::string node_config(const std::string& dir, const std::string& name) {
   return "[meshos]\ntick-interval = 50ms\n\n[node]\nkey-file = \"" + dir + "/" + name +
-         ".key.json\"\nheartbeat-interval = 100ms\npeer-timeout = 1s\nreconnect-initial = 100ms\n"
+         ".key.json\"\nmembers-file = \"" + dir + "/members.json\"\nheartbeat-interval = 100ms\npeer-timeout = 1s\nreconnect-initial = 100ms\n"
          "reconnect-max = 500ms\ndrain-deadline = 10s\n\n[daemons]\nbuiltin = [\"echo\", \"counter\"]\n";
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,18 @@ struct PeerAddress {
   bool operator==(const PeerAddress& o) const { return host == o.host && port == o.port; }
 };
 
+// What a node takes from the network before anything is authenticated (libmeshos/docs/SPEC.md, "Threat
+// model"). Every connection passes the node's guard; these are its bounds.
+struct ConnectionLimits {
+  std::size_t max_message_size = 16u << 20;  // largest message payload accepted; a larger announced one closes
+  std::size_t max_connections = 512;          // in total (lowered to fit the process's descriptor limit)
+  std::size_t max_connections_per_source = 64;
+  std::size_t max_pending = 128;              // connections not yet in use
+  std::size_t max_pending_per_source = 16;    // beyond: the source's oldest pending connection is closed
+  // A new connection must finish TLS, the BASP handshake and send its first message within this.
+  std::chrono::milliseconds handshake_timeout{3000};
+};
+
 struct NetworkOptions {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0 = ephemeral
@@ -46,6 +59,19 @@ struct NetworkOptions {
   std::chrono::milliseconds reconnect_max{5000};
   TlsOptions tls;
   std::string software_version;  // shown to peers; defaults to meshos::version()
+  ConnectionLimits limits;       // a connection silent for peer_timeout is closed as well
+
+  // Who this node is, proven to peers by signing its hellos: a node key whose node_id() is the config's
+  // this_node (this_node 0 takes the key's id). Absent: a fresh key is generated (its id becomes this_node).
+  std::optional<EntityKeypair> node_key;
+  // The cluster: public keys of the nodes admitted as peers (this node is always one). A node that is not
+  // listed, or cannot prove it is, is never admitted, gossiped about or dialed from gossip. Empty: this
+  // node admits no peer at all.
+  std::vector<PublicKey> members;
+  std::size_t max_peers = 256;     // addresses tracked at once (configured ones included)
+  std::size_t max_watchers = 64;   // operator snapshot streams at once
+  // A peer unreachable this long is removed from the snapshot (a configured address is still dialed).
+  std::chrono::milliseconds peer_expiry{600'000};
 };
 
 class MeshNode {
@@ -61,6 +87,11 @@ class MeshNode {
   virtual NodeId node_id() const = 0;
   // Bounded: leaves peers, stops the SDK, stops the network layer.
   virtual Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline) = 0;
+  // Reads the TLS files again from the paths the node started with (e.g. after a certificate rotation):
+  // validated first; on any error (kind invalid_tls) the node keeps what it has. Open connections keep their
+  // session; new ones use the new files. The node never reads the files otherwise, so files removed or
+  // replaced while it runs change nothing until this is called.
+  virtual Result<void> reload_tls() = 0;
   // Test hook: the node stops answering its peers' heartbeats and greetings without closing a connection,
   // as a SIGSTOPped process would (peers then see it Unreachable after their peer_timeout); false resumes.
   virtual void set_unresponsive(bool unresponsive) = 0;

@@ -10,6 +10,7 @@
 #include <caf/io/all.hpp>
 
 #include "meshos/node.hpp"
+#include "net/hello.hpp"
 #include "net/wire.hpp"
 
 namespace meshos::detail {
@@ -18,23 +19,27 @@ class ActorTracker;
 
 namespace meshos::net {
 
-// Sets up the modules, BASP heartbeats and wire types every meshos endpoint needs. `tls` enabled: the
-// openssl module with the given files (validated by the caller). Heartbeats go on every endpoint: a node
-// whose peer sends none would drop a healthy idle connection once connection_timeout passed.
-void configure_system(caf::actor_system_config& cfg, const TlsOptions& tls, std::chrono::milliseconds heartbeat,
-                      std::chrono::milliseconds connection_timeout);
+// Sets up the middleman, BASP heartbeats and wire types every meshos endpoint needs. CAF only ever speaks
+// plain BASP over loopback, to the endpoint's guard (guard.hpp), which owns TLS and every public socket.
+// Heartbeats go on every endpoint: the peer's guard closes a connection that stays silent.
+void configure_system(caf::actor_system_config& cfg, std::chrono::milliseconds heartbeat);
 
-// The actor that opens connections without blocking its caller: plain BASP or TLS.
-caf::io::middleman_actor connector(caf::actor_system& sys, bool tls);
+// The actor that opens connections without blocking its caller (to a guard's loopback tunnel).
+caf::io::middleman_actor connector(caf::actor_system& sys);
+
+class Guard;
 
 struct NetContext {
   caf::actor_system* system = nullptr;
   MeshOsDaemonSdk* sdk = nullptr;
   NodeId node_id = 0;
+  EntityKeypair node_key = EntityKeypair::public_only(PublicKey{});  // signs this node's hellos
+  Membership members;
   NetworkOptions options;
   bool tls = false;
   bool has_verifier = false;
   detail::ActorTracker* tracker = nullptr;  // counts the peer actors so shutdown can wait for them
+  Guard* guard = nullptr;                   // every outgoing connection is a tunnel through it
 
   // Never blocks; health and RTT are re-sent on every heartbeat, so an event dropped on a full queue is
   // repaired by the next one.

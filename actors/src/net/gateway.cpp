@@ -18,6 +18,7 @@
 // Errors: invalid_request, unknown_request, invalid_commit, queue_full, loop_closed, timeout, shutting_down.
 #include <deque>
 #include <map>
+#include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,11 @@ struct PendingCommit {
 
 // Bound on answers withheld while the test hook keeps the gateway silent.
 constexpr std::size_t kMaxWithheld = 4096;
+// Challenges handed out and not yet answered: a stranger asking for many only recycles the oldest.
+constexpr std::size_t kMaxChallenges = 256;
+constexpr auto kChallengeLifetime = std::chrono::seconds(30);
+// Refused hellos are counted; a log line at most this often says how many.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(1);
 
 struct GatewayState {
   NetContextPtr ctx;
@@ -62,6 +68,16 @@ struct GatewayState {
 
   std::map<caf::actor_addr, Watcher> watchers;
   std::uint64_t watch_drops = 0;
+  std::uint64_t watch_refused = 0;
+
+  // Peer authentication: outstanding challenge nonces (insertion order for eviction) and refusals.
+  std::mt19937_64 rng{std::random_device{}()};
+  std::map<std::uint64_t, Clock::time_point> challenges;
+  std::deque<std::uint64_t> challenge_order;
+  std::uint64_t hellos_refused = 0;
+  std::uint64_t hellos_refused_logged = 0;
+  Clock::time_point last_refusal_log{};
+  std::uint64_t peers_refused = 0;  // addresses not tracked because max_peers was reached
 
   std::deque<PendingCommit> commits;
   std::uint64_t next_commit = 1;
@@ -131,6 +147,10 @@ void refresh_gossip(gateway_actor* self) {
 
 void track_peer(gateway_actor* self, const PeerAddress& addr, bool dialer, caf::actor remote = {}) {
   auto& st = self->state;
+  if (st.peers.size() >= st.ctx->options.max_peers) {
+    ++st.peers_refused;
+    return;
+  }
   auto actor = spawn_peer(st.ctx, caf::actor_cast<caf::actor>(self), addr, dialer, std::move(remote));
   if (st.ctx->tracker) st.ctx->tracker->track(actor);
   st.peers.emplace(addr, PeerEntry{actor, 0, false});
@@ -153,6 +173,7 @@ void learn(gateway_actor* self, const std::vector<std::string>& addresses, const
   for (std::size_t i = 0; i < addresses.size() && i < ids.size(); ++i) {
     const NodeId node = ids[i];
     if (node == 0 || node == st.ctx->node_id || st.admitted.count(node) || st.ctx->node_id > node) continue;
+    if (!st.ctx->members.contains(node)) continue;  // gossip about strangers is never acted on
     auto addr = PeerAddress::parse(addresses[i]);
     if (addr && trackable(self, *addr)) track_peer(self, *addr, true);
   }
@@ -174,6 +195,53 @@ void greeted_by(gateway_actor* self, const NetHello& h, const caf::actor& remote
   }
   if (st.ignored.count(addr) || addr == st.self_address) return;
   track_peer(self, addr, false, remote);
+}
+
+std::uint64_t issue_challenge(gateway_actor* self) {
+  auto& st = self->state;
+  const auto now = Clock::now();
+  while (!st.challenge_order.empty() &&
+         (st.challenges.size() >= kMaxChallenges || st.challenges[st.challenge_order.front()] < now)) {
+    st.challenges.erase(st.challenge_order.front());
+    st.challenge_order.pop_front();
+  }
+  std::uint64_t nonce = 0;
+  while (nonce == 0 || st.challenges.count(nonce)) nonce = st.rng();
+  st.challenges.emplace(nonce, now + kChallengeLifetime);
+  st.challenge_order.push_back(nonce);
+  return nonce;
+}
+
+// A challenge answers one hello only.
+bool take_challenge(gateway_actor* self, std::uint64_t nonce) {
+  auto& st = self->state;
+  auto it = st.challenges.find(nonce);
+  if (it == st.challenges.end() || it->second < Clock::now()) return false;
+  st.challenges.erase(it);
+  st.challenge_order.erase(std::find(st.challenge_order.begin(), st.challenge_order.end(), nonce));
+  return true;
+}
+
+void note_refused_hello(gateway_actor* self, const SdkError& why) {
+  auto& st = self->state;
+  ++st.hellos_refused;
+  const auto now = Clock::now();
+  if (now - st.last_refusal_log < kRefusalLogInterval) return;
+  st.last_refusal_log = now;
+  const auto since = st.hellos_refused - st.hellos_refused_logged;
+  st.hellos_refused_logged = st.hellos_refused;
+  st.ctx->publish(event::Log{LogLine{LogLevel::Warn, std::nullopt,
+                                     "refused " + std::to_string(since) + " peer hello(s); latest: " + why.message}});
+}
+
+// This node's hello answering `theirs`, signed for its sender.
+NetHello answer_hello(gateway_actor* self, const NetHello& theirs) {
+  auto h = self->state.ctx->hello();
+  h.answers = theirs.challenge;
+  h.challenge = 0;
+  h.target = theirs.node_id;
+  sign_hello(h, self->state.ctx->node_key);
+  return h;
 }
 
 void start_next_commit(gateway_actor* self);
@@ -317,15 +385,29 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
         self->set_default_handler(caf::drop);
         return {
             // ---- peers ----
+            [=](challenge_atom) -> caf::result<challenge_atom, std::uint64_t, std::uint64_t> {
+              auto& s = self->state;
+              if (s.silent) {
+                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
+                return caf::delegated<challenge_atom, std::uint64_t, std::uint64_t>{};
+              }
+              return {challenge_atom::value, issue_challenge(self), s.ctx->node_id};
+            },
             [=](hello_atom, const NetHello& h, const caf::actor& remote) -> caf::result<NetHello> {
               auto& s = self->state;
               if (s.silent) {
                 if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
                 return caf::delegated<NetHello>{};
               }
+              const auto answered = take_challenge(self, h.answers) ? h.answers : 0;
+              auto valid = verify_hello(h, answered, s.ctx->node_id, s.ctx->members, s.ctx->options.max_peers);
+              if (!valid) {
+                note_refused_hello(self, valid.error());
+                return caf::make_error(caf::sec::invalid_argument, valid.error().message);
+              }
               greeted_by(self, h, remote);
-              if (h.peers.size() == h.peer_ids.size()) learn(self, h.peers, h.peer_ids);
-              return s.ctx->hello();
+              learn(self, h.peers, h.peer_ids);
+              return answer_hello(self, h);
             },
             [=](ping_atom, std::uint64_t nonce) -> caf::result<pong_atom, std::uint64_t, std::uint64_t> {
               auto& s = self->state;
@@ -354,6 +436,12 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
             },
             [=](watch_atom, const caf::actor& watcher) -> caf::result<ok_atom> {
               if (!watcher) return caf::make_error(caf::sec::invalid_argument);
+              auto& s = self->state;
+              if (s.watchers.count(watcher.address()) == 0 && s.watchers.size() >= s.ctx->options.max_watchers) {
+                ++s.watch_refused;
+                return caf::make_error(caf::sec::invalid_argument,
+                                       "too many snapshot watchers (" + std::to_string(s.watchers.size()) + ")");
+              }
               self->monitor(watcher);
               self->state.watchers[watcher.address()] = Watcher{watcher, 0};
               return ok_atom::value;

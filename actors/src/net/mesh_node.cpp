@@ -3,13 +3,13 @@
 #include <fstream>
 #include <unistd.h>
 
-#include <caf/openssl/all.hpp>
-
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
+#include "meshos/file_io.hpp"
 #include "meshos/node.hpp"
 #include "meshos/version.hpp"
 #include "net/context.hpp"
+#include "net/guard.hpp"
 
 namespace meshos {
 
@@ -24,28 +24,16 @@ std::string advertised_host(const std::string& listen_host) {
 }
 
 Result<void> write_port_file(const std::string& path, std::uint16_t port) {
-  // Written beside the target, then renamed over it: a reader sees no file or a complete one.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << '\n';
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return SdkError{"listen_failed", "cannot write the port file '" + path + "'"};
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return SdkError{"listen_failed", "cannot move the port file into place at '" + path + "'"};
-  }
+  // A reader sees no file or a complete one.
+  auto written = write_file_atomically(path, std::to_string(port) + "\n");
+  if (!written) return SdkError{"listen_failed", "port file: " + written.error().message};
   return {};
 }
 
-// Closes the listening port through the (TLS or plain) middleman actor, bounded.
-void close_port(caf::actor_system& sys, bool tls, std::uint16_t port) {
+// Closes CAF's loopback listening port, bounded.
+void close_port(caf::actor_system& sys, std::uint16_t port) {
   caf::scoped_actor self{sys};
-  self->request(net::connector(sys, tls), std::chrono::seconds(2), caf::close_atom::value, port)
+  self->request(net::connector(sys), std::chrono::seconds(2), caf::close_atom::value, port)
       .receive([] {}, [](caf::error&) {});
 }
 
@@ -68,24 +56,39 @@ class MeshNodeImpl final : public MeshNode {
 
   static Result<std::unique_ptr<MeshNode>> create(MeshOsConfig config, NetworkOptions network,
                                                   std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
+    if (!network.node_key) network.node_key = EntityKeypair::generate();
+    if (!network.node_key->has_secret())
+      return SdkError{"invalid_config", "the node key must hold its secret (it signs the node's hellos)"};
+    if (config.this_node == 0) config.this_node = network.node_key->node_id();
+    if (config.this_node != network.node_key->node_id())
+      return SdkError{"invalid_config", "this_node " + to_hex(config.this_node) + " is not the node key's id " +
+                                            to_hex(network.node_key->node_id())};
+    network.members.push_back(network.node_key->public_key());
     if (auto valid = config.validate(); !valid) return valid.error();
     const bool tls = network.tls.enabled();
-    if (tls) {
-      if (auto valid = network.tls.validate(); !valid) return valid.error();
-    }
     if (network.heartbeat_interval.count() <= 0 || network.peer_timeout <= network.heartbeat_interval)
       return SdkError{"invalid_config", "heartbeat interval must be > 0 and below the peer timeout"};
     if (network.reconnect_initial.count() <= 0 || network.reconnect_max < network.reconnect_initial)
       return SdkError{"invalid_config", "reconnect backoff must satisfy 0 < initial <= max"};
     if (network.software_version.empty()) network.software_version = version();
+    if (network.limits.max_message_size < 1024 || network.limits.max_connections == 0 ||
+        network.limits.max_connections_per_source == 0 || network.limits.max_pending == 0 ||
+        network.limits.max_pending_per_source == 0 || network.limits.handshake_timeout.count() <= 0)
+      return SdkError{"invalid_config", "connection limits must be positive (max message size at least 1024)"};
 
+    // The guard loads the TLS files once; from then on the node never reads them again unless told to.
+    auto guard = net::Guard::start(network.limits, network.peer_timeout, network.tls);
+    if (!guard) return guard.error();
     std::unique_ptr<MeshNodeImpl> node(new MeshNodeImpl());
     node->tls_ = tls;
+    node->tls_options_ = network.tls;
+    node->guard_ = std::move(*guard);
     node->cfg_ = std::make_unique<caf::actor_system_config>();
-    net::configure_system(*node->cfg_, network.tls, network.heartbeat_interval, network.peer_timeout);
+    net::configure_system(*node->cfg_, network.heartbeat_interval);
     try {
       node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
     } catch (const std::exception& e) {
+      node->shut_down_ = true;  // nothing started: the destructor has nothing to stop
       return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
     }
     const bool verifies = options.verifier != nullptr;
@@ -101,24 +104,31 @@ class MeshNodeImpl final : public MeshNode {
     ctx->system = node->system_.get();
     ctx->sdk = node->sdk_.get();
     ctx->node_id = node->sdk_->node_id();
+    ctx->node_key = *network.node_key;
+    ctx->members = net::Membership(network.members);
     ctx->options = network;
     ctx->tls = tls;
     ctx->has_verifier = verifies;
     ctx->tracker = &node->tracker_;
+    ctx->guard = node->guard_.get();
     node->gateway_ = net::spawn_gateway(ctx);
     node->tracker_.track(node->gateway_);
 
-    const char* host = network.listen_host.empty() ? nullptr : network.listen_host.c_str();
-    auto port = tls ? caf::openssl::publish(node->gateway_, network.listen_port, host, true)
-                    : node->system_->middleman().publish(node->gateway_, network.listen_port, host, true);
-    if (!port) {
-      auto why = node->system_->render(port.error());
+    // CAF listens on loopback only; the public address belongs to the guard.
+    auto backend = node->system_->middleman().publish(node->gateway_, 0, "127.0.0.1", true);
+    if (!backend) {
+      auto why = node->system_->render(backend.error());
       (void)node->shutdown(kDefaultShutdownDeadline);
-      return SdkError{"listen_failed", "cannot listen on " + network.listen_host + ":" +
-                                           std::to_string(network.listen_port) + ": " + why};
+      return SdkError{"listen_failed", "cannot open the loopback listener: " + why};
+    }
+    node->backend_port_ = *backend;
+    node->published_ = true;
+    auto port = node->guard_->listen(network.listen_host, network.listen_port, *backend);
+    if (!port) {
+      (void)node->shutdown(kDefaultShutdownDeadline);
+      return port.error();
     }
     node->port_ = *port;
-    node->published_ = true;
     if (!network.port_file.empty()) {
       if (auto written = write_port_file(network.port_file, node->port_); !written) {
         (void)node->shutdown(kDefaultShutdownDeadline);
@@ -161,6 +171,12 @@ class MeshNodeImpl final : public MeshNode {
     caf::anon_send<caf::message_priority::high>(gateway_, cmd);
   }
 
+  Result<void> reload_tls() override {
+    if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
+    if (!tls_) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
+    return guard_->reload_tls(tls_options_);
+  }
+
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline) override {
     if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
     shut_down_ = true;
@@ -169,7 +185,7 @@ class MeshNodeImpl final : public MeshNode {
     if (gateway_) {
       // The gateway stops its peer actors and quits; high priority so a backlog cannot delay it.
       caf::anon_send<caf::message_priority::high>(gateway_, GatewayCommand{});
-      if (published_) close_port(*system_, tls_, port_);
+      if (published_) close_port(*system_, backend_port_);
       // publish() put the gateway into the registry, which would keep it alive (and the system's
       // destructor waiting) forever.
       system_->registry().erase(gateway_->id());
@@ -183,6 +199,8 @@ class MeshNodeImpl final : public MeshNode {
       stopped = tracker_.wait_all(Clock::now() + std::chrono::milliseconds(100));
     }
     gateway_ = nullptr;
+    // Every connection closes now, so peers see this node leave at once.
+    guard_.reset();
     bool forced = !stopped || (stats && stats->forced);
     if (forced) {
       abandon(std::move(system_), std::move(cfg_));
@@ -202,7 +220,10 @@ class MeshNodeImpl final : public MeshNode {
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<MeshOsDaemonSdk> sdk_;
   caf::actor gateway_;
+  std::unique_ptr<net::Guard> guard_;
+  TlsOptions tls_options_;
   std::uint16_t port_ = 0;
+  std::uint16_t backend_port_ = 0;
   bool tls_ = false;
   bool published_ = false;
   std::uint64_t subscription_ = 0;

@@ -2,10 +2,12 @@
 // heartbeats, reports RTT / health / self-description into the loop, and reconnects with backoff.
 // Long-lived on purpose: CAF 0.17 never collects a local actor that sent to a remote node (issue 2056).
 #include <algorithm>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "net/context.hpp"
+#include "net/guard.hpp"
 
 namespace meshos::net {
 
@@ -27,6 +29,7 @@ struct PeerState {
   bool stopped = false;
   bool dialer = true;
   std::string last_failure;  // logged once per distinct reason, not once per retry
+  std::mt19937_64 rng{std::random_device{}()};  // challenges for the remote's answering hellos
 };
 
 using peer_actor = caf::stateful_actor<PeerState>;
@@ -112,6 +115,48 @@ void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   beat(self);
 }
 
+// Both sides prove who they are (hello.hpp): the remote hands out a challenge, our signed hello answers it
+// and carries a challenge of ours, and the remote's signed answer must carry that one back. `on_ok` gets
+// the remote's verified hello; `on_fail` the reason otherwise.
+template <class OnOk, class OnFail>
+void greet(peer_actor* self, caf::actor handle, OnOk on_ok, OnFail on_fail) {
+  auto& st = self->state;
+  auto gen = st.gen;
+  auto timeout = st.ctx->options.peer_timeout;
+  self->request(handle, timeout, challenge_atom::value)
+      .then(
+          [=](challenge_atom, std::uint64_t nonce, std::uint64_t remote_node) {
+            auto& s = self->state;
+            if (gen != s.gen || s.stopped) return;
+            auto mine = s.ctx->hello();
+            mine.answers = nonce;
+            mine.challenge = 0;
+            while (mine.challenge == 0) mine.challenge = s.rng();
+            mine.target = remote_node;
+            sign_hello(mine, s.ctx->node_key);
+            const auto expected = mine.challenge;
+            self->request(handle, timeout, hello_atom::value, mine, s.gateway)
+                .then(
+                    [=](NetHello& h) {
+                      auto& s2 = self->state;
+                      if (gen != s2.gen || s2.stopped) return;
+                      auto valid =
+                          verify_hello(h, expected, s2.ctx->node_id, s2.ctx->members, s2.ctx->options.max_peers);
+                      if (!valid) {
+                        on_fail(valid.error().message);
+                        return;
+                      }
+                      on_ok(std::move(h));
+                    },
+                    [=](caf::error& e) {
+                      if (gen == self->state.gen) on_fail("hello refused: " + self->system().render(e));
+                    });
+          },
+          [=](caf::error& e) {
+            if (gen == self->state.gen) on_fail("no answer to hello: " + self->system().render(e));
+          });
+}
+
 void greeted(peer_actor* self, caf::actor handle, NetHello h) {
   auto& st = self->state;
   auto gen = st.gen;
@@ -139,8 +184,13 @@ void attempt(peer_actor* self) {
   st.connecting = true;
   auto gen = st.gen;
   auto timeout = std::max(st.ctx->options.peer_timeout, std::chrono::milliseconds(1000));
-  self->request(connector(*st.ctx->system, st.ctx->tls), timeout, caf::connect_atom::value, st.address.host,
-                st.address.port)
+  // CAF dials a one-shot loopback port of the guard, which carries the connection to the peer.
+  auto tunnel = st.ctx->guard->open_tunnel(st.address, timeout);
+  if (!tunnel) {
+    attempt_failed(self, tunnel.error().message);
+    return;
+  }
+  self->request(connector(*st.ctx->system), timeout, caf::connect_atom::value, std::string("127.0.0.1"), *tunnel)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             auto& s = self->state;
@@ -151,16 +201,8 @@ void attempt(peer_actor* self) {
             }
             auto handle = caf::actor_cast<caf::actor>(std::move(ptr));
             // After a failure CAF may hand out a stale proxy: only an answered hello validates the handle.
-            self->request(handle, s.ctx->options.peer_timeout, hello_atom::value, s.ctx->hello(), s.gateway)
-                .then(
-                    [=](NetHello& h) {
-                      if (gen != self->state.gen || self->state.stopped) return;
-                      greeted(self, handle, std::move(h));
-                    },
-                    [=](caf::error& e) {
-                      if (gen == self->state.gen)
-                        attempt_failed(self, "no answer to hello: " + self->system().render(e));
-                    });
+            greet(self, handle, [=](NetHello h) { greeted(self, handle, std::move(h)); },
+                  [=](const std::string& why) { attempt_failed(self, why); });
           },
           [=](caf::error& e) {
             if (gen == self->state.gen) attempt_failed(self, self->system().render(e));
@@ -177,31 +219,22 @@ void adopt(peer_actor* self, caf::actor handle) {
   }
   ++st.gen;
   st.connecting = true;
-  auto gen = st.gen;
-  self->request(handle, st.ctx->options.peer_timeout, hello_atom::value, st.ctx->hello(), st.gateway)
-      .then(
-          [=](NetHello& h) {
-            if (gen != self->state.gen || self->state.stopped) return;
-            greeted(self, handle, std::move(h));
-          },
-          [=](caf::error& e) {
-            if (gen == self->state.gen) attempt_failed(self, "no answer to hello: " + self->system().render(e));
-          });
+  greet(self, handle, [=](NetHello h) { greeted(self, handle, std::move(h)); },
+        [=](const std::string& why) { attempt_failed(self, why); });
 }
 
 void refresh_hello(peer_actor* self) {
-  auto& st = self->state;
-  auto gen = st.gen;
-  self->request(st.remote, st.ctx->options.peer_timeout, hello_atom::value, st.ctx->hello(), st.gateway)
-      .then(
-          [=](NetHello& h) {
-            auto& s = self->state;
-            if (gen != s.gen || s.stopped || h.node_id != s.node) return;
-            s.last_rev = h.info_rev;
-            s.ctx->publish(info_of(s.node, h));
-            learn_from(self, h);
-          },
-          [=](caf::error&) {});
+  greet(
+      self, self->state.remote,
+      [=](NetHello h) {
+        auto& s = self->state;
+        if (h.node_id != s.node) return;
+        s.last_rev = h.info_rev;
+        s.ctx->publish(info_of(s.node, h));
+        learn_from(self, h);
+      },
+      // The next heartbeat shows the same revision gap and asks again.
+      [](const std::string&) {});
 }
 
 void beat(peer_actor* self) {

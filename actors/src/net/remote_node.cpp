@@ -7,6 +7,7 @@
 #include "detail/messages.hpp"
 #include "meshos/node.hpp"
 #include "net/context.hpp"
+#include "net/guard.hpp"
 
 namespace meshos {
 
@@ -14,10 +15,11 @@ namespace {
 
 using net::NetReply;
 
-// BASP heartbeats from the operator side: a node drops a connection that stays silent past its
-// connection timeout (its peer_timeout), so send well within the smallest sensible one.
+// BASP heartbeats from the operator side: a node's guard drops a connection that stays silent past the
+// node's peer_timeout, so send well within the smallest sensible one.
 constexpr std::chrono::milliseconds kClientHeartbeat{100};
-// A node that stops sending heartbeats for this long is gone: a watch ends with connection_lost.
+// A node that sends no heartbeat for this long is gone (our guard closes the connection): a watch ends
+// with connection_lost.
 constexpr std::chrono::milliseconds kClientConnectionTimeout{5000};
 
 using forward_atom = caf::atom_constant<caf::atom("cforward")>;
@@ -126,13 +128,14 @@ class RemoteNodeImpl final : public RemoteNode {
 
   static Result<std::unique_ptr<RemoteNode>> connect(const PeerAddress& node, const TlsOptions& tls,
                                                      std::chrono::milliseconds timeout) {
-    const bool use_tls = tls.enabled();
-    if (use_tls) {
-      if (auto valid = tls.validate(); !valid) return valid.error();
-    }
     std::unique_ptr<RemoteNodeImpl> r(new RemoteNodeImpl());
+    auto guard = net::Guard::start(ConnectionLimits{}, kClientConnectionTimeout, tls);
+    if (!guard) return guard.error();
+    r->guard_ = std::move(*guard);
+    auto tunnel = r->guard_->open_tunnel(node, timeout);
+    if (!tunnel) return SdkError{"connect_failed", tunnel.error().message};
     r->cfg_ = std::make_unique<caf::actor_system_config>();
-    net::configure_system(*r->cfg_, tls, kClientHeartbeat, kClientConnectionTimeout);
+    net::configure_system(*r->cfg_, kClientHeartbeat);
     try {
       r->system_ = std::make_unique<caf::actor_system>(*r->cfg_);
     } catch (const std::exception& e) {
@@ -142,7 +145,8 @@ class RemoteNodeImpl final : public RemoteNode {
     std::optional<SdkError> failed;
     {
       caf::scoped_actor self{*r->system_};
-      self->request(net::connector(*r->system_, use_tls), timeout, caf::connect_atom::value, node.host, node.port)
+      self->request(net::connector(*r->system_), timeout, caf::connect_atom::value, std::string("127.0.0.1"),
+                    *tunnel)
           .receive(
               [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
                 if (!ptr)
@@ -228,6 +232,8 @@ class RemoteNodeImpl final : public RemoteNode {
     return out;
   }
 
+  // Declared first, destroyed last: the actor system's connection runs through it until the system is gone.
+  std::unique_ptr<net::Guard> guard_;
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::unique_ptr<caf::actor_system> system_;
   caf::actor gateway_;

@@ -3,10 +3,15 @@
 // Every endpoint is the node's published gateway actor; one TCP connection per pair of nodes (BASP).
 //
 // Peer protocol (node -> node, sent by the sender's long-lived peer actor to the receiver's gateway):
+//   (mchallenge)               -> (mchallenge, u64 nonce, u64 node_id)
+//                                                 a fresh single-use nonce the next hello must answer
 //   (mhello, NetHello, actor gateway) -> NetHello
-//                                                 exchange self-descriptions; the receiver learns the
-//                                                 sender's listen address and the peers it knows (gossip),
-//                                                 and talks back to the sender's gateway over the same
+//                                                 exchange self-descriptions, each signed with the sender's
+//                                                 node key over the nonce the other side chose and the id of
+//                                                 the node it is meant for (hello.hpp); only members of the
+//                                                 cluster are answered. The receiver learns the sender's
+//                                                 listen address and the members it reaches (gossip), and
+//                                                 talks back to the sender's gateway over the same
 //                                                 connection instead of dialing a second one
 // Who dials: a node dials the peers it is configured with; of two nodes that learn each other through
 // gossip, the one with the lower node id dials; the dialed side adopts the dialer's gateway handle and
@@ -34,6 +39,7 @@
 namespace meshos::net {
 
 using hello_atom = caf::atom_constant<caf::atom("mhello")>;
+using challenge_atom = caf::atom_constant<caf::atom("mchallenge")>;
 using ping_atom = caf::atom_constant<caf::atom("mping")>;
 using pong_atom = caf::atom_constant<caf::atom("mpong")>;
 using request_atom = caf::atom_constant<caf::atom("mrequest")>;
@@ -56,12 +62,20 @@ struct NetHello {
   std::vector<std::string> peers; // "host:port" of every peer the sender has admitted and reaches
   std::vector<std::uint64_t> peer_ids;  // their node ids, index by index
   std::uint64_t info_rev = 0;     // bumped whenever any field above changes
+  // Proof of identity (hello.hpp): node_id must be the id of public_key, and signature covers every field
+  // above plus the three below.
+  std::vector<std::uint8_t> public_key;  // 32 bytes, Ed25519
+  std::uint64_t answers = 0;       // the nonce the receiver handed out for this hello
+  std::uint64_t challenge = 0;     // a nonce the receiver's answering hello must carry in `answers`
+  std::uint64_t target = 0;        // the node id this hello is meant for
+  std::vector<std::uint8_t> signature;  // 64 bytes
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NetHello& x) {
   return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
-           x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev);
+           x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev, x.public_key, x.answers,
+           x.challenge, x.target, x.signature);
 }
 
 // error_kind empty: success, `json` is the answer. Otherwise the node's SdkError (kind + message); `json`

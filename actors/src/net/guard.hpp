@@ -1,0 +1,104 @@
+#pragma once
+// The node's front door. Every TCP connection of a meshos endpoint passes through its Guard; CAF's
+// middleman only ever speaks plain BASP over loopback, to the guard.
+//
+// Why: CAF 0.17.6 cannot be made safe against strangers from inside (see libmeshos/docs/SPEC.md, "Threat
+// model"): its TLS sessions share OpenSSL's per-thread error queue, so one hostile handshake drops healthy
+// links; it re-reads certificate files on every connection and terminates when they are gone; it allocates
+// whatever payload size a BASP header announces; it keeps half-open connections forever; and its
+// connection timeout races new outgoing connections. The guard terminates TLS itself (credentials loaded
+// once, kept in memory, replaced only by a validated reload), follows the BASP framing from the network
+// side (an announced payload over the limit closes the connection before CAF sees the header), holds a
+// new connection away from CAF until its BASP handshake arrived, closes connections still unused after a
+// short deadline and connections silent for longer than the idle timeout, and caps connections in total
+// and per source address.
+//
+// Inbound: listen() accepts on the public address and bridges each admitted connection to CAF's loopback
+// listener. Outbound: open_tunnel() hands out a one-shot loopback port; CAF connects there and the guard
+// carries that connection to the remote node (over TLS when configured).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "meshos/node.hpp"
+#include "meshos/result.hpp"
+
+namespace meshos::net {
+
+// Running totals, for status and tests.
+struct GuardStats {
+  std::uint64_t accepted = 0;           // inbound connections taken in
+  std::uint64_t refused_capacity = 0;   // refused at once: too many connections (in total or from the source)
+  std::uint64_t evicted_pending = 0;    // pending connections closed to make room for a newer one
+  std::uint64_t handshake_timeouts = 0;
+  std::uint64_t idle_timeouts = 0;
+  std::uint64_t oversize_frames = 0;    // announced payload over max_message_size
+  std::uint64_t malformed_frames = 0;   // not BASP, or not the handshake expected first
+  std::uint64_t tls_failures = 0;       // handshakes refused or broken
+  std::uint64_t tunnels = 0;            // outbound connections opened
+  std::uint64_t open = 0;               // connections open now
+};
+
+class Guard {
+ public:
+  // `tls` disabled: plain TCP. Enabled: the files are loaded now (kind invalid_tls) and kept in memory.
+  // A connection in use that brings no byte for `idle_timeout` (BASP heartbeats flow every heartbeat
+  // interval) is closed.
+  static Result<std::unique_ptr<Guard>> start(ConnectionLimits limits, std::chrono::milliseconds idle_timeout,
+                                              const TlsOptions& tls);
+  ~Guard();  // closes every connection and listener, joins the thread
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+
+  // Listens on host:port (0 = ephemeral) and bridges admitted connections to 127.0.0.1:backend_port.
+  // Returns the port. Kind listen_failed.
+  Result<std::uint16_t> listen(const std::string& host, std::uint16_t port, std::uint16_t backend_port);
+  // A loopback port whose first connection is carried to `remote`; unused ports close after `timeout`.
+  // Kinds connect_failed (address does not resolve), listen_failed.
+  Result<std::uint16_t> open_tunnel(const PeerAddress& remote, std::chrono::milliseconds timeout);
+  // Validates and loads new TLS files; connections opened from now on use them, open ones keep theirs.
+  // On error nothing changes. Kind invalid_tls (also when the guard runs without TLS).
+  Result<void> reload_tls(const TlsOptions& tls);
+
+  GuardStats stats() const;
+  const ConnectionLimits& limits() const noexcept;
+
+  class Impl;
+
+ private:
+  explicit Guard(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Follows a BASP byte stream and says whether it may go on to CAF. Pure (no I/O): unit-tested on its own.
+class BaspFrameCheck {
+ public:
+  enum class First { Any, ClientHandshake, ServerHandshake };
+  enum class Verdict { Ok, Oversize, Malformed };
+  static constexpr std::size_t kHeaderSize = 32;
+  // Handshakes carry node ids and published interfaces: small (and below the guard's per-direction buffer,
+  // which must hold a whole first frame before CAF is connected).
+  static constexpr std::size_t kMaxHandshakePayload = 16 * 1024;
+
+  BaspFrameCheck(std::size_t max_payload, First first) : max_payload_(max_payload), first_(first) {}
+  // Feeds the next bytes; after a verdict other than Ok the stream must be closed (later calls repeat it).
+  Verdict feed(const std::uint8_t* data, std::size_t n);
+  std::uint64_t frames() const noexcept { return frames_; }        // complete frames seen
+  bool saw_actor_message() const noexcept { return saw_actor_message_; }
+
+ private:
+  Verdict check_header();
+  std::size_t max_payload_;
+  First first_;
+  std::uint8_t header_[kHeaderSize] = {};
+  std::size_t have_ = 0;
+  std::uint64_t payload_left_ = 0;
+  std::uint64_t frames_ = 0;
+  bool in_payload_ = false;
+  bool saw_actor_message_ = false;
+  Verdict failed_ = Verdict::Ok;
+};
+
+}  // namespace meshos::net

@@ -1,0 +1,321 @@
+// Strangers on the network (issue 12): every kind of hostile or broken connection against a three-node
+// cluster, plain and TLS, while its links must hold, operators must be served and memory must stay
+// bounded; and one regression test per finding of the attack that found them. Loopback only, bounded.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <thread>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mesh_support.hpp"
+
+namespace meshos::test {
+
+namespace {
+
+using nlohmann::json;
+
+// Connections per kind of attack.
+constexpr int kPerKind = 200;
+
+int connect_raw(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  return fd;
+}
+
+void send_all(int fd, const std::string& bytes) {
+  // The guard may close the connection mid-way: that is the point, not a failure.
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+}
+
+// True once the other side closed the connection (read returns 0 or fails) within `timeout`.
+bool closed_by_peer(int fd, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+  }
+}
+
+// A BASP header (CAF 0.17, network byte order) announcing `payload` bytes.
+std::string basp_header(std::uint8_t operation, std::uint32_t payload) {
+  std::string h(32, '\0');
+  h[0] = static_cast<char>(operation);
+  h[4] = static_cast<char>(payload >> 24);
+  h[5] = static_cast<char>(payload >> 16);
+  h[6] = static_cast<char>(payload >> 8);
+  h[7] = static_cast<char>(payload);
+  return h;
+}
+
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// A TLS client handshake with the given files (any of them may be empty: no certificate offered).
+bool tls_handshake_succeeds(std::uint16_t port, const std::string& cert, const std::string& key,
+                            const std::string& ca) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  REQUIRE(ctx != nullptr);
+  if (!cert.empty()) {
+    REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) == 1);
+    REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1);
+  }
+  if (!ca.empty()) SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+  int fd = connect_raw(port);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  bool ok = SSL_connect(ssl) == 1;
+  // TLS 1.3 refuses a client certificate after the client's handshake finished: read to see the verdict.
+  if (ok) {
+    char byte;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) > 0 && SSL_read(ssl, &byte, 1) <= 0) ok = false;
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return ok;
+}
+
+// Lines of a node's log that say a peer link broke.
+std::size_t link_breaks(const MeshNode& node) {
+  auto snap = const_cast<MeshNode&>(node).sdk().snapshot();
+  std::size_t n = 0;
+  for (const auto& r : snap->logs)
+    if (r.message.find("connection lost") != std::string::npos || r.message.find("no answer for") != std::string::npos)
+      ++n;
+  return n;
+}
+
+struct Cluster {
+  std::vector<std::unique_ptr<MeshNode>> nodes;
+  TlsOptions operator_tls;
+
+  explicit Cluster(const std::vector<TlsOptions>& tls) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto net = fast_network();
+      net.heartbeat_interval = 100ms;
+      net.peer_timeout = 2s;  // generous on a loaded machine: a drop here would be a real one
+      net.limits.handshake_timeout = 500ms;
+      if (!tls.empty()) net.tls = tls[i];
+      for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
+      nodes.push_back(start_node(net));
+    }
+    if (!tls.empty()) operator_tls = tls[0];
+    for (const auto& n : nodes) {
+      SnapshotWatch w(n->sdk());
+      REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
+        std::size_t healthy = 0;
+        for (const auto& other : nodes)
+          if (other->node_id() != n->node_id() && healthy_with_rtt(s, other->node_id())) ++healthy;
+        return healthy == nodes.size() - 1;
+      }));
+    }
+  }
+  ~Cluster() {
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) CHECK((*it)->shutdown());
+  }
+
+  void status_succeeds() {
+    for (const auto& n : nodes) {
+      auto remote = RemoteNode::connect(loopback(n->port()), operator_tls, 5s);
+      REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
+      auto reply = (*remote)->request("status", "{}", 5s);
+      REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().to_string()));
+      CHECK(json::parse(*reply).at("node_id").get<std::string>() == to_hex(n->node_id()));
+    }
+  }
+
+  std::size_t breaks() const {
+    std::size_t n = 0;
+    for (const auto& node : nodes) n += link_breaks(*node);
+    return n;
+  }
+
+  bool all_healthy() const {
+    for (const auto& n : nodes) {
+      auto s = n->sdk().snapshot();
+      for (const auto& other : nodes)
+        if (other->node_id() != n->node_id() && !has_health(*s, other->node_id(), PeerHealth::Healthy)) return false;
+    }
+    return true;
+  }
+};
+
+// Every kind of stranger, kPerKind times each, at every node of the cluster.
+void attack(Cluster& cluster, TestPki* foreign) {
+  const auto before = cluster.breaks();
+  const auto rss_before = resident_bytes();
+  for (const auto& node : cluster.nodes) {
+    const auto port = node->port();
+    for (int i = 0; i < kPerKind; ++i) ::close(connect_raw(port));  // connect and close
+    for (int i = 0; i < kPerKind; ++i) {                              // garbage
+      int fd = connect_raw(port);
+      send_all(fd, std::string(512, static_cast<char>('A' + i % 26)));
+      ::close(fd);
+    }
+    // Announced payloads of 1 GiB: refused before anything is allocated for them.
+    std::vector<int> oversize;
+    for (int i = 0; i < kPerKind; ++i) {
+      int fd = connect_raw(port);
+      send_all(fd, basp_header(0x01, 1u << 30));
+      oversize.push_back(fd);
+    }
+    for (int fd : oversize) {  // over TLS the header is garbage before a handshake: closed all the same
+      CHECK(closed_by_peer(fd, 5s));
+      ::close(fd);
+    }
+    // Half-open: connect and say nothing; the guard closes them after its handshake deadline.
+    std::vector<int> silent;
+    for (int i = 0; i < kPerKind; ++i) silent.push_back(connect_raw(port));
+    cluster.status_succeeds();  // operators get in while strangers hold connections
+    for (int fd : silent) {
+      CHECK(closed_by_peer(fd, 5s));
+      ::close(fd);
+    }
+    if (foreign != nullptr) {
+      for (int i = 0; i < kPerKind / 10; ++i) {
+        CHECK_FALSE(tls_handshake_succeeds(port, foreign->path("foreign-node.pem"), foreign->path("foreign-node.key"),
+                                           cluster.operator_tls.ca_file));
+        CHECK_FALSE(tls_handshake_succeeds(port, "", "", cluster.operator_tls.ca_file));
+      }
+    }
+  }
+  cluster.status_succeeds();
+  CHECK(cluster.breaks() == before);
+  CHECK(cluster.all_healthy());
+  // Bounded: 3 x 200 announced GiB and hundreds of held connections leave no lasting trace.
+  CHECK(resident_bytes() < rss_before + (128u << 20));
+}
+
+}  // namespace
+
+TEST_CASE("a plain cluster keeps every link and serves operators under hostile traffic") {
+  Cluster cluster({});
+  attack(cluster, nullptr);
+}
+
+TEST_CASE("a TLS cluster keeps every link and serves operators under hostile traffic") {
+  TestPki pki;
+  pki.make_ca("ca");
+  std::vector<TlsOptions> tls;
+  for (auto name : {"node-a", "node-b", "node-c"}) tls.push_back(pki.make_cert("ca", name));
+  pki.make_ca("foreign-ca");
+  pki.make_cert("foreign-ca", "foreign-node");
+  Cluster cluster(tls);
+  attack(cluster, &pki);
+}
+
+TEST_CASE("TLS operator connections succeed every time with heartbeats on") {
+  // Finding 8: CAF's connection timeout raced new TLS connections (half of them failed); it is off now.
+  TestPki pki;
+  pki.make_ca("ca");
+  auto net = fast_network();
+  net.tls = pki.make_cert("ca", "node");
+  auto node = start_node(net);
+  auto op = pki.make_cert("ca", "operator");
+  for (int i = 0; i < 40; ++i) {
+    auto remote = RemoteNode::connect(loopback(node->port()), op, 5s);
+    REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
+    REQUIRE((*remote)->request("status", "{}", 5s));
+  }
+  REQUIRE(node->shutdown());
+}
+
+TEST_CASE("a TLS node whose credential files vanish keeps serving and reloads only validated files") {
+  // Finding 7: removing the files and connecting once terminated the node.
+  TestPki pki;
+  pki.make_ca("ca");
+  auto net = fast_network();
+  net.tls = pki.make_cert("ca", "node");
+  auto node = start_node(net);
+  auto op = pki.make_cert("ca", "operator");
+  op.ca_file = pki.path("operator-ca.pem");  // the operator keeps a CA file of its own
+  std::filesystem::copy_file(net.tls.ca_file, op.ca_file);
+  for (const auto& f : {net.tls.certificate, net.tls.key, net.tls.ca_file}) std::filesystem::remove(f);
+  for (int i = 0; i < 3; ++i) {
+    auto remote = RemoteNode::connect(loopback(node->port()), op, 5s);
+    REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
+    CHECK((*remote)->request("status", "{}", 5s));
+  }
+  auto reload = node->reload_tls();
+  REQUIRE_FALSE(reload);
+  CHECK(reload.error().kind == "invalid_tls");
+  // Still serving with what it loaded at start.
+  auto after = RemoteNode::connect(loopback(node->port()), op, 5s);
+  REQUIRE(after);
+  // New files under the same paths (a rotation): validated, then used.
+  std::filesystem::copy_file(op.ca_file, net.tls.ca_file);
+  auto rotated = pki.make_cert("ca", "node");
+  CHECK(rotated.certificate == net.tls.certificate);
+  CHECK(node->reload_tls());
+  auto again = RemoteNode::connect(loopback(node->port()), op, 5s);
+  REQUIRE_MESSAGE(again, (again ? "" : again.error().to_string()));
+  CHECK((*again)->request("status", "{}", 5s));
+  REQUIRE(node->shutdown());
+}
+
+TEST_CASE("a node that is not a member of the cluster is never admitted") {
+  // Finding 5: anyone could join a plain cluster and was gossiped on.
+  auto a = start_node();
+  auto stranger_net = fast_network();
+  auto stranger_key = EntityKeypair::generate();  // not in the pool: not a member
+  stranger_net.node_key = stranger_key;
+  stranger_net.members.push_back(stranger_key.public_key());  // the stranger would admit a; a does not admit it
+  stranger_net.peers = {loopback(a->port())};
+  auto started = MeshNode::start(fast_config(), stranger_net);
+  REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+  auto& stranger = *started;
+  SnapshotWatch ws(stranger->sdk());
+  auto logged = [](const std::string& text) {
+    return [text](const MeshOsSnapshot& s) {
+      for (const auto& r : s.logs)
+        if (r.message.find(text) != std::string::npos) return true;
+      return false;
+    };
+  };
+  // The stranger's dial is refused by a, with the reason, and a never lists it.
+  CHECK(ws.seen(logged("hello refused")));
+  SnapshotWatch wa(a->sdk());
+  CHECK(wa.seen(logged("is not a member of this cluster")));
+  CHECK(a->sdk().snapshot()->peers.count(stranger->node_id()) == 0);
+  REQUIRE(stranger->shutdown());
+  REQUIRE(a->shutdown());
+}
+
+TEST_CASE("a node key that does not match this_node is refused at start") {
+  auto net = fast_network();
+  net.node_key = EntityKeypair::generate();
+  auto cfg = fast_config();
+  cfg.this_node = 42;
+  auto node = MeshNode::start(cfg, net);
+  REQUIRE_FALSE(node);
+  CHECK(node.error().kind == "invalid_config");
+}
+
+}  // namespace meshos::test

@@ -1,0 +1,124 @@
+#pragma once
+// Fixtures for tests that start MeshNodes in-process: one pool of node keys that is the cluster (every
+// node a test starts is a member of every other), fast failure detection, a throwaway PKI.
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include "../actor/support.hpp"
+#include "meshos/node.hpp"
+
+namespace meshos::test {
+
+// Every node a test starts takes its key from one pool, and the pool is the cluster: all are members.
+inline const std::vector<EntityKeypair>& key_pool() {
+  static const auto* pool = [] {
+    auto* keys = new std::vector<EntityKeypair>();
+    for (int i = 0; i < 64; ++i) keys->push_back(EntityKeypair::generate());
+    return keys;
+  }();
+  return *pool;
+}
+
+inline std::vector<PublicKey> cluster_members() {
+  std::vector<PublicKey> members;
+  for (const auto& k : key_pool()) members.push_back(k.public_key());
+  return members;
+}
+
+// The id of a pool key no node of this test used yet.
+inline NodeId fresh_node_id() {
+  static std::size_t next = 0;
+  return key_pool().at(next++).node_id();
+}
+
+inline NetworkOptions with_key(NetworkOptions net, NodeId id) {
+  for (const auto& k : key_pool())
+    if (k.node_id() == id) net.node_key = k;
+  REQUIRE(net.node_key.has_value());
+  return net;
+}
+
+inline MeshOsConfig node_config(NodeId id) {
+  MeshOsConfig cfg = fast_config();
+  cfg.this_node = id;
+  return cfg;
+}
+
+inline NetworkOptions fast_network() {
+  NetworkOptions n;
+  n.heartbeat_interval = 50ms;
+  n.peer_timeout = 600ms;
+  n.reconnect_initial = 20ms;
+  n.reconnect_max = 200ms;
+  n.members = cluster_members();
+  return n;
+}
+
+inline PeerAddress loopback(std::uint16_t port) { return PeerAddress{"127.0.0.1", port}; }
+
+inline std::unique_ptr<MeshNode> start_node(NetworkOptions net = fast_network(), SdkOptions options = {},
+                                     NodeId id = fresh_node_id()) {
+  auto node = MeshNode::start(node_config(id), with_key(std::move(net), id), nullptr, std::move(options));
+  REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
+  return std::move(*node);
+}
+
+inline bool healthy_with_rtt(const MeshOsSnapshot& s, NodeId peer) {
+  auto it = s.peers.find(peer);
+  return it != s.peers.end() && it->second.health == PeerHealth::Healthy && it->second.rtt_ms.has_value();
+}
+
+inline bool has_health(const MeshOsSnapshot& s, NodeId peer, PeerHealth h) {
+  auto it = s.peers.find(peer);
+  return it != s.peers.end() && it->second.health == h;
+}
+
+// A throwaway CA and certificates signed by it, made with the openssl command line.
+class TestPki {
+ public:
+  TestPki() {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meshos-net-pki-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(dir_);
+  }
+  ~TestPki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  void make_ca(const std::string& ca) {
+    run("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=" + ca + " -keyout " +
+        path(ca + ".key") + " -out " + path(ca + ".pem"));
+  }
+  // Certificate + key for `name`, signed by `ca`.
+  TlsOptions make_cert(const std::string& ca, const std::string& name) {
+    run("req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + name + " -keyout " +
+        path(name + ".key") + " -out " + path(name + ".csr"));
+    run("x509 -req -days 1 -in " + path(name + ".csr") + " -CA " + path(ca + ".pem") + " -CAkey " +
+        path(ca + ".key") + " -CAcreateserial -out " + path(name + ".pem"));
+    TlsOptions t;
+    t.certificate = path(name + ".pem");
+    t.key = path(name + ".key");
+    t.ca_file = path(ca + ".pem");
+    return t;
+  }
+
+ private:
+  void run(const std::string& args) {
+    std::string openssl = MESHOS_OPENSSL;
+    if (const char* env = std::getenv("MESHOS_OPENSSL"); env && *env) openssl = env;
+    REQUIRE_MESSAGE(!openssl.empty(), "the openssl command line tool was not found");
+    std::string cmd = openssl + " " + args + " > " + path("openssl.log") + " 2>&1";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+  }
+  std::filesystem::path dir_;
+};
+
+}  // namespace meshos::test
