@@ -22,8 +22,9 @@ struct Overloaded : Fs... {
 template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 
-constexpr char kAdminDomain[] = "meshos/admin-commit/v1";
-constexpr char kIceDomain[] = "meshos/ice-commit/v1";
+// Version 2: the cluster follows the tag. Version 1 bytes (no cluster) are never produced or accepted.
+constexpr char kAdminDomain[] = "meshos/admin-commit/v2";
+constexpr char kIceDomain[] = "meshos/ice-commit/v2";
 // Names travel inside signed envelopes and audit records; anything longer is an attack or a bug.
 constexpr std::size_t kMaxNameBytes = 4096;
 // Far above any real operator quorum, low enough that one envelope cannot make a node verify
@@ -137,6 +138,17 @@ class ObjectReader {
     const json& v = require(key);
     if (!v.is_string()) fail(field_path(key), "expected a string");
     return v.get<std::string>();
+  }
+
+  std::string cluster() {
+    if (j_.find("cluster") == j_.end())
+      fail(field_path("cluster"), "missing: this is a version 1 commit, signed before commits named the cluster they are for, "
+                      "and no longer accepted; sign it again with a current meshos-ctl");
+    std::string s = string("cluster");
+    if (s.empty() || s.size() > kMaxClusterNameBytes)
+      fail(field_path("cluster"), "must be 1 to " + std::to_string(kMaxClusterNameBytes) + " bytes (" + std::to_string(s.size()) +
+                          ")");
+    return s;
   }
 
   std::string name(const char* key) {
@@ -322,32 +334,51 @@ std::string ice_target_key(const IceAction& a) {
                     a);
 }
 
-Bytes admin_signing_bytes(std::int64_t issued_at_ms, const AdminEvent& e) {
+Bytes admin_signing_bytes(std::int64_t issued_at_ms, const AdminEvent& e, const std::string& cluster) {
   CanonicalWriter w;
   w.domain(kAdminDomain);
+  w.str(cluster);
   w.i64(issued_at_ms);
   encode(w, e);
   return w.take();
 }
 
-Bytes ice_signing_bytes(std::int64_t issued_at_ms, const BlastRadiusHash& blast, const IceAction& a) {
+Bytes ice_signing_bytes(std::int64_t issued_at_ms, const BlastRadiusHash& blast, const IceAction& a,
+                        const std::string& cluster) {
   CanonicalWriter w;
   w.domain(kIceDomain);
+  w.str(cluster);
   w.i64(issued_at_ms);
   w.raw(blast);
   encode(w, a);
   return w.take();
 }
 
-Result<SignedAdminCommit> sign_admin(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e) {
-  auto sig = op.sign(admin_signing_bytes(issued_at_ms, e));
+Bytes signing_bytes(const SignedAdminCommit& c) { return admin_signing_bytes(c.issued_at_ms, c.event, c.cluster); }
+
+Bytes signing_bytes(const SignedIceCommit& c) {
+  return ice_signing_bytes(c.issued_at_ms, c.blast_radius_hash, c.proposal, c.cluster);
+}
+
+Result<void> check_cluster_name(const std::string& name) {
+  if (name.empty() || name.size() > kMaxClusterNameBytes)
+    return SdkError{"invalid_cluster_name", "a cluster name must be 1 to " + std::to_string(kMaxClusterNameBytes) +
+                                                " bytes (got " + std::to_string(name.size()) + ")"};
+  return ok();
+}
+
+Result<SignedAdminCommit> sign_admin(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e,
+                                     const std::string& cluster) {
+  if (auto valid = check_cluster_name(cluster); !valid) return valid.error();
+  auto sig = op.sign(admin_signing_bytes(issued_at_ms, e, cluster));
   if (!sig) return sig.error();
-  return SignedAdminCommit{issued_at_ms, std::move(e), OperatorSignature{op.origin_hash(), *sig}};
+  return SignedAdminCommit{issued_at_ms, std::move(e), OperatorSignature{op.origin_hash(), *sig}, cluster};
 }
 
 Result<OperatorSignature> sign_ice(const EntityKeypair& op, std::int64_t issued_at_ms, const BlastRadiusHash& blast,
-                                   const IceAction& a) {
-  auto sig = op.sign(ice_signing_bytes(issued_at_ms, blast, a));
+                                   const IceAction& a, const std::string& cluster) {
+  if (auto valid = check_cluster_name(cluster); !valid) return valid.error();
+  auto sig = op.sign(ice_signing_bytes(issued_at_ms, blast, a, cluster));
   if (!sig) return sig.error();
   return OperatorSignature{op.origin_hash(), *sig};
 }
@@ -377,6 +408,7 @@ void to_json(json& j, const SignedAdminCommit& c) {
   json event;
   to_json(event, c.event);
   j = json{{"issued_at_ms", c.issued_at_ms},
+           {"cluster", c.cluster},
            {"event", std::move(event)},
            {"signature", operator_signature_json(c.signature)}};
 }
@@ -387,6 +419,7 @@ void to_json(json& j, const SignedIceCommit& c) {
   json signatures = json::array();
   for (const auto& s : c.signatures) signatures.push_back(operator_signature_json(s));
   j = json{{"issued_at_ms", c.issued_at_ms},
+           {"cluster", c.cluster},
            {"blast_radius_hash", bytes_to_hex(c.blast_radius_hash.data(), c.blast_radius_hash.size())},
            {"proposal", std::move(proposal)},
            {"signatures", std::move(signatures)}};
@@ -404,10 +437,11 @@ Result<SignedAdminCommit> signed_admin_commit_from_json(const json& j) {
   return decode_or_error<SignedAdminCommit>([&] {
     ObjectReader r(j, "");
     std::int64_t issued_at_ms = r.i64("issued_at_ms");
+    std::string cluster = r.cluster();
     AdminEvent event = decode_admin_event(r.require("event"), "event");
     OperatorSignature signature = decode_operator_signature(r.require("signature"), "signature");
     r.finish();
-    return SignedAdminCommit{issued_at_ms, std::move(event), signature};
+    return SignedAdminCommit{issued_at_ms, std::move(event), signature, std::move(cluster)};
   });
 }
 
@@ -415,6 +449,7 @@ Result<SignedIceCommit> signed_ice_commit_from_json(const json& j) {
   return decode_or_error<SignedIceCommit>([&] {
     ObjectReader r(j, "");
     std::int64_t issued_at_ms = r.i64("issued_at_ms");
+    std::string cluster = r.cluster();
     BlastRadiusHash blast = r.hex_bytes<32>("blast_radius_hash");
     const json& proposal = r.require("proposal");
     const json& signatures = r.require("signatures");
@@ -428,7 +463,7 @@ Result<SignedIceCommit> signed_ice_commit_from_json(const json& j) {
     decoded.reserve(signatures.size());
     for (std::size_t i = 0; i < signatures.size(); ++i)
       decoded.push_back(decode_operator_signature(signatures[i], "signatures[" + std::to_string(i) + "]"));
-    return SignedIceCommit{issued_at_ms, blast, std::move(action), std::move(decoded)};
+    return SignedIceCommit{issued_at_ms, blast, std::move(action), std::move(decoded), std::move(cluster)};
   });
 }
 

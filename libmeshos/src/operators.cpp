@@ -258,62 +258,86 @@ Result<void> AdminVerifier::restore(const VerifierMemory& m, std::int64_t now_wa
   return ok();
 }
 
-// Checks, in order: authorization, signature, freshness, replay. A forged commit is reported as
-// forged whatever its timestamp; a stale copy of a genuine commit is reported as expired.
-VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms) {
+std::optional<outcome::Rejected> AdminVerifier::check_cluster(const std::string& cluster,
+                                                              const std::string& what) const {
+  if (cluster == policy_.cluster) return std::nullopt;
+  return rejected("wrong_cluster", "this " + what + " commit is signed for cluster \"" + cluster +
+                                       "\"; this node belongs to cluster \"" + policy_.cluster + "\"");
+}
+
+// The signer first: a forged commit is reported as forged whatever else is wrong with it, and whatever is
+// refused after that point is refused as the signer's (authenticated). A stale copy of a genuine commit is
+// reported as expired.
+VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms,
+                                                const Precheck& precheck) {
   const PublicKey* pk = registry_.find(c.signature.operator_id);
   if (pk == nullptr)
     return rejected("not_authorized", "operator " + to_hex(c.signature.operator_id) + " is not in the registry");
-  const Bytes signed_bytes = admin_signing_bytes(c.issued_at_ms, c.event);
+  const Bytes signed_bytes = signing_bytes(c);
   if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), c.signature.signature))
     return rejected("signature_invalid", "the signature of operator " + to_hex(c.signature.operator_id) +
                                              " does not match this " + admin_kind(c.event) + " commit");
-  if (auto stale = check_time(c.issued_at_ms, now_wall_ms)) return *stale;
-  if (seen(c.signature.signature))
-    return rejected("commit_replayed", "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
-  if (auto full = make_room(1, now_wall_ms)) return *full;
+  auto refusal = check_cluster(c.cluster, admin_kind(c.event));
+  if (!refusal && precheck) refusal = precheck();
+  if (!refusal) refusal = check_time(c.issued_at_ms, now_wall_ms);
+  if (!refusal && seen(c.signature.signature))
+    refusal = rejected("commit_replayed", "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
+  if (!refusal) refusal = make_room(1, now_wall_ms);
+  if (refusal) {
+    refusal->authenticated = true;
+    return *refusal;
+  }
   remember(c.signature.signature, c.issued_at_ms);
   return outcome::Accepted{};
 }
 
-// Checks, in order: simulation, freshness, each signature (authorization, then validity), quorum,
-// replay, cooldown. The cheap structural checks come before any signature is verified.
+// Every signature is verified first (each distinct one once), so that a refusal names real signers or
+// none; then the cheap checks, quorum, replay and cooldown.
 VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms) {
   const char* kind = ice_kind(c.proposal);
-  if (std::all_of(c.blast_radius_hash.begin(), c.blast_radius_hash.end(), [](std::uint8_t b) { return b == 0; }))
-    return rejected("simulation_required", std::string("break-glass ") + kind +
-                                               " carries no blast-radius hash; simulate it first");
-  if (auto stale = check_time(c.issued_at_ms, now_wall_ms)) return *stale;
-
-  const Bytes signed_bytes = ice_signing_bytes(c.issued_at_ms, c.blast_radius_hash, c.proposal);
+  const Bytes signed_bytes = signing_bytes(c);
   std::set<OperatorId> signers;
+  std::set<std::pair<OperatorId, Signature>> verified;
   for (const auto& s : c.signatures) {
+    if (verified.count({s.operator_id, s.signature}) != 0) continue;
     const PublicKey* pk = registry_.find(s.operator_id);
     if (pk == nullptr)
       return rejected("not_authorized", "operator " + to_hex(s.operator_id) + " is not in the registry");
     if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), s.signature))
       return rejected("signature_invalid", "the signature of operator " + to_hex(s.operator_id) +
                                                " does not match this break-glass " + kind + " commit");
+    verified.emplace(s.operator_id, s.signature);
     signers.insert(s.operator_id);
   }
-  if (signers.size() < threshold_)
-    return rejected("insufficient_signatures", std::to_string(signers.size()) + " of " + std::to_string(threshold_) +
-                                                   " required distinct operator signatures");
-
-  // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
-  for (const auto& s : c.signatures)
-    if (seen(s.signature)) return rejected("commit_replayed", std::string("this break-glass ") + kind +
-                                                                  " commit was already accepted");
 
   const std::string target = ice_target_key(c.proposal);
-  auto cooling = cooldown_until_ms_.find(target);
-  if (cooling != cooldown_until_ms_.end() && now_wall_ms < cooling->second)
-    return rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +
-                                               std::to_string(distance_ms(now_wall_ms, cooling->second)) + " ms");
-
   std::set<Signature> distinct;
   for (const auto& s : c.signatures) distinct.insert(s.signature);
-  if (auto full = make_room(distinct.size(), now_wall_ms)) return *full;
+  auto refusal = check_cluster(c.cluster, std::string("break-glass ") + kind);
+  if (!refusal && std::all_of(c.blast_radius_hash.begin(), c.blast_radius_hash.end(),
+                              [](std::uint8_t b) { return b == 0; }))
+    refusal = rejected("simulation_required",
+                       std::string("break-glass ") + kind + " carries no blast-radius hash; simulate it first");
+  if (!refusal) refusal = check_time(c.issued_at_ms, now_wall_ms);
+  if (!refusal && signers.size() < threshold_)
+    refusal = rejected("insufficient_signatures", std::to_string(signers.size()) + " of " +
+                                                      std::to_string(threshold_) +
+                                                      " required distinct operator signatures");
+  // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
+  if (!refusal && std::any_of(distinct.begin(), distinct.end(), [&](const Signature& s) { return seen(s); }))
+    refusal = rejected("commit_replayed", std::string("this break-glass ") + kind + " commit was already accepted");
+  if (!refusal) {
+    auto cooling = cooldown_until_ms_.find(target);
+    if (cooling != cooldown_until_ms_.end() && now_wall_ms < cooling->second)
+      refusal = rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +
+                                                    std::to_string(distance_ms(now_wall_ms, cooling->second)) + " ms");
+  }
+  if (!refusal) refusal = make_room(distinct.size(), now_wall_ms);
+  if (refusal) {
+    refusal->authenticated = !signers.empty();
+    return *refusal;
+  }
+
   for (const auto& s : distinct) remember(s, c.issued_at_ms);
   // Expired cooldowns are dropped here so the map only ever holds targets still cooling down.
   for (auto it = cooldown_until_ms_.begin(); it != cooldown_until_ms_.end();)

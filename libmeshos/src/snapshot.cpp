@@ -67,7 +67,8 @@ json loop_json(const LoopStats& l) {
               {"control_dropped", l.control_dropped},
               {"logs_evicted", l.logs_evicted},
               {"failures_evicted", l.failures_evicted},
-              {"audit_evicted", l.audit_evicted}};
+              {"audit_evicted", l.audit_evicted},
+              {"audit_rejected_evicted", l.audit_rejected_evicted}};
 }
 
 // The Rust C SDK spells peer health and maintenance mirrors in CamelCase; metadata JSON keeps its shape.
@@ -101,6 +102,16 @@ class Reader {
 
   void fail(const std::string& path, const std::string& what) {
     if (!error_) error_ = path + ": " + what;
+  }
+
+  // A field added after the first release: absent (from an older node) reads as its default.
+  const json* optional(const json& j, const std::string& path, const char* key) {
+    if (failed()) return nullptr;
+    if (!j.is_object()) {
+      fail(path, "expected an object");
+      return nullptr;
+    }
+    return json_read::field(j, key);
   }
 
   const json* require(const json& j, const std::string& path, const char* key) {
@@ -270,23 +281,50 @@ PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
   return p;
 }
 
+std::vector<OperatorId> read_ids(Reader& r, const json& ids, const std::string& path) {
+  std::vector<OperatorId> out;
+  if (!ids.is_array()) {
+    r.fail(path, "expected an array");
+    return out;
+  }
+  for (std::size_t i = 0; i < ids.size() && !r.failed(); ++i) {
+    std::uint64_t id = 0;
+    const json& op = ids[i];
+    if (!op.is_string() || op.get<std::string>().size() != 16 || !parse_hex_u64(op.get<std::string>(), id)) {
+      r.fail(path + "[" + std::to_string(i) + "]", "expected 16 hex digits");
+      return out;
+    }
+    out.push_back(id);
+  }
+  return out;
+}
+
 AuditRecord read_audit(Reader& r, const json& j, const std::string& path) {
   AuditRecord a;
   a.seq = r.u64(j, path, "seq");
   a.wall_ms = r.i64(j, path, "wall_ms");
   a.commit = r.string(j, path, "commit");
   a.event = r.string(j, path, "event");
-  r.each(j, path, "operators", [&](const json& op, const std::string& op_path) {
-    std::uint64_t id = 0;
-    if (!op.is_string() || op.get<std::string>().size() != 16 || !parse_hex_u64(op.get<std::string>(), id)) {
-      return r.fail(op_path, "expected 16 hex digits");
-    }
-    a.operators.push_back(id);
-  });
+  if (const json* ops = r.require(j, path, "operators")) a.operators = read_ids(r, *ops, path + ".operators");
+  if (const json* claimed = r.optional(j, path, "claimed")) a.claimed = read_ids(r, *claimed, path + ".claimed");
   a.outcome = r.string(j, path, "outcome");
   a.reason_kind = r.string(j, path, "reason_kind");
   a.reason = r.string(j, path, "reason");
   return a;
+}
+
+StrangerRejects read_strangers(Reader& r, const json& j, const std::string& path) {
+  StrangerRejects s;
+  s.total = r.u64(j, path, "total");
+  if (const json* kinds = r.require(j, path, "by_kind")) {
+    if (!kinds->is_object() || kinds->size() > kMaxStrangerKinds + 1) {
+      r.fail(path + ".by_kind", "expected an object of at most " + std::to_string(kMaxStrangerKinds + 1) + " counts");
+    } else {
+      for (auto it = kinds->begin(); it != kinds->end(); ++it) s.by_kind[it.key()] = r.u64(*kinds, path + ".by_kind", it.key().c_str());
+    }
+  }
+  if (const json* last = r.require(j, path, "last"); last && !last->is_null()) s.last = read_audit(r, *last, path + ".last");
+  return s;
 }
 
 FailureRecord read_failure(Reader& r, const json& j, const std::string& path) {
@@ -326,6 +364,7 @@ LoopStats read_loop(Reader& r, const json& j, const std::string& path) {
   l.logs_evicted = r.u64(j, path, "logs_evicted");
   l.failures_evicted = r.u64(j, path, "failures_evicted");
   l.audit_evicted = r.u64(j, path, "audit_evicted");
+  if (r.optional(j, path, "audit_rejected_evicted")) l.audit_rejected_evicted = r.u64(j, path, "audit_rejected_evicted");
   return l;
 }
 
@@ -379,16 +418,24 @@ void to_json(json& j, const PeerSnapshot& p) {
 }
 
 void to_json(json& j, const AuditRecord& a) {
-  json operators = json::array();
-  for (OperatorId op : a.operators) operators.push_back(to_hex(op));
+  auto ids = [](const std::vector<OperatorId>& list) {
+    json out = json::array();
+    for (OperatorId op : list) out.push_back(to_hex(op));
+    return out;
+  };
   j = json{{"seq", a.seq},
            {"wall_ms", a.wall_ms},
            {"commit", a.commit},
            {"event", a.event},
-           {"operators", std::move(operators)},
+           {"operators", ids(a.operators)},
+           {"claimed", ids(a.claimed)},
            {"outcome", a.outcome},
            {"reason_kind", a.reason_kind},
            {"reason", a.reason}};
+}
+
+void to_json(json& j, const StrangerRejects& r) {
+  j = json{{"total", r.total}, {"by_kind", r.by_kind}, {"last", r.last ? json(*r.last) : json(nullptr)}};
 }
 
 void to_json(json& j, const FailureRecord& f) {
@@ -421,6 +468,7 @@ void to_json(json& j, const MeshOsSnapshot& s) {
            {"recent_failures", s.recent_failures},
            {"freeze_remaining_ms", optional_json(s.freeze_remaining_ms)},
            {"audit", s.audit},
+           {"audit_strangers", s.audit_strangers},
            {"logs", s.logs},
            {"migrations", std::move(migrations)},
            {"executor", executor_json(s.executor)},
@@ -470,6 +518,8 @@ Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
          [&](const json& f, const std::string& path) { s.recent_failures.push_back(read_failure(r, f, path)); });
   s.freeze_remaining_ms = r.optional_u64(j, root, "freeze_remaining_ms");
   r.each(j, root, "audit", [&](const json& a, const std::string& path) { s.audit.push_back(read_audit(r, a, path)); });
+  if (const json* strangers = r.optional(j, root, "audit_strangers"))
+    s.audit_strangers = read_strangers(r, *strangers, root + ".audit_strangers");
   r.each(j, root, "logs", [&](const json& l, const std::string& path) {
     s.logs.push_back(r.adopt(log_record_from_json(l), path));
   });
@@ -491,6 +541,24 @@ Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text) {
   auto j = parse_untrusted_json(text, json_limits::kSnapshot, "invalid_snapshot", "snapshot");
   if (!j) return j.error();
   return snapshot_from_json(*j);
+}
+
+std::uint64_t last_audit_seq(const MeshOsSnapshot& s) {
+  std::uint64_t seq = s.audit.empty() ? 0 : s.audit.back().seq;
+  if (s.audit_strangers.last) seq = std::max(seq, s.audit_strangers.last->seq);
+  return seq;
+}
+
+const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t after_seq, const std::string& commit,
+                                      const std::string& event, const std::vector<OperatorId>& signers) {
+  auto matches = [&](const AuditRecord& rec) {
+    const auto& named = rec.operators.empty() ? rec.claimed : rec.operators;
+    return rec.seq > after_seq && rec.commit == commit && rec.event == event && named == signers;
+  };
+  for (const auto& rec : s.audit)
+    if (matches(rec)) return &rec;
+  if (s.audit_strangers.last && matches(*s.audit_strangers.last)) return &*s.audit_strangers.last;
+  return nullptr;
 }
 
 MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name) {

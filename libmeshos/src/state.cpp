@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <type_traits>
 
 #include "meshos/reconcile.hpp"
@@ -10,6 +11,9 @@ namespace meshos {
 namespace {
 
 constexpr const char kTruncationMarker[] = "...[truncated]";
+// What an undecodable commit may leave in the audit: the gateway's kind and message, cut.
+constexpr std::size_t kMaxUndecodableKindBytes = 64;
+constexpr std::size_t kMaxUndecodableMessageBytes = 512;
 
 // Operator-supplied durations (drain_for, freeze ttl) are clamped so that adding them to a steady-clock
 // time point can never overflow: a century is far beyond any meaningful deadline.
@@ -21,12 +25,18 @@ TimePoint add_ms_clamped(TimePoint t, std::uint64_t ms) {
 
 SdkError reject(std::string kind, std::string message) { return SdkError{std::move(kind), std::move(message)}; }
 
-// Cuts a message to fit kMaxLogMessageBytes including the marker, never inside a UTF-8 sequence.
+// `text` cut to at most `max_bytes`, never inside a UTF-8 sequence (it ends up in JSON).
+std::string bounded_text(const std::string& text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
+
+// Cuts a message to fit kMaxLogMessageBytes including the marker.
 std::string truncate_log_message(const std::string& message) {
   if (message.size() <= kMaxLogMessageBytes) return message;
-  std::size_t cut = kMaxLogMessageBytes - (sizeof(kTruncationMarker) - 1);
-  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
-  return message.substr(0, cut) + kTruncationMarker;
+  return bounded_text(message, kMaxLogMessageBytes - (sizeof(kTruncationMarker) - 1)) + kTruncationMarker;
 }
 
 void clear_restart_hold(RestartState& r) {
@@ -153,6 +163,7 @@ MeshOsState::MeshOsState(MeshOsConfig config, std::shared_ptr<AdminVerifier> ver
       verifier_(std::move(verifier)),
       logs_(config_.log_ring_capacity),
       audit_(config_.audit_ring_capacity),
+      audit_rejected_(config_.audit_ring_capacity),
       failures_(config_.failure_ring_capacity),
       recent_actions_(config_.recent_actions_capacity) {
   actual_.this_node = config_.this_node;
@@ -242,11 +253,15 @@ struct FoldStep {
                                             std::to_string(saturating_ms_until(*actual.frozen_until, now)) +
                                             " ms; only break-glass commits apply");
     }
+    // No wildcard: a commit applies to the node it names, and only to it. 0 names no node (only a node
+    // without an identity of its own, an SDK off the network, is node 0).
     const NodeId target = admin_target(e);
-    if (target != 0 && target != actual.this_node) {
-      return reject("wrong_node", "commit targets node " + to_hex(target) + ", this is " + to_hex(actual.this_node));
+    if (target == actual.this_node) return std::nullopt;
+    if (target == 0) {
+      return reject("wrong_node", "commit names no target node (0); a target is required: this is node " +
+                                      to_hex(actual.this_node));
     }
-    return std::nullopt;
+    return reject("wrong_node", "commit targets node " + to_hex(target) + ", this is " + to_hex(actual.this_node));
   }
 
   void fold_observed_transition(const event::MaintenanceTransitionObserved& e) {
@@ -275,29 +290,42 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
   FoldStep step{config_, actual_, desired_, now, effects};
   ++loop_stats_.events_folded;
 
-  auto audit = [&](const char* commit, std::string event_name, std::vector<OperatorId> operators,
-                   const char* applied_outcome, const std::optional<SdkError>& refusal) {
+  // One commit's record: `verified` signed it, `claimed` only name themselves as its signers; a stranger's
+  // refusal is counted, not kept (see audit()).
+  auto audit = [&](const char* commit, std::string event_name, const std::vector<OperatorId>& signers,
+                   bool verified, const char* applied_outcome, const std::optional<SdkError>& refusal,
+                   bool stranger = false) {
     AuditRecord rec;
     rec.seq = ++audit_seq_;
     rec.wall_ms = wall_ms;
     rec.commit = commit;
     rec.event = std::move(event_name);
-    rec.operators = std::move(operators);
+    (verified ? rec.operators : rec.claimed) = signers;
     rec.outcome = refusal ? "rejected" : applied_outcome;
     if (refusal) {
       rec.reason_kind = refusal->kind;
       rec.reason = refusal->message;
       effects.rejected = refusal;
     }
-    audit_.push(std::move(rec));
-    loop_stats_.audit_evicted = audit_.evicted();
+    effects.stranger = stranger;
+    audit_commit(std::move(rec), stranger);
   };
-  // Applies a signed commit once its verification outcome is known.
-  auto settle = [&](const VerificationOutcome& outcome, auto&& apply) -> std::optional<SdkError> {
-    if (const auto* rejected = std::get_if<outcome::Rejected>(&outcome)) {
-      return reject(rejected->kind, rejected->message);
+  // Applies a signed commit once its verification outcome is known; audits it as accepted, as refused by
+  // its verified signers, or as a stranger's refusal.
+  auto settle = [&](const char* commit, std::string event_name, const std::vector<OperatorId>& signers,
+                    const VerificationOutcome& verdict, auto&& apply) {
+    if (const auto* rejected = std::get_if<outcome::Rejected>(&verdict)) {
+      audit(commit, std::move(event_name), signers, rejected->authenticated, "rejected",
+            reject(rejected->kind, rejected->message), !rejected->authenticated);
+      return;
     }
-    return apply();
+    audit(commit, std::move(event_name), signers, true, outcome_kind(verdict), apply());
+  };
+  // Without a verifier nothing is authenticated: the commit applies as unverified, its signers only claimed.
+  auto unverified = [&](const char* commit, std::string event_name, const std::vector<OperatorId>& signers,
+                        std::optional<SdkError> refusal, auto&& apply) {
+    if (!refusal) refusal = apply();
+    audit(commit, std::move(event_name), signers, false, "unverified", refusal);
   };
 
   std::visit(
@@ -344,26 +372,31 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
         } else if constexpr (std::is_same_v<T, event::Admin>) {
           auto refusal = step.precheck_admin(e.event);
           if (!refusal) refusal = step.apply_admin(e.event);
-          audit("local", admin_kind(e.event), {}, "accepted", refusal);
+          audit("local", admin_kind(e.event), {}, true, "accepted", refusal);
         } else if constexpr (std::is_same_v<T, event::SignedAdmin>) {
           const auto& c = e.commit;
-          auto refusal = step.precheck_admin(c.event);
-          const char* applied = "unverified";
-          if (!refusal) {
-            const VerificationOutcome outcome =
-                verifier_ ? verifier_->verify_admin(c, wall_ms) : VerificationOutcome{outcome::Unverified{}};
-            applied = outcome_kind(outcome);
-            refusal = settle(outcome, [&] { return step.apply_admin(c.event); });
-          }
-          audit("admin", admin_kind(c.event), {c.signature.operator_id}, applied, refusal);
+          const std::vector<OperatorId> signers{c.signature.operator_id};
+          auto apply = [&] { return step.apply_admin(c.event); };
+          if (!verifier_) return unverified("admin", admin_kind(c.event), signers, step.precheck_admin(c.event), apply);
+          // The node's own checks run once the signer is known, so their refusals are the signer's.
+          auto precheck = [&]() -> std::optional<outcome::Rejected> {
+            auto refusal = step.precheck_admin(c.event);
+            if (!refusal) return std::nullopt;
+            return outcome::Rejected{refusal->kind, refusal->message};
+          };
+          settle("admin", admin_kind(c.event), signers, verifier_->verify_admin(c, wall_ms, precheck), apply);
         } else if constexpr (std::is_same_v<T, event::SignedIce>) {
           const auto& c = e.commit;
-          const VerificationOutcome outcome =
-              verifier_ ? verifier_->verify_ice(c, wall_ms) : VerificationOutcome{outcome::Unverified{}};
-          auto refusal = settle(outcome, [&] { return step.apply_ice(c.proposal); });
-          std::vector<OperatorId> operators;
-          for (const auto& s : c.signatures) operators.push_back(s.operator_id);
-          audit("ice", ice_kind(c.proposal), std::move(operators), outcome_kind(outcome), refusal);
+          std::vector<OperatorId> signers;
+          for (const auto& s : c.signatures) signers.push_back(s.operator_id);
+          auto apply = [&] { return step.apply_ice(c.proposal); };
+          if (!verifier_) return unverified("ice", ice_kind(c.proposal), signers, std::nullopt, apply);
+          settle("ice", ice_kind(c.proposal), signers, verifier_->verify_ice(c, wall_ms), apply);
+        } else if constexpr (std::is_same_v<T, event::CommitUndecodable>) {
+          audit(bounded_text(e.commit, kMaxUndecodableKindBytes).c_str(), "", {}, false, "rejected",
+                reject(e.kind.empty() ? std::string("invalid_commit") : bounded_text(e.kind, kMaxUndecodableKindBytes),
+                       bounded_text(e.message, kMaxUndecodableMessageBytes)),
+                true);
         } else if constexpr (std::is_same_v<T, event::Log>) {
           LogRecord rec;
           rec.seq = ++log_seq_;
@@ -420,6 +453,30 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
       },
       ev);
   return effects;
+}
+
+void MeshOsState::audit_commit(AuditRecord rec, bool stranger) {
+  if (stranger) {
+    ++strangers_.total;
+    const bool known = strangers_.by_kind.count(rec.reason_kind) != 0;
+    ++strangers_.by_kind[known || strangers_.by_kind.size() < kMaxStrangerKinds ? rec.reason_kind : "other"];
+    strangers_.last = std::move(rec);
+  } else if (rec.outcome == "rejected") {
+    audit_rejected_.push(std::move(rec));
+  } else {
+    audit_.push(std::move(rec));
+  }
+  loop_stats_.audit_evicted = audit_.evicted();
+  loop_stats_.audit_rejected_evicted = audit_rejected_.evicted();
+}
+
+std::vector<AuditRecord> MeshOsState::audit_records() const {
+  std::vector<AuditRecord> all;
+  all.reserve(audit_.size() + audit_rejected_.size());
+  std::merge(audit_.items().begin(), audit_.items().end(), audit_rejected_.items().begin(),
+             audit_rejected_.items().end(), std::back_inserter(all),
+             [](const AuditRecord& a, const AuditRecord& b) { return a.seq < b.seq; });
+  return all;
 }
 
 std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction> actions, TimePoint now) {
@@ -506,13 +563,15 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
   }
   s.recent_failures = failures_.to_vector();
   if (actual_.frozen(now)) s.freeze_remaining_ms = saturating_ms_until(*actual_.frozen_until, now);
-  s.audit = audit_.to_vector();
+  s.audit = audit_records();
+  s.audit_strangers = strangers_;
   s.logs = logs_.to_vector();
   s.executor = executor_stats_;
   s.loop = loop_stats_;
   s.loop.logs_evicted = logs_.evicted();
   s.loop.failures_evicted = failures_.evicted();
   s.loop.audit_evicted = audit_.evicted();
+  s.loop.audit_rejected_evicted = audit_rejected_.evicted();
   return s;
 }
 

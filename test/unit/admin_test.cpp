@@ -30,22 +30,26 @@ constexpr std::int64_t kIssuedAt = 1700000000000;
 constexpr meshos::NodeId kNode = 0x0123456789abcdefULL;
 
 // The worked examples of libmeshos/docs/signing.md, byte for byte.
+// Signed-bytes version 2: the cluster ("meshos", the default) follows the domain tag. Computed independently
+// with `openssl pkeyutl -sign -rawin` over the bytes below.
 const std::string kExample1Bytes =
-    "6d6573686f732f61646d696e2d636f6d6d69742f7631000068e5cf8b01000000efcdab89674523010160ea000000000000";
+    "6d6573686f732f61646d696e2d636f6d6d69742f763200060000006d6573686f730068e5cf8b01000000efcdab8967452301"
+    "0160ea000000000000";
 const std::string kExample1Signature =
-    "310098231b5517ac08bdf2fbdd478b0e482681fef917acb5d44961a843dc961c"
-    "78d050589068b049abeda934fd8e1502edb731c09303af9b022250b9f6215b03";
+    "2914a06a2944a43dd1f80569f5f3ade79404f021b61f7e6e52b3c03ef22b54d3"
+    "ddf48c682b332614d9040f7ac65a1191911b7021bd5839b4bd3726c06b1d0a0c";
 const std::string kExample2Bytes =
-    "6d6573686f732f61646d696e2d636f6d6d69742f7631000068e5cf8b01000007efcdab8967452301040000006563686f00";
+    "6d6573686f732f61646d696e2d636f6d6d69742f763200060000006d6573686f730068e5cf8b01000007efcdab8967452301"
+    "040000006563686f00";
 const std::string kExample2Signature =
-    "e95e5889cf62c5d48033e16bd7906575fa556e601ebf704fd26b9d7281f4db8e"
-    "2582e4b4f0e0a10ecc8299601e75669387757bcf0c65c6f51986c2b844939408";
+    "89dd7452fc877cdf0bba4a20cc328bf9d69e55b89909e494bcfc74ceba55e17c"
+    "cec796dca8a1e9f0e7c3409703c8088dfb133a12213adc34707741435915ec0c";
 const std::string kExample3Bytes =
-    "6d6573686f732f6963652d636f6d6d69742f7631000068e5cf8b010000000102030405060708090a0b0c0d0e0f1011121314151617"
-    "18191a1b1c1d1e1f00c027090000000000";
+    "6d6573686f732f6963652d636f6d6d69742f763200060000006d6573686f730068e5cf8b010000000102030405060708090a0b"
+    "0c0d0e0f101112131415161718191a1b1c1d1e1f00c027090000000000";
 const std::string kExample3Signature =
-    "fddb415d8ae4f6827b4cc57b763fc2d5a996aafff522b6cc905cca58c243a8b9"
-    "3e6fc3cb674c162a0a80fc10a01646ad661aefc37683b401ddd922e10686e209";
+    "663a632e4fdbbca8d04bd54de9208c838000e76c490c06bde25e0e980bc60408"
+    "4ac162bc190589e0bf94c3190cd1b0556b5f8b478259f8f5748bb9f8e163dd08";
 
 EntityKeypair rfc_key() { return *EntityKeypair::from_seed_hex(kRfcSeed1); }
 
@@ -217,7 +221,9 @@ TEST_CASE("libmeshos/docs/signing.md shows exactly the bytes the code signs") {
 #endif
 
 TEST_CASE("signing bytes: each field is encoded as documented") {
-  const std::string admin_prefix = "6d6573686f732f61646d696e2d636f6d6d69742f763100";
+  // Domain tag "meshos/admin-commit/v2", 00, then the cluster "meshos" (u32 length 6, bytes).
+  const std::string cluster = "06000000" "6d6573686f73";
+  const std::string admin_prefix = "6d6573686f732f61646d696e2d636f6d6d69742f763200" + cluster;
   // Negative timestamps are two's complement; an absent optional is a single zero byte.
   CHECK(meshos::bytes_to_hex(meshos::admin_signing_bytes(-1, admin::EnterMaintenance{1, std::nullopt})) ==
         admin_prefix + "ffffffffffffffff" + "00" + "0100000000000000" + "00");
@@ -226,7 +232,7 @@ TEST_CASE("signing bytes: each field is encoded as documented") {
   CHECK(meshos::bytes_to_hex(meshos::admin_signing_bytes(0, admin::SetDaemonIntent{0, "", true})) ==
         admin_prefix + "0000000000000000" + "07" + "0000000000000000" + "00000000" + "01");
 
-  const std::string ice_prefix = "6d6573686f732f6963652d636f6d6d69742f763100";
+  const std::string ice_prefix = "6d6573686f732f6963652d636f6d6d69742f763200" + cluster;
   const std::string zero_time = "0000000000000000";
   const std::string hash(64, 'f');
   BlastRadiusHash ff{};
@@ -239,6 +245,44 @@ TEST_CASE("signing bytes: each field is encoded as documented") {
         ice_prefix + zero_time + hash + "03" + "0201000000000000");
   CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::KillMigration{0x03})) ==
         ice_prefix + zero_time + hash + "04" + "0300000000000000");
+
+  // Another cluster: its name, length first, in the same place.
+  CHECK(meshos::bytes_to_hex(meshos::admin_signing_bytes(0, admin::ClearAvoidList{2}, "prod-eu")) ==
+        "6d6573686f732f61646d696e2d636f6d6d69742f763200" "07000000" "70726f642d6575" + zero_time + "06" +
+            "0200000000000000");
+  CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::ThawCluster{}, "x")) ==
+        "6d6573686f732f6963652d636f6d6d69742f763200" "01000000" "78" + zero_time + hash + "01");
+}
+
+TEST_CASE("a commit signed for one cluster does not verify as another cluster's") {
+  auto key = rfc_key();
+  auto commit = meshos::sign_admin(key, kIssuedAt, admin::Cordon{kNode}, "blue");
+  REQUIRE(commit);
+  CHECK(commit->cluster == "blue");
+  CHECK(key.verify(meshos::signing_bytes(*commit), commit->signature.signature));
+  CHECK_FALSE(key.verify(meshos::admin_signing_bytes(kIssuedAt, commit->event, "green"), commit->signature.signature));
+  CHECK_FALSE(key.verify(meshos::admin_signing_bytes(kIssuedAt, commit->event), commit->signature.signature));
+
+  auto sig = meshos::sign_ice(key, kIssuedAt, counting_hash(), ice::ThawCluster{}, "blue");
+  REQUIRE(sig);
+  meshos::SignedIceCommit ice_commit{kIssuedAt, counting_hash(), ice::ThawCluster{}, {*sig}, "blue"};
+  CHECK(key.verify(meshos::signing_bytes(ice_commit), sig->signature));
+  ice_commit.cluster = "green";
+  CHECK_FALSE(key.verify(meshos::signing_bytes(ice_commit), sig->signature));
+}
+
+TEST_CASE("cluster names are 1 to 256 bytes") {
+  CHECK(meshos::check_cluster_name("a"));
+  CHECK(meshos::check_cluster_name(std::string(256, 'c')));
+  for (const std::string& bad : {std::string(), std::string(257, 'c')}) {
+    CHECK(meshos::check_cluster_name(bad).error().kind == "invalid_cluster_name");
+    auto commit = meshos::sign_admin(rfc_key(), kIssuedAt, admin::Drain{1}, bad);
+    REQUIRE_FALSE(commit);
+    CHECK(commit.error().kind == "invalid_cluster_name");
+    auto sig = meshos::sign_ice(rfc_key(), kIssuedAt, counting_hash(), ice::ThawCluster{}, bad);
+    REQUIRE_FALSE(sig);
+    CHECK(sig.error().kind == "invalid_cluster_name");
+  }
 }
 
 TEST_CASE("the two domains never produce the same bytes for the same content") {
@@ -285,6 +329,7 @@ TEST_CASE("JSON form of events, actions and envelopes") {
   auto commit = meshos::sign_admin(rfc_key(), kIssuedAt, admin::EnterMaintenance{kNode, 60000});
   REQUIRE(commit);
   CHECK(json(*commit) == json{{"issued_at_ms", kIssuedAt},
+                              {"cluster", "meshos"},
                               {"event", {{"kind", "enter_maintenance"}, {"node", "0123456789abcdef"},
                                          {"drain_for_ms", 60000}}},
                               {"signature", {{"operator_id", "96dd720507478b63"},
@@ -295,6 +340,7 @@ TEST_CASE("JSON form of events, actions and envelopes") {
   meshos::SignedIceCommit ice_commit{kIssuedAt, counting_hash(), ice::FreezeCluster{600000}, {*sig}};
   CHECK(json(ice_commit) ==
         json{{"issued_at_ms", kIssuedAt},
+             {"cluster", "meshos"},
              {"blast_radius_hash", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
              {"proposal", {{"kind", "freeze_cluster"}, {"ttl_ms", 600000}}},
              {"signatures", json::array({{{"operator_id", "96dd720507478b63"}, {"signature", kExample3Signature}}})}});
@@ -321,31 +367,31 @@ TEST_CASE("JSON round trip of every event and action keeps the signed bytes") {
 TEST_CASE("JSON round trip of signed envelopes") {
   auto key = rfc_key();
   for (const auto& event : every_admin_event()) {
-    auto commit = meshos::sign_admin(key, -5, event);
+    auto commit = meshos::sign_admin(key, -5, event, "round-trip");
     REQUIRE(commit);
     auto decoded = meshos::signed_admin_commit_from_json(json::parse(json(*commit).dump()));
     REQUIRE(decoded);
     CHECK(decoded->issued_at_ms == -5);
+    CHECK(decoded->cluster == "round-trip");
     CHECK(decoded->signature.operator_id == commit->signature.operator_id);
     CHECK(decoded->signature.signature == commit->signature.signature);
-    CHECK(key.verify(meshos::admin_signing_bytes(decoded->issued_at_ms, decoded->event),
-                     decoded->signature.signature));
+    CHECK(key.verify(meshos::signing_bytes(*decoded), decoded->signature.signature));
   }
 
   auto other = EntityKeypair::generate();
   for (const auto& action : every_ice_action()) {
-    meshos::SignedIceCommit commit{kIssuedAt, counting_hash(), action, {}};
-    commit.signatures.push_back(*meshos::sign_ice(key, kIssuedAt, counting_hash(), action));
-    commit.signatures.push_back(*meshos::sign_ice(other, kIssuedAt, counting_hash(), action));
+    meshos::SignedIceCommit commit{kIssuedAt, counting_hash(), action, {}, "round-trip"};
+    commit.signatures.push_back(*meshos::sign_ice(key, kIssuedAt, counting_hash(), action, "round-trip"));
+    commit.signatures.push_back(*meshos::sign_ice(other, kIssuedAt, counting_hash(), action, "round-trip"));
     auto decoded = meshos::signed_ice_commit_from_json(json::parse(json(commit).dump()));
     REQUIRE(decoded);
     CHECK(decoded->issued_at_ms == kIssuedAt);
+    CHECK(decoded->cluster == "round-trip");
     CHECK(decoded->blast_radius_hash == counting_hash());
     REQUIRE(decoded->signatures.size() == 2);
     CHECK(decoded->signatures[1].operator_id == other.origin_hash());
     CHECK(decoded->signatures[1].signature == commit.signatures[1].signature);
-    CHECK(other.verify(meshos::ice_signing_bytes(decoded->issued_at_ms, decoded->blast_radius_hash, decoded->proposal),
-                       decoded->signatures[1].signature));
+    CHECK(other.verify(meshos::signing_bytes(*decoded), decoded->signatures[1].signature));
   }
 
   meshos::SignedIceCommit unsigned_commit{kIssuedAt, counting_hash(), ice::ThawCluster{}, {}};
@@ -481,6 +527,11 @@ TEST_CASE("signed admin envelope decoding rejects malformed input, naming the fi
                              "signature.signature");
   check_invalid_signed_admin(with("/signature/extra"_json_pointer, 1), "signature.extra");
   check_invalid_signed_admin(with("/note"_json_pointer, "unsigned text"), "note");
+  check_invalid_signed_admin(with("/cluster"_json_pointer, ""), "cluster: must be 1 to 256 bytes");
+  check_invalid_signed_admin(with("/cluster"_json_pointer, std::string(257, 'c')), "cluster: must be 1 to 256 bytes");
+  check_invalid_signed_admin(with("/cluster"_json_pointer, 7), "cluster: expected a string");
+  // A version 1 envelope (no cluster) is refused as such, not as a bad signature.
+  check_invalid_signed_admin(without("cluster"), "cluster: missing: this is a version 1 commit");
 
   json negative = valid;
   negative["issued_at_ms"] = -42;
@@ -512,6 +563,10 @@ TEST_CASE("signed ice envelope decoding rejects malformed input, naming the fiel
   check_invalid_signed_ice(with("/signatures/1/operator_id"_json_pointer, 5), "signatures[1].operator_id");
   check_invalid_signed_ice(with("/signatures/0"_json_pointer, "sig"), "signatures[0]");
   check_invalid_signed_ice(with("/issued_at_ms"_json_pointer, nullptr), "issued_at_ms");
+  check_invalid_signed_ice(with("/cluster"_json_pointer, ""), "cluster: must be 1 to 256 bytes");
+  json version1 = valid;
+  version1.erase("cluster");
+  check_invalid_signed_ice(version1, "cluster: missing: this is a version 1 commit");
 
   json too_many = valid;
   const json one = valid["signatures"][0];

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,17 +68,19 @@ BlastRadiusHash simulated() {
   return h;
 }
 
-SignedAdminCommit admin_commit(const EntityKeypair& op, std::int64_t issued_at, meshos::AdminEvent e) {
-  auto c = meshos::sign_admin(op, issued_at, std::move(e));
+SignedAdminCommit admin_commit(const EntityKeypair& op, std::int64_t issued_at, meshos::AdminEvent e,
+                               const std::string& cluster = meshos::kDefaultClusterName) {
+  auto c = meshos::sign_admin(op, issued_at, std::move(e), cluster);
   REQUIRE(c);
   return *c;
 }
 
 SignedIceCommit ice_commit(const std::vector<const EntityKeypair*>& signers, std::int64_t issued_at,
-                           meshos::IceAction action, BlastRadiusHash blast = simulated()) {
-  SignedIceCommit c{issued_at, blast, action, {}};
+                           meshos::IceAction action, BlastRadiusHash blast = simulated(),
+                           const std::string& cluster = meshos::kDefaultClusterName) {
+  SignedIceCommit c{issued_at, blast, action, {}, cluster};
   for (const auto* k : signers) {
-    auto sig = meshos::sign_ice(*k, issued_at, blast, action);
+    auto sig = meshos::sign_ice(*k, issued_at, blast, action, cluster);
     REQUIRE(sig);
     c.signatures.push_back(*sig);
   }
@@ -392,6 +395,43 @@ TEST_CASE("admin: a commit issued ahead of the clock is remembered until it is s
   CHECK(accepted(verifier.verify_admin(admin_commit(ops.alice, stale, admin::Drain{2}), stale)));
 }
 
+TEST_CASE("admin: a commit signed for another cluster is wrong_cluster, refused as its signer's") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  auto outcome = verifier.verify_admin(admin_commit(ops.alice, kNow, admin::Drain{1}, "staging"), kNow);
+  CHECK(rejection_kind(outcome) == "wrong_cluster");
+  CHECK(std::get<meshos::outcome::Rejected>(outcome).authenticated);
+  // A stranger's commit for another cluster is the stranger's: not_authorized, not authenticated.
+  auto stranger = verifier.verify_admin(admin_commit(ops.mallory, kNow, admin::Drain{1}, "staging"), kNow);
+  CHECK(rejection_kind(stranger) == "not_authorized");
+  CHECK_FALSE(std::get<meshos::outcome::Rejected>(stranger).authenticated);
+  auto forged = admin_commit(ops.alice, kNow, admin::Drain{1});
+  forged.signature.signature[3] ^= 0x10;
+  CHECK_FALSE(std::get<meshos::outcome::Rejected>(verifier.verify_admin(forged, kNow)).authenticated);
+}
+
+TEST_CASE("admin: the precheck runs after authentication and before admission") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  int prechecks = 0;
+  auto refuse = [&]() -> std::optional<meshos::outcome::Rejected> {
+    ++prechecks;
+    return meshos::outcome::Rejected{"wrong_node", "not here"};
+  };
+  // A stranger never reaches it.
+  CHECK(rejection_kind(verifier.verify_admin(admin_commit(ops.mallory, kNow, admin::Drain{1}), kNow, refuse)) ==
+        "not_authorized");
+  CHECK(prechecks == 0);
+  // Its refusal wins over staleness, is authenticated, and does not use up the signature.
+  const auto commit = admin_commit(ops.alice, kNow, admin::Drain{1});
+  auto refused = verifier.verify_admin(commit, kNow + kFreshness + 1, refuse);
+  CHECK(rejection_kind(refused) == "wrong_node");
+  CHECK(std::get<meshos::outcome::Rejected>(refused).authenticated);
+  CHECK(prechecks == 1);
+  CHECK(verifier.memory().seen.empty());
+  CHECK(accepted(verifier.verify_admin(commit, kNow, [] { return std::optional<meshos::outcome::Rejected>{}; })));
+}
+
 TEST_CASE("admin: a replay memory of zero still refuses an immediate replay") {
   Operators ops;
   AdminVerifier verifier = remembering(ops, 0);
@@ -566,30 +606,64 @@ TEST_CASE("ice: a rejected commit starts no cooldown") {
   CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{}), kNow)));
 }
 
-TEST_CASE("ice: check order is simulation, freshness, signatures, quorum, replay, cooldown") {
+TEST_CASE("ice: check order is signatures, cluster, simulation, freshness, quorum, replay, cooldown") {
   Operators ops;
   AdminVerifier verifier(ops.registry(), 2);
-  // Unsimulated and stale, from a stranger: simulation_required first.
-  CHECK(rejection_kind(verifier.verify_ice(
-            ice_commit({&ops.mallory}, kNow - kFreshness - 1, ice::ThawCluster{}, BlastRadiusHash{}), kNow)) ==
-        "simulation_required");
-  // Stale, from a stranger: envelope_expired before any signature is looked at.
-  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.mallory}, kNow - kFreshness - 1, ice::ThawCluster{}),
-                                           kNow)) == "envelope_expired");
-  // A stranger's signature short of quorum: not_authorized before insufficient_signatures.
-  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.mallory}, kNow, ice::ThawCluster{}), kNow)) ==
-        "not_authorized");
-  // A bad signature short of quorum: signature_invalid before insufficient_signatures.
-  auto bad = ice_commit({&ops.alice}, kNow, ice::ThawCluster{});
-  bad.signatures[0].signature[0] ^= 1;
+  // Unsimulated and stale, from a stranger: not_authorized first, and not authenticated.
+  auto stranger = verifier.verify_ice(
+      ice_commit({&ops.mallory}, kNow - kFreshness - 1, ice::ThawCluster{}, BlastRadiusHash{}), kNow);
+  CHECK(rejection_kind(stranger) == "not_authorized");
+  CHECK_FALSE(std::get<meshos::outcome::Rejected>(stranger).authenticated);
+  // A bad signature next to a good one, stale: signature_invalid.
+  auto bad = ice_commit({&ops.alice, &ops.bob}, kNow - kFreshness - 1, ice::ThawCluster{});
+  bad.signatures[1].signature[0] ^= 1;
   CHECK(rejection_kind(verifier.verify_ice(bad, kNow)) == "signature_invalid");
+  // Signed for another cluster, unsimulated: wrong_cluster, and the refusal is the signers' own.
+  auto other_cluster = ice_commit({&ops.alice}, kNow, ice::ThawCluster{}, BlastRadiusHash{}, "elsewhere");
+  auto refused = verifier.verify_ice(other_cluster, kNow);
+  CHECK(rejection_kind(refused) == "wrong_cluster");
+  CHECK(std::get<meshos::outcome::Rejected>(refused).authenticated);
+  // Unsimulated and stale: simulation_required before envelope_expired.
+  CHECK(rejection_kind(verifier.verify_ice(
+            ice_commit({&ops.alice}, kNow - kFreshness - 1, ice::ThawCluster{}, BlastRadiusHash{}), kNow)) ==
+        "simulation_required");
+  // Stale and short of quorum: envelope_expired before insufficient_signatures.
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow - kFreshness - 1, ice::ThawCluster{}),
+                                           kNow)) == "envelope_expired");
+  // No signature at all: insufficient, and nobody vouches for it.
+  auto none = verifier.verify_ice(ice_commit({}, kNow, ice::ThawCluster{}), kNow);
+  CHECK(rejection_kind(none) == "insufficient_signatures");
+  CHECK_FALSE(std::get<meshos::outcome::Rejected>(none).authenticated);
   // A replay inside the cooldown: commit_replayed before ice_cooldown_active.
   const auto commit = ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{});
   CHECK(accepted(verifier.verify_ice(commit, kNow)));
   CHECK(rejection_kind(verifier.verify_ice(commit, kNow + 1)) == "commit_replayed");
   // Short of quorum inside the cooldown: insufficient_signatures before ice_cooldown_active.
-  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.carol}, kNow + 2, ice::ThawCluster{}), kNow + 2)) ==
-        "insufficient_signatures");
+  auto short_of_quorum = verifier.verify_ice(ice_commit({&ops.carol}, kNow + 2, ice::ThawCluster{}), kNow + 2);
+  CHECK(rejection_kind(short_of_quorum) == "insufficient_signatures");
+  CHECK(std::get<meshos::outcome::Rejected>(short_of_quorum).authenticated);
+}
+
+TEST_CASE("ice: a commit signed for cluster X is refused by cluster Y and accepted by X") {
+  Operators ops;
+  meshos::VerifierPolicy x;
+  x.cluster = "x";
+  meshos::VerifierPolicy y;
+  y.cluster = "y";
+  AdminVerifier in_x(ops.registry(), 2, x);
+  AdminVerifier in_y(ops.registry(), 2, y);
+  const auto for_x = ice_commit({&ops.alice, &ops.bob}, kNow, ice::FreezeCluster{60000}, simulated(), "x");
+  auto refused = in_y.verify_ice(for_x, kNow);
+  CHECK(rejection_kind(refused) == "wrong_cluster");
+  CHECK(rejection_message(refused).find("signed for cluster \"x\"; this node belongs to cluster \"y\"") !=
+        std::string::npos);
+  CHECK(accepted(in_x.verify_ice(for_x, kNow)));
+  // Renaming the cluster in the envelope breaks every signature.
+  auto renamed = for_x;
+  renamed.cluster = "y";
+  CHECK(rejection_kind(in_y.verify_ice(renamed, kNow)) == "signature_invalid");
+  // The refusal in y started no cooldown and remembered nothing there.
+  CHECK(in_y.memory() == meshos::VerifierMemory{});
 }
 
 TEST_CASE("ice: every signature of an accepted commit needs room in the replay memory") {

@@ -360,8 +360,8 @@ TEST_CASE("maintenance: invalid transitions are rejected and change nothing") {
   REQUIRE(exit.rejected.has_value());
   CHECK(exit.rejected->kind == "invalid_transition");
   CHECK_FALSE(exit.maintenance_changed.has_value());
-  CHECK(n.state.audit().items().back().outcome == "rejected");
-  CHECK(n.state.audit().items().back().reason_kind == "invalid_transition");
+  CHECK(n.state.audit_rejected().items().back().outcome == "rejected");
+  CHECK(n.state.audit_rejected().items().back().reason_kind == "invalid_transition");
 
   auto jump = n.fold(event::MaintenanceTransitionObserved{kThisNode, maintenance::Recovery{n.now}});
   REQUIRE(jump.rejected.has_value());
@@ -427,7 +427,7 @@ TEST_CASE("freeze: nothing is emitted and admin events are refused until thawed 
   REQUIRE(cordon.rejected.has_value());
   CHECK(cordon.rejected->kind == "freeze_in_effect");
   CHECK_FALSE(n.state.actual().cordoned);
-  const AuditRecord& refused = n.state.audit().items().back();
+  const AuditRecord& refused = n.state.audit_rejected().items().back();
   CHECK(refused.commit == "local");
   CHECK(refused.event == "cordon");
   CHECK(refused.outcome == "rejected");
@@ -484,8 +484,13 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
     REQUIRE(fx.rejected.has_value());
     CHECK(fx.rejected->kind == "not_authorized");
     CHECK_FALSE(n.state.actual().cordoned);
-    CHECK(n.state.audit().items().back().outcome == "rejected");
-    CHECK(n.state.audit().items().back().reason_kind == "not_authorized");
+    // A stranger's refusal is counted, not kept, and does not name mallory as its author.
+    CHECK(n.state.audit_records().empty());
+    REQUIRE(n.state.strangers().last.has_value());
+    CHECK(n.state.strangers().last->outcome == "rejected");
+    CHECK(n.state.strangers().last->reason_kind == "not_authorized");
+    CHECK(n.state.strangers().last->claimed == std::vector<OperatorId>{mallory.origin_hash()});
+    CHECK(n.state.strangers().by_kind.at("not_authorized") == 1);
   }
   SUBCASE("a tampered admin commit is rejected") {
     auto commit = sign_admin(alice, n.wall_ms, admin::Cordon{kThisNode});
@@ -504,7 +509,8 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
     auto commit = sign_admin(alice, n.wall_ms, admin::SetDaemonIntent{kThisNode, "nope", false});
     REQUIRE(commit);
     CHECK(n.fold(event::SignedAdmin{*commit}).rejected->kind == "unknown_daemon");
-    CHECK(n.state.audit().items().back().reason_kind == "unknown_daemon");
+    CHECK(n.state.audit_rejected().items().back().reason_kind == "unknown_daemon");
+    CHECK(n.state.audit_rejected().items().back().operators == std::vector<OperatorId>{alice.origin_hash()});
   }
   SUBCASE("break-glass needs the threshold of distinct operators and a simulated blast radius") {
     SignedIceCommit ice;
@@ -530,11 +536,19 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
     CHECK(a.operators == std::vector<OperatorId>{alice.origin_hash(), bob.origin_hash()});
     CHECK(a.outcome == "accepted");
 
+    // Signed over an all-zero hash: the operators really asked for it unsimulated, and are named for it.
     SignedIceCommit unsimulated = ice;
     unsimulated.blast_radius_hash = {};
+    unsimulated.signatures = {*sign_ice(alice, ice.issued_at_ms, {}, ice.proposal),
+                              *sign_ice(bob, ice.issued_at_ms, {}, ice.proposal)};
     CHECK(n.fold(event::SignedIce{unsimulated}).rejected->kind == "simulation_required");
+    CHECK(n.state.audit_rejected().items().back().operators ==
+          std::vector<OperatorId>{alice.origin_hash(), bob.origin_hash()});
+    // With the signatures of the simulated proposal it no longer verifies at all.
+    unsimulated.signatures = ice.signatures;
+    CHECK(n.fold(event::SignedIce{unsimulated}).rejected->kind == "signature_invalid");
   }
-  SUBCASE("while frozen, signed admin is refused before verification; ice still applies") {
+  SUBCASE("while frozen, signed admin is refused before it is admitted; ice still applies") {
     SignedIceCommit freeze;
     freeze.issued_at_ms = n.wall_ms;
     freeze.blast_radius_hash[0] = 7;

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +77,7 @@ Node busy_node() {
   freeze.proposal = ice::FreezeCluster{90'000};
   n.fold(event::SignedIce{freeze});
   n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});  // refused: frozen
+  n.fold(event::CommitUndecodable{"admin", "invalid_commit", "event: missing"});  // counted, not kept
   ExecutorStats executor;
   executor.dispatched = 10;
   executor.failed = 1;
@@ -157,6 +160,10 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK(s.audit[1].reason_kind == "invalid_transition");
   CHECK(s.audit[2].commit == "ice");
   CHECK(s.audit[3].reason_kind == "freeze_in_effect");
+  CHECK(s.audit_strangers.total == 1);
+  CHECK(s.audit_strangers.by_kind == std::map<std::string, std::uint64_t>{{"invalid_commit", 1}});
+  REQUIRE(s.audit_strangers.last.has_value());
+  CHECK(s.audit_strangers.last->seq == 5);
 
   REQUIRE(s.logs.size() == 2);
   CHECK(s.logs[0].seq == 2);
@@ -209,6 +216,11 @@ TEST_CASE("snapshot JSON: hex ids, arrays sorted by id, ms durations, nulls for 
   CHECK(j.at("freeze_remaining_ms") == 88'500);
   CHECK(j.at("audit")[0].at("operators").is_array());
   CHECK(j.at("audit")[2].at("operators").empty());
+  CHECK(j.at("audit")[2].at("claimed").empty());  // a break-glass commit without signatures
+  CHECK(j.at("audit_strangers").at("total") == 1);
+  CHECK(j.at("audit_strangers").at("by_kind") == json{{"invalid_commit", 1}});
+  CHECK(j.at("audit_strangers").at("last").at("reason") == "event: missing");
+  CHECK(j.at("loop").at("audit_rejected_evicted") == 0);
   CHECK(j.at("logs")[0].at("node_id") == "0000000000c0ffee");
   CHECK(j.at("recent_failures")[0].at("action_kind") == "start_daemon");
   CHECK(j.at("executor").at("queue_depth") == 3);
@@ -220,6 +232,60 @@ TEST_CASE("snapshot JSON: hex ids, arrays sorted by id, ms durations, nulls for 
   CHECK(empty.at("daemons") == json::array());
   CHECK(empty.at("peers") == json::array());
   CHECK(empty.at("freeze_remaining_ms").is_null());
+  CHECK(empty.at("audit_strangers") == json{{"total", 0}, {"by_kind", json::object()}, {"last", nullptr}});
+}
+
+TEST_CASE("snapshot JSON from a node before the audit split still reads") {
+  Node n = busy_node();
+  json old = n.state.snapshot(n.now, n.wall_ms, 5, 5);
+  old.erase("audit_strangers");
+  old["loop"].erase("audit_rejected_evicted");
+  for (auto& rec : old["audit"]) rec.erase("claimed");
+  auto back = snapshot_from_json(old);
+  REQUIRE(back);
+  CHECK(back->audit.size() == 4);
+  CHECK(back->audit_strangers.total == 0);
+  CHECK_FALSE(back->audit_strangers.last.has_value());
+}
+
+TEST_CASE("find_commit_record finds a commit's record by signers, verified or claimed, and strangers' last") {
+  MeshOsSnapshot s;
+  AuditRecord local;
+  local.seq = 1;
+  local.commit = "local";
+  local.event = "cordon";
+  AuditRecord verified;
+  verified.seq = 2;
+  verified.commit = "admin";
+  verified.event = "cordon";
+  verified.operators = {7};
+  AuditRecord unverified = verified;
+  unverified.seq = 3;
+  unverified.operators.clear();
+  unverified.claimed = {8};
+  AuditRecord stranger = verified;
+  stranger.seq = 9;
+  stranger.operators.clear();
+  stranger.claimed = {0};
+  s.audit = {local, verified, unverified};
+  s.audit_strangers.last = stranger;
+
+  auto seq_of = [&](std::uint64_t after, const std::string& commit, std::vector<OperatorId> signers) {
+    const AuditRecord* rec = find_commit_record(s, after, commit, "cordon", signers);
+    return rec ? rec->seq : 0;
+  };
+  CHECK(seq_of(0, "local", {}) == 1);
+  CHECK(seq_of(0, "admin", {7}) == 2);
+  CHECK(seq_of(2, "admin", {7}) == 0);  // only records after the baseline
+  CHECK(seq_of(0, "admin", {8}) == 3);
+  CHECK(seq_of(0, "admin", {0}) == 9);  // the unsigned commit a verifying node refused
+  CHECK(seq_of(0, "admin", {}) == 0);   // a record with only claimed signers is not signed by nobody
+  CHECK(seq_of(0, "ice", {7}) == 0);
+  CHECK(find_commit_record(s, 0, "admin", "drain", {7}) == nullptr);
+  CHECK(last_audit_seq(s) == 9);
+  s.audit_strangers.last.reset();
+  CHECK(last_audit_seq(s) == 3);
+  CHECK(last_audit_seq(MeshOsSnapshot{}) == 0);
 }
 
 TEST_CASE("snapshot JSON round trip: to_json(from_json(to_json(s))) == to_json(s)") {
@@ -313,6 +379,21 @@ TEST_CASE("snapshot_from_json refuses malformed input with invalid_snapshot and 
     json j = good;
     j["audit"][0]["operators"] = json::array({"xyz"});
     expect_invalid(j, "snapshot.audit[0].operators[0]");
+  }
+  {
+    json j = good;
+    j["audit"][1]["claimed"] = json::array({7});
+    expect_invalid(j, "snapshot.audit[1].claimed[0]");
+  }
+  {
+    json j = good;
+    j["audit_strangers"]["by_kind"] = json::array();
+    expect_invalid(j, "snapshot.audit_strangers.by_kind");
+  }
+  {
+    json j = good;
+    j["audit_strangers"]["last"]["seq"] = "five";
+    expect_invalid(j, "snapshot.audit_strangers.last.seq");
   }
   {
     json j = good;

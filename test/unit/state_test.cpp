@@ -2,8 +2,10 @@
 // the effects handed back to the loop, and the bounded journals (logs, audit, failures, recent actions).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "meshos/admin.hpp"
@@ -27,7 +29,8 @@ MeshOsConfig test_config() {
 }
 
 struct Node {
-  explicit Node(MeshOsConfig config = test_config()) : state(std::move(config)) {}
+  explicit Node(MeshOsConfig config = test_config(), std::shared_ptr<AdminVerifier> verifier = nullptr)
+      : state(std::move(config), std::move(verifier)) {}
   MeshOsState state;
   TimePoint now = TimePoint{} + 1h;
   std::int64_t wall_ms = 1'700'000'000'000;
@@ -157,7 +160,13 @@ TEST_CASE("admin events: wrong node, cordon, restart all, clear avoid, set daemo
   CHECK(wrong.rejected->kind == "wrong_node");
   CHECK_FALSE(n.actual().cordoned);
 
-  CHECK_FALSE(n.fold(event::Admin{admin::Cordon{0}}).rejected.has_value());  // 0 = whichever node folds it
+  // No wildcard: 0 is no node, and a target is required.
+  auto no_target = n.fold(event::Admin{admin::Cordon{0}});
+  REQUIRE(no_target.rejected.has_value());
+  CHECK(no_target.rejected->kind == "wrong_node");
+  CHECK(no_target.rejected->message.find("a target is required") != std::string::npos);
+  CHECK_FALSE(n.actual().cordoned);
+  CHECK_FALSE(n.fold(event::Admin{admin::Cordon{kThisNode}}).rejected.has_value());
   CHECK(n.actual().cordoned);
   n.fold(event::Admin{admin::Uncordon{kThisNode}});
   CHECK_FALSE(n.actual().cordoned);
@@ -174,6 +183,16 @@ TEST_CASE("admin events: wrong node, cordon, restart all, clear avoid, set daemo
   auto unknown = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "nobody", true}});
   REQUIRE(unknown.rejected.has_value());
   CHECK(unknown.rejected->kind == "unknown_daemon");
+}
+
+TEST_CASE("a node without an identity (this_node 0, an SDK off the network) is node 0, and only that") {
+  Node n(MeshOsConfig{});
+  CHECK_FALSE(n.fold(event::Admin{admin::Cordon{0}}).rejected.has_value());
+  CHECK(n.actual().cordoned);
+  auto other = n.fold(event::Admin{admin::Uncordon{kThisNode}});
+  REQUIRE(other.rejected.has_value());
+  CHECK(other.rejected->kind == "wrong_node");
+  CHECK(n.actual().cordoned);
 }
 
 TEST_CASE("admin EnterMaintenance restarts the drain even while already entering") {
@@ -208,6 +227,7 @@ TEST_CASE("break-glass actions without a verifier apply as unverified") {
   CHECK(r.total_crashes == 5);  // history stays
   CHECK_FALSE(restart_gate(r, n.now).has_value());
   CHECK(n.state.audit().items().back().outcome == "unverified");
+  CHECK(n.state.audit().items().back().operators.empty());  // nothing verified them
 
   auto ghost = n.fold(event::SignedIce{ice_commit(ice::ForceRestartDaemon{0xDEAD}, n.wall_ms)});
   CHECK(ghost.rejected->kind == "unknown_daemon");
@@ -227,7 +247,7 @@ TEST_CASE("break-glass actions without a verifier apply as unverified") {
   CHECK_FALSE(n.actual().frozen(n.now));
 }
 
-TEST_CASE("audit ring: every commit with its source, operators, outcome and reason - bounded") {
+TEST_CASE("audit: every commit with its source, signers, outcome and reason - two bounded rings") {
   MeshOsConfig config = test_config();
   config.audit_ring_capacity = 3;
   Node n(config);
@@ -239,7 +259,7 @@ TEST_CASE("audit ring: every commit with its source, operators, outcome and reas
   n.fold(event::SignedAdmin{signed_commit});
   n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});
 
-  const auto& items = n.state.audit().items();
+  const auto items = n.state.audit_records();
   REQUIRE(items.size() == 3);
   CHECK(items[0].seq == 1);
   CHECK(items[0].commit == "local");
@@ -249,16 +269,35 @@ TEST_CASE("audit ring: every commit with its source, operators, outcome and reas
   CHECK(items[0].wall_ms == n.wall_ms);
   CHECK(items[1].seq == 2);
   CHECK(items[1].commit == "admin");
-  CHECK(items[1].operators == std::vector<OperatorId>{0x0BE});
+  // This node verifies nothing: the operator is only claimed, never named as the author.
+  CHECK(items[1].operators.empty());
+  CHECK(items[1].claimed == std::vector<OperatorId>{0x0BE});
   CHECK(items[1].outcome == "unverified");
   CHECK(items[2].outcome == "rejected");
   CHECK(items[2].reason_kind == "invalid_transition");
   CHECK_FALSE(items[2].reason.empty());
+  CHECK(n.state.audit().size() == 2);
+  CHECK(n.state.audit_rejected().size() == 1);
 
+  // Refusals fill their own ring: three more evict the first refusal, never an accepted record.
+  for (int i = 0; i < 3; ++i) n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});
+  CHECK(n.state.audit().size() == 2);
+  CHECK(n.state.audit().items().front().seq == 1);
+  CHECK(n.state.audit_rejected().size() == 3);
+  CHECK(n.state.audit_rejected().items().front().seq == 4);
+  CHECK(n.state.loop_stats().audit_rejected_evicted == 1);
+  CHECK(n.state.loop_stats().audit_evicted == 0);
+
+  // Accepted records evict only accepted ones.
+  n.fold(event::Admin{admin::Cordon{kThisNode}});
   n.fold(event::Admin{admin::Cordon{kThisNode}});
   CHECK(n.state.audit().size() == 3);
   CHECK(n.state.audit().items().front().seq == 2);
   CHECK(n.state.loop_stats().audit_evicted == 1);
+  const auto merged = n.state.audit_records();
+  CHECK(merged.size() == 6);
+  CHECK(std::is_sorted(merged.begin(), merged.end(),
+                       [](const AuditRecord& a, const AuditRecord& b) { return a.seq < b.seq; }));
 }
 
 TEST_CASE("logs: stamped with seq from 1, wall clock and node id - long messages are cut and say so") {
@@ -421,4 +460,196 @@ TEST_CASE("names: event kinds, action kinds and targets, enum strings") {
   CHECK(std::string(to_string(DaemonIntent::Stop)) == "stop");
   CHECK(std::string(to_string(DaemonLifecycleState::Stopping)) == "stopping");
   CHECK(std::string(to_string(RestartPhase::CrashLooping)) == "crash_looping");
+}
+
+// ---- signed commits on a verifying node: targets, clusters, and an audit strangers cannot flood ------------
+
+namespace {
+
+EntityKeypair key_from_byte(std::uint8_t b) {
+  Seed seed{};
+  seed.fill(b);
+  return EntityKeypair::from_seed(seed);
+}
+
+const EntityKeypair kAlice = key_from_byte(0xa1);
+const EntityKeypair kMallory = key_from_byte(0x66);
+
+std::shared_ptr<AdminVerifier> verifier_for(const std::string& cluster = kDefaultClusterName) {
+  OperatorRegistry registry;
+  REQUIRE(registry.add(kAlice.public_key()));
+  VerifierPolicy policy;
+  policy.cluster = cluster;
+  return std::make_shared<AdminVerifier>(std::move(registry), 1, policy);
+}
+
+MeshOsConfig config_for(NodeId node) {
+  MeshOsConfig c;
+  c.this_node = node;
+  return c;
+}
+
+SignedAdminCommit signed_by(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e) {
+  auto c = sign_admin(op, issued_at_ms, std::move(e));
+  REQUIRE(c);
+  return *c;
+}
+
+}  // namespace
+
+TEST_CASE("a signed commit naming node 0 is refused as wrong_node and audited under its signer") {
+  Node n(test_config(), verifier_for());
+  auto fx = n.fold(event::SignedAdmin{signed_by(kAlice, n.wall_ms, admin::Cordon{0})});
+  REQUIRE(fx.rejected.has_value());
+  CHECK(fx.rejected->kind == "wrong_node");
+  CHECK(fx.rejected->message.find("a target is required") != std::string::npos);
+  CHECK_FALSE(n.actual().cordoned);
+  REQUIRE(n.state.audit_rejected().size() == 1);
+  const AuditRecord& rec = n.state.audit_rejected().items().back();
+  CHECK(rec.reason_kind == "wrong_node");
+  CHECK(rec.operators == std::vector<OperatorId>{kAlice.origin_hash()});
+  CHECK(n.state.audit().empty());
+}
+
+TEST_CASE("a commit for node a is accepted by a and refused by b, and b does not use it up") {
+  constexpr NodeId kA = 0xA;
+  constexpr NodeId kB = 0xB;
+  Node a(config_for(kA), verifier_for());
+  Node b(config_for(kB), verifier_for());
+  const auto for_a = signed_by(kAlice, a.wall_ms, admin::Cordon{kA});
+
+  auto at_b = b.fold(event::SignedAdmin{for_a});
+  REQUIRE(at_b.rejected.has_value());
+  CHECK(at_b.rejected->kind == "wrong_node");
+  CHECK(at_b.rejected->message.find("targets node 000000000000000a, this is 000000000000000b") != std::string::npos);
+  CHECK_FALSE(at_b.stranger);
+  CHECK_FALSE(b.actual().cordoned);
+  CHECK(b.state.audit_rejected().items().back().operators == std::vector<OperatorId>{kAlice.origin_hash()});
+
+  CHECK_FALSE(a.fold(event::SignedAdmin{for_a}).rejected.has_value());
+  CHECK(a.actual().cordoned);
+  // ...and once accepted, a replay at a is refused too.
+  a.fold(event::Admin{admin::Uncordon{kA}});
+  auto replay = a.fold(event::SignedAdmin{for_a});
+  REQUIRE(replay.rejected.has_value());
+  CHECK(replay.rejected->kind == "commit_replayed");
+  CHECK_FALSE(a.actual().cordoned);
+}
+
+TEST_CASE("a break-glass commit for cluster X is refused by a node of cluster Y") {
+  Node x(test_config(), verifier_for("x"));
+  Node y(test_config(), verifier_for("y"));
+  SignedIceCommit freeze = ice_commit(ice::FreezeCluster{60'000}, x.wall_ms);
+  freeze.cluster = "x";
+  auto sig = sign_ice(kAlice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal, "x");
+  REQUIRE(sig);
+  freeze.signatures = {*sig};
+
+  auto at_y = y.fold(event::SignedIce{freeze});
+  REQUIRE(at_y.rejected.has_value());
+  CHECK(at_y.rejected->kind == "wrong_cluster");
+  CHECK_FALSE(y.actual().frozen(y.now));
+  CHECK(y.state.audit_rejected().items().back().operators == std::vector<OperatorId>{kAlice.origin_hash()});
+
+  CHECK_FALSE(x.fold(event::SignedIce{freeze}).rejected.has_value());
+  CHECK(x.actual().frozen(x.now));
+}
+
+TEST_CASE("1,000 forged commits are counted, evict no accepted commit and name no operator as author") {
+  MeshOsConfig config = test_config();
+  config.audit_ring_capacity = 4;
+  Node n(config, verifier_for());
+  REQUIRE_FALSE(n.fold(event::SignedAdmin{signed_by(kAlice, n.wall_ms, admin::Cordon{kThisNode})}).rejected);
+  const AuditRecord accepted = n.state.audit().items().back();
+  CHECK(accepted.operators == std::vector<OperatorId>{kAlice.origin_hash()});
+
+  for (int i = 0; i < 500; ++i) {
+    // Claims to be alice, signed by someone else.
+    auto forged = signed_by(kMallory, n.wall_ms + i, admin::Uncordon{kThisNode});
+    forged.signature.operator_id = kAlice.origin_hash();
+    auto fx = n.fold(event::SignedAdmin{forged});
+    REQUIRE(fx.rejected.has_value());
+    CHECK(fx.rejected->kind == "signature_invalid");
+    CHECK(fx.stranger);
+    // Mallory under her own name: not in the registry.
+    n.fold(event::SignedAdmin{signed_by(kMallory, n.wall_ms + i, admin::Uncordon{kThisNode})});
+  }
+  CHECK(n.actual().cordoned);
+  REQUIRE(n.state.audit().size() == 1);
+  CHECK(n.state.audit().items().back().seq == accepted.seq);
+  CHECK(n.state.audit_rejected().empty());
+  CHECK(n.state.loop_stats().audit_evicted == 0);
+
+  const StrangerRejects& strangers = n.state.strangers();
+  CHECK(strangers.total == 1000);
+  CHECK(strangers.by_kind == std::map<std::string, std::uint64_t>{{"not_authorized", 500}, {"signature_invalid", 500}});
+  REQUIRE(strangers.last.has_value());
+  CHECK(strangers.last->operators.empty());
+  CHECK(strangers.last->claimed == std::vector<OperatorId>{kMallory.origin_hash()});
+  CHECK(strangers.last->seq == 1001);
+
+  // The snapshot shows the same: the accepted commit in "audit", the strangers as counts.
+  const auto snap = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+  REQUIRE(snap.audit.size() == 1);
+  CHECK(snap.audit[0].seq == accepted.seq);
+  CHECK(snap.audit_strangers.total == 1000);
+}
+
+TEST_CASE("a forged commit claiming a registered operator never names it as author") {
+  Node n(test_config(), verifier_for());
+  auto forged = signed_by(kAlice, n.wall_ms, admin::Cordon{kThisNode});
+  forged.event = admin::Drain{kThisNode};  // the signature no longer covers it
+  CHECK(n.fold(event::SignedAdmin{forged}).rejected->kind == "signature_invalid");
+  REQUIRE(n.state.strangers().last.has_value());
+  CHECK(n.state.strangers().last->operators.empty());
+  CHECK(n.state.strangers().last->claimed == std::vector<OperatorId>{kAlice.origin_hash()});
+  CHECK(n.state.audit_records().empty());
+
+  // A forged break-glass commit likewise, and one without any signature.
+  SignedIceCommit thaw = ice_commit(ice::ThawCluster{}, n.wall_ms);
+  thaw.signatures = {OperatorSignature{kAlice.origin_hash(), Signature{}}};
+  CHECK(n.fold(event::SignedIce{thaw}).rejected->kind == "signature_invalid");
+  CHECK(n.state.strangers().last->claimed == std::vector<OperatorId>{kAlice.origin_hash()});
+  thaw.signatures.clear();
+  CHECK(n.fold(event::SignedIce{thaw}).rejected->kind == "insufficient_signatures");
+  CHECK(n.state.strangers().by_kind.at("insufficient_signatures") == 1);
+  CHECK(n.state.audit_records().empty());
+}
+
+TEST_CASE("a genuine operator's refused commits are kept under its name, apart from accepted ones") {
+  MeshOsConfig config = test_config();
+  config.audit_ring_capacity = 2;
+  Node n(config, verifier_for());
+  REQUIRE_FALSE(n.fold(event::SignedAdmin{signed_by(kAlice, n.wall_ms, admin::Cordon{kThisNode})}).rejected);
+  for (int i = 0; i < 10; ++i) {
+    auto stale = n.fold(event::SignedAdmin{signed_by(kAlice, n.wall_ms - 400'000 - i, admin::Uncordon{kThisNode})});
+    CHECK(stale.rejected->kind == "envelope_expired");
+  }
+  CHECK(n.state.audit().size() == 1);
+  CHECK(n.state.audit_rejected().size() == 2);
+  CHECK(n.state.audit_rejected().items().back().operators == std::vector<OperatorId>{kAlice.origin_hash()});
+  CHECK(n.state.strangers().total == 0);
+}
+
+TEST_CASE("an undecodable commit is counted among the strangers' refusals, with its kind") {
+  Node n(test_config(), verifier_for());
+  auto fx = n.fold(event::CommitUndecodable{"admin", "invalid_commit", "event.kind: unknown admin event kind"});
+  REQUIRE(fx.rejected.has_value());
+  CHECK(fx.rejected->kind == "invalid_commit");
+  CHECK(n.state.strangers().by_kind.at("invalid_commit") == 1);
+  REQUIRE(n.state.strangers().last.has_value());
+  CHECK(n.state.strangers().last->commit == "admin");
+  CHECK(n.state.strangers().last->reason == "event.kind: unknown admin event kind");
+  CHECK(n.state.audit_records().empty());
+
+  // Whatever the sender puts in it, it stays small.
+  n.fold(event::CommitUndecodable{std::string(1000, 'c'), std::string(1000, 'k'), std::string(100'000, 'm')});
+  CHECK(n.state.strangers().last->commit.size() <= 64);
+  CHECK(n.state.strangers().last->reason_kind.size() <= 64);
+  CHECK(n.state.strangers().last->reason.size() <= 512);
+  // Kinds are counted up to a bound; the rest as "other".
+  for (int i = 0; i < 100; ++i) n.fold(event::CommitUndecodable{"ice", "kind_" + std::to_string(i), ""});
+  CHECK(n.state.strangers().by_kind.size() == kMaxStrangerKinds + 1);
+  CHECK(n.state.strangers().by_kind.at("other") > 0);
+  CHECK(n.state.strangers().total == 102);
 }

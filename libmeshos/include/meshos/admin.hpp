@@ -79,39 +79,58 @@ std::string ice_target_key(const IceAction& a);
 
 using BlastRadiusHash = std::array<std::uint8_t, 32>;
 
+// Every commit names the cluster it is signed for (in its signed bytes), so a commit signed for one cluster
+// is refused by every other. A node that configures no cluster name belongs to this one.
+inline constexpr const char kDefaultClusterName[] = "meshos";
+inline constexpr std::size_t kMaxClusterNameBytes = 256;  // names are 1 to 256 bytes
+
 struct OperatorSignature {
   OperatorId operator_id = 0;
   Signature signature{};
 };
 
+// An admin commit is for one node: its event's node, never 0 (nodes refuse 0 as wrong_node). It is signed
+// for the cluster too.
 struct SignedAdminCommit {
   std::int64_t issued_at_ms = 0;  // wall clock of the signer
   AdminEvent event;
   OperatorSignature signature;
+  std::string cluster = kDefaultClusterName;  // the cluster it is signed for
 };
 
+// A break-glass commit is for the whole of one cluster.
 struct SignedIceCommit {
   std::int64_t issued_at_ms = 0;
   BlastRadiusHash blast_radius_hash{};  // all zero = not simulated, always rejected
   IceAction proposal;
   std::vector<OperatorSignature> signatures;
+  std::string cluster = kDefaultClusterName;  // the cluster it is signed for
 };
 
-// Canonical signed bytes (documented in libmeshos/docs/signing.md):
-//   admin: "meshos/admin-commit/v1" 0x00 | i64 LE issued_at_ms | encode(event)
-//   ice:   "meshos/ice-commit/v1"   0x00 | i64 LE issued_at_ms | 32-byte blast hash | encode(proposal)
+// Canonical signed bytes, version 2 (documented in libmeshos/docs/signing.md):
+//   admin: "meshos/admin-commit/v2" 0x00 | str cluster | i64 LE issued_at_ms | encode(event)
+//   ice:   "meshos/ice-commit/v2"   0x00 | str cluster | i64 LE issued_at_ms | 32-byte blast hash | encode(proposal)
 // encode(x) = u8 variant index | fields in declaration order; integers u64 LE, bool one byte,
-// strings u32 LE length + UTF-8 bytes, optionals one byte (0 absent, 1 present) + value.
-Bytes admin_signing_bytes(std::int64_t issued_at_ms, const AdminEvent& e);
-Bytes ice_signing_bytes(std::int64_t issued_at_ms, const BlastRadiusHash& blast, const IceAction& a);
+// strings (str) u32 LE length + UTF-8 bytes, optionals one byte (0 absent, 1 present) + value.
+Bytes admin_signing_bytes(std::int64_t issued_at_ms, const AdminEvent& e,
+                          const std::string& cluster = kDefaultClusterName);
+Bytes ice_signing_bytes(std::int64_t issued_at_ms, const BlastRadiusHash& blast, const IceAction& a,
+                        const std::string& cluster = kDefaultClusterName);
+Bytes signing_bytes(const SignedAdminCommit& c);
+Bytes signing_bytes(const SignedIceCommit& c);  // what each of its signatures covers
 
-// Signing helpers (errors: "public_key_only").
-Result<SignedAdminCommit> sign_admin(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e);
+// Signing helpers (errors: "public_key_only"; "invalid_cluster_name" for a name that is empty or longer
+// than kMaxClusterNameBytes).
+Result<SignedAdminCommit> sign_admin(const EntityKeypair& op, std::int64_t issued_at_ms, AdminEvent e,
+                                     const std::string& cluster = kDefaultClusterName);
 Result<OperatorSignature> sign_ice(const EntityKeypair& op, std::int64_t issued_at_ms, const BlastRadiusHash& blast,
-                                   const IceAction& a);
+                                   const IceAction& a, const std::string& cluster = kDefaultClusterName);
+// Kind "invalid_cluster_name" unless `name` is 1 to kMaxClusterNameBytes bytes.
+Result<void> check_cluster_name(const std::string& name);
 
 // JSON forms, as meshos-ctl writes them and nodes read them. Decoding rejects anything malformed or
-// incomplete with kind "invalid_commit" (never a partial value).
+// incomplete with kind "invalid_commit" (never a partial value); an envelope without "cluster" is a version 1
+// commit (signed before commits named their cluster) and is refused as such.
 void to_json(nlohmann::json& j, const AdminEvent& e);
 void to_json(nlohmann::json& j, const IceAction& a);
 void to_json(nlohmann::json& j, const SignedAdminCommit& c);

@@ -105,13 +105,21 @@ struct ActionOutcome {
   std::string reason;  // for Failed / Gated
   std::uint32_t attempts = 1;
 };
+// A commit whose body did not decode (the gateway's "admin" / "ice" request refused as invalid_commit or
+// invalid_request): nobody is known to have sent it, so it is counted among the strangers' refusals
+// (StrangerRejects), under `kind`, and never stored one by one.
+struct CommitUndecodable {
+  std::string commit;   // "admin" or "ice": the request it came as
+  std::string kind;     // the decoder's error kind, e.g. "invalid_commit"
+  std::string message;  // the decoder's message (cut to a bounded length when folded)
+};
 }  // namespace event
 
 using MeshOsEvent =
     std::variant<event::Tick, event::DaemonLifecycle, event::RttSample, event::NodeHealth, event::Admin,
                  event::SignedAdmin, event::SignedIce, event::Log, event::DaemonIntentUpdate,
                  event::MaintenanceTransitionObserved, event::Shutdown, event::CapabilitiesPublished,
-                 event::PeerInfo, event::PeerRemoved, event::ActionOutcome>;
+                 event::PeerInfo, event::PeerRemoved, event::ActionOutcome, event::CommitUndecodable>;
 
 // "tick", "daemon_lifecycle", "rtt_sample", ... (the struct name in snake_case).
 const char* event_kind(const MeshOsEvent& e);

@@ -1,6 +1,7 @@
 #pragma once
 // Who may change a node, and the checks a signed commit must pass before it folds into state.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -47,6 +48,8 @@ struct VerifierPolicy {
   // older than freshness_ms), never shorter. At most this many at once: beyond it a new commit is refused
   // with replay_memory_full until the oldest remembered one goes stale.
   std::size_t replay_memory = 4096;
+  // The cluster this node belongs to: a commit signed for another one is refused as wrong_cluster.
+  std::string cluster = kDefaultClusterName;
 };
 
 // An accepted signature the verifier still remembers, with the time its commit was issued at (which decides
@@ -83,8 +86,12 @@ struct Accepted {};
 struct Rejected {
   std::string kind;  // not_authorized, signature_invalid, insufficient_signatures, envelope_expired,
                      // envelope_from_future, simulation_required, ice_cooldown_active, commit_replayed,
-                     // replay_memory_full
+                     // replay_memory_full, wrong_cluster (or a precheck's kind)
   std::string message;
+  // True when every signature of the commit verified against a registered operator (at least one) before
+  // it was refused: its signers really signed it. False for a stranger's commit (unknown operator, bad
+  // signature, no signature), whose claimed signers must never be named as its authors.
+  bool authenticated = false;
 };
 struct Unverified {};
 }  // namespace outcome
@@ -97,14 +104,23 @@ class AdminVerifier {
   // threshold = signatures needed on a break-glass commit; clamped to >= 1.
   AdminVerifier(OperatorRegistry registry, std::size_t threshold, VerifierPolicy policy = {});
 
+  // A check of the node's own (frozen, target node) that runs once the signer is authenticated and before the
+  // commit is admitted, so that a commit it refuses is neither remembered nor attributed to a stranger.
+  using Precheck = std::function<std::optional<outcome::Rejected>()>;
+
   // Stateful: an accepted commit's signatures are remembered while the commit is fresh, so the same commit
   // is refused as commit_replayed; an accepted break-glass commit starts its target's cooldown.
-  VerificationOutcome verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms);
+  // Admin checks, in order: registry, signature, cluster, precheck, freshness, replay, memory room.
+  VerificationOutcome verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms,
+                                   const Precheck& precheck = {});
+  // Break-glass checks, in order: each signature (registry, then validity), cluster, simulation, freshness,
+  // quorum, replay, cooldown, memory room.
   VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms);
 
   std::size_t threshold() const noexcept { return threshold_; }
   const OperatorRegistry& registry() const noexcept { return registry_; }
   const VerifierPolicy& policy() const noexcept { return policy_; }
+  const std::string& cluster() const noexcept { return policy_.cluster; }
 
   // The remembered signatures and running cooldowns, to persist them.
   VerifierMemory memory() const;
@@ -117,6 +133,7 @@ class AdminVerifier {
 
  private:
   std::optional<outcome::Rejected> check_time(std::int64_t issued_at_ms, std::int64_t now_wall_ms) const;
+  std::optional<outcome::Rejected> check_cluster(const std::string& cluster, const std::string& what) const;
   bool expired(std::int64_t issued_at_ms, std::int64_t now_wall_ms) const;
   bool seen(const Signature& s) const { return seen_.count(s) != 0; }
   // Forgets the signatures whose commits have gone stale, then refuses (replay_memory_full) when `needed`

@@ -78,12 +78,26 @@ struct AuditRecord {
   std::uint64_t seq = 0;
   std::int64_t wall_ms = 0;
   std::string commit;  // "admin", "ice" or "local"
-  std::string event;   // admin_kind / ice_kind
+  std::string event;   // admin_kind / ice_kind ("" for a commit that did not decode)
+  // The commit's signers (one per signature, in order), split by what is known of them: `operators` signed
+  // it (their signatures verified against the registry); `claimed` are only named by it (a node that verifies
+  // nothing, or a stranger's commit). No record names an operator as author whose signature did not verify.
   std::vector<OperatorId> operators;
+  std::vector<OperatorId> claimed;
   std::string outcome;  // "accepted", "rejected", "unverified"
   std::string reason_kind;
   std::string reason;
 };
+
+// Refused commits no registered operator's signature vouches for (unknown operator, bad signature, no
+// signature, unsigned on a verifying node, a body that did not decode): counted by reason kind, not kept one
+// by one, so that strangers cannot flood the audit. `last` is the most recent (its signers only claimed).
+struct StrangerRejects {
+  std::uint64_t total = 0;
+  std::map<std::string, std::uint64_t> by_kind;  // at most kMaxStrangerKinds kinds, the rest as "other"
+  std::optional<AuditRecord> last;
+};
+inline constexpr std::size_t kMaxStrangerKinds = 32;
 
 struct ExecutorStats {
   std::uint64_t dispatched = 0;
@@ -107,7 +121,8 @@ struct LoopStats {
   std::uint64_t control_dropped = 0;   // control events dropped by the router, all daemons
   std::uint64_t logs_evicted = 0;
   std::uint64_t failures_evicted = 0;
-  std::uint64_t audit_evicted = 0;
+  std::uint64_t audit_evicted = 0;           // accepted commits' records
+  std::uint64_t audit_rejected_evicted = 0;  // refused commits' records (a separate ring)
 };
 
 struct MigrationSnapshot {
@@ -131,7 +146,10 @@ struct MeshOsSnapshot {
   std::vector<ActionSnapshot> recent_actions;
   std::vector<FailureRecord> recent_failures;
   std::optional<std::uint64_t> freeze_remaining_ms;
+  // The audit: accepted and refused commits from two separate rings (rejects never evict accepted
+  // records), by seq, oldest first; strangers' refused commits only as counts.
   std::vector<AuditRecord> audit;
+  StrangerRejects audit_strangers;
   std::vector<LogRecord> logs;
   std::vector<MigrationSnapshot> migrations;
   ExecutorStats executor;
@@ -143,8 +161,18 @@ void to_json(nlohmann::json& j, const PeerSnapshot& p);
 void to_json(nlohmann::json& j, const AuditRecord& a);
 void to_json(nlohmann::json& j, const FailureRecord& f);
 void to_json(nlohmann::json& j, const MeshOsSnapshot& s);
-// Inverse of to_json (what meshos-ctl reads back). Kind "invalid_snapshot" on malformed input.
+void to_json(nlohmann::json& j, const StrangerRejects& r);
+// Inverse of to_json (what meshos-ctl reads back). Kind "invalid_snapshot" on malformed input. Fields newer
+// than the first release ("claimed", "audit_strangers", "audit_rejected_evicted") may be absent.
 Result<MeshOsSnapshot> snapshot_from_json(const nlohmann::json& j);
+
+// The highest audit seq the snapshot shows (records and the last stranger's refusal); 0 when none.
+std::uint64_t last_audit_seq(const MeshOsSnapshot& s);
+// The record of a commit folded after `after_seq`: the first one with this commit ("admin", "ice", "local")
+// and event whose signers, verified or claimed, are exactly `signers` (one id per signature, in order; {0}
+// for an unsigned commit). Looks at the audit and at the last stranger's refusal; nullptr when not there.
+const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t after_seq, const std::string& commit,
+                                      const std::string& event, const std::vector<OperatorId>& signers);
 // The same from text, within json_limits::kSnapshot (untrusted_json.hpp).
 Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text);
 

@@ -89,6 +89,9 @@ struct FoldEffects {
   bool shutdown_requested = false;
   // The event was refused (freeze in effect, invalid transition, unknown daemon...): kind + message.
   std::optional<SdkError> rejected;
+  // The refused event was a stranger's commit (see MeshOsState::strangers()): only counted, so that a flood
+  // of them cannot flood anything else either (the loop need not log each one).
+  bool stranger = false;
 };
 
 class MeshOsState {
@@ -113,7 +116,15 @@ class MeshOsState {
   LoopStats& loop_stats() noexcept { return loop_stats_; }
   const LoopStats& loop_stats() const noexcept { return loop_stats_; }
   const BoundedRing<LogRecord>& logs() const noexcept { return logs_; }
+  // The audit, in two rings of audit_ring_capacity each so that refusals never evict accepted commits:
+  // audit() holds accepted (and, on a node without verifier, unverified) commits; audit_rejected() refused
+  // ones whose signers verified, local ones, and those a node without verifier refused. A refused commit no
+  // registered operator vouches for (a stranger's) is only counted: strangers().
   const BoundedRing<AuditRecord>& audit() const noexcept { return audit_; }
+  const BoundedRing<AuditRecord>& audit_rejected() const noexcept { return audit_rejected_; }
+  const StrangerRejects& strangers() const noexcept { return strangers_; }
+  // Both rings merged by seq, oldest first: the snapshot's "audit".
+  std::vector<AuditRecord> audit_records() const;
   const BoundedRing<FailureRecord>& failures() const noexcept { return failures_; }
   ActionId next_action_id() const noexcept { return next_action_id_; }
 
@@ -123,7 +134,11 @@ class MeshOsState {
   ActualState actual_;
   DesiredState desired_;
   BoundedRing<LogRecord> logs_;
+  void audit_commit(AuditRecord rec, bool stranger);
+
   BoundedRing<AuditRecord> audit_;
+  BoundedRing<AuditRecord> audit_rejected_;
+  StrangerRejects strangers_;
   BoundedRing<FailureRecord> failures_;
   BoundedRing<PendingAction> recent_actions_;
   std::uint64_t log_seq_ = 0;
