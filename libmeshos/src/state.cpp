@@ -156,6 +156,19 @@ RestartPhase restart_phase(const RestartState& r, TimePoint now) {
   return RestartPhase::Ready;
 }
 
+// Events that may change what persistent_state.hpp keeps: commits (their effect, the verifier's memory and
+// the audit), this node's maintenance transitions, intents, and an avoid entry taken back. Expiry on a tick
+// is not among them: a restored deadline expires by itself.
+bool may_change_persistent_state(const MeshOsEvent& ev, NodeId this_node) {
+  if (std::holds_alternative<event::Admin>(ev) || std::holds_alternative<event::SignedAdmin>(ev) ||
+      std::holds_alternative<event::SignedIce>(ev) || std::holds_alternative<event::DaemonIntentUpdate>(ev))
+    return true;
+  if (const auto* t = std::get_if<event::MaintenanceTransitionObserved>(&ev)) return t->node == this_node;
+  if (const auto* o = std::get_if<event::ActionOutcome>(&ev))
+    return o->outcome != ActionOutcomeKind::Dispatched && std::holds_alternative<action::MarkAvoid>(o->action);
+  return false;
+}
+
 }  // namespace
 
 MeshOsState::MeshOsState(MeshOsConfig config, std::shared_ptr<AdminVerifier> verifier)
@@ -215,6 +228,7 @@ struct FoldStep {
             const DaemonState* d = find_by_name(actual, x.daemon);
             if (!d) return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
             desired.intents[d->ref.id] = x.run ? DaemonIntent::Run : DaemonIntent::Stop;
+            desired.operator_intents[x.daemon] = desired.intents[d->ref.id];
           }
           return std::nullopt;
         },
@@ -354,7 +368,12 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             d.running_since = now;
             d.restart.starts = 1;
             actual_.daemons[id] = std::move(d);
-            desired_.intents.try_emplace(id, DaemonIntent::Run);
+            auto set_by_operator = desired_.operator_intents.find(e.daemon.name);
+            if (set_by_operator != desired_.operator_intents.end()) {
+              desired_.intents[id] = set_by_operator->second;
+            } else {
+              desired_.intents.try_emplace(id, DaemonIntent::Run);
+            }
           } else if (std::holds_alternative<lifecycle::Unregistered>(e.signal)) {
             actual_.daemons.erase(id);
             desired_.intents.erase(id);
@@ -412,6 +431,8 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(e.daemon.id) + " is registered");
           } else {
             desired_.intents[e.daemon.id] = e.intent;
+            // The application's word is the latest: an operator's older one must not come back on a restart.
+            desired_.operator_intents.erase(actual_.daemons.at(e.daemon.id).ref.name);
           }
         } else if constexpr (std::is_same_v<T, event::MaintenanceTransitionObserved>) {
           step.fold_observed_transition(e);
@@ -452,6 +473,8 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
         }
       },
       ev);
+  // A stranger's refusal is only counted (strangers()), not kept: a flood of them must not mean a flood of writes.
+  if (!effects.stranger && may_change_persistent_state(ev, actual_.this_node)) ++persistent_revision_;
   return effects;
 }
 
@@ -479,6 +502,13 @@ std::vector<AuditRecord> MeshOsState::audit_records() const {
   return all;
 }
 
+void MeshOsState::restore_audit(const std::vector<AuditRecord>& records, std::uint64_t last_seq) {
+  audit_.clear();
+  audit_rejected_.clear();
+  for (const auto& r : records) (r.outcome == "rejected" ? audit_rejected_ : audit_).push(r);
+  audit_seq_ = last_seq;
+}
+
 std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction> actions, TimePoint now) {
   std::vector<PendingAction> out;
   out.reserve(actions.size());
@@ -497,6 +527,7 @@ std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction>
             if (it != actual_.daemons.end()) it->second.restart.backoff_announced_until = x.until;
           } else if constexpr (std::is_same_v<T, action::MarkAvoid>) {
             actual_.avoid[x.peer] = AvoidEntry{x.reason, now + x.ttl};
+            ++persistent_revision_;
           } else {
             static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
             actual_.pending_transition = kind_of(x.target);

@@ -173,6 +173,8 @@ std::uint64_t last_audit_seq(const MeshOsSnapshot& s);
 // for an unsigned commit). Looks at the audit and at the last stranger's refusal; nullptr when not there.
 const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t after_seq, const std::string& commit,
                                       const std::string& event, const std::vector<OperatorId>& signers);
+// One audit record (as a node's state file keeps them). Kind "invalid_audit_record".
+Result<AuditRecord> audit_record_from_json(const nlohmann::json& j);
 // The same from text, within json_limits::kSnapshot (untrusted_json.hpp).
 Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text);
 

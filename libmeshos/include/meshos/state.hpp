@@ -74,6 +74,9 @@ struct ActualState {
 
 struct DesiredState {
   std::map<DaemonId, DaemonIntent> intents;
+  // What operators set (admin::SetDaemonIntent), by daemon name: it outlives the daemon's registration and,
+  // with a state dir, the node's restart; a daemon registering under the name starts with it.
+  std::map<std::string, DaemonIntent> operator_intents;
 };
 
 // The daemon intent reconcile acts on: the operator's intent, overridden to Stop while the node drains
@@ -111,6 +114,17 @@ class MeshOsState {
   const DesiredState& desired() const noexcept { return desired_; }
   const MeshOsConfig& config() const noexcept { return config_; }
   ActualState& mutable_actual() noexcept { return actual_; }  // for tests and restore paths
+  DesiredState& mutable_desired() noexcept { return desired_; }  // for tests and restore paths
+  AdminVerifier* verifier() const noexcept { return verifier_.get(); }
+
+  // Rises whenever a fold or an emitted action may have changed what a node persists across restarts
+  // (persistent_state.hpp: maintenance, cordon, freeze, avoid list, operator intents, the verifier's memory,
+  // the audit), so the loop saves only when it moved.
+  std::uint64_t persistent_revision() const noexcept { return persistent_revision_; }
+  std::uint64_t audit_seq() const noexcept { return audit_seq_; }
+  // Restore path: the audit as saved (audit_records(): each record back into its ring), numbering going on
+  // after `last_seq`.
+  void restore_audit(const std::vector<AuditRecord>& records, std::uint64_t last_seq);
 
   void set_executor_stats(const ExecutorStats& s) { executor_stats_ = s; }
   LoopStats& loop_stats() noexcept { return loop_stats_; }
@@ -143,6 +157,7 @@ class MeshOsState {
   BoundedRing<PendingAction> recent_actions_;
   std::uint64_t log_seq_ = 0;
   std::uint64_t audit_seq_ = 0;
+  std::uint64_t persistent_revision_ = 0;
   ActionId next_action_id_ = 1;
   ExecutorStats executor_stats_;
   LoopStats loop_stats_;
