@@ -1,7 +1,17 @@
 // The loop: sole owner of the node's state. Folds events in arrival order, reconciles once per tick, hands
 // the actions to the executor and publishes an immutable snapshot after every reconcile.
+//
+// With a state dir it also decides when the state is saved: whenever the persistent part changed (the
+// state's persistent revision moved), it hands the file's bytes to a writer actor of its own thread (a
+// write fsyncs: never on the loop's thread), one write at a time, the latest state each time. Snapshots
+// show an audit record only once the write that holds it is durable; an operator's commit is answered
+// from the audit in a snapshot, so the answer never comes before its effect is on disk.
+#include <algorithm>
+
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
+#include "meshos/file_io.hpp"
+#include "meshos/persistent_state.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/state.hpp"
 
@@ -9,11 +19,37 @@ namespace meshos::detail {
 
 namespace {
 
+// Writes what the loop hands over, in order; quits after the loop is gone and everything it sent is written.
+caf::behavior state_writer(caf::event_based_actor* self, const caf::actor& loop, const std::string& path) {
+  self->monitor(loop);  // normal priority: the down message queues behind the loop's last writes
+  self->set_down_handler([self](const caf::down_msg&) { self->quit(); });
+  return {
+      [self, path](save_atom, std::uint64_t revision, std::uint64_t audit_seq, const std::string& bytes) {
+        auto written = write_file_atomically(path, bytes);
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), saved_atom::value, revision, audit_seq,
+                   written ? std::string() : written.error().message);
+      },
+  };
+}
+
+struct Saving {
+  std::string path;  // "" = off
+  caf::actor writer;
+  std::uint64_t handed_revision = 0;     // the persistent revision last handed to the writer
+  std::uint64_t durable_audit_seq = 0;   // audit records up to this one are on disk
+  bool writing = false;                  // a write is with the writer
+  bool stopped = false;                  // stop_saving_state(): nothing more is handed over
+  bool failing = false;                  // the last write failed: the next try waits for a tick
+  std::string last_error;
+  bool on() const { return !path.empty() && !stopped; }
+};
+
 struct LoopState {
   RuntimePtr rt;
-  std::unique_ptr<MeshOsState> state;
+  std::shared_ptr<MeshOsState> state;
   std::uint64_t snapshot_seq = 0;
   TimePoint next_tick;
+  Saving saving;
 
   static std::optional<NodeId> peer_of(const MeshOsEvent& ev) {
     if (auto* e = std::get_if<event::NodeHealth>(&ev)) return e->peer;
@@ -45,11 +81,54 @@ struct LoopState {
     }
     for (auto id : effects.restart_daemons)
       if (auto slot = rt->find(id)) caf::anon_send(slot->actor, restart_atom::value);
-    if (effects.rejected && !std::holds_alternative<event::Log>(ev)) {
-      state->fold(event::Log{LogLine{LogLevel::Warn, std::nullopt,
-                                     std::string("rejected ") + event_kind(ev) + ": " + effects.rejected->to_string()}},
-                  now, wall_clock_ms());
+    if (effects.rejected && !std::holds_alternative<event::Log>(ev))
+      log(LogLevel::Warn, std::string("rejected ") + event_kind(ev) + ": " + effects.rejected->to_string());
+  }
+
+  void log(LogLevel level, std::string message) {
+    state->fold(event::Log{LogLine{level, std::nullopt, std::move(message)}}, Clock::now(), wall_clock_ms());
+  }
+
+  // ---- saving the persistent part ----
+
+  void hand_over(caf::event_based_actor* self) {
+    const PersistentState saved = extract_persistent_state(*state, Clock::now(), wall_clock_ms());
+    saving.handed_revision = state->persistent_revision();
+    saving.writing = true;
+    self->send(saving.writer, save_atom::value, saving.handed_revision, saved.audit_seq, encode_state_file(saved));
+  }
+
+  // After a fold or a tick: hands the state over when it changed and the writer is free. A failed write is
+  // tried again on the next tick, not at once.
+  void save_if_changed(caf::event_based_actor* self, bool on_tick) {
+    if (!saving.on() || saving.writing) return;
+    if (saving.failing ? !on_tick : state->persistent_revision() == saving.handed_revision) return;
+    hand_over(self);
+  }
+
+  void on_saved(caf::event_based_actor* self, std::uint64_t audit_seq, const std::string& error) {
+    saving.writing = false;
+    if (!error.empty()) {
+      if (!saving.failing || error != saving.last_error)
+        log(LogLevel::Error, "state not saved: " + error + "; trying again every tick");
+      saving.failing = true;
+      saving.last_error = error;
+      return;
     }
+    if (saving.failing) log(LogLevel::Info, "state saved again to " + saving.path);
+    saving.failing = false;
+    saving.last_error.clear();
+    const bool news = audit_seq > saving.durable_audit_seq;
+    saving.durable_audit_seq = std::max(saving.durable_audit_seq, audit_seq);
+    if (news) publish_snapshot(Clock::now());  // the commit's answer need not wait for the next tick
+    save_if_changed(self, false);
+  }
+
+  // What is not saved yet goes to the writer (behind a write in flight, if any); then nothing more.
+  void stop_saving(caf::event_based_actor* self) {
+    if (!saving.on()) return;
+    if (state->persistent_revision() != saving.handed_revision || saving.failing) hand_over(self);
+    saving.stopped = true;
   }
 
   void publish_snapshot(TimePoint now) {
@@ -58,6 +137,12 @@ struct LoopState {
     stats.control_dropped = rt->control_dropped();
     stats.actions_dropped = rt->actions_dropped.load(std::memory_order_relaxed);
     auto built = state->snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq);
+    if (saving.on()) {
+      auto& audit = built.audit;
+      audit.erase(std::find_if(audit.begin(), audit.end(),
+                               [&](const AuditRecord& r) { return r.seq > saving.durable_audit_seq; }),
+                  audit.end());
+    }
     // The executor reports when it finishes something; a stuck dispatcher must not freeze these figures.
     built.executor.dropped = stats.actions_dropped;
     built.executor.queue_depth = rt->action_depth.load(std::memory_order_relaxed);
@@ -84,6 +169,7 @@ struct LoopState {
       self->send(rt->executor, action_atom::value, ActionMsg{std::move(p)});
     }
     self->send(rt->router, poll_atom::value);
+    save_if_changed(self, true);
     publish_snapshot(now);
     schedule_tick(self, now);
   }
@@ -99,13 +185,50 @@ struct LoopState {
 
 }  // namespace
 
-caf::actor spawn_loop(RuntimePtr rt, std::shared_ptr<AdminVerifier> verifier) {
+Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOptions& options) {
+  LoopStart start;
+  start.state = std::make_shared<MeshOsState>(config, options.verifier);
+  if (options.state_dir.empty()) return start;
+  auto opened = open_state_dir(options.state_dir, config.this_node, options.fresh_state, wall_clock_ms());
+  if (!opened) return opened.error();
+  start.state_file = opened->path;
+  if (!opened->set_aside.empty()) {
+    start.notes.push_back(LogLine{LogLevel::Warn, std::nullopt,
+                                  "state file " + opened->path + " was unusable (" + opened->set_aside_reason +
+                                      "); kept as " + opened->set_aside + ", starting fresh"});
+  }
+  if (!opened->saved) return start;
+  const auto wall = wall_clock_ms();
+  if (auto applied = apply_persistent_state(*start.state, *opened->saved, Clock::now(), wall); !applied)
+    return SdkError{applied.error().kind, opened->path + ": " + applied.error().message};
+  const auto& actual = start.state->actual();
+  start.notes.push_back(LogLine{
+      LogLevel::Info, std::nullopt,
+      "state restored from " + opened->path + " (saved " + std::to_string(wall - opened->saved->saved_wall_ms) +
+          " ms ago): " + to_string(kind_of(actual.maintenance)) + (actual.cordoned ? ", cordoned" : "") +
+          (actual.frozen_until ? ", cluster frozen" : "") + ", " + std::to_string(actual.avoid.size()) +
+          " avoided, " + std::to_string(opened->saved->daemon_intents.size()) + " operator intents, " +
+          std::to_string(opened->saved->audit.size()) + " audit records"});
+  return start;
+}
+
+caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
   using self_t = caf::stateful_actor<LoopState>;
   return rt->system().spawn(
-      [](self_t* self, RuntimePtr runtime, std::shared_ptr<AdminVerifier> v) -> caf::behavior {
+      [](self_t* self, RuntimePtr runtime, LoopStart init) -> caf::behavior {
         auto& st = self->state;
         st.rt = std::move(runtime);
-        st.state = std::make_unique<MeshOsState>(st.rt->config(), std::move(v));
+        st.state = std::move(init.state);
+        st.saving.path = std::move(init.state_file);
+        st.saving.handed_revision = st.state->persistent_revision();
+        st.saving.durable_audit_seq = st.state->audit_seq();
+        if (!st.saving.path.empty()) {
+          // Its own thread: an fsync may take a while and must not hold up a scheduler worker.
+          st.saving.writer =
+              st.rt->system().spawn<caf::detached>(state_writer, caf::actor_cast<caf::actor>(self), st.saving.path);
+          st.rt->track(st.saving.writer);
+        }
+        for (auto& note : init.notes) st.log(note.level, std::move(note.message));
         auto now = Clock::now();
         st.next_tick = now;
         st.publish_snapshot(now);  // snapshot() is never empty, even before the first tick
@@ -114,14 +237,25 @@ caf::actor spawn_loop(RuntimePtr rt, std::shared_ptr<AdminVerifier> verifier) {
             [=](event_atom, const EventMsg& m) {
               self->state.rt->intake.release();
               self->state.fold(m.event);
+              self->state.save_if_changed(self, false);
             },
-            [=](internal_atom, const EventMsg& m) { self->state.fold(m.event); },
+            [=](internal_atom, const EventMsg& m) {
+              self->state.fold(m.event);
+              self->state.save_if_changed(self, false);
+            },
             [=](tick_atom) { self->state.tick(self); },
             [=](exec_stats_atom, const StatsMsg& m) { self->state.state->set_executor_stats(m.stats); },
-            [=](quit_atom) { self->quit(); },
+            [=](saved_atom, std::uint64_t, std::uint64_t audit_seq, const std::string& error) {
+              self->state.on_saved(self, audit_seq, error);
+            },
+            [=](nosave_atom) { self->state.stop_saving(self); },
+            [=](quit_atom) {
+              self->state.stop_saving(self);  // the writer finishes what it was given, then follows
+              self->quit();
+            },
         };
       },
-      std::move(rt), std::move(verifier));
+      std::move(rt), std::move(start));
 }
 
 }  // namespace meshos::detail

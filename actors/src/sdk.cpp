@@ -22,7 +22,7 @@ std::shared_ptr<Runtime> make_runtime(std::unique_ptr<detail::OwnedSystem> owned
   if (auto valid = config.validate(); !valid) throw SdkException(valid.error());
   auto rt = std::make_shared<Runtime>(std::move(owned), borrowed, std::move(config), std::move(dispatcher),
                                       std::move(options));
-  rt->start();
+  if (auto started = rt->start(); !started) throw SdkException(started.error());
   return rt;
 }
 
@@ -174,6 +174,7 @@ Result<RuntimeStats> MeshOsDaemonSdk::shutdown(std::chrono::milliseconds deadlin
   return rt_->shutdown(deadline);
 }
 NodeId MeshOsDaemonSdk::node_id() const { return rt_->node_id(); }
+void MeshOsDaemonSdk::stop_saving_state() { rt_->stop_saving_state(); }
 const MeshOsConfig& MeshOsDaemonSdk::config() const { return rt_->config(); }
 
 // ---- daemon_main ----

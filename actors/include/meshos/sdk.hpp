@@ -94,6 +94,13 @@ struct SdkOptions {
   // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
   // instead of wrapping it. Tests of the pure executor use this.
   bool replace_node_dispatcher = false;
+  // Where the node keeps what operators committed across restarts (persistent_state.hpp): maintenance and
+  // its drain deadline, cordon, freeze, avoid list, operator daemon intents, the verifier's memory, the
+  // audit. Made when missing; "" keeps nothing. start() throws SdkException with kind invalid_state_file
+  // (a state file that cannot be read, decoded or belongs to another node) or invalid_state_dir.
+  std::string state_dir;
+  // An unusable state file is renamed aside ("<file>.bad-<UTC time>", kept) and the node starts fresh.
+  bool fresh_state = false;
 };
 
 class MeshOsDaemonSdk {
@@ -144,6 +151,11 @@ class MeshOsDaemonSdk {
 
   NodeId node_id() const;
   const MeshOsConfig& config() const;
+
+  // With a state dir: what the node does from now on is not saved any more (what is saved, or being saved,
+  // stays). For a node on its way out, whose own drain is not an operator's commit and must not greet its
+  // next start. Takes effect in order with events published before and after it.
+  void stop_saving_state();
 
  private:
   explicit MeshOsDaemonSdk(std::shared_ptr<detail::Runtime> rt);

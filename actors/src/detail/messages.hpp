@@ -36,6 +36,10 @@ using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using detach_atom = caf::atom_constant<caf::atom("detach")>;
 using close_atom = caf::atom_constant<caf::atom("close")>;
 using quit_atom = caf::atom_constant<caf::atom("quit")>;
+// (revision, audit seq, file bytes) to the state writer; (revision, audit seq, error or "") back to the loop.
+using save_atom = caf::atom_constant<caf::atom("save")>;
+using saved_atom = caf::atom_constant<caf::atom("saved")>;
+using nosave_atom = caf::atom_constant<caf::atom("nosave")>;  // to the loop: stop saving state
 
 struct EventMsg {
   MeshOsEvent event;

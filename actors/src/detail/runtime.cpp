@@ -83,7 +83,9 @@ Runtime::Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed
 // may run on an actor's thread (the last reference), where waiting for actors would deadlock.
 Runtime::~Runtime() = default;
 
-void Runtime::start() {
+Result<void> Runtime::start() {
+  auto loop_start = prepare_loop_start(config_, options_);
+  if (!loop_start) return loop_start.error();
   auto node_dispatcher = options_.replace_node_dispatcher
                              ? dispatcher_
                              : make_node_dispatcher(weak_from_this(), dispatcher_);
@@ -91,8 +93,9 @@ void Runtime::start() {
   tracker_.track(router);
   executor = spawn_executor(shared_from_this(), std::move(node_dispatcher));
   tracker_.track(executor);
-  loop = spawn_loop(shared_from_this(), options_.verifier);
+  loop = spawn_loop(shared_from_this(), std::move(*loop_start));
   tracker_.track(loop);
+  return {};
 }
 
 Result<void> Runtime::publish(MeshOsEvent ev) {
@@ -107,6 +110,11 @@ Result<void> Runtime::publish(MeshOsEvent ev) {
 void Runtime::publish_internal(MeshOsEvent ev) {
   if (closed()) return;
   caf::anon_send(loop, internal_atom::value, EventMsg{std::move(ev)});
+}
+
+// Not high priority: what was published before it is still saved.
+void Runtime::stop_saving_state() {
+  if (!closed()) caf::anon_send(loop, nosave_atom::value);
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,

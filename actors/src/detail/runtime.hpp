@@ -19,6 +19,7 @@
 
 #include "detail/gate.hpp"
 #include "meshos/sdk.hpp"
+#include "meshos/state.hpp"
 
 namespace meshos::detail {
 
@@ -91,7 +92,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
           std::shared_ptr<ActionDispatcher> dispatcher, MeshOsDaemonSdk::Options options);
   ~Runtime();
 
-  void start();
+  // Loads the state dir (when there is one) before any actor starts: invalid_state_file, invalid_state_dir.
+  Result<void> start();
 
   caf::actor_system& system() { return *system_; }
   const MeshOsConfig& config() const { return config_; }
@@ -100,6 +102,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   Result<void> publish(MeshOsEvent ev);  // gated
   void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
+  void stop_saving_state();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
@@ -169,10 +172,19 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::uint64_t next_subscriber_ = 1;
 };
 
+// What the loop starts from: its state (with what the state dir kept put back) and where to save it.
+struct LoopStart {
+  std::shared_ptr<MeshOsState> state;
+  std::string state_file;       // "" = nothing is saved
+  std::vector<LogLine> notes;   // for the node's log, once the loop runs
+};
+// A fresh state, or the one the state dir kept.
+Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOptions& options);
+
 // Actor factories (one file each).
 // Actors keep the runtime alive while they run; shutdown() makes them all quit.
 using RuntimePtr = std::shared_ptr<Runtime>;
-caf::actor spawn_loop(RuntimePtr rt, std::shared_ptr<AdminVerifier> verifier);
+caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher);
 caf::actor spawn_router(RuntimePtr rt);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
