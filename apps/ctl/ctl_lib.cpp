@@ -35,8 +35,16 @@ SdkError usage_error(const std::string& message) { return SdkError{kUsage, messa
 SdkError invalid_argument(const std::string& message) { return SdkError{kInvalidArgument, message}; }
 SdkError invalid_answer(const std::string& message) { return SdkError{"invalid_answer", message}; }
 
-const std::set<std::string> kValueOptions = {"node", "tls-cert", "tls-key", "tls-ca", "key",  "target", "daemon",
-                                             "level", "drain-for", "ttl",     "blast-hash", "out",  "name"};
+// j[key] when j is an object holding a string there.
+std::optional<std::string> string_field(const json& j, const char* key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key", "target", "daemon",
+                                             "level", "drain-for", "ttl",     "blast-hash", "out", "name",   "cluster"};
 const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "force"};
 // Every command takes these; the rest only where the command's entry lists them.
 const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
@@ -55,13 +63,14 @@ const std::vector<CommandSpec>& command_specs() {
       {{"snapshot"}, 0, 0, {"watch"}, "snapshot [--watch]"},
       {{"logs"}, 0, 0, {"follow", "daemon", "level"}, "logs [--follow] [--daemon ID] [--level L]"},
       {{"peers"}, 0, 0, {}, "peers"},
-      {{"maintenance", "enter"}, 0, 0, {"drain-for", "target"}, "maintenance enter [--drain-for DURATION]"},
-      {{"maintenance", "exit"}, 0, 0, {"target"}, "maintenance exit"},
-      {{"daemon", "start"}, 1, 1, {"target"}, "daemon start NAME"},
-      {{"daemon", "stop"}, 1, 1, {"target"}, "daemon stop NAME"},
+      {{"maintenance", "enter"}, 0, 0, {"drain-for", "target", "cluster"}, "maintenance enter [--drain-for DURATION]"},
+      {{"maintenance", "exit"}, 0, 0, {"target", "cluster"}, "maintenance exit"},
+      {{"daemon", "start"}, 1, 1, {"target", "cluster"}, "daemon start NAME"},
+      {{"daemon", "stop"}, 1, 1, {"target", "cluster"}, "daemon stop NAME"},
       {{"keygen"}, 0, 0, {"out", "name", "force"}, "keygen --out FILE [--name N] [--force]"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
-      {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out"}, "ice propose ACTION --blast-hash HEX64 --out FILE"},
+      {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out", "cluster"},
+       "ice propose ACTION --blast-hash HEX64 --out FILE [--cluster NAME]"},
       {{"ice", "sign"}, 1, 1, {}, "ice sign FILE --key KEYFILE"},
       {{"ice", "submit"}, 1, 1, {}, "ice submit FILE"},
   };
@@ -324,7 +333,8 @@ Result<void> cmd_peers(const Invocation& inv, Environment& env, RemoteNode& node
 }
 
 Result<void> cmd_admin(const Invocation& inv, Environment& env, RemoteNode& node) {
-  auto event = admin_event_for(inv);
+  // The command line and the key first: nothing is asked or sent for a command that fails anyway.
+  auto event = admin_event_for(inv, 0);
   if (!event) return event.error();
   std::optional<EntityKeypair> signer;
   if (inv.value("key")) {
@@ -332,7 +342,11 @@ Result<void> cmd_admin(const Invocation& inv, Environment& env, RemoteNode& node
     if (!loaded) return loaded.error();
     signer = std::move(*loaded);
   }
-  auto body = admin_request_body(*event, signer ? &*signer : nullptr, env.wall_clock_ms());
+  // Commits are for one node: the one asked, unless --target names it.
+  auto target = commit_target(inv, [&] { return request_json(node, "status", json::object()); });
+  if (!target) return target.error();
+  std::visit([&](auto& e) { e.node = target->node; }, *event);
+  auto body = admin_request_body(*event, signer ? &*signer : nullptr, env.wall_clock_ms(), target->cluster);
   if (!body) return body.error();
   auto answer = request_json(node, "admin", *body);
   if (!answer) return answer.error();
@@ -382,7 +396,7 @@ Result<void> cmd_operator_entry(const Invocation& inv, Environment& env) {
 }
 
 std::string describe_ice(const SignedIceCommit& c) {
-  return json(c.proposal).dump() + ", issued " +
+  return json(c.proposal).dump() + " for cluster \"" + c.cluster + "\", issued " +
          format_wall_ms(c.issued_at_ms) + ", " + std::to_string(c.signatures.size()) + " signature(s)";
 }
 
@@ -393,7 +407,9 @@ Result<void> cmd_ice_propose(const Invocation& inv, Environment& env) {
   if (!blast) return usage_error("ice propose needs --blast-hash HEX64 (the simulated blast radius)");
   auto out = inv.value("out");
   if (!out) return usage_error("ice propose needs --out FILE");
-  auto proposal = ice_proposal(*action, *blast, env.wall_clock_ms());
+  auto cluster = cluster_option(inv);
+  if (!cluster) return cluster.error();
+  auto proposal = ice_proposal(*action, *blast, env.wall_clock_ms(), cluster->value_or(kDefaultClusterName));
   if (!proposal) return proposal.error();
   const json j = *proposal;
   if (auto written = write_text_file(*out, j.dump(2) + "\n", /*replace=*/false); !written) return written;
@@ -466,6 +482,26 @@ std::string health_text(const std::optional<DaemonHealth>& health) {
   return health_kind(*health);
 }
 
+std::string ids_text(const std::vector<OperatorId>& ids) {
+  std::vector<std::string> hex;
+  for (OperatorId id : ids) hex.push_back(to_hex(id));
+  return join(hex, ",");
+}
+
+// "by" names operators whose signatures verified; anyone else only "claimed" to sign.
+std::string audit_line(const AuditRecord& a) {
+  std::string line = "#" + std::to_string(a.seq) + "  " + format_wall_ms(a.wall_ms) + "  " + a.commit + " " +
+                     (a.event.empty() ? std::string("(undecodable)") : a.event) + "  ";
+  if (!a.operators.empty()) line += "by " + ids_text(a.operators);
+  else if (a.claimed == std::vector<OperatorId>{0}) line += "unsigned";
+  else if (!a.claimed.empty()) line += "claimed by " + ids_text(a.claimed) + " (unverified)";
+  else line += "by -";
+  line += "  " + a.outcome;
+  if (!a.reason_kind.empty()) line += " " + a.reason_kind;
+  if (!a.reason.empty()) line += ": " + a.reason;
+  return line;
+}
+
 std::string pad(std::string text, std::size_t width) {
   if (text.size() < width) text.append(width - text.size(), ' ');
   return text;
@@ -484,13 +520,15 @@ std::string number_text(double value, int decimals) {
 std::string usage_text() {
   std::ostringstream text;
   text << "usage: meshos-ctl [--node HOST:PORT] [--json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
-          "                  [--target NODE_HEX] <command>\n"
+          "                  [--target NODE_HEX] [--cluster NAME] <command>\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
   text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw | flush-avoid | force-restart DAEMON_ID |\n"
           "  kill-migration MIGRATION_ID (ids in hex, as the snapshot shows them).\n"
           "Durations: 250ms, 10s, 5min, 1h. Admin commands are signed with --key when given, else sent unsigned\n"
-          "(accepted only by nodes without an operator registry). --target defaults to the node itself.\n"
+          "(accepted only by nodes without an operator registry). A commit names the node and the cluster it is\n"
+          "for: --target and --cluster default to what the node's status says (the cluster to \"meshos\" when it\n"
+          "names none); ice propose signs for --cluster, \"meshos\" by default.\n"
           "Errors: one line on stderr, exit 2 for usage errors, 1 for failures.\n";
   return text.str();
 }
@@ -564,20 +602,56 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
 
 // ---- building what is sent ------------------------------------------------------------------------
 
-Result<NodeId> target_node(const Invocation& inv) {
+Result<std::optional<NodeId>> target_node(const Invocation& inv) {
   auto text = inv.value("target");
-  if (!text) return NodeId{0};
+  if (!text) return std::optional<NodeId>();
   NodeId id = 0;
   if (!parse_hex_u64(*text, id)) return invalid_argument("--target: expected a node id in hex (1 to 16 digits)");
-  return id;
+  if (id == 0) return invalid_argument("--target: 0 is no node; name the node the commit is for");
+  return std::optional<NodeId>(id);
 }
 
-Result<AdminEvent> admin_event_for(const Invocation& inv) {
-  auto target = target_node(inv);
-  if (!target) return target.error();
+Result<std::optional<std::string>> cluster_option(const Invocation& inv) {
+  auto name = inv.value("cluster");
+  if (!name) return std::optional<std::string>();
+  if (auto valid = check_cluster_name(*name); !valid) return invalid_argument("--cluster: " + valid.error().message);
+  return name;
+}
+
+Result<CommitTarget> commit_target(const Invocation& inv, const std::function<Result<nlohmann::json>()>& status) {
+  auto node = target_node(inv);
+  if (!node) return node.error();
+  auto cluster = cluster_option(inv);
+  if (!cluster) return cluster.error();
+  CommitTarget target;
+  target.cluster = cluster->value_or(kDefaultClusterName);
+  if (*node && *cluster) {
+    target.node = **node;
+    return target;
+  }
+  auto answer = status();
+  if (!answer) return answer.error();
+  if (*node) {
+    target.node = **node;
+  } else {
+    auto id = string_field(*answer, "node_id");
+    if (!id || id->size() != 16 || !parse_hex_u64(*id, target.node) || target.node == 0)
+      return invalid_answer("the node's answer to \"status\" names no node id (\"node_id\": 16 hex digits)");
+  }
+  if (!*cluster) {
+    auto named = string_field(*answer, "cluster");
+    if (named) {
+      if (!check_cluster_name(*named)) return invalid_answer("the node's answer to \"status\" names a bad cluster");
+      target.cluster = *named;
+    }
+  }
+  return target;
+}
+
+Result<AdminEvent> admin_event_for(const Invocation& inv, NodeId target) {
   const std::string name = command_name(inv);
   if (name == "maintenance enter") {
-    admin::EnterMaintenance enter{*target, std::nullopt};
+    admin::EnterMaintenance enter{target, std::nullopt};
     if (auto text = inv.value("drain-for")) {
       auto duration = parse_duration(*text);
       if (!duration) return invalid_argument("--drain-for: " + duration.error().message);
@@ -586,19 +660,19 @@ Result<AdminEvent> admin_event_for(const Invocation& inv) {
     }
     return AdminEvent{enter};
   }
-  if (name == "maintenance exit") return AdminEvent{admin::ExitMaintenance{*target}};
+  if (name == "maintenance exit") return AdminEvent{admin::ExitMaintenance{target}};
   if (name == "daemon start" || name == "daemon stop") {
     const std::string& daemon = inv.command.at(2);
     if (daemon.empty()) return invalid_argument(name + ": the daemon name must not be empty");
-    return AdminEvent{admin::SetDaemonIntent{*target, daemon, name == "daemon start"}};
+    return AdminEvent{admin::SetDaemonIntent{target, daemon, name == "daemon start"}};
   }
   return usage_error("\"" + name + "\" is not an admin command");
 }
 
 Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityKeypair* signer,
-                                          std::int64_t now_wall_ms) {
+                                          std::int64_t now_wall_ms, const std::string& cluster) {
   if (signer == nullptr) return json{{"unsigned", event}};
-  auto commit = sign_admin(*signer, now_wall_ms, event);
+  auto commit = sign_admin(*signer, now_wall_ms, event, cluster);
   if (!commit) return commit.error();
   return json(*commit);
 }
@@ -635,7 +709,8 @@ Result<IceAction> ice_action_for(const Invocation& inv) {
 }
 
 Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex,
-                                     std::int64_t now_wall_ms) {
+                                     std::int64_t now_wall_ms, const std::string& cluster) {
+  if (auto valid = check_cluster_name(cluster); !valid) return invalid_argument("--cluster: " + valid.error().message);
   Bytes bytes;
   BlastRadiusHash blast{};
   if (blast_hash_hex.size() != 2 * blast.size() || !hex_to_bytes(blast_hash_hex, bytes))
@@ -643,14 +718,14 @@ Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string&
   std::copy(bytes.begin(), bytes.end(), blast.begin());
   if (std::all_of(blast.begin(), blast.end(), [](std::uint8_t b) { return b == 0; }))
     return invalid_argument("--blast-hash: all zeros means \"not simulated\", which every node rejects");
-  return SignedIceCommit{now_wall_ms, blast, action, {}};
+  return SignedIceCommit{now_wall_ms, blast, action, {}, cluster};
 }
 
 Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer) {
   const OperatorId id = signer.origin_hash();
   for (const auto& s : commit.signatures)
     if (s.operator_id == id) return SdkError{"already_signed", "operator " + to_hex(id) + " has signed this proposal already"};
-  auto signature = sign_ice(signer, commit.issued_at_ms, commit.blast_radius_hash, commit.proposal);
+  auto signature = sign_ice(signer, commit.issued_at_ms, commit.blast_radius_hash, commit.proposal, commit.cluster);
   if (!signature) return signature.error();
   commit.signatures.push_back(*signature);
   return ok();
@@ -768,15 +843,14 @@ std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records) {
   const std::size_t shown = std::min(audit_records, s.audit.size());
   out << "audit (last " << shown << " of " << s.audit.size() << "):\n";
   if (shown == 0) out << "  (none)\n";
-  for (std::size_t i = s.audit.size() - shown; i < s.audit.size(); ++i) {
-    const AuditRecord& a = s.audit[i];
-    std::vector<std::string> operators;
-    for (OperatorId op : a.operators) operators.push_back(to_hex(op));
-    out << "  #" << a.seq << "  " << format_wall_ms(a.wall_ms) << "  " << a.commit << " " << a.event << "  by "
-        << (operators.empty() ? std::string("-") : join(operators, ",")) << "  " << a.outcome;
-    if (!a.reason_kind.empty()) out << " " << a.reason_kind;
-    if (!a.reason.empty()) out << ": " << a.reason;
-    out << '\n';
+  for (std::size_t i = s.audit.size() - shown; i < s.audit.size(); ++i) out << "  " << audit_line(s.audit[i]) << '\n';
+  const StrangerRejects& strangers = s.audit_strangers;
+  if (strangers.total > 0) {
+    std::vector<std::string> kinds;
+    for (const auto& [kind, count] : strangers.by_kind) kinds.push_back(kind + " " + std::to_string(count));
+    out << "refused from strangers (no registered operator's signature): " << strangers.total << " ("
+        << join(kinds, ", ") << ")\n";
+    if (strangers.last) out << "  last: " << audit_line(*strangers.last) << '\n';
   }
   return out.str();
 }

@@ -46,16 +46,32 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args);
 
 // ---- building what is sent ------------------------------------------------------------------------
 
-// --target HEX, or 0 (the node takes 0 as itself).
-Result<NodeId> target_node(const Invocation& inv);
-// The admin event a command names (maintenance enter|exit, daemon start|stop). Kind "usage" / "invalid_argument".
-Result<AdminEvent> admin_event_for(const Invocation& inv);
-// The request body for "admin": the signed commit when a key is given, else {"unsigned": event}.
-Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityKeypair* signer, std::int64_t now_wall_ms);
+// --target HEX if given: a node id, never 0 (commits name the node they are for; there is no "any node").
+Result<std::optional<NodeId>> target_node(const Invocation& inv);
+// --cluster NAME if given (1 to 256 bytes).
+Result<std::optional<std::string>> cluster_option(const Invocation& inv);
+
+// What an admin commit is for: a node and its cluster.
+struct CommitTarget {
+  NodeId node = 0;
+  std::string cluster = kDefaultClusterName;
+};
+// --target and --cluster where given; the rest from the node's answer to "status" (asked only then): its
+// "node_id", and its "cluster" when it names one (else the default cluster, which a node without
+// [node] cluster-name belongs to). Kinds "invalid_argument", "invalid_answer", or the request's.
+Result<CommitTarget> commit_target(const Invocation& inv, const std::function<Result<nlohmann::json>()>& status);
+// The admin event a command names (maintenance enter|exit, daemon start|stop) for node `target` (meshos-ctl
+// builds it first, to check the command line, and sets the node once commit_target() has found it).
+// Kind "usage" / "invalid_argument".
+Result<AdminEvent> admin_event_for(const Invocation& inv, NodeId target);
+// The request body for "admin": the commit signed for `cluster` when a key is given, else {"unsigned": event}.
+Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityKeypair* signer, std::int64_t now_wall_ms,
+                                          const std::string& cluster = kDefaultClusterName);
 // The action `ice propose <...>` names.
 Result<IceAction> ice_action_for(const Invocation& inv);
-// An unsigned proposal: the commit without signatures.
-Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex, std::int64_t now_wall_ms);
+// An unsigned proposal for `cluster`: the commit without signatures.
+Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex, std::int64_t now_wall_ms,
+                                     const std::string& cluster = kDefaultClusterName);
 // Adds `signer`'s signature; signing twice with one key is refused (kind "already_signed").
 Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer);
 

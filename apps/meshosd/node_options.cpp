@@ -78,6 +78,14 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
       {"node",
        {
            {"key-file", string_key(&Draft::key_file)},
+           {"cluster-name",
+            [](Draft& d, const std::string& v) -> Result<void> {
+              auto name = parse_string(v);
+              if (!name) return name.error();
+              if (auto valid = check_cluster_name(*name); !valid) return invalid(valid.error().message);
+              d.out.cluster_name = *name;
+              return ok();
+            }},
            {"listen-host", network_string(&NetworkOptions::listen_host)},
            {"listen-port",
             [](Draft& d, const std::string& v) -> Result<void> {
@@ -276,7 +284,9 @@ Result<NodeProgramOptions> load_node_options(const CommandLine& command_line) {
   if (!draft.registry_file.empty()) {
     auto registry = OperatorRegistry::load_file(draft.registry_file);
     if (!registry) return SdkError{registry.error().kind, "[operators] registry-file: " + registry.error().message};
-    draft.out.verifier = std::make_shared<AdminVerifier>(std::move(*registry), draft.threshold);
+    VerifierPolicy policy;
+    policy.cluster = draft.out.cluster_name;
+    draft.out.verifier = std::make_shared<AdminVerifier>(std::move(*registry), draft.threshold, policy);
   }
 
   if (draft.out.network.tls.enabled()) {
@@ -310,6 +320,7 @@ bare there). Relative paths are taken from the working directory.
 [meshos]     the runtime's keys (tick-interval, default-drain-deadline, recovery-ramp-window, ...);
              this-node defaults to the node id of the key file.
 [node]       key-file (required; JSON {"name", "seed", "public_key"}, mode 0600)
+             cluster-name ("meshos": commits must be signed for it; 1 to 256 bytes)
              listen-host ("127.0.0.1"), listen-port (0 = ephemeral), port-file (the chosen port is
              written there), peers (["host:port", ...]), heartbeat-interval (250ms),
              peer-timeout (1500ms), reconnect-initial (100ms), reconnect-max (5s),

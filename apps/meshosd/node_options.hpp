@@ -37,6 +37,7 @@ struct NodeProgramOptions {
   MeshOsConfig meshos;
   NetworkOptions network;
   EntityKeypair node_key = EntityKeypair::public_only(PublicKey{});
+  std::string cluster_name = kDefaultClusterName;  // [node] cluster-name: the cluster commits are signed for
   std::shared_ptr<AdminVerifier> verifier;  // null without [operators] registry-file
   std::vector<HostedDaemon> daemons;
   std::chrono::milliseconds drain_deadline{30'000};     // SIGTERM: how long daemons get to drain

@@ -44,9 +44,13 @@ struct Request {
   std::string body;
 };
 
+// The node every script is: what it says about itself in its answer to "status".
+constexpr NodeId kScriptedNode = 0x1a2b3c4d5e6f7081;
+const std::string kStatusAnswer = R"({"node_id":"1a2b3c4d5e6f7081"})";
+
 // What a node would answer, scripted per request kind; records what it was asked.
 struct Script {
-  std::map<std::string, Result<std::string>> answers;
+  std::map<std::string, Result<std::string>> answers = {{"status", Result<std::string>(kStatusAnswer)}};
   std::vector<std::string> published;  // snapshots pushed to a watcher, then the connection ends
   std::vector<Request> requests;
   std::vector<std::string> addresses;
@@ -200,6 +204,20 @@ OperatorRegistry registry_of(const std::vector<std::string>& key_files) {
   return *registry;
 }
 
+// `commit`, signed with `key_file` for cluster "blue", passes a blue node's verifier and is wrong_cluster at a
+// node of the default cluster.
+template <class Commit, class Verify>
+void check_for_blue_only(const std::string& key_file, const Commit& commit, Verify verify) {
+  VerifierPolicy blue;
+  blue.cluster = "blue";
+  AdminVerifier in_blue(registry_of({key_file}), 1, blue);
+  AdminVerifier in_default(registry_of({key_file}), 1);
+  CHECK(std::holds_alternative<outcome::Accepted>(verify(in_blue, commit)));
+  auto refused = verify(in_default, commit);
+  REQUIRE(std::holds_alternative<outcome::Rejected>(refused));
+  CHECK(std::get<outcome::Rejected>(refused).kind == "wrong_cluster");
+}
+
 }  // namespace
 
 // ---- arguments ----------------------------------------------------------------------------------
@@ -266,6 +284,9 @@ TEST_CASE("ctl: bad argument values exit 2 before anything is sent") {
                    "invalid_argument");
   check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "exit", "--target", "xyz"}), 2,
                    "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "exit", "--target", "0"}), 2,
+                   "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "exit", "--cluster", ""}), 2, "invalid_argument");
   check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--level", "loud"}), 2, "invalid_argument");
   check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--daemon", "not-hex"}), 2, "invalid_argument");
   check_error_line(run_ctl(script, {"status"}), 2, "usage");  // no --node
@@ -307,6 +328,33 @@ TEST_CASE("ctl status renders the node's snapshot for people") {
   CHECK(contains(o.out, "admin enter_maintenance  by 0000000000000077  accepted"));
   CHECK(contains(o.out, "#12  2023-11-14T22:13:20.000Z  admin enter_maintenance  by 0000000000000077  rejected "
                         "signature_invalid: bad signature"));
+}
+
+TEST_CASE("ctl status names verified authors only: claimed signers and strangers are shown as such") {
+  MeshOsSnapshot s = sample_snapshot();
+  s.audit[10].operators.clear();
+  s.audit[10].claimed = {0x66};
+  s.audit[10].outcome = "unverified";
+  s.audit_strangers.total = 601;
+  s.audit_strangers.by_kind = {{"not_authorized", 600}, {"invalid_commit", 1}};
+  AuditRecord last;
+  last.seq = 700;
+  last.wall_ms = kNow;
+  last.commit = "admin";
+  last.event = "cordon";
+  last.claimed = {0};
+  last.outcome = "rejected";
+  last.reason_kind = "not_authorized";
+  s.audit_strangers.last = last;
+  const std::string text = ctl::render_status(s);
+  CAPTURE(text);
+  CHECK(contains(text, "#11  2023-11-14T22:13:20.000Z  admin enter_maintenance  claimed by 0000000000000066 "
+                       "(unverified)  unverified"));
+  CHECK_FALSE(contains(text, "by 0000000000000066  "));
+  CHECK(contains(text, "refused from strangers (no registered operator's signature): 601 (invalid_commit 1, "
+                       "not_authorized 600)"));
+  CHECK(contains(text, "  last: #700  2023-11-14T22:13:20.000Z  admin cordon  unsigned  rejected not_authorized"));
+  CHECK_FALSE(contains(ctl::render_status(sample_snapshot()), "strangers"));
 }
 
 TEST_CASE("ctl status --json and snapshot print the node's JSON answer") {
@@ -375,21 +423,22 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
   }
 }
 
-TEST_CASE("ctl maintenance enter without a key sends the unsigned event for this node") {
+TEST_CASE("ctl maintenance enter without a key sends the unsigned event for the node it asked") {
   Script script;
   script.answers.emplace("admin", std::string(R"({"outcome":"unverified"})"));
   auto o = run_ctl(script, {"--node", "n:1", "maintenance", "enter", "--drain-for", "5min"});
   REQUIRE(o.code == 0);
   CHECK(o.out == "enter_maintenance: unverified (unsigned)\n");
-  REQUIRE(script.requests.size() == 1);
-  CHECK(script.requests[0].kind == "admin");
-  json body = json::parse(script.requests[0].body);
+  REQUIRE(script.requests.size() == 2);
+  CHECK(script.requests[0].kind == "status");
+  CHECK(script.requests[1].kind == "admin");
+  json body = json::parse(script.requests[1].body);
   REQUIRE(body.contains("unsigned"));
   auto event = admin_event_from_json(body["unsigned"]);
   REQUIRE(event);
   const auto* enter = std::get_if<admin::EnterMaintenance>(&*event);
   REQUIRE(enter != nullptr);
-  CHECK(enter->node == 0);
+  CHECK(enter->node == kScriptedNode);
   CHECK(enter->drain_for_ms == std::optional<std::uint64_t>(300'000));
 }
 
@@ -418,10 +467,12 @@ TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
     CAPTURE(o.err);
     REQUIRE(o.code == 0);
     CHECK(contains(o.out, c.kind + ": accepted (signed by operator "));
-    REQUIRE(script.requests.size() == 1);
-    auto commit = signed_admin_commit_from_json(json::parse(script.requests[0].body));
+    REQUIRE(script.requests.size() == 2);
+    CHECK(script.requests[0].kind == "status");
+    auto commit = signed_admin_commit_from_json(json::parse(script.requests[1].body));
     REQUIRE(commit);
     CHECK(commit->issued_at_ms == kNow);
+    CHECK(commit->cluster == kDefaultClusterName);
     CHECK(admin_kind(commit->event) == c.kind);
     CHECK(std::holds_alternative<outcome::Accepted>(verifier.verify_admin(*commit, kNow)));
     if (c.args[0] == "daemon") {
@@ -429,16 +480,78 @@ TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
       CHECK(intent.daemon == "echo");
       CHECK(intent.run == (c.args[1] == "start"));
     }
-    CHECK(admin_target(commit->event) == (c.args.size() > 2 && c.args[2] == "--target" ? 0x1fu : 0u));
+    CHECK(admin_target(commit->event) == (c.args.size() > 2 && c.args[2] == "--target" ? 0x1fu : kScriptedNode));
   }
 
   // A key the node does not know is refused by the verifier.
   Script script;
   script.answers.emplace("admin", std::string(R"({"outcome":"accepted"})"));
   REQUIRE(run_ctl(script, {"--node", "n:1", "--key", mallory, "maintenance", "exit"}).code == 0);
-  auto forged = signed_admin_commit_from_json(json::parse(script.requests[0].body));
+  auto forged = signed_admin_commit_from_json(json::parse(script.requests.back().body));
   REQUIRE(forged);
   CHECK_FALSE(std::holds_alternative<outcome::Accepted>(verifier.verify_admin(*forged, kNow)));
+}
+
+TEST_CASE("ctl: a commit names the node and cluster from --target / --cluster, else from the node's status") {
+  ctl::Invocation inv;
+  inv.command = {"maintenance", "exit"};
+  int asked = 0;
+  auto status_says = [&](std::string answer) {
+    return [&asked, answer]() -> Result<json> {
+      ++asked;
+      return json::parse(answer);
+    };
+  };
+  auto target = ctl::commit_target(inv, status_says(R"({"node_id":"00000000000000b2","cluster":"blue"})"));
+  REQUIRE(target);
+  CHECK(target->node == 0xb2);
+  CHECK(target->cluster == "blue");
+  CHECK(asked == 1);
+
+  // A node that does not name its cluster belongs to the default one.
+  target = ctl::commit_target(inv, status_says(R"({"node_id":"00000000000000b2"})"));
+  REQUIRE(target);
+  CHECK(target->cluster == kDefaultClusterName);
+
+  inv.values = {{"target", "c3"}, {"cluster", "green"}};
+  target = ctl::commit_target(inv, status_says("{}"));
+  REQUIRE(target);
+  CHECK(target->node == 0xc3);
+  CHECK(target->cluster == "green");
+  CHECK(asked == 2);  // both given: the node is not asked
+
+  inv.values = {{"target", "c3"}};
+  target = ctl::commit_target(inv, status_says(R"({"node_id":"00000000000000b2","cluster":"blue"})"));
+  REQUIRE(target);
+  CHECK(target->node == 0xc3);
+  CHECK(target->cluster == "blue");
+
+  for (const char* answer : {"{}", R"({"node_id":"0000000000000000"})", R"({"node_id":"b2"})", "[]"}) {
+    inv.values.clear();
+    auto bad = ctl::commit_target(inv, status_says(answer));
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().kind == "invalid_answer");
+  }
+  inv.values = {{"target", "0"}};
+  CHECK(ctl::commit_target(inv, status_says("{}")).error().kind == "invalid_argument");
+  inv.values = {{"cluster", ""}};
+  CHECK(ctl::commit_target(inv, status_says("{}")).error().kind == "invalid_argument");
+  auto unreachable = ctl::commit_target(ctl::Invocation{}, [] { return Result<json>(SdkError{"timeout", "no answer"}); });
+  REQUIRE_FALSE(unreachable);
+  CHECK(unreachable.error().kind == "timeout");
+}
+
+TEST_CASE("ctl: a commit signed for the node's cluster passes only that cluster's verifier") {
+  TempDir dir;
+  const std::string alice = keygen(dir, "alice");
+  Script script;
+  script.answers.insert_or_assign("status", std::string(R"({"node_id":"1a2b3c4d5e6f7081","cluster":"blue"})"));
+  script.answers.emplace("admin", std::string(R"({"outcome":"accepted"})"));
+  REQUIRE(run_ctl(script, {"--node", "n:1", "--key", alice, "daemon", "stop", "echo"}).code == 0);
+  auto commit = signed_admin_commit_from_json(json::parse(script.requests.back().body));
+  REQUIRE(commit);
+  CHECK(commit->cluster == "blue");
+  check_for_blue_only(alice, *commit, [](AdminVerifier& v, const SignedAdminCommit& c) { return v.verify_admin(c, kNow); });
 }
 
 TEST_CASE("ctl: a commit the node rejects exits 1 with the rejection's kind") {
@@ -661,6 +774,28 @@ TEST_CASE("ctl ice: propose, two signatures, submit - the verifier needs both") 
   REQUIRE(script.requests.size() == 1);
   CHECK(script.requests[0].kind == "ice");
   CHECK(json::parse(script.requests[0].body) == json::parse(read_text(proposal)));
+}
+
+TEST_CASE("ctl ice propose --cluster: the proposal and its signatures are for that cluster only") {
+  TempDir dir;
+  const std::string alice = keygen(dir, "alice");
+  const std::string proposal = dir.file("thaw.json");
+  REQUIRE(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", proposal, "--cluster", "blue"}).code == 0);
+  REQUIRE(run_ctl({"ice", "sign", proposal, "--key", alice}).code == 0);
+  auto commit = signed_ice_commit_from_json(json::parse(read_text(proposal)));
+  REQUIRE(commit);
+  CHECK(commit->cluster == "blue");
+  check_for_blue_only(alice, *commit, [](AdminVerifier& v, const SignedIceCommit& c) { return v.verify_ice(c, kNow); });
+
+  // Without --cluster, the default cluster's.
+  const std::string plain = dir.file("plain.json");
+  REQUIRE(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", plain}).code == 0);
+  auto default_commit = signed_ice_commit_from_json(json::parse(read_text(plain)));
+  REQUIRE(default_commit);
+  CHECK(default_commit->cluster == kDefaultClusterName);
+  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", dir.file("x.json"),
+                            "--cluster", std::string(257, 'c')}),
+                   2, "invalid_argument");
 }
 
 TEST_CASE("ctl ice propose: every action, and the bad ones refused") {

@@ -103,7 +103,9 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   INFO("status after: " << after.out);
   CHECK(after.exit.code == 0);
   CHECK_FALSE(contains(after.out, "maintenance: active"));
-  CHECK(contains(after.out, "rejected not_authorized"));
+  // The unsigned attempt is a stranger's: counted, not kept as a record naming an author.
+  CHECK(contains(after.out, "refused from strangers (no registered operator's signature): 1 (not_authorized 1)"));
+  CHECK(contains(after.out, "admin enter_maintenance  unsigned  rejected not_authorized"));
   CHECK(contains(after.out, "enter_maintenance  by " + to_hex(options.verifier->registry().keys().begin()->first) +
                                 "  accepted"));
 
@@ -147,6 +149,55 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   CHECK(bad.err.rfind("meshos-ctl: <<meshos-sdk-kind:usage>>", 0) == 0);
 
   handle = SdkError{"released", "released before shutdown"};
+  auto stats = (*node)->shutdown(10s);
+  CHECK(stats);
+}
+
+TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another target or cluster is refused") {
+  const std::string dir = scratch_dir("ctl-node-target");
+  const std::string key = dir + "/alice.key";
+  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
+  auto entry = ctl({"operator-entry", key});
+  REQUIRE(entry.exit.code == 0);
+  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
+  REQUIRE(registry);
+
+  SdkOptions options;
+  VerifierPolicy policy;
+  policy.cluster = "blue";
+  options.verifier = std::make_shared<AdminVerifier>(*registry, 1, policy);
+  auto node = MeshNode::start(fast_config(), NetworkOptions{}, nullptr, options);
+  REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
+  const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
+  SnapshotWatch watch((*node)->sdk());
+
+  // Signed for another node: this one refuses it, under the operator's name.
+  const std::string other = to_hex((*node)->node_id() ^ 1);
+  auto elsewhere = ctl({"--node", address, "--key", key, "--cluster", "blue", "--target", other, "maintenance", "enter"});
+  INFO("elsewhere stderr: " << elsewhere.err);
+  CHECK(elsewhere.exit.code == 1);
+  CHECK(elsewhere.err.rfind("meshos-ctl: <<meshos-sdk-kind:wrong_node>>", 0) == 0);
+  // 0 is no node: refused before anything is sent.
+  auto nobody = ctl({"--node", address, "--key", key, "--target", "0", "maintenance", "enter"});
+  CHECK(nobody.exit.code == 2);
+  CHECK(nobody.err.rfind("meshos-ctl: <<meshos-sdk-kind:invalid_argument>>", 0) == 0);
+
+  // Signed for another cluster (the default one): refused as wrong_cluster.
+  auto other_cluster = ctl({"--node", address, "--key", key, "--cluster", "green", "maintenance", "enter"});
+  INFO("other cluster stderr: " << other_cluster.err);
+  CHECK(other_cluster.exit.code == 1);
+  CHECK(other_cluster.err.rfind("meshos-ctl: <<meshos-sdk-kind:wrong_cluster>>", 0) == 0);
+  CHECK(contains(other_cluster.err, "this node belongs to cluster \"blue\""));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.audit.size() == 2; }));
+  CHECK(kind_of((*node)->sdk().snapshot()->local_maintenance) == MaintenanceKind::Active);
+
+  // Without --target, meshos-ctl asks the node who it is and signs for exactly that node.
+  auto enter = ctl({"--node", address, "--key", key, "--cluster", "blue", "maintenance", "enter", "--drain-for", "1s"});
+  INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
+  CHECK(enter.exit.code == 0);
+  CHECK(contains(enter.out, "enter_maintenance: accepted"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) != MaintenanceKind::Active; }));
+
   auto stats = (*node)->shutdown(10s);
   CHECK(stats);
 }

@@ -147,6 +147,12 @@ TEST_CASE("a malformed operator registry is refused") {
   check_refused(f, o, "[operators] registry-file: ");
 }
 
+TEST_CASE("an empty cluster name is refused") {
+  auto f = fixture("bad-cluster");
+  auto o = run_with(f, config_text(f, "cluster-name = \"\"\n"));
+  check_refused(f, o, "[node] cluster-name: a cluster name must be 1 to 256 bytes");
+}
+
 TEST_CASE("a TLS key file that does not exist is refused") {
   auto f = fixture("bad-tls");
   auto o = run_with(f, config_text(f, "", "\n[tls]\ncertificate = \"" + f.dir + "/node.pem\"\nkey = \"" + f.dir +
