@@ -67,12 +67,20 @@ std::unique_ptr<MeshDaemon> make_daemon(const HostedDaemon& d) {
   return make_builtin_daemon(d.kind, d.name).value();  // kinds were checked with the config
 }
 
+// Problems of what the node was given, found before anything ran.
+bool is_bad_input(const std::string& kind) {
+  return kind == "invalid_config" || kind == "invalid_tls" || kind == "invalid_state_file" ||
+         kind == "invalid_state_dir";
+}
+
 int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
-  auto started = MeshNode::start(options.meshos, options.network, nullptr, SdkOptions{options.verifier});
+  SdkOptions sdk_options;
+  sdk_options.verifier = options.verifier;
+  sdk_options.state_dir = options.state_dir;
+  sdk_options.fresh_state = options.fresh_state;
+  auto started = MeshNode::start(options.meshos, options.network, nullptr, std::move(sdk_options));
   if (!started) {
-    const int code = started.error().kind == "invalid_config" || started.error().kind == "invalid_tls"
-                         ? kExitBadConfig
-                         : kExitFailure;
+    const int code = is_bad_input(started.error().kind) ? kExitBadConfig : kExitFailure;
     return fail(code, started.error().kind + ": " + started.error().message);
   }
   std::unique_ptr<MeshNode> node = std::move(*started);
@@ -114,6 +122,8 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
             << options.drain_deadline.count() << " ms)" << std::endl;
 
   const auto drain_ms = static_cast<std::uint64_t>(options.drain_deadline.count());
+  // This drain is the node going away, not an operator's commit: its next start must not find it.
+  sdk.stop_saving_state();
   auto published = sdk.publish(event::Admin{admin::EnterMaintenance{node->node_id(), drain_ms}});
   std::string problem;
   if (!published) {

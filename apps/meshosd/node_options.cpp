@@ -122,6 +122,21 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
            {"certificate", tls_string(&TlsOptions::certificate)},
            {"key", tls_string(&TlsOptions::key)},
            {"ca-file", tls_string(&TlsOptions::ca_file)},
+           {"state-dir",
+            [](Draft& d, const std::string& v) -> Result<void> {
+              auto s = parse_string(v);
+              if (!s) return s.error();
+              if (s->empty()) return invalid("must not be empty (leave the key out to keep no state)");
+              d.out.state_dir = *s;
+              return ok();
+            }},
+           {"fresh-state",
+            [](Draft& d, const std::string& v) -> Result<void> {
+              auto b = parse_bool(v);
+              if (!b) return b.error();
+              d.out.fresh_state = *b;
+              return ok();
+            }},
            {"passphrase", tls_string(&TlsOptions::passphrase)},
        }},
       {"operators",
@@ -225,6 +240,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     } else if (arg.rfind("--config=", 0) == 0) {
       out.config_path = arg.substr(9);
     } else if (arg.rfind("--config-file=", 0) == 0) {
+    } else if (arg == "--fresh-state") {
+      out.overrides.emplace_back("node.fresh-state", "true");
       out.config_path = arg.substr(14);
     } else if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos &&
                arg.find('.') < arg.find('=')) {
@@ -310,7 +327,7 @@ EntityKeypair daemon_keypair(const EntityKeypair& node_key, const std::string& d
 }
 
 std::string usage_text() {
-  return R"(usage: meshosd --config FILE [--section.key=value ...] [--help]
+  return R"(usage: meshosd --config FILE [--section.key=value ...] [--fresh-state] [--help]
 
 A meshos node: hosts the daemons its config names and joins its peers over CAF's network layer.
 The config is CAF's INI dialect (';' comments, strings quoted, durations like 250ms, lists ["a", "b"]);
@@ -332,8 +349,12 @@ bare there). Relative paths are taken from the working directory.
              plugins (["path/to/libplugin.so", ...]: C daemons exporting meshos_plugin_vtable)
 
 Exit codes: 0 drained and stopped; 1 runtime failure or drain deadline passed; 2 bad config
-(one line on stderr, nothing started).
+or an unusable state file (one line on stderr, nothing started).
 )";
 }
 
 }  // namespace meshos::apps
+             state-dir (what operators committed survives restarts there: maintenance, cordon,
+             freeze, avoid list, daemon intents, replay memory, audit; made when missing),
+             fresh-state (false; true or --fresh-state: an unusable state file is renamed
+             aside, kept, and the node starts fresh)

@@ -24,7 +24,8 @@ struct CommandLine {
   std::vector<std::pair<std::string, std::string>> overrides;
 };
 
-// Kind "invalid_config": an argument that is neither --config, --help nor --section.key=value.
+// Kind "invalid_config": an argument that is neither --config, --help, --fresh-state (= --node.fresh-state=true)
+// nor --section.key=value.
 Result<CommandLine> parse_command_line(int argc, const char* const* argv);
 
 struct HostedDaemon {
@@ -42,6 +43,8 @@ struct NodeProgramOptions {
   std::vector<HostedDaemon> daemons;
   std::chrono::milliseconds drain_deadline{30'000};     // SIGTERM: how long daemons get to drain
   std::chrono::milliseconds shutdown_deadline{5'000};   // then: bound of the network and runtime stop
+  std::string state_dir;    // what operators committed survives restarts there ("" = nothing kept)
+  bool fresh_state = false; // an unusable state file is set aside and the node starts fresh
 };
 
 // Every problem as one line (kind "invalid_config", or the loader's kind: key_file_not_found,

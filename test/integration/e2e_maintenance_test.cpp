@@ -20,28 +20,12 @@ using nlohmann::json;
 
 namespace {
 
-struct Operator {
-  std::string key_file;
-  std::string id_hex;
-};
-
-Operator make_operator(const std::string& dir, const std::string& name) {
-  Operator op{dir + "/" + name + ".key.json", ""};
-  auto keygen = run_ctl({"--json", "keygen", "--out", op.key_file, "--name", name});
-  INFO("keygen stderr: " << keygen.err);
-  REQUIRE(keygen.exit.code == 0);
-  op.id_hex = json::parse(keygen.out).at("operator_id").get<std::string>();
-  return op;
-}
-
 // meshosd hosting echo and counter, with `registered` as its only operator (threshold 1).
 class OperatedNode {
  public:
   OperatedNode(const std::string& dir, const Operator& registered) {
     REQUIRE(make_test_certs(dir));
-    auto entry = run_ctl({"operator-entry", registered.key_file});
-    REQUIRE(entry.exit.code == 0);
-    write_file(dir + "/operators.json", json{{"operators", json::array({json::parse(entry.out)})}}.dump());
+    write_operator_registry(dir + "/operators.json", registered);
     // A short ramp window: Recovery lasts long enough to be seen in the snapshots, and no longer.
     write_file(dir + "/node.conf", "[meshos]\ntick-interval = 50ms\nrecovery-ramp-window = 300ms\n\n[node]\n"
                                    "key-file = \"" + dir + "/node.key.json\"\nlisten-port = 0\n"

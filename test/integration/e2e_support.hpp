@@ -2,6 +2,8 @@
 // Shared by the end-to-end suites (e2e_*_test.cpp): meshos-ctl run as a child process, a snapshot stream read
 // from `meshos-ctl snapshot --watch` against a deadline, and the lines meshosd / meshos-run print when they
 // are up. Everything the tests observe goes through the real programs; every child is reaped by its handle.
+#include <doctest/doctest.h>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -34,6 +36,28 @@ inline CtlRun run_ctl(const std::vector<std::string>& args) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// An operator's key made by `meshos-ctl keygen`, and the operator id it printed.
+struct Operator {
+  std::string key_file;
+  std::string id_hex;
+};
+
+inline Operator make_operator(const std::string& dir, const std::string& name) {
+  Operator op{dir + "/" + name + ".key.json", ""};
+  auto keygen = run_ctl({"--json", "keygen", "--out", op.key_file, "--name", name});
+  INFO("keygen stderr: " << keygen.err);
+  REQUIRE(keygen.exit.code == 0);
+  op.id_hex = nlohmann::json::parse(keygen.out).at("operator_id").get<std::string>();
+  return op;
+}
+
+// An operator registry holding `op` alone, from `meshos-ctl operator-entry`.
+inline void write_operator_registry(const std::string& path, const Operator& op) {
+  auto entry = run_ctl({"operator-entry", op.key_file});
+  REQUIRE(entry.exit.code == 0);
+  write_file(path, nlohmann::json{{"operators", nlohmann::json::array({nlohmann::json::parse(entry.out)})}}.dump());
+}
 
 // `meshos-ctl snapshot --watch` against one node: each pushed snapshot is one stdout line. With `reopen`, a
 // stream the node ends (connection_lost) is opened again until the deadline: for nodes whose connections
