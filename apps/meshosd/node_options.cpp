@@ -116,12 +116,6 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
            {"software-version", network_string(&NetworkOptions::software_version)},
            {"drain-deadline", positive_duration([](Draft& d) -> auto& { return d.out.drain_deadline; })},
            {"shutdown-deadline", positive_duration([](Draft& d) -> auto& { return d.out.shutdown_deadline; })},
-       }},
-      {"tls",
-       {
-           {"certificate", tls_string(&TlsOptions::certificate)},
-           {"key", tls_string(&TlsOptions::key)},
-           {"ca-file", tls_string(&TlsOptions::ca_file)},
            {"state-dir",
             [](Draft& d, const std::string& v) -> Result<void> {
               auto s = parse_string(v);
@@ -137,6 +131,12 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
               d.out.fresh_state = *b;
               return ok();
             }},
+       }},
+      {"tls",
+       {
+           {"certificate", tls_string(&TlsOptions::certificate)},
+           {"key", tls_string(&TlsOptions::key)},
+           {"ca-file", tls_string(&TlsOptions::ca_file)},
            {"passphrase", tls_string(&TlsOptions::passphrase)},
        }},
       {"operators",
@@ -234,14 +234,14 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       out.help = true;
+    } else if (arg == "--fresh-state") {
+      out.overrides.emplace_back("node.fresh-state", "true");
     } else if (arg == "--config" || arg == "--config-file") {
       if (i + 1 >= argc) return invalid(arg + " needs a file name");
       out.config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       out.config_path = arg.substr(9);
     } else if (arg.rfind("--config-file=", 0) == 0) {
-    } else if (arg == "--fresh-state") {
-      out.overrides.emplace_back("node.fresh-state", "true");
       out.config_path = arg.substr(14);
     } else if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos &&
                arg.find('.') < arg.find('=')) {
@@ -343,6 +343,10 @@ bare there). Relative paths are taken from the working directory.
              peer-timeout (1500ms), reconnect-initial (100ms), reconnect-max (5s),
              software-version, drain-deadline (30s: the drain on SIGTERM / SIGINT),
              shutdown-deadline (5s: the bound of the final stop)
+             state-dir (what operators committed survives restarts there: maintenance, cordon,
+             freeze, avoid list, daemon intents, replay memory, audit; made when missing),
+             fresh-state (false; true or --fresh-state: an unusable state file is renamed
+             aside, kept, and the node starts fresh)
 [tls]        certificate, key, ca-file (PEM files; all three, or none for plain TCP), passphrase
 [operators]  registry-file (JSON {"operators": [{"name", "public_key"}]}), threshold (break-glass, 1)
 [daemons]    builtin (["echo", "counter", "echo:second-echo", ...]: kind or kind:name)
@@ -354,7 +358,3 @@ or an unusable state file (one line on stderr, nothing started).
 }
 
 }  // namespace meshos::apps
-             state-dir (what operators committed survives restarts there: maintenance, cordon,
-             freeze, avoid list, daemon intents, replay memory, audit; made when missing),
-             fresh-state (false; true or --fresh-state: an unusable state file is renamed
-             aside, kept, and the node starts fresh)
