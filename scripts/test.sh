@@ -26,11 +26,18 @@ run_ctest "$MESHOS_BUILD_DIR"
 log "running the actor suite 20 times in a row"
 run_ctest "$MESHOS_BUILD_DIR" -L '^actor$' --repeat until-fail:20
 
-# The unit and actor suites again with sanitizers (the apps and the network suites are left to the main build,
-# to keep CI time in bounds).
-configure_and_build "$MESHOS_ASAN_BUILD_DIR" "meshos_unit_tests meshos_actor_tests" \
+# The unit and actor suites, and the network layer's own suites (the guard under hostile traffic, peers,
+# operators), again with sanitizers. The apps' end-to-end suites are left to the main build, to keep CI time
+# in bounds.
+configure_and_build "$MESHOS_ASAN_BUILD_DIR" \
+  "meshos_unit_tests meshos_actor_tests meshos_integration_net meshos_integration_hostile_traffic" \
   -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF
-log "running unit and actor tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
+log "running unit, actor and network tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
 run_ctest "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor)$'
+run_ctest "$MESHOS_ASAN_BUILD_DIR" -R '^integration/(net|hostile_traffic)/'
+
+# Every decoder of outside input under libFuzzer (ASan+UBSan), from its seeds and the inputs that once
+# crashed nodes, for a bounded time each.
+MESHOS_FUZZ_SECONDS=${MESHOS_FUZZ_SECONDS:-20} "$MESHOS_ROOT/scripts/ci-fuzz.sh"
 
 log "all tests passed"

@@ -12,7 +12,6 @@
 
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -37,14 +36,25 @@ using bping_atom = caf::atom_constant<caf::atom("bping")>;
 using bpong_atom = caf::atom_constant<caf::atom("bpong")>;
 
 // The same failure-detection numbers on both sides: meshos' defaults (NetworkOptions), which a MeshNode
-// also hands to its middleman as BASP heartbeat interval and connection timeout.
+// applies as BASP heartbeat interval and as its guard's idle timeout (plain CAF: connection timeout).
 const meshos::NetworkOptions kDefaults{};
 
-NodeId fresh_node_id() {
-  static std::mt19937_64 rng{std::random_device{}()};
-  NodeId id = 0;
-  while (id == 0) id = rng();
-  return id;
+// The bench's nodes are one cluster: keys derived from a small index, so that a victim in a child process
+// and the survivor here admit each other as members (index 1 is this process's node).
+constexpr std::uint8_t kClusterSize = 64;
+
+meshos::EntityKeypair bench_key(std::uint8_t index) {
+  meshos::Seed seed{};
+  seed[0] = index;
+  seed[1] = 0xbe;
+  return meshos::EntityKeypair::from_seed(seed);
+}
+
+meshos::NetworkOptions bench_network(std::uint8_t index) {
+  meshos::NetworkOptions net;
+  net.node_key = bench_key(index);
+  for (std::uint8_t i = 1; i <= kClusterSize; ++i) net.members.push_back(bench_key(i).public_key());
+  return net;
 }
 
 // ---- child processes ----
@@ -186,16 +196,16 @@ struct Detections {
 // Unreachable (received through sdk().subscribe).
 Detections detection_meshos(int sig, std::size_t reps, std::chrono::milliseconds tick) {
   meshos::MeshOsConfig cfg;
-  cfg.this_node = fresh_node_id();
   cfg.tick_interval = tick;
-  auto survivor = meshos::MeshNode::start(cfg, meshos::NetworkOptions{});
+  auto survivor = meshos::MeshNode::start(cfg, bench_network(1));
   if (!survivor) fail("net: survivor: " + survivor.error().to_string());
   auto& node = **survivor;
   HealthWatch watch;
   auto sub = node.sdk().subscribe([&watch](const meshos::SnapshotPtr& s) { watch.on(s); });
   Detections d;
   for (std::size_t i = 0; i < reps; ++i) {
-    Victim victim({"node", std::to_string(node.port()), std::to_string(tick.count())});
+    const auto index = static_cast<std::uint8_t>(2 + i % (kClusterSize - 1));
+    Victim victim({"node", std::to_string(node.port()), std::to_string(tick.count()), std::to_string(index)});
     NodeId id = victim.ready(30s);
     watch.arm(id, PeerHealth::Healthy);
     watch.wait("the victim healthy");
@@ -306,8 +316,7 @@ struct RttFigures {
 // meshos: RemoteNode::request("status") to a MeshNode in this process (its own actor system), sequential.
 RttFigures rtt_meshos(std::size_t rounds, const meshos::TlsOptions& tls) {
   meshos::MeshOsConfig cfg;
-  cfg.this_node = fresh_node_id();
-  meshos::NetworkOptions net;
+  auto net = bench_network(1);
   net.tls = tls;
   auto server = meshos::MeshNode::start(cfg, net);
   if (!server) fail("net rtt: node: " + server.error().to_string());
@@ -436,11 +445,10 @@ void run_net(bool quick) {
 
 int run_victim(int argc, char** argv) {
   std::string what = argc > 2 ? argv[2] : "";
-  if (what == "node" && argc == 5) {
+  if (what == "node" && argc == 6) {
     meshos::MeshOsConfig cfg;
-    cfg.this_node = fresh_node_id();
     cfg.tick_interval = std::chrono::milliseconds(std::atoi(argv[4]));
-    meshos::NetworkOptions net;
+    auto net = bench_network(static_cast<std::uint8_t>(std::atoi(argv[5])));
     net.peers = {meshos::PeerAddress{"127.0.0.1", static_cast<std::uint16_t>(std::atoi(argv[3]))}};
     auto node = meshos::MeshNode::start(cfg, net);
     if (!node) fail("victim: " + node.error().to_string());

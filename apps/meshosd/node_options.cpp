@@ -5,8 +5,12 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include "meshos/file_io.hpp"
 #include "meshos/ini.hpp"
 #include "meshos/keyfile.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos::apps {
 
@@ -19,6 +23,7 @@ struct Draft {
   NodeProgramOptions out;
   std::string key_file;
   std::string registry_file;
+  std::string members_file;
   std::uint64_t threshold = 1;
   std::vector<std::string> builtin;
   std::vector<std::string> plugins;
@@ -78,6 +83,7 @@ const std::map<std::string, std::map<std::string, Setter>>& setters() {
       {"node",
        {
            {"key-file", string_key(&Draft::key_file)},
+           {"members-file", string_key(&Draft::members_file)},
            {"cluster-name",
             [](Draft& d, const std::string& v) -> Result<void> {
               auto name = parse_string(v);
@@ -255,6 +261,22 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   return out;
 }
 
+// The cluster's members: the operator registry's file format under "members" (a name and an Ed25519 public
+// key each), so the same tools write both. Kind invalid_members_file.
+Result<std::vector<PublicKey>> load_members_file(const std::string& path) {
+  auto text = read_file_bounded(path, json_limits::kOperatorRegistry.max_bytes);
+  if (!text) return SdkError{"invalid_members_file", text.error().message};
+  auto j = parse_untrusted_json(*text, json_limits::kOperatorRegistry, "invalid_members_file", "members file " + path);
+  if (!j) return j.error();
+  if (!j->is_object() || !j->contains("members") || !(*j)["members"].is_array())
+    return SdkError{"invalid_members_file", path + ": expected {\"members\": [{\"name\", \"public_key\"}, ...]}"};
+  auto registry = OperatorRegistry::from_json(nlohmann::json{{"operators", (*j)["members"]}});
+  if (!registry) return SdkError{"invalid_members_file", path + ": " + registry.error().message};
+  std::vector<PublicKey> keys;
+  for (const auto& kv : registry->keys()) keys.push_back(kv.second);
+  return keys;
+}
+
 Result<NodeProgramOptions> load_node_options(const CommandLine& command_line) {
   const std::string& path = command_line.config_path;
   auto doc = parse_ini_file(path);
@@ -296,7 +318,16 @@ Result<NodeProgramOptions> load_node_options(const CommandLine& command_line) {
   if (!key->keypair.has_secret())
     return SdkError{"invalid_key_file", "[node] key-file " + draft.key_file + " holds no secret seed"};
   draft.out.node_key = key->keypair;
+  draft.out.network.node_key = key->keypair;
   if (draft.out.meshos.this_node == 0) draft.out.meshos.this_node = draft.out.node_key.node_id();
+
+  if (!draft.members_file.empty()) {
+    auto members = load_members_file(draft.members_file);
+    if (!members) return SdkError{members.error().kind, "[node] members-file: " + members.error().message};
+    draft.out.network.members = std::move(*members);
+  } else if (!draft.out.network.peers.empty()) {
+    return invalid(path + ": [node] peers need a members-file (only the cluster's members are admitted as peers)");
+  }
 
   if (!draft.registry_file.empty()) {
     auto registry = OperatorRegistry::load_file(draft.registry_file);
@@ -337,6 +368,8 @@ bare there). Relative paths are taken from the working directory.
 [meshos]     the runtime's keys (tick-interval, default-drain-deadline, recovery-ramp-window, ...);
              this-node defaults to the node id of the key file.
 [node]       key-file (required; JSON {"name", "seed", "public_key"}, mode 0600)
+             members-file (JSON {"members": [{"name", "public_key"}]}: the cluster's node keys;
+             only they are admitted as peers; required with peers)
              cluster-name ("meshos": commits must be signed for it; 1 to 256 bytes)
              listen-host ("127.0.0.1"), listen-port (0 = ephemeral), port-file (the chosen port is
              written there), peers (["host:port", ...]), heartbeat-interval (250ms),

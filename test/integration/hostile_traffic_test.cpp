@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <poll.h>
@@ -306,6 +307,96 @@ TEST_CASE("a node that is not a member of the cluster is never admitted") {
   CHECK(a->sdk().snapshot()->peers.count(stranger->node_id()) == 0);
   REQUIRE(stranger->shutdown());
   REQUIRE(a->shutdown());
+}
+
+TEST_CASE("departed peers age out: a learned one is forgotten, a configured one leaves the snapshot and is still dialed") {
+  // Finding 10: departed peers were never removed.
+  auto net = fast_network();
+  net.peer_expiry = 800ms;
+  auto a = start_node(net);
+  auto net_b = net;
+  net_b.peers = {loopback(a->port())};
+  auto b = start_node(net_b);
+  auto net_c = net;
+  net_c.peers = {loopback(b->port())};  // c learns a through gossip
+  auto c = start_node(net_c);
+  const auto a_id = a->node_id(), b_id = b->node_id();
+  const auto a_port = a->port();
+  SnapshotWatch wb(b->sdk()), wc(c->sdk());
+  REQUIRE(wc.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, a_id) && healthy_with_rtt(s, b_id); }));
+  REQUIRE(wb.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, a_id); }));
+  REQUIRE(a->shutdown());
+  // Unreachable first, then gone from both snapshots.
+  CHECK(wc.seen([&](const MeshOsSnapshot& s) { return has_health(s, a_id, PeerHealth::Unreachable); }));
+  CHECK(wc.seen([&](const MeshOsSnapshot& s) { return s.peers.count(a_id) == 0; }));
+  CHECK(wb.seen([&](const MeshOsSnapshot& s) { return s.peers.count(a_id) == 0; }));
+  // c learned a's address from gossip and dropped it; b was configured with it and keeps dialing.
+  auto addresses_of = [](MeshNode& n) {
+    auto remote = RemoteNode::connect(loopback(n.port()), {}, 5s);
+    REQUIRE(remote);
+    auto reply = (*remote)->request("peers", "{}", 5s);
+    REQUIRE(reply);
+    const auto peers = json::parse(*reply);
+    std::set<std::string> out;
+    for (const auto& e : peers.at("addresses")) out.insert(e.at("address").get<std::string>());
+    return out;
+  };
+  const auto a_address = loopback(a_port).to_string();
+  CHECK(addresses_of(*c).count(a_address) == 0);
+  CHECK(addresses_of(*b).count(a_address) == 1);
+  // a comes back on its port: b re-admits it.
+  auto net_again = net;
+  net_again.listen_port = a_port;
+  auto a_again = start_node(net_again, {}, a_id);
+  CHECK(wb.seen([&](const MeshOsSnapshot& s) { return has_health(s, a_id, PeerHealth::Healthy); }));
+  REQUIRE(a_again->shutdown());
+  REQUIRE(c->shutdown());
+  REQUIRE(b->shutdown());
+}
+
+TEST_CASE("a stranger flooding forged commits neither delays an operator's commit nor evicts it from the audit") {
+  // Finding 6: 600 forged commits were served one per tick ahead of the operator's and overwrote the audit.
+  auto op = EntityKeypair::generate();
+  auto stranger = EntityKeypair::generate();
+  OperatorRegistry registry;
+  REQUIRE(registry.add(op.public_key()));
+  SdkOptions options;
+  options.verifier = std::make_shared<AdminVerifier>(std::move(registry), 1);
+  auto node = start_node(fast_network(), std::move(options));
+  const auto target = node->node_id();
+  auto commit_json = [&](const EntityKeypair& who, AdminEvent e) {
+    auto c = sign_admin(who, wall_clock_ms(), std::move(e));
+    REQUIRE(c);
+    return json(*c).dump();
+  };
+  auto flood_link = RemoteNode::connect(loopback(node->port()), {}, 5s);
+  REQUIRE(flood_link);
+  std::atomic<int> refused_full{0}, refused_forged{0};
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 20; ++t) {
+    flood.emplace_back([&] {
+      for (int i = 0; i < 30; ++i) {
+        auto reply = (*flood_link)->request("admin", commit_json(stranger, admin::Cordon{target}), 20s);
+        if (reply) continue;
+        if (reply.error().kind == "queue_full") ++refused_full;
+        if (reply.error().kind == "not_authorized") ++refused_forged;
+      }
+    });
+  }
+  // Meanwhile the operator, on a connection of its own, gets an answer well before the flood is through.
+  auto operator_link = RemoteNode::connect(loopback(node->port()), {}, 5s);
+  REQUIRE(operator_link);
+  auto accepted = (*operator_link)->request("admin", commit_json(op, admin::Cordon{target}), 5s);
+  for (auto& t : flood) t.join();
+  REQUIRE_MESSAGE(accepted, (accepted ? "" : accepted.error().to_string()));
+  CHECK(json::parse(*accepted).at("outcome") == "accepted");
+  CHECK(refused_full.load() > 0);    // one connection may not queue more than its share
+  CHECK(refused_forged.load() > 0);
+  auto snap = node->sdk().snapshot();
+  CHECK(std::any_of(snap->audit.begin(), snap->audit.end(),
+                    [](const AuditRecord& r) { return r.outcome == "accepted" && r.event == "cordon"; }));
+  CHECK(snap->audit_strangers.total >= static_cast<std::uint64_t>(refused_forged.load()));
+  REQUIRE(node->shutdown());
 }
 
 TEST_CASE("a node key that does not match this_node is refused at start") {

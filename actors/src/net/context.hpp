@@ -72,6 +72,8 @@ using local_snap_atom = caf::atom_constant<caf::atom("nsnap")>;
 using commit_to_atom = caf::atom_constant<caf::atom("ncommitto")>;
 using stop_atom = caf::atom_constant<caf::atom("nstop")>;  // to a peer actor
 using state_atom = caf::atom_constant<caf::atom("nstate")>;
+using expire_atom = caf::atom_constant<caf::atom("nexpire")>;  // to a peer actor: unreachable too long?
+using forget_atom = caf::atom_constant<caf::atom("nforget")>;  // to the gateway: a departed address
 
 // From the node to its gateway. A type that cannot be deserialized, so no remote sender can forge it.
 struct GatewayCommand {
@@ -87,8 +89,9 @@ enum class Claim : int { Admitted = 0, Self = 1, Duplicate = 2 };
 caf::actor spawn_gateway(NetContextPtr ctx);
 // One per remote address. A dialer connects and reconnects with backoff until told to stop; a passive
 // peer (the remote dialed us) starts from the remote gateway's handle and, after a loss, waits for the
-// remote to dial again (it hands the new handle over with adopt_atom).
-caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer,
+// remote to dial again (it hands the new handle over with adopt_atom). A peer unreachable for
+// peer_expiry leaves the snapshot; unless its address is configured, its actor then ends too.
+caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer, bool configured,
                       caf::actor remote = {});
 
 }  // namespace meshos::net

@@ -6,7 +6,8 @@
 //   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "runtime_epoch", "seq",
 //                     "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
 //                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
-//                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops"}
+//                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops",
+//                     "refused": {what the front door refused, by kind}, "connections"}
 //   "snapshot" {} -> the MeshOsSnapshot JSON (snapshot.hpp)
 //   "peers"    {} -> {"node_id", "peers": [PeerSnapshot], "addresses": [{"address", "node"|null, "connected"}]}
 //   "logs"     {"daemon"?: hex, "level"?: minimum level, "after_seq"?: N}
@@ -49,9 +50,11 @@ struct PendingCommit {
   CommitPlan plan;
   caf::typed_response_promise<NetReply> promise;
   std::uint64_t baseline = 0;  // audit seq before the commit was published
-  bool started = false;
 };
 
+// Commits one operator connection may have waiting, and all connections together; beyond: queue_full.
+constexpr std::size_t kMaxCommitsPerConnection = 16;
+constexpr std::size_t kMaxQueuedCommits = 256;
 // Bound on answers withheld while the test hook keeps the gateway silent.
 constexpr std::size_t kMaxWithheld = 4096;
 // Challenges handed out and not yet answered: a stranger asking for many only recycles the oldest.
@@ -79,8 +82,14 @@ struct GatewayState {
   Clock::time_point last_refusal_log{};
   std::uint64_t peers_refused = 0;  // addresses not tracked because max_peers was reached
 
-  std::deque<PendingCommit> commits;
+  // Commits wait per operator connection (keyed by the sending node) and are served one at a time, the
+  // connections in rotation: a flood on one connection delays another's commit by at most one commit each.
+  std::map<caf::node_id, std::deque<PendingCommit>> queued;
+  std::deque<caf::node_id> rotation;
+  std::size_t queued_total = 0;
+  std::optional<PendingCommit> in_flight;
   std::uint64_t next_commit = 1;
+  std::uint64_t commits_refused_full = 0;
 
   // Self-description, re-published to peers (through info_rev) when it changes.
   std::uint64_t info_rev = 1;
@@ -145,13 +154,13 @@ void refresh_gossip(gateway_actor* self) {
   }
 }
 
-void track_peer(gateway_actor* self, const PeerAddress& addr, bool dialer, caf::actor remote = {}) {
+void track_peer(gateway_actor* self, const PeerAddress& addr, bool dialer, bool configured, caf::actor remote = {}) {
   auto& st = self->state;
   if (st.peers.size() >= st.ctx->options.max_peers) {
     ++st.peers_refused;
     return;
   }
-  auto actor = spawn_peer(st.ctx, caf::actor_cast<caf::actor>(self), addr, dialer, std::move(remote));
+  auto actor = spawn_peer(st.ctx, caf::actor_cast<caf::actor>(self), addr, dialer, configured, std::move(remote));
   if (st.ctx->tracker) st.ctx->tracker->track(actor);
   st.peers.emplace(addr, PeerEntry{actor, 0, false});
 }
@@ -164,7 +173,7 @@ bool trackable(gateway_actor* self, const PeerAddress& addr) {
 // Configured peers: always dialed.
 void join(gateway_actor* self, const std::vector<PeerAddress>& addresses) {
   for (const auto& addr : addresses)
-    if (trackable(self, addr)) track_peer(self, addr, true);
+    if (trackable(self, addr)) track_peer(self, addr, true, true);
 }
 
 // Gossip: of two nodes that learn each other, the lower node id dials (one connection per pair).
@@ -175,7 +184,7 @@ void learn(gateway_actor* self, const std::vector<std::string>& addresses, const
     if (node == 0 || node == st.ctx->node_id || st.admitted.count(node) || st.ctx->node_id > node) continue;
     if (!st.ctx->members.contains(node)) continue;  // gossip about strangers is never acted on
     auto addr = PeerAddress::parse(addresses[i]);
-    if (addr && trackable(self, *addr)) track_peer(self, *addr, true);
+    if (addr && trackable(self, *addr)) track_peer(self, *addr, true, false);
   }
 }
 
@@ -194,7 +203,7 @@ void greeted_by(gateway_actor* self, const NetHello& h, const caf::actor& remote
     return;
   }
   if (st.ignored.count(addr) || addr == st.self_address) return;
-  track_peer(self, addr, false, remote);
+  track_peer(self, addr, false, false, remote);
 }
 
 std::uint64_t issue_challenge(gateway_actor* self) {
@@ -248,41 +257,62 @@ void start_next_commit(gateway_actor* self);
 
 void finish_commit(gateway_actor* self, NetReply reply) {
   auto& st = self->state;
-  if (st.commits.empty()) return;
-  st.commits.front().promise.deliver(std::move(reply));
-  st.commits.pop_front();
+  if (!st.in_flight) return;
+  st.in_flight->promise.deliver(std::move(reply));
+  st.in_flight.reset();
+  start_next_commit(self);
+}
+
+// `who`: the node the commit came from (its connection).
+void queue_commit(gateway_actor* self, const caf::node_id& who, CommitPlan plan,
+                  caf::typed_response_promise<NetReply> promise) {
+  auto& st = self->state;
+  auto& waiting = st.queued[who];
+  if (waiting.size() >= kMaxCommitsPerConnection || st.queued_total >= kMaxQueuedCommits) {
+    ++st.commits_refused_full;
+    if (waiting.empty()) st.queued.erase(who);
+    promise.deliver(reply_error("queue_full", "too many commits waiting (" + std::to_string(waiting.size()) +
+                                                  " from this connection, " + std::to_string(st.queued_total) +
+                                                  " in all); try again"));
+    return;
+  }
+  if (waiting.empty()) st.rotation.push_back(who);
+  waiting.push_back(PendingCommit{st.next_commit++, std::move(plan), std::move(promise), 0});
+  ++st.queued_total;
   start_next_commit(self);
 }
 
 void start_next_commit(gateway_actor* self) {
   auto& st = self->state;
-  while (!st.commits.empty() && !st.commits.front().started) {
-    auto& c = st.commits.front();
-    c.started = true;
+  while (!st.in_flight && !st.rotation.empty()) {
+    const auto who = st.rotation.front();
+    st.rotation.pop_front();
+    auto& waiting = st.queued[who];
+    PendingCommit c = std::move(waiting.front());
+    waiting.pop_front();
+    --st.queued_total;
+    if (waiting.empty())
+      st.queued.erase(who);
+    else
+      st.rotation.push_back(who);
     auto snap = st.ctx->sdk->snapshot();
-    c.baseline = snap && !snap->audit.empty() ? snap->audit.back().seq : 0;
+    c.baseline = snap ? last_audit_seq(*snap) : 0;
     auto published = st.ctx->sdk->publish(c.plan.event);
     if (!published) {
       c.promise.deliver(reply_error(published.error()));
-      st.commits.pop_front();
       continue;
     }
     self->delayed_send(self, commit_wait(*st.ctx), commit_to_atom::value, c.id);
+    st.in_flight = std::move(c);
   }
 }
 
 void settle_commit(gateway_actor* self, const MeshOsSnapshot& snap) {
   auto& st = self->state;
-  while (!st.commits.empty() && st.commits.front().started) {
-    const auto& c = st.commits.front();
-    const AuditRecord* found = nullptr;
-    for (const auto& rec : snap.audit) {
-      if (rec.seq > c.baseline && rec.commit == c.plan.audit_commit && rec.event == c.plan.audit_event &&
-          rec.operators == c.plan.operators) {
-        found = &rec;
-        break;
-      }
-    }
+  while (st.in_flight) {
+    const auto& c = *st.in_flight;
+    const AuditRecord* found =
+        find_commit_record(snap, c.baseline, c.plan.audit_commit, c.plan.audit_event, c.plan.operators);
     if (!found) return;
     finish_commit(self, commit_reply(*found, c.plan));
   }
@@ -324,12 +354,20 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.verifies_commits = st.ctx->has_verifier;
   f.watchers = st.watchers.size();
   f.watch_drops = st.watch_drops;
+  if (st.ctx->guard) f.guard = st.ctx->guard->stats();
+  f.hellos_refused = st.hellos_refused;
+  f.watch_refused = st.watch_refused;
+  f.commits_refused_full = st.commits_refused_full;
+  f.peers_refused = st.peers_refused;
   for (const auto& kv : st.peers) f.addresses.push_back({kv.first.to_string(), kv.second.node, kv.second.connected});
   return f;
 }
 
 void handle_request(gateway_actor* self, const std::string& kind, const std::string& body) {
   auto& st = self->state;
+  // Read before the promise takes the request over (it empties current_sender()).
+  const auto& sender = self->current_sender();
+  const caf::node_id who = sender ? sender->node() : caf::node_id{};
   auto promise = self->make_response_promise<NetReply>();
   auto snap = st.ctx->sdk->snapshot();
   if (!snap) {
@@ -348,11 +386,12 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
   } else if (kind == "admin" || kind == "ice") {
     auto plan = plan_commit(kind, body, st.ctx->has_verifier, wall_clock_ms());
     if (!plan) {
+      // Counted among the strangers' refusals: nobody is known to have sent it.
+      st.ctx->publish(event::CommitUndecodable{kind, plan.error().kind, plan.error().message});
       promise.deliver(reply_error(plan.error()));
       return;
     }
-    st.commits.push_back(PendingCommit{st.next_commit++, std::move(*plan), promise, 0, false});
-    start_next_commit(self);
+    queue_commit(self, who, std::move(*plan), std::move(promise));
   } else {
     promise.deliver(reply_error("unknown_request", "unknown request kind \"" + kind +
                                                        "\" (status, snapshot, peers, logs, admin, ice)"));
@@ -363,8 +402,14 @@ void stop(gateway_actor* self) {
   auto& st = self->state;
   for (auto& kv : st.peers) self->send<caf::message_priority::high>(kv.second.actor, stop_atom::value);
   st.peers.clear();
-  for (auto& c : st.commits) c.promise.deliver(reply_error("shutting_down", "the node is shutting down"));
-  st.commits.clear();
+  auto refuse = [](PendingCommit& c) { c.promise.deliver(reply_error("shutting_down", "the node is shutting down")); };
+  if (st.in_flight) refuse(*st.in_flight);
+  st.in_flight.reset();
+  for (auto& kv : st.queued)
+    for (auto& c : kv.second) refuse(c);
+  st.queued.clear();
+  st.rotation.clear();
+  st.queued_total = 0;
   for (auto& kv : st.watchers) self->demonitor(kv.second.handle);
   st.watchers.clear();
   st.withheld.clear();
@@ -500,12 +545,23 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               it->second.connected = connected;
               refresh_gossip(self);
             },
+            [=](forget_atom, const std::string& host, std::uint16_t port) {
+              if (!from_this_node(self)) return;
+              auto& s = self->state;
+              PeerAddress addr{host, port};
+              auto it = s.peers.find(addr);
+              if (it == s.peers.end()) return;
+              auto held = s.admitted.find(it->second.node);
+              if (held != s.admitted.end() && held->second == addr) s.admitted.erase(held);
+              s.peers.erase(it);
+              refresh_gossip(self);
+            },
             [=](learn_atom, const std::vector<std::string>& addresses, const std::vector<std::uint64_t>& ids) {
               if (from_this_node(self)) learn(self, addresses, ids);
             },
             [=](commit_to_atom, std::uint64_t id) {
               auto& s = self->state;
-              if (s.commits.empty() || s.commits.front().id != id) return;
+              if (!s.in_flight || s.in_flight->id != id) return;
               finish_commit(self, reply_error("timeout", "the commit was published but its outcome did not show in "
                                                          "the audit ring in time; check status"));
             },

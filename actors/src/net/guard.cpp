@@ -1,6 +1,7 @@
 // The guard's event loop: one thread, epoll, non-blocking sockets, OpenSSL driven directly (the thread's
 // error queue is cleared before every TLS call, which is what CAF 0.17's sessions fail to do).
 #include "net/guard.hpp"
+#include "net/openssl_error.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -27,56 +28,6 @@
 #include <openssl/ssl.h>
 
 namespace meshos::net {
-
-// ---- BASP framing ----
-
-BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
-  // Layout (CAF 0.17 binary serializer, network byte order): u8 operation, two padding bytes, u8 flags,
-  // u32 payload_len, u64 operation_data, u64 source actor, u64 destination actor.
-  const std::uint8_t op = header_[0];
-  const std::uint32_t len = (std::uint32_t{header_[4]} << 24) | (std::uint32_t{header_[5]} << 16) |
-                            (std::uint32_t{header_[6]} << 8) | std::uint32_t{header_[7]};
-  constexpr std::uint8_t kServerHandshake = 0x00, kClientHandshake = 0x01, kDirect = 0x02, kRouted = 0x03,
-                         kMonitor = 0x04, kDown = 0x05, kHeartbeat = 0x06;
-  if (op > kHeartbeat) return Verdict::Malformed;
-  if (frames_ == 0) {
-    if (first_ == First::ClientHandshake && op != kClientHandshake) return Verdict::Malformed;
-    if (first_ == First::ServerHandshake && op != kServerHandshake) return Verdict::Malformed;
-  }
-  const bool handshake = op == kServerHandshake || op == kClientHandshake;
-  if (handshake && len > kMaxHandshakePayload) return Verdict::Oversize;
-  if (len > max_payload_) return Verdict::Oversize;
-  if (op == kDirect || op == kRouted || op == kMonitor || op == kDown) saw_actor_message_ = true;
-  payload_left_ = len;
-  return Verdict::Ok;
-}
-
-BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size_t n) {
-  if (failed_ != Verdict::Ok) return failed_;
-  while (n > 0) {
-    if (in_payload_) {
-      auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
-      payload_left_ -= take;
-      data += take;
-      n -= take;
-    } else {
-      auto take = std::min(kHeaderSize - have_, n);
-      std::memcpy(header_ + have_, data, take);
-      have_ += take;
-      data += take;
-      n -= take;
-      if (have_ < kHeaderSize) break;
-      have_ = 0;
-      if (auto v = check_header(); v != Verdict::Ok) return failed_ = v;
-      in_payload_ = true;
-    }
-    if (in_payload_ && payload_left_ == 0) {
-      in_payload_ = false;
-      ++frames_;
-    }
-  }
-  return Verdict::Ok;
-}
 
 // ---- the loop ----
 
@@ -163,14 +114,7 @@ struct CtxDeleter {
 };
 using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
 
-std::string tls_error_text() {
-  unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown TLS error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
+std::string tls_error_text() { return take_openssl_error("unknown TLS error"); }
 
 int passphrase_cb(char* buf, int size, int, void* user) {
   const auto* pass = static_cast<const std::string*>(user);
@@ -492,23 +436,31 @@ class Guard::Impl {
       return;
     }
     ++accepted_;
+    auto& c = add_conn(true, fd, backend);
+    c.source = source;
+    if (!secure(c.net, true)) return close_conn(c.id);
+    pump(c);
+  }
+
+  // A connection whose accepted side is `fd`: the network side for inbound ones, CAF's side for tunnels.
+  Conn& add_conn(bool inbound, int fd, const Address& target) {
     set_nodelay(fd);
-    auto id = next_id_++;
+    const auto id = next_id_++;
+    const auto first = inbound ? BaspFrameCheck::First::ClientHandshake : BaspFrameCheck::First::ServerHandshake;
     auto& c = conns_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
-                             std::forward_as_tuple(limits_.max_message_size, BaspFrameCheck::First::ClientHandshake))
+                             std::forward_as_tuple(limits_.max_message_size, first))
                   .first->second;
     c.id = id;
-    c.inbound = true;
-    c.source = source;
+    c.inbound = inbound;
     c.opened = c.last_net_rx = SteadyClock::now();
-    c.target = backend;
-    c.net.fd = fd;
-    c.net.connected = true;
-    if (!secure(c.net, true)) return close_conn(id);
+    c.target = target;
+    Side& accepted = inbound ? c.net : c.local;
+    accepted.fd = fd;
+    accepted.connected = true;
+    accepted.events = EPOLLIN;
+    watch(fd, pack(id, inbound ? kNetSide : kLocalSide), EPOLLIN, true);
     ++open_;
-    watch(fd, pack(id, kNetSide), EPOLLIN, true);
-    c.net.events = EPOLLIN;
-    pump(c);
+    return c;
   }
 
   void on_tunnel(std::uint64_t tunnel_id) {
@@ -520,22 +472,8 @@ class Guard::Impl {
     ::close(t.fd);  // one connection per tunnel; the port closes once it is taken
     if (fd < 0) return;
     ++tunnels_opened_;
-    set_nodelay(fd);
-    auto id = next_id_++;
-    auto& c = conns_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
-                             std::forward_as_tuple(limits_.max_message_size, BaspFrameCheck::First::ServerHandshake))
-                  .first->second;
-    c.id = id;
-    c.inbound = false;
-    c.opened = c.last_net_rx = SteadyClock::now();
-    c.target = t.remote;
-    c.local.fd = fd;
-    c.local.connected = true;
-    ++open_;
-    watch(fd, pack(id, kLocalSide), EPOLLIN, true);
-    c.local.events = EPOLLIN;
-    if (!connect_side(c, c.net, kNetSide)) return close_conn(id);
-    if (!secure(c.net, false)) return close_conn(id);
+    auto& c = add_conn(false, fd, t.remote);
+    if (!connect_side(c, c.net, kNetSide) || !secure(c.net, false)) return close_conn(c.id);
     pump(c);
   }
 

@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <random>
 
-#include <nlohmann/json.hpp>
-
 #include "net/context.hpp"
 #include "net/guard.hpp"
 
@@ -28,6 +26,9 @@ struct PeerState {
   std::chrono::milliseconds backoff{0};
   bool stopped = false;
   bool dialer = true;
+  bool configured = false;      // the address came from the node's configuration: dialed for ever
+  std::uint64_t unreachable_epoch = 0;  // counts transitions to Unreachable; an expiry timer names one
+  bool departed = false;        // expired: not in the snapshot until admitted again
   std::string last_failure;  // logged once per distinct reason, not once per retry
   std::mt19937_64 rng{std::random_device{}()};  // challenges for the remote's answering hellos
 };
@@ -39,13 +40,9 @@ event::PeerInfo info_of(NodeId node, const NetHello& h) {
   info.peer = node;
   info.version = h.version;
   if (auto caps = capability_set_from_json_text(h.capabilities_json)) info.capabilities = std::move(*caps);
-  try {
-    if (!h.maintenance_json.empty()) {
-      if (auto view = maintenance_view_from_json(nlohmann::json::parse(h.maintenance_json)))
-        info.maintenance = std::move(*view);
-    }
-  } catch (const nlohmann::json::exception&) {
-    // A peer sending a malformed view keeps its previous mirror: nothing to fold.
+  // Bounded in size and depth before it is parsed; a malformed view keeps the previous mirror.
+  if (!h.maintenance_json.empty()) {
+    if (auto view = maintenance_view_from_json_text(h.maintenance_json)) info.maintenance = std::move(*view);
   }
   return info;
 }
@@ -59,6 +56,9 @@ void log(peer_actor* self, LogLevel level, const std::string& what) {
 
 void set_health(peer_actor* self, PeerHealth h) {
   auto& st = self->state;
+  if (h == PeerHealth::Unreachable && st.health != PeerHealth::Unreachable) {
+    self->delayed_send(self, st.ctx->options.peer_expiry, expire_atom::value, ++st.unreachable_epoch);
+  }
   st.health = h;
   if (st.node != 0) st.ctx->publish(event::NodeHealth{st.node, h});
 }
@@ -83,7 +83,7 @@ void attempt_failed(peer_actor* self, const std::string& why) {
     st.last_failure = why;
     log(self, LogLevel::Warn, "cannot connect: " + why);
   }
-  if (st.node != 0 && st.health != PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
+  if (st.node != 0 && !st.departed && st.health != PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
   schedule_reconnect(self);
 }
 
@@ -105,6 +105,7 @@ void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   st.last_rev = h.info_rev;
   st.backoff = st.ctx->options.reconnect_initial;
   st.last_failure.clear();
+  st.departed = false;
   log(self, LogLevel::Info, "admitted (version " + h.version + ")");
   self->monitor(st.remote);
   st.ctx->publish(info_of(st.node, h));
@@ -277,16 +278,34 @@ void connection_lost(peer_actor* self) {
 
 }  // namespace
 
-caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer, caf::actor remote) {
+// Unreachable since the expiry timer was set: the peer leaves the snapshot, and a peer nobody configured
+// leaves altogether (a configured address is still dialed; it comes back once it answers).
+void expire(peer_actor* self) {
+  auto& st = self->state;
+  log(self, LogLevel::Warn, "departed: unreachable for " + std::to_string(st.ctx->options.peer_expiry.count()) + " ms");
+  if (st.node != 0) st.ctx->publish(event::PeerRemoved{st.node});
+  st.health.reset();
+  st.departed = true;
+  if (st.configured) return;
+  st.stopped = true;
+  self->send(st.gateway, forget_atom::value, st.address.host, st.address.port);
+  if (st.remote) self->demonitor(st.remote);
+  st.remote = nullptr;
+  self->quit();
+}
+
+caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address, bool dialer, bool configured,
+                      caf::actor remote) {
   auto* sys = ctx->system;
   return sys->spawn(
-      [](peer_actor* self, NetContextPtr c, caf::actor gw, PeerAddress addr, bool dials,
+      [](peer_actor* self, NetContextPtr c, caf::actor gw, PeerAddress addr, bool dials, bool from_config,
          caf::actor adopted) -> caf::behavior {
         auto& st = self->state;
         st.ctx = std::move(c);
         st.gateway = std::move(gw);
         st.address = std::move(addr);
         st.dialer = dials;
+        st.configured = from_config;
         st.backoff = st.ctx->options.reconnect_initial;
         self->set_down_handler([=](caf::down_msg& dm) {
           if (self->state.remote && dm.source == self->state.remote.address()) connection_lost(self);
@@ -312,6 +331,10 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
                 set_health(self, PeerHealth::Unreachable);
               }
             },
+            [=](expire_atom, std::uint64_t epoch) {
+              auto& s = self->state;
+              if (!s.stopped && epoch == s.unreachable_epoch && s.health == PeerHealth::Unreachable) expire(self);
+            },
             [=](stop_atom) {
               auto& s = self->state;
               s.stopped = true;
@@ -321,7 +344,7 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
             },
         };
       },
-      std::move(ctx), std::move(gateway), std::move(address), dialer, std::move(remote));
+      std::move(ctx), std::move(gateway), std::move(address), dialer, configured, std::move(remote));
 }
 
 }  // namespace meshos::net

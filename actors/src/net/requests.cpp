@@ -64,7 +64,20 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
          {"avoid_count", s.avoid.size()},
          {"audit", audit_tail(s, kStatusAuditTail)},
          {"watchers", facts.watchers},
-         {"watch_drops", facts.watch_drops}};
+         {"watch_drops", facts.watch_drops},
+         {"refused",
+          {{"connections_over_capacity", facts.guard.refused_capacity},
+           {"pending_evicted", facts.guard.evicted_pending},
+           {"handshake_timeouts", facts.guard.handshake_timeouts},
+           {"idle_timeouts", facts.guard.idle_timeouts},
+           {"oversize_messages", facts.guard.oversize_frames},
+           {"malformed", facts.guard.malformed_frames},
+           {"tls_handshakes", facts.guard.tls_failures},
+           {"peer_hellos", facts.hellos_refused},
+           {"peers_over_capacity", facts.peers_refused},
+           {"watchers_over_capacity", facts.watch_refused},
+           {"commits_queue_full", facts.commits_refused_full}}},
+         {"connections", facts.guard.open}};
   return j.dump();
 }
 

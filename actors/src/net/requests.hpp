@@ -9,6 +9,7 @@
 #include "meshos/event.hpp"
 #include "meshos/result.hpp"
 #include "meshos/snapshot.hpp"
+#include "net/guard.hpp"
 #include "net/wire.hpp"
 
 namespace meshos::net {
@@ -26,6 +27,12 @@ struct GatewayFacts {
   bool verifies_commits = false;
   std::size_t watchers = 0;
   std::uint64_t watch_drops = 0;
+  // What the node's front door refused (SPEC.md, "Threat model").
+  GuardStats guard;
+  std::uint64_t hellos_refused = 0;
+  std::uint64_t watch_refused = 0;
+  std::uint64_t commits_refused_full = 0;
+  std::uint64_t peers_refused = 0;
   struct Address {
     std::string address;
     std::uint64_t node = 0;  // 0: not yet greeted

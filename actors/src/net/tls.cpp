@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "meshos/node.hpp"
+#include "net/openssl_error.hpp"
 
 namespace meshos {
 
@@ -17,14 +18,7 @@ SdkError invalid_tls(const std::string& what, const std::string& path, const std
   return SdkError{"invalid_tls", what + " '" + path + "': " + why};
 }
 
-std::string openssl_reason() {
-  unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "not a PEM file of the expected kind";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
+std::string openssl_reason() { return net::take_openssl_error("not a PEM file of the expected kind"); }
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }

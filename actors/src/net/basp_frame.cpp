@@ -1,0 +1,56 @@
+#include "net/basp_frame.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace meshos::net {
+
+BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
+  // Layout (CAF 0.17 binary serializer, network byte order): u8 operation, two padding bytes, u8 flags,
+  // u32 payload_len, u64 operation_data, u64 source actor, u64 destination actor.
+  const std::uint8_t op = header_[0];
+  const std::uint32_t len = (std::uint32_t{header_[4]} << 24) | (std::uint32_t{header_[5]} << 16) |
+                            (std::uint32_t{header_[6]} << 8) | std::uint32_t{header_[7]};
+  constexpr std::uint8_t kServerHandshake = 0x00, kClientHandshake = 0x01, kDirect = 0x02, kRouted = 0x03,
+                         kMonitor = 0x04, kDown = 0x05, kHeartbeat = 0x06;
+  if (op > kHeartbeat) return Verdict::Malformed;
+  if (frames_ == 0) {
+    if (first_ == First::ClientHandshake && op != kClientHandshake) return Verdict::Malformed;
+    if (first_ == First::ServerHandshake && op != kServerHandshake) return Verdict::Malformed;
+  }
+  const bool handshake = op == kServerHandshake || op == kClientHandshake;
+  if (handshake && len > kMaxHandshakePayload) return Verdict::Oversize;
+  if (len > max_payload_) return Verdict::Oversize;
+  if (op == kDirect || op == kRouted || op == kMonitor || op == kDown) saw_actor_message_ = true;
+  payload_left_ = len;
+  return Verdict::Ok;
+}
+
+BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size_t n) {
+  if (failed_ != Verdict::Ok) return failed_;
+  while (n > 0) {
+    if (in_payload_) {
+      auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
+      payload_left_ -= take;
+      data += take;
+      n -= take;
+    } else {
+      auto take = std::min(kHeaderSize - have_, n);
+      std::memcpy(header_ + have_, data, take);
+      have_ += take;
+      data += take;
+      n -= take;
+      if (have_ < kHeaderSize) break;
+      have_ = 0;
+      if (auto v = check_header(); v != Verdict::Ok) return failed_ = v;
+      in_payload_ = true;
+    }
+    if (in_payload_ && payload_left_ == 0) {
+      in_payload_ = false;
+      ++frames_;
+    }
+  }
+  return Verdict::Ok;
+}
+
+}  // namespace meshos::net

@@ -1,0 +1,38 @@
+#pragma once
+// What the guard (guard.hpp) checks of every byte a remote endpoint sends before CAF reads it: BASP framing
+// as CAF 0.17 writes it. Pure: no I/O, no CAF; unit-tested and fuzzed on its own.
+#include <cstddef>
+#include <cstdint>
+
+namespace meshos::net {
+
+// Follows a BASP byte stream and says whether it may go on to CAF. Pure (no I/O): unit-tested on its own.
+class BaspFrameCheck {
+ public:
+  enum class First { Any, ClientHandshake, ServerHandshake };
+  enum class Verdict { Ok, Oversize, Malformed };
+  static constexpr std::size_t kHeaderSize = 32;
+  // Handshakes carry node ids and published interfaces: small (and below the guard's per-direction buffer,
+  // which must hold a whole first frame before CAF is connected).
+  static constexpr std::size_t kMaxHandshakePayload = 16 * 1024;
+
+  BaspFrameCheck(std::size_t max_payload, First first) : max_payload_(max_payload), first_(first) {}
+  // Feeds the next bytes; after a verdict other than Ok the stream must be closed (later calls repeat it).
+  Verdict feed(const std::uint8_t* data, std::size_t n);
+  std::uint64_t frames() const noexcept { return frames_; }        // complete frames seen
+  bool saw_actor_message() const noexcept { return saw_actor_message_; }
+
+ private:
+  Verdict check_header();
+  std::size_t max_payload_;
+  First first_;
+  std::uint8_t header_[kHeaderSize] = {};
+  std::size_t have_ = 0;
+  std::uint64_t payload_left_ = 0;
+  std::uint64_t frames_ = 0;
+  bool in_payload_ = false;
+  bool saw_actor_message_ = false;
+  Verdict failed_ = Verdict::Ok;
+};
+
+}  // namespace meshos::net
