@@ -361,11 +361,13 @@ TEST_CASE("a stranger flooding forged commits neither delays an operator's commi
   OperatorRegistry registry;
   REQUIRE(registry.add(op.public_key()));
   SdkOptions options;
-  options.verifier = std::make_shared<AdminVerifier>(std::move(registry), 1);
+  VerifierPolicy policy;
+  policy.cluster = "blue";
+  options.verifier = std::make_shared<AdminVerifier>(std::move(registry), 1, policy);
   auto node = start_node(fast_network(), std::move(options));
   const auto target = node->node_id();
   auto commit_json = [&](const EntityKeypair& who, AdminEvent e) {
-    auto c = sign_admin(who, wall_clock_ms(), std::move(e));
+    auto c = sign_admin(who, wall_clock_ms(), std::move(e), "blue");
     REQUIRE(c);
     return json(*c).dump();
   };
@@ -386,6 +388,9 @@ TEST_CASE("a stranger flooding forged commits neither delays an operator's commi
   // Meanwhile the operator, on a connection of its own, gets an answer well before the flood is through.
   auto operator_link = RemoteNode::connect(loopback(node->port()), {}, 5s);
   REQUIRE(operator_link);
+  auto status = (*operator_link)->request("status", "{}", 5s);
+  REQUIRE(status);
+  CHECK(json::parse(*status).at("cluster") == "blue");  // what operators' tools sign for
   auto accepted = (*operator_link)->request("admin", commit_json(op, admin::Cordon{target}), 5s);
   for (auto& t : flood) t.join();
   REQUIRE_MESSAGE(accepted, (accepted ? "" : accepted.error().to_string()));

@@ -38,6 +38,7 @@ struct NetContext {
   NetworkOptions options;
   bool tls = false;
   bool has_verifier = false;
+  std::string cluster;  // the cluster signed commits must name (the verifier's), shown in status
   detail::ActorTracker* tracker = nullptr;  // counts the peer actors so shutdown can wait for them
   Guard* guard = nullptr;                   // every outgoing connection is a tunnel through it
 

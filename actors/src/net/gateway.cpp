@@ -3,7 +3,7 @@
 // answering only once the commit's audit record shows the real outcome.
 //
 // Operator requests, (mrequest, kind, body) -> NetReply{error_kind, error_message, json}:
-//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "runtime_epoch", "seq",
+//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster", "runtime_epoch", "seq",
 //                     "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
 //                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
 //                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops",
@@ -352,6 +352,7 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.listen = st.self_address.to_string();
   f.tls = st.ctx->tls;
   f.verifies_commits = st.ctx->has_verifier;
+  f.cluster = st.ctx->cluster;
   f.watchers = st.watchers.size();
   f.watch_drops = st.watch_drops;
   if (st.ctx->guard) f.guard = st.ctx->guard->stats();

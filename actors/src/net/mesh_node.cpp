@@ -92,6 +92,7 @@ class MeshNodeImpl final : public MeshNode {
       return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
     }
     const bool verifies = options.verifier != nullptr;
+    const std::string cluster = verifies ? options.verifier->cluster() : std::string(kDefaultClusterName);
     try {
       node->sdk_ = std::make_unique<MeshOsDaemonSdk>(
           MeshOsDaemonSdk::start(*node->system_, std::move(config), std::move(dispatcher), std::move(options)));
@@ -109,6 +110,7 @@ class MeshNodeImpl final : public MeshNode {
     ctx->options = network;
     ctx->tls = tls;
     ctx->has_verifier = verifies;
+    ctx->cluster = cluster;
     ctx->tracker = &node->tracker_;
     ctx->guard = node->guard_.get();
     node->gateway_ = net::spawn_gateway(ctx);

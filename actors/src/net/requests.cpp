@@ -54,6 +54,7 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
          {"listen", facts.listen},
          {"tls", facts.tls},
          {"verifies_commits", facts.verifies_commits},
+         {"cluster", facts.cluster},
          {"runtime_epoch", to_hex(s.runtime_epoch)},
          {"seq", s.seq},
          {"wall_ms", s.wall_ms},

@@ -25,6 +25,7 @@ struct GatewayFacts {
   std::string listen;  // host:port
   bool tls = false;
   bool verifies_commits = false;
+  std::string cluster;  // what signed commits must name
   std::size_t watchers = 0;
   std::uint64_t watch_drops = 0;
   // What the node's front door refused (SPEC.md, "Threat model").
