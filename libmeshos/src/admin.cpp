@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshos/canonical.hpp"
 #include "text.hpp"
 
 namespace meshos {
@@ -33,41 +34,7 @@ constexpr std::size_t kMaxIceSignatures = 256;
 // Unknown kinds are quoted in error messages, but never at full length.
 constexpr std::size_t kMaxQuotedChars = 64;
 
-// ---- canonical bytes -------------------------------------------------------------------------
-
-class CanonicalWriter {
- public:
-  void domain(const char* tag) {
-    for (const char* c = tag; *c != '\0'; ++c) out_.push_back(static_cast<std::uint8_t>(*c));
-    out_.push_back(0x00);
-  }
-  void u8(std::uint8_t v) { out_.push_back(v); }
-  void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-  void u64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-  // Two's complement, so negative timestamps encode like their u64 bit pattern.
-  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
-  void boolean(bool v) { out_.push_back(v ? 1 : 0); }
-  void str(const std::string& s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-  }
-  void optional_u64(const std::optional<std::uint64_t>& v) {
-    boolean(v.has_value());
-    if (v) u64(*v);
-  }
-  template <std::size_t N>
-  void raw(const std::array<std::uint8_t, N>& bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-  }
-  Bytes take() { return std::move(out_); }
-
- private:
-  Bytes out_;
-};
+// ---- canonical bytes (meshos/canonical.hpp) -----------------------------------------------
 
 void encode(CanonicalWriter& w, const AdminEvent& e) {
   w.u8(static_cast<std::uint8_t>(e.index()));
