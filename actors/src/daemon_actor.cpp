@@ -1,6 +1,7 @@
 // One actor per registered daemon. It owns the MeshDaemon object: every call into daemon code happens here,
 // and an exception from daemon code is a crash of this daemon only, reported to the loop.
 #include <deque>
+#include <optional>
 
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
@@ -51,8 +52,15 @@ struct DaemonActorState {
     return false;
   }
 
+  // is_stateful() is daemon code too: a throw is a crash like any other (nullopt).
+  std::optional<bool> stateful() {
+    bool yes = false;
+    if (!guarded("is_stateful", [&] { yes = daemon->is_stateful(); })) return std::nullopt;
+    return yes;
+  }
+
   void take_snapshot() {
-    if (!daemon->is_stateful()) return;
+    if (!stateful().value_or(false)) return;
     guarded("snapshot", [&] {
       if (auto s = daemon->snapshot()) last_snapshot = std::move(*s);
     });
@@ -79,14 +87,15 @@ struct DaemonActorState {
 
   void start() {
     if (running) return;
-    bool ok = true;
-    if (daemon->is_stateful() && last_snapshot) {
-      ok = guarded("restore", [&] {
+    if (last_snapshot) {
+      auto is_stateful = stateful();
+      if (!is_stateful) return;
+      bool restored = !*is_stateful || guarded("restore", [&] {
         auto r = daemon->restore(*last_snapshot);
         if (!r) throw std::runtime_error(r.error().to_string());
       });
+      if (!restored) return;
     }
-    if (!ok) return;
     running = true;
     last_health.reset();
     report(lifecycle::Started{});

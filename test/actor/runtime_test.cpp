@@ -493,3 +493,36 @@ TEST_CASE("a control event overtakes the causal events queued before it") {
   CHECK((*log)[1] == "backpressure_on");  // before the 50 queued events
   CHECK(sdk.shutdown());
 }
+
+namespace {
+
+// is_stateful() throws: daemon code like any other, so a crash the snapshot shows (issue 12, finding 10).
+struct ThrowsOnIsStateful : MeshDaemon {
+  std::string name() const override { return "moody"; }
+  Result<std::vector<Bytes>> process(const CausalEvent&) override { return std::vector<Bytes>{}; }
+  bool is_stateful() const override { throw std::runtime_error("cannot tell"); }
+};
+
+}  // namespace
+
+TEST_CASE("a daemon whose is_stateful throws is a crash in the snapshot, and the node carries on") {
+  auto cfg = fast_config();
+  cfg.restart_backoff_initial = 10ms;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto h = sdk.register_daemon(std::make_unique<ThrowsOnIsStateful>(), EntityKeypair::generate());
+  REQUIRE(h);
+  const auto id = h->daemon_id();
+  SnapshotWatch watch(sdk);
+  auto seen = watch.wait([&](const MeshOsSnapshot& s) {
+    auto* d = find_daemon(s, id);
+    return d && d->total_crashes >= 1;
+  });
+  REQUIRE(seen);
+  CHECK(find_daemon(*seen, id)->last_crash_reason.find("is_stateful threw") != std::string::npos);
+  // Everything else still works: another daemon registers and processes.
+  auto probe = std::make_shared<Probe>();
+  auto other = sdk.register_daemon(make_daemon("steady", probe), EntityKeypair::generate());
+  REQUIRE(other);
+  CHECK(sdk.process(other->daemon_id(), CausalEvent{}, 5s));
+  CHECK(sdk.shutdown());
+}

@@ -145,6 +145,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<Mes
   publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{}});
   slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
   tracker_.track(slot->actor);
+  slot->live.store(true, std::memory_order_release);
   return slot;
 }
 
@@ -166,14 +167,15 @@ void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool fo
 std::shared_ptr<DaemonSlot> Runtime::find(DaemonId id) const {
   std::lock_guard<std::mutex> lock(registry_mu_);
   auto i = registry_.find(id);
-  return i == registry_.end() ? nullptr : i->second;
+  return i == registry_.end() || !i->second->live.load(std::memory_order_acquire) ? nullptr : i->second;
 }
 
 std::vector<std::shared_ptr<DaemonSlot>> Runtime::daemons() const {
   std::lock_guard<std::mutex> lock(registry_mu_);
   std::vector<std::shared_ptr<DaemonSlot>> out;
   out.reserve(registry_.size());
-  for (auto& kv : registry_) out.push_back(kv.second);
+  for (auto& kv : registry_)
+    if (kv.second->live.load(std::memory_order_acquire)) out.push_back(kv.second);
   return out;
 }
 

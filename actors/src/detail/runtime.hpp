@@ -35,6 +35,9 @@ struct DaemonSlot {
   std::shared_ptr<Runtime> rt;
   DaemonRef daemon;
   caf::actor actor;
+  // Set (release) once `actor` is assigned; the registry hands out only live slots (acquire), so no reader
+  // sees the slot while its actor is still being spawned.
+  std::atomic<bool> live{false};
   Gate control_gate;  // control events sent by the router, not yet handled by the daemon's actor
   Gate data_gate;     // causal events delivered, not yet processed
 
