@@ -28,6 +28,12 @@ using nlohmann::json;
 // Connections per kind of attack.
 constexpr int kPerKind = 200;
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 int connect_raw(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -121,7 +127,8 @@ struct Cluster {
     for (std::size_t i = 0; i < 3; ++i) {
       auto net = fast_network();
       net.heartbeat_interval = 100ms;
-      net.peer_timeout = 2s;  // generous on a loaded machine: a drop here would be a real one
+      // Generous on a loaded machine (and under ASan, several times slower): a drop here is a real one.
+      net.peer_timeout = kAddressSanitizer ? 6s : 2s;
       net.limits.handshake_timeout = 500ms;
       if (!tls.empty()) net.tls = tls[i];
       for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
@@ -210,8 +217,9 @@ void attack(Cluster& cluster, TestPki* foreign) {
   cluster.status_succeeds();
   CHECK(cluster.breaks() == before);
   CHECK(cluster.all_healthy());
-  // Bounded: 3 x 200 announced GiB and hundreds of held connections leave no lasting trace.
-  CHECK(resident_bytes() < rss_before + (128u << 20));
+  // Bounded: 3 x 200 announced GiB and hundreds of held connections leave no lasting trace. (Not under
+  // AddressSanitizer, whose quarantine keeps freed memory resident on purpose: the main build checks it.)
+  if (!kAddressSanitizer) CHECK(resident_bytes() < rss_before + (128u << 20));
 }
 
 }  // namespace

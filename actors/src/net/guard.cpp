@@ -38,6 +38,8 @@ constexpr std::size_t kChunk = 16 * 1024;
 // Bytes held for one direction before the guard stops reading the other side (backpressure).
 constexpr std::size_t kMaxBuffered = 64 * 1024;
 constexpr auto kSweep = std::chrono::milliseconds(50);
+// Connections still in their handshake served per round of the event loop (see run()).
+constexpr std::size_t kPendingPerRound = 4;
 // Descriptors kept free for everything else the process does (CAF's own sockets, files, pipes).
 constexpr rlim_t kReservedDescriptors = 64;
 
@@ -353,26 +355,22 @@ class Guard::Impl {
       auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - SteadyClock::now()).count();
       int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
                            static_cast<int>(std::max<long long>(0, wait_ms)));
-      for (int i = 0; i < n && running_; ++i) {
-        const std::uint64_t data = events[static_cast<std::size_t>(i)].data.u64;
-        const auto tag = static_cast<Tag>(data & 3u);
-        const std::uint64_t id = data >> 2;
-        switch (tag) {
-          case kListener: on_accept(id); break;
-          case kTunnelOrWake:
-            if (id == 0) {
-              std::uint64_t drained;
-              (void)!::read(wake_, &drained, sizeof drained);
-              adopt_new();
-            } else {
-              on_tunnel(id);
-            }
-            break;
-          case kNetSide:
-          case kLocalSide: {
+      // Connections in use first; then at most kPendingPerRound connections still in their (TLS) handshake,
+      // whose CPU cost a stranger controls: the rest stay readable and come back in the next round, so
+      // strangers' handshakes can only ever delay established links by a few handshake steps.
+      std::size_t pending_served = 0;
+      for (int pass = 0; pass < 2; ++pass) {
+        for (int i = 0; i < n && running_; ++i) {
+          const std::uint64_t data = events[static_cast<std::size_t>(i)].data.u64;
+          const auto tag = static_cast<Tag>(data & 3u);
+          const std::uint64_t id = data >> 2;
+          if (tag == kNetSide || tag == kLocalSide) {
             auto it = conns_.find(id);
-            if (it != conns_.end()) pump(it->second);
-            break;
+            if (it == conns_.end() || it->second.pending != (pass == 1)) continue;
+            if (pass == 1 && pending_served++ >= kPendingPerRound) continue;
+            pump(it->second);
+          } else if (pass == 1) {
+            dispatch_other(tag, id);
           }
         }
       }
@@ -380,6 +378,18 @@ class Guard::Impl {
         sweep();
         next_sweep = SteadyClock::now() + kSweep;
       }
+    }
+  }
+
+  void dispatch_other(Tag tag, std::uint64_t id) {
+    if (tag == kListener) {
+      on_accept(id);
+    } else if (id == 0) {
+      std::uint64_t drained;
+      (void)!::read(wake_, &drained, sizeof drained);
+      adopt_new();
+    } else {
+      on_tunnel(id);
     }
   }
 
