@@ -65,7 +65,6 @@ class MeshNodeImpl final : public MeshNode {
                                             to_hex(network.node_key->node_id())};
     network.members.push_back(network.node_key->public_key());
     if (auto valid = config.validate(); !valid) return valid.error();
-    const bool tls = network.tls.enabled();
     if (network.heartbeat_interval.count() <= 0 || network.peer_timeout <= network.heartbeat_interval)
       return SdkError{"invalid_config", "heartbeat interval must be > 0 and below the peer timeout"};
     if (network.reconnect_initial.count() <= 0 || network.reconnect_max < network.reconnect_initial)
@@ -80,7 +79,6 @@ class MeshNodeImpl final : public MeshNode {
     auto guard = net::Guard::start(network.limits, network.peer_timeout, network.tls);
     if (!guard) return guard.error();
     std::unique_ptr<MeshNodeImpl> node(new MeshNodeImpl());
-    node->tls_ = tls;
     node->tls_options_ = network.tls;
     node->guard_ = std::move(*guard);
     node->cfg_ = std::make_unique<caf::actor_system_config>();
@@ -108,7 +106,7 @@ class MeshNodeImpl final : public MeshNode {
     ctx->node_key = *network.node_key;
     ctx->members = net::Membership(network.members);
     ctx->options = network;
-    ctx->tls = tls;
+    ctx->tls = network.tls.enabled();
     ctx->has_verifier = verifies;
     ctx->cluster = cluster;
     ctx->tracker = &node->tracker_;
@@ -175,7 +173,7 @@ class MeshNodeImpl final : public MeshNode {
 
   Result<void> reload_tls() override {
     if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
-    if (!tls_) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
+    if (!tls_options_.enabled()) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
     return guard_->reload_tls(tls_options_);
   }
 
@@ -226,7 +224,6 @@ class MeshNodeImpl final : public MeshNode {
   TlsOptions tls_options_;
   std::uint16_t port_ = 0;
   std::uint16_t backend_port_ = 0;
-  bool tls_ = false;
   bool published_ = false;
   std::uint64_t subscription_ = 0;
   bool shut_down_ = false;

@@ -154,7 +154,7 @@ void greet(peer_actor* self, caf::actor handle, OnOk on_ok, OnFail on_fail) {
                     });
           },
           [=](caf::error& e) {
-            if (gen == self->state.gen) on_fail("no answer to hello: " + self->system().render(e));
+            if (gen == self->state.gen) on_fail("no answer to challenge: " + self->system().render(e));
           });
 }
 
