@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_debian_packages
 build_main
 cd "$MESHOS_ROOT"
-if [[ ! -f build/certs/node.key.json ]]; then
+if [[ ! -f build/certs/node.key.json || ! -f build/certs/members.json ]]; then
   log "making throwaway keys and certificates in build/certs"
   scripts/make-test-certs.sh build/certs
 fi
