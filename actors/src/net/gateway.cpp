@@ -246,10 +246,7 @@ void note_refused_hello(gateway_actor* self, const SdkError& why) {
 // This node's hello answering `theirs`, signed for its sender.
 NetHello answer_hello(gateway_actor* self, const NetHello& theirs) {
   auto h = self->state.ctx->hello();
-  h.answers = theirs.challenge;
-  h.challenge = 0;
-  h.target = theirs.node_id;
-  sign_hello(h, self->state.ctx->node_key);
+  seal_hello(h, theirs.challenge, 0, theirs.node_id, self->state.ctx->node_key);
   return h;
 }
 

@@ -44,6 +44,13 @@ void sign_hello(NetHello& h, const EntityKeypair& key) {
   if (sig) h.signature.assign(sig->begin(), sig->end());
 }
 
+void seal_hello(NetHello& h, std::uint64_t answers, std::uint64_t challenge, NodeId target, const EntityKeypair& key) {
+  h.answers = answers;
+  h.challenge = challenge;
+  h.target = target;
+  sign_hello(h, key);
+}
+
 Membership::Membership(const std::vector<PublicKey>& members) {
   for (const auto& pk : members) {
     keys_.insert(pk);

@@ -18,6 +18,9 @@ Bytes hello_signing_bytes(const NetHello& h);
 
 // Fills public_key and signature (node_id is set to the key's id).
 void sign_hello(NetHello& h, const EntityKeypair& key);
+// Makes `h` answer the receiver's nonce `answers`, ask `challenge` back (0: nothing to answer) and name
+// `target`, then signs it.
+void seal_hello(NetHello& h, std::uint64_t answers, std::uint64_t challenge, NodeId target, const EntityKeypair& key);
 
 // The set of node ids (derived from public keys) admitted as peers.
 class Membership {

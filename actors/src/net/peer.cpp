@@ -129,13 +129,10 @@ void greet(peer_actor* self, caf::actor handle, OnOk on_ok, OnFail on_fail) {
           [=](challenge_atom, std::uint64_t nonce, std::uint64_t remote_node) {
             auto& s = self->state;
             if (gen != s.gen || s.stopped) return;
+            std::uint64_t expected = 0;
+            while (expected == 0) expected = s.rng();
             auto mine = s.ctx->hello();
-            mine.answers = nonce;
-            mine.challenge = 0;
-            while (mine.challenge == 0) mine.challenge = s.rng();
-            mine.target = remote_node;
-            sign_hello(mine, s.ctx->node_key);
-            const auto expected = mine.challenge;
+            seal_hello(mine, nonce, expected, remote_node, s.ctx->node_key);
             self->request(handle, timeout, hello_atom::value, mine, s.gateway)
                 .then(
                     [=](NetHello& h) {
