@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -285,8 +286,13 @@ class Pki {
         path("ca.key") + " -out " + path("ca.pem"));
     run("req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=bench-node -keyout " +
         path("node.key") + " -out " + path("node.csr"));
+    // The certificate names the node it serves (bench_network(1), the rtt server).
+    {
+      std::ofstream ext(path("node.ext"));
+      ext << "subjectAltName=URI:" << meshos::node_certificate_uri(bench_key(1).node_id()) << "\n";
+    }
     run("x509 -req -days 1 -in " + path("node.csr") + " -CA " + path("ca.pem") + " -CAkey " + path("ca.key") +
-        " -CAcreateserial -out " + path("node.pem"));
+        " -CAcreateserial -extfile " + path("node.ext") + " -out " + path("node.pem"));
     tls.certificate = path("node.pem");
     tls.key = path("node.key");
     tls.ca_file = path("ca.pem");

@@ -73,6 +73,27 @@ TEST_CASE("the frame check refuses unknown operations and a wrong first frame") 
   CHECK(text.feed(reinterpret_cast<const std::uint8_t*>(get.data()), get.size()) != Verdict::Ok);
 }
 
+TEST_CASE("the frame check refuses routed messages, which name their own sender") {
+  BaspFrameCheck c(1024, BaspFrameCheck::First::ClientHandshake);
+  REQUIRE(feed(c, header(0x01, 0)) == Verdict::Ok);
+  REQUIRE(feed(c, header(0x02, 0)) == Verdict::Ok);
+  CHECK(feed(c, header(0x03, 0)) == Verdict::Malformed);
+}
+
+TEST_CASE("the frame check keeps the first frame's payload, split at any byte, and only that one") {
+  std::vector<std::uint8_t> stream = header(0x00, 5);
+  stream.insert(stream.end(), {'h', 'e', 'l', 'l', 'o'});
+  auto msg = header(0x02, 3);
+  stream.insert(stream.end(), msg.begin(), msg.end());
+  stream.insert(stream.end(), {'x', 'y', 'z'});
+  for (std::size_t split = 0; split <= stream.size(); ++split) {
+    BaspFrameCheck c(1024, BaspFrameCheck::First::ServerHandshake);
+    REQUIRE(c.feed(stream.data(), split) == Verdict::Ok);
+    REQUIRE(c.feed(stream.data() + split, stream.size() - split) == Verdict::Ok);
+    CHECK(c.first_payload() == "hello");
+  }
+}
+
 namespace {
 
 struct HelloCase {

@@ -18,6 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "mesh_support.hpp"
+#include "net/context.hpp"
+#include "net/guard.hpp"
+#include "net/hello.hpp"
 
 namespace meshos::test {
 
@@ -123,18 +126,20 @@ struct Cluster {
   std::vector<std::unique_ptr<MeshNode>> nodes;
   TlsOptions operator_tls;
 
-  explicit Cluster(const std::vector<TlsOptions>& tls) {
-    for (std::size_t i = 0; i < 3; ++i) {
+  // With `pki` (holding a CA "ca"): over TLS, node certificates node-a, node-b, node-c from it.
+  explicit Cluster(TestPki* pki) {
+    for (auto name : {"node-a", "node-b", "node-c"}) {
       auto net = fast_network();
       net.heartbeat_interval = 100ms;
       // Generous on a loaded machine (and under ASan, several times slower): a drop here is a real one.
       net.peer_timeout = kAddressSanitizer ? 6s : 2s;
       net.limits.handshake_timeout = 500ms;
-      if (!tls.empty()) net.tls = tls[i];
+      const auto id = fresh_node_id();
+      if (pki != nullptr) net.tls = pki->make_cert("ca", name, id);
       for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
-      nodes.push_back(start_node(net));
+      nodes.push_back(start_node(net, {}, id));
+      if (pki != nullptr && operator_tls.certificate.empty()) operator_tls = net.tls;
     }
-    if (!tls.empty()) operator_tls = tls[0];
     for (const auto& n : nodes) {
       SnapshotWatch w(n->sdk());
       REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
@@ -225,18 +230,16 @@ void attack(Cluster& cluster, TestPki* foreign) {
 }  // namespace
 
 TEST_CASE("a plain cluster keeps every link and serves operators under hostile traffic") {
-  Cluster cluster({});
+  Cluster cluster(nullptr);
   attack(cluster, nullptr);
 }
 
 TEST_CASE("a TLS cluster keeps every link and serves operators under hostile traffic") {
   TestPki pki;
   pki.make_ca("ca");
-  std::vector<TlsOptions> tls;
-  for (auto name : {"node-a", "node-b", "node-c"}) tls.push_back(pki.make_cert("ca", name));
   pki.make_ca("foreign-ca");
-  pki.make_cert("foreign-ca", "foreign-node");
-  Cluster cluster(tls);
+  pki.make_cert("foreign-ca", "foreign-node", fresh_node_id());
+  Cluster cluster(&pki);
   attack(cluster, &pki);
 }
 
@@ -246,10 +249,11 @@ struct TlsNode {
   NetworkOptions net = fast_network();
   std::unique_ptr<MeshNode> node;
   TlsOptions op;
+  NodeId id = fresh_node_id();
   TlsNode() {
     pki.make_ca("ca");
-    net.tls = pki.make_cert("ca", "node");
-    node = start_node(net);
+    net.tls = pki.make_cert("ca", "node", id);
+    node = start_node(net, {}, id);
     op = pki.make_cert("ca", "operator");
   }
   // A fresh operator connection answers status.
@@ -286,7 +290,7 @@ TEST_CASE("a TLS node whose credential files vanish keeps serving and reloads on
   t.status_succeeds();
   // New files under the same paths (a rotation): validated, then used.
   std::filesystem::copy_file(op.ca_file, net.tls.ca_file);
-  auto rotated = pki.make_cert("ca", "node");
+  auto rotated = pki.make_cert("ca", "node", t.id);
   CHECK(rotated.certificate == net.tls.certificate);
   CHECK(node->reload_tls());
   t.status_succeeds();
@@ -424,6 +428,82 @@ TEST_CASE("a node key that does not match this_node is refused at start") {
   auto node = MeshNode::start(cfg, net);
   REQUIRE_FALSE(node);
   CHECK(node.error().kind == "invalid_config");
+}
+
+TEST_CASE("a TLS node refuses to start with a certificate that names another node or none") {
+  TestPki pki;
+  pki.make_ca("ca");
+  const auto id = fresh_node_id();
+  for (auto named : {std::optional<NodeId>(fresh_node_id()), std::optional<NodeId>()}) {
+    auto net = fast_network();
+    net.tls = pki.make_cert("ca", "node", named);
+    auto node = MeshNode::start(node_config(id), with_key(net, id));
+    REQUIRE_FALSE(node);
+    CHECK(node.error().kind == "invalid_tls");
+    CHECK(node.error().message.find(named ? "names node " + to_hex(*named) : std::string("names no node")) !=
+          std::string::npos);
+  }
+  // A rotation to a certificate of another node is refused too; the node keeps its own.
+  TlsNode t;
+  t.pki.make_cert("ca", "node", fresh_node_id());
+  auto reload = t.node->reload_tls();
+  REQUIRE_FALSE(reload);
+  CHECK(reload.error().message.find("names node") != std::string::npos);
+  t.status_succeeds();
+  REQUIRE(t.node->shutdown());
+}
+
+namespace {
+
+// A peer made by hand: its own guard and actor system, a certificate of the cluster's CA naming `certified`,
+// and the key of `claimed`, a member. What does node `target` answer to its signed hello?
+Result<void> hello_over_tls(const MeshNode& target, const TlsOptions& tls, NodeId claimed) {
+  auto guard = net::Guard::start(ConnectionLimits{}, 5s, tls);  // an operator's guard: any certificate
+  REQUIRE_MESSAGE(guard, (guard ? "" : guard.error().to_string()));
+  auto tunnel = (*guard)->open_tunnel(loopback(target.port()), 5s);
+  REQUIRE(tunnel);
+  caf::actor_system_config cfg;
+  net::configure_system(cfg, 250ms);
+  caf::actor_system sys(cfg);
+  auto gateway = sys.middleman().remote_actor("127.0.0.1", *tunnel);
+  REQUIRE_MESSAGE(gateway, sys.render(gateway.error()));
+  caf::scoped_actor self(sys);
+  std::optional<Result<void>> outcome;
+  self->request(*gateway, 5s, net::challenge_atom::value)
+      .receive(
+          [&](net::challenge_atom, std::uint64_t nonce, std::uint64_t remote_node) {
+            net::NetHello h;
+            h.version = "test";
+            h.listen_host = "127.0.0.1";
+            h.listen_port = 1;
+            net::seal_hello(h, nonce, 0, remote_node, with_key(fast_network(), claimed).node_key.value());
+            self->request(*gateway, 5s, net::hello_atom::value, h, caf::actor_cast<caf::actor>(self))
+                .receive([&](net::NetHello&) { outcome = Result<void>{}; },
+                         [&](caf::error& e) { outcome = SdkError{"peer_refused", sys.render(e)}; });
+          },
+          [&](caf::error& e) { FAIL("no challenge: " << sys.render(e)); });
+  REQUIRE(outcome.has_value());
+  return *outcome;
+}
+
+}  // namespace
+
+TEST_CASE("a TLS peer is admitted only when its certificate names the node its signed hello claims") {
+  TlsNode t;
+  const auto member = fresh_node_id();  // a member's key, signing the hellos below
+  // Its own certificate: admitted.
+  auto own = hello_over_tls(*t.node, t.pki.make_cert("ca", "member", member), member);
+  CHECK_MESSAGE(own, (own ? "" : own.error().message));
+  // Another member's certificate, or an operator's (names no node): refused, whatever the key proves.
+  const auto other = fresh_node_id();
+  auto borrowed = hello_over_tls(*t.node, t.pki.make_cert("ca", "borrowed", other), member);
+  REQUIRE_FALSE(borrowed);
+  CHECK(borrowed.error().message.find("names node " + to_hex(other)) != std::string::npos);
+  auto nameless = hello_over_tls(*t.node, t.op, member);
+  REQUIRE_FALSE(nameless);
+  CHECK(nameless.error().message.find("names no node") != std::string::npos);
+  t.status_succeeds();
+  REQUIRE(t.node->shutdown());
 }
 
 }  // namespace meshos::test

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
 #include <unistd.h>
 
@@ -97,12 +99,18 @@ class TestPki {
     run("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=" + ca + " -keyout " +
         path(ca + ".key") + " -out " + path(ca + ".pem"));
   }
-  // Certificate + key for `name`, signed by `ca`.
-  TlsOptions make_cert(const std::string& ca, const std::string& name) {
+  // Certificate + key for `name`, signed by `ca`; a node's certificate names its node (`node`), an
+  // operator's names none.
+  TlsOptions make_cert(const std::string& ca, const std::string& name, std::optional<NodeId> node = std::nullopt) {
     run("req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + name + " -keyout " +
         path(name + ".key") + " -out " + path(name + ".csr"));
+    std::string extensions;
+    if (node) {
+      std::ofstream(path(name + ".ext")) << "subjectAltName=URI:" << node_certificate_uri(*node) << "\n";
+      extensions = " -extfile " + path(name + ".ext");
+    }
     run("x509 -req -days 1 -in " + path(name + ".csr") + " -CA " + path(ca + ".pem") + " -CAkey " +
-        path(ca + ".key") + " -CAcreateserial -out " + path(name + ".pem"));
+        path(ca + ".key") + " -CAcreateserial" + extensions + " -out " + path(name + ".pem"));
     TlsOptions t;
     t.certificate = path(name + ".pem");
     t.key = path(name + ".key");

@@ -406,12 +406,14 @@ TEST_CASE("TLS: nodes with certificates from the same CA form - a node from anot
   pki.make_ca("ca1");
   pki.make_ca("ca2");
   auto net_a = fast_network();
-  net_a.tls = pki.make_cert("ca1", "node-a");
-  auto a = start_node(net_a);
+  const auto id_a = fresh_node_id();
+  net_a.tls = pki.make_cert("ca1", "node-a", id_a);
+  auto a = start_node(net_a, {}, id_a);
   auto net_b = fast_network();
-  net_b.tls = pki.make_cert("ca1", "node-b");
+  const auto id_b = fresh_node_id();
+  net_b.tls = pki.make_cert("ca1", "node-b", id_b);
   net_b.peers = {loopback(a->port())};
-  auto b = start_node(net_b);
+  auto b = start_node(net_b, {}, id_b);
   SnapshotWatch wa(a->sdk()), wb(b->sdk());
   REQUIRE(wa.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, b->node_id()); }));
   REQUIRE(wb.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, a->node_id()); }));
@@ -426,11 +428,12 @@ TEST_CASE("TLS: nodes with certificates from the same CA form - a node from anot
   CHECK_FALSE(plain_op);
 
   auto net_x = fast_network();
-  net_x.tls = pki.make_cert("ca2", "intruder");
+  const auto id_x = fresh_node_id();
+  net_x.tls = pki.make_cert("ca2", "intruder", id_x);
   net_x.peers = {loopback(a->port())};
   net_x.reconnect_initial = 1s;  // knocks rarely: each refusal disturbs the node it knocks at (see below)
   net_x.reconnect_max = 10s;
-  auto x = start_node(net_x);
+  auto x = start_node(net_x, {}, id_x);
   SnapshotWatch wx(x->sdk());
   // The refusal shows in the intruder's log; it is never admitted on either side.
   CHECK(wx.seen([](const MeshOsSnapshot& s) {

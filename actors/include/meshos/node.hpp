@@ -15,6 +15,13 @@
 
 namespace meshos {
 
+// With TLS, a node's certificate names the node it belongs to: a subjectAltName URI made by
+// node_certificate_uri (e.g. "URI:urn:meshos:node:00c0ffee00c0ffee" in an openssl extension file). A node
+// refuses to start with a certificate that names another node or none, and a peer whose certificate does
+// not name the node its signed hello claims is refused. Operators' certificates name no node.
+inline constexpr const char* kNodeCertificateUriPrefix = "urn:meshos:node:";
+std::string node_certificate_uri(NodeId id);
+
 struct TlsOptions {
   std::string certificate;  // PEM file
   std::string key;          // PEM file

@@ -14,6 +14,9 @@ BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
   constexpr std::uint8_t kServerHandshake = 0x00, kClientHandshake = 0x01, kDirect = 0x02, kRouted = 0x03,
                          kMonitor = 0x04, kDown = 0x05, kHeartbeat = 0x06;
   if (op > kHeartbeat) return Verdict::Malformed;
+  // A routed message names its original sender itself, so whoever sends one can speak as any node. Meshos
+  // endpoints talk over direct connections only (CAF routes a message only when it has no direct one).
+  if (op == kRouted) return Verdict::Malformed;
   if (frames_ == 0) {
     if (first_ == First::ClientHandshake && op != kClientHandshake) return Verdict::Malformed;
     if (first_ == First::ServerHandshake && op != kServerHandshake) return Verdict::Malformed;
@@ -21,7 +24,7 @@ BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
   const bool handshake = op == kServerHandshake || op == kClientHandshake;
   if (handshake && len > kMaxHandshakePayload) return Verdict::Oversize;
   if (len > max_payload_) return Verdict::Oversize;
-  if (op == kDirect || op == kRouted || op == kMonitor || op == kDown) saw_actor_message_ = true;
+  if (op == kDirect || op == kMonitor || op == kDown) saw_actor_message_ = true;
   payload_left_ = len;
   return Verdict::Ok;
 }
@@ -31,6 +34,7 @@ BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size
   while (n > 0) {
     if (in_payload_) {
       auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
+      if (frames_ == 0) first_payload_.append(reinterpret_cast<const char*>(data), take);
       payload_left_ -= take;
       data += take;
       n -= take;

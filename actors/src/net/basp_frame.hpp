@@ -3,6 +3,7 @@
 // as CAF 0.17 writes it. Pure: no I/O, no CAF; unit-tested and fuzzed on its own.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace meshos::net {
 
@@ -21,6 +22,9 @@ class BaspFrameCheck {
   Verdict feed(const std::uint8_t* data, std::size_t n);
   std::uint64_t frames() const noexcept { return frames_; }        // complete frames seen
   bool saw_actor_message() const noexcept { return saw_actor_message_; }
+  // The payload of the first frame (the handshake: it starts with the sender's CAF node id), complete once
+  // frames() > 0. At most kMaxHandshakePayload bytes.
+  const std::string& first_payload() const noexcept { return first_payload_; }
 
  private:
   Verdict check_header();
@@ -32,6 +36,7 @@ class BaspFrameCheck {
   std::uint64_t frames_ = 0;
   bool in_payload_ = false;
   bool saw_actor_message_ = false;
+  std::string first_payload_;
   Verdict failed_ = Verdict::Ok;
 };
 

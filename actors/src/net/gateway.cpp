@@ -444,6 +444,9 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               }
               const auto answered = take_challenge(self, h.answers) ? h.answers : 0;
               auto valid = verify_hello(h, answered, s.ctx->node_id, s.ctx->members, s.ctx->options.max_peers);
+              const auto& sender = self->current_sender();
+              if (valid && sender == nullptr) valid = SdkError{"peer_refused", "a hello without a sender"};
+              if (valid) valid = s.ctx->guard->vouches_for(sender->node(), h.node_id);
               if (!valid) {
                 note_refused_hello(self, valid.error());
                 return caf::make_error(caf::sec::invalid_argument, valid.error().message);

@@ -1,6 +1,7 @@
 // The guard's event loop: one thread, epoll, non-blocking sockets, OpenSSL driven directly (the thread's
 // error queue is cleared before every TLS call, which is what CAF 0.17's sessions fail to do).
 #include "net/guard.hpp"
+#include "net/certificate.hpp"
 #include "net/openssl_error.hpp"
 
 #include <algorithm>
@@ -26,6 +27,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include <caf/binary_deserializer.hpp>
 
 namespace meshos::net {
 
@@ -127,7 +130,8 @@ int passphrase_cb(char* buf, int size, int, void* user) {
   return static_cast<int>(n);
 }
 
-Result<CtxPtr> make_tls_context(const TlsOptions& tls) {
+// `certified_as`: the node this endpoint's certificate must name (none for an operator's endpoint).
+Result<CtxPtr> make_tls_context(const TlsOptions& tls, std::optional<NodeId> certified_as) {
   if (auto valid = tls.validate(); !valid) return valid.error();
   ERR_clear_error();
   CtxPtr ctx(SSL_CTX_new(TLS_method()));
@@ -146,6 +150,11 @@ Result<CtxPtr> make_tls_context(const TlsOptions& tls) {
     return fail("cannot load key '" + tls.key + "'");
   SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), nullptr);
   if (SSL_CTX_check_private_key(ctx.get()) != 1) return fail("key does not match certificate");
+  if (certified_as) {
+    if (auto named = require_certificate_names(SSL_CTX_get0_certificate(ctx.get()), tls.certificate, *certified_as);
+        !named)
+      return named.error();
+  }
   if (SSL_CTX_load_verify_locations(ctx.get(), tls.ca_file.c_str(), nullptr) != 1)
     return fail("cannot load CA file '" + tls.ca_file + "'");
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -183,6 +192,11 @@ struct Conn {
   SteadyClock::time_point last_net_rx;
   Address target;               // where the other side connects (backend for inbound, remote for outbound)
   bool pending = true;          // inbound: no actor message yet; outbound: no handshake from the remote yet
+  // TLS: the node the remote's certificate names (none: an operator), and the CAF node its handshake
+  // announced, once known (identities_ maps one to the other while the connection is open).
+  bool certificate_read = false;
+  std::optional<NodeId> certified;
+  std::optional<caf::node_id> sender;
 
   Conn(std::size_t max_payload, BaspFrameCheck::First first) : check(max_payload, first) {}
 };
@@ -207,9 +221,10 @@ class Guard::Impl {
 
   ~Impl() { stop(); }
 
-  Result<void> init(const TlsOptions& tls) {
+  Result<void> init(const TlsOptions& tls, std::optional<NodeId> certified_as) {
+    certified_as_ = certified_as;
     if (tls.enabled()) {
-      auto ctx = make_tls_context(tls);
+      auto ctx = make_tls_context(tls, certified_as_);
       if (!ctx) return ctx.error();
       tls_ = std::shared_ptr<SSL_CTX>(ctx->release(), CtxDeleter{});
     }
@@ -279,7 +294,7 @@ class Guard::Impl {
 
   Result<void> reload_tls(const TlsOptions& tls) {
     if (!tls_) return SdkError{"invalid_tls", "this endpoint runs without TLS: nothing to reload"};
-    auto ctx = make_tls_context(tls);
+    auto ctx = make_tls_context(tls, certified_as_);
     if (!ctx) return ctx.error();
     std::lock_guard<std::mutex> lock(mu_);
     tls_ = std::shared_ptr<SSL_CTX>(ctx->release(), CtxDeleter{});
@@ -303,13 +318,30 @@ class Guard::Impl {
 
   const ConnectionLimits& limits() const noexcept { return limits_; }
 
+  bool tls() const { return tls_context() != nullptr; }
+
+  Result<void> vouches_for(const caf::node_id& from, NodeId claimed) const {
+    if (!tls()) return {};
+    auto refused = [&](const std::string& why) {
+      return SdkError{"peer_refused", "node " + to_hex(claimed) + " refused: " + why};
+    };
+    std::lock_guard<std::mutex> lock(identities_mu_);
+    auto it = identities_.find(from);
+    if (it == identities_.end()) return refused("no TLS connection of it is open");
+    const auto& id = it->second;
+    if (id.conflicting) return refused("its connections present certificates of different nodes");
+    if (!id.certified) return refused("its TLS certificate names no node");
+    if (*id.certified != claimed) return refused("its TLS certificate names node " + to_hex(*id.certified));
+    return {};
+  }
+
  private:
   void wake() {
     std::uint64_t one = 1;
     (void)!::write(wake_, &one, sizeof one);
   }
 
-  std::shared_ptr<SSL_CTX> tls_context() {
+  std::shared_ptr<SSL_CTX> tls_context() const {
     std::lock_guard<std::mutex> lock(mu_);
     return tls_;
   }
@@ -563,6 +595,52 @@ class Guard::Impl {
     return false;
   }
 
+  // Once the TLS handshake is done: which node the remote's certificate names. False: a malformed claim.
+  bool read_certificate(Conn& c) {
+    if (c.certificate_read || c.net.ssl == nullptr || !c.net.secured) return true;
+    c.certificate_read = true;
+    // Verified against the CA by the handshake (SSL_VERIFY_FAIL_IF_NO_PEER_CERT: there is one).
+    X509* cert = SSL_get0_peer_certificate(c.net.ssl);
+    if (cert == nullptr) return true;
+    auto named = node_id_in_certificate(cert);
+    if (!named) {
+      ++tls_failures_;
+      return false;
+    }
+    c.certified = *named;
+    return true;
+  }
+
+  // With TLS, once the remote's first frame (its BASP handshake, which opens with its CAF node id) is in:
+  // remember which node that CAF node's certificate names. False: the handshake carries no node id.
+  bool record_sender(Conn& c) {
+    if (c.net.ssl == nullptr || c.sender || c.check.frames() == 0) return true;
+    const auto& payload = c.check.first_payload();
+    caf::binary_deserializer source(static_cast<caf::execution_unit*>(nullptr), payload.data(), payload.size());
+    caf::node_id sender;
+    if (source(sender) || !sender) {
+      ++malformed_frames_;
+      return false;
+    }
+    c.sender = sender;
+    std::lock_guard<std::mutex> lock(identities_mu_);
+    auto& id = identities_[sender];
+    if (id.connections == 0) {
+      id.certified = c.certified;
+    } else if (id.certified != c.certified) {
+      id.conflicting = true;
+    }
+    ++id.connections;
+    return true;
+  }
+
+  void forget_sender(const Conn& c) {
+    if (!c.sender) return;
+    std::lock_guard<std::mutex> lock(identities_mu_);
+    auto it = identities_.find(*c.sender);
+    if (it != identities_.end() && --it->second.connections == 0) identities_.erase(it);
+  }
+
   // Reads up to `room` bytes. >0 bytes; 0 would block; -1 closed or failed.
   static long read_some(Side& s, char* buf, std::size_t room) {
     if (s.ssl != nullptr) {
@@ -661,8 +739,8 @@ class Guard::Impl {
   void pump(Conn& c) {
     const auto id = c.id;
     if (!finish_connect(c.net) || !finish_connect(c.local)) return close_conn(id);
-    if (!handshake(c.net)) return close_conn(id);
-    if (!read_net(c)) return close_conn(id);
+    if (!handshake(c.net) || !read_certificate(c)) return close_conn(id);
+    if (!read_net(c) || !record_sender(c)) return close_conn(id);
     // An inbound connection reaches CAF only once its first BASP frame (the client handshake) is complete.
     if (c.inbound && c.local.fd < 0 && c.check.frames() > 0 && !connect_side(c, c.local, kLocalSide))
       return close_conn(id);
@@ -671,7 +749,7 @@ class Guard::Impl {
     // A TLS record already decrypted inside OpenSSL raises no socket event: take it while there is room.
     while (c.net.ssl != nullptr && !c.net.closed && SSL_pending(c.net.ssl) > 0 && c.local.pending() < kMaxBuffered &&
            c.local.connected) {
-      if (!read_net(c) || !flush(c.local)) return close_conn(id);
+      if (!read_net(c) || !record_sender(c) || !flush(c.local)) return close_conn(id);
     }
     read_local(c);
     if ((c.local.connected && !flush(c.local)) || (c.net.ready() && !flush(c.net))) return close_conn(id);
@@ -739,6 +817,7 @@ class Guard::Impl {
   void close_conn(std::uint64_t id) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
+    forget_sender(it->second);
     release(it->second);
     conns_.erase(it);
     --open_;
@@ -756,6 +835,16 @@ class Guard::Impl {
   std::vector<std::pair<std::uint64_t, Listener>> new_listeners_;
   std::vector<std::pair<std::uint64_t, Tunnel>> new_tunnels_;
   std::atomic<std::uint64_t> next_id_{1};
+  std::optional<NodeId> certified_as_;
+
+  // The remote CAF nodes of open TLS connections and the node their certificates name (read by actors).
+  struct PeerIdentity {
+    std::optional<NodeId> certified;
+    std::size_t connections = 0;
+    bool conflicting = false;  // two connections announced the same CAF node with different certificates
+  };
+  mutable std::mutex identities_mu_;
+  std::map<caf::node_id, PeerIdentity> identities_;
 
   // Owned by the loop thread.
   std::map<std::uint64_t, Conn> conns_;
@@ -770,9 +859,9 @@ Guard::Guard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Guard::~Guard() = default;
 
 Result<std::unique_ptr<Guard>> Guard::start(ConnectionLimits limits, std::chrono::milliseconds idle_timeout,
-                                            const TlsOptions& tls) {
+                                            const TlsOptions& tls, std::optional<NodeId> certified_as) {
   auto impl = std::make_unique<Impl>(limits, idle_timeout);
-  if (auto ok = impl->init(tls); !ok) return ok.error();
+  if (auto ok = impl->init(tls, certified_as); !ok) return ok.error();
   return std::unique_ptr<Guard>(new Guard(std::move(impl)));
 }
 
@@ -786,6 +875,10 @@ Result<std::uint16_t> Guard::open_tunnel(const PeerAddress& remote, std::chrono:
 
 Result<void> Guard::reload_tls(const TlsOptions& tls) { return impl_->reload_tls(tls); }
 GuardStats Guard::stats() const { return impl_->stats(); }
+bool Guard::tls() const { return impl_->tls(); }
+Result<void> Guard::vouches_for(const caf::node_id& from, NodeId claimed) const {
+  return impl_->vouches_for(from, claimed);
+}
 const ConnectionLimits& Guard::limits() const noexcept { return impl_->limits(); }
 
 }  // namespace meshos::net

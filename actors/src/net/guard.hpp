@@ -20,7 +20,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <caf/node_id.hpp>
 
 #include "meshos/node.hpp"
 #include "meshos/result.hpp"
@@ -44,11 +47,13 @@ struct GuardStats {
 
 class Guard {
  public:
-  // `tls` disabled: plain TCP. Enabled: the files are loaded now (kind invalid_tls) and kept in memory.
+  // `tls` disabled: plain TCP. Enabled: the files are loaded now (kind invalid_tls) and kept in memory;
+  // `certified_as` is the node the certificate must name (a node's guard; none for an operator's).
   // A connection in use that brings no byte for `idle_timeout` (BASP heartbeats flow every heartbeat
   // interval) is closed.
   static Result<std::unique_ptr<Guard>> start(ConnectionLimits limits, std::chrono::milliseconds idle_timeout,
-                                              const TlsOptions& tls);
+                                              const TlsOptions& tls,
+                                              std::optional<NodeId> certified_as = std::nullopt);
   ~Guard();  // closes every connection and listener, joins the thread
   Guard(const Guard&) = delete;
   Guard& operator=(const Guard&) = delete;
@@ -64,6 +69,11 @@ class Guard {
   Result<void> reload_tls(const TlsOptions& tls);
 
   GuardStats stats() const;
+  bool tls() const;
+  // Whether a message from CAF node `from` may speak for node `claimed`: always without TLS (the signed
+  // hello proves it); with TLS, only when the certificate of every open connection from `from` names
+  // `claimed`. Kind peer_refused, with the reason.
+  Result<void> vouches_for(const caf::node_id& from, NodeId claimed) const;
   const ConnectionLimits& limits() const noexcept;
 
   class Impl;

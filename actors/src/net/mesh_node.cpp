@@ -76,7 +76,8 @@ class MeshNodeImpl final : public MeshNode {
       return SdkError{"invalid_config", "connection limits must be positive (max message size at least 1024)"};
 
     // The guard loads the TLS files once; from then on the node never reads them again unless told to.
-    auto guard = net::Guard::start(network.limits, network.peer_timeout, network.tls);
+    // With TLS the certificate must name this node: peers match it against the node's signed hello.
+    auto guard = net::Guard::start(network.limits, network.peer_timeout, network.tls, config.this_node);
     if (!guard) return guard.error();
     std::unique_ptr<MeshNodeImpl> node(new MeshNodeImpl());
     node->tls_options_ = network.tls;

@@ -140,6 +140,7 @@ void greet(peer_actor* self, caf::actor handle, OnOk on_ok, OnFail on_fail) {
                       if (gen != s2.gen || s2.stopped) return;
                       auto valid =
                           verify_hello(h, expected, s2.ctx->node_id, s2.ctx->members, s2.ctx->options.max_peers);
+                      if (valid) valid = s2.ctx->guard->vouches_for(handle.node(), h.node_id);
                       if (!valid) {
                         on_fail(valid.error().message);
                         return;

@@ -6,8 +6,10 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "meshos/node.hpp"
+#include "net/certificate.hpp"
 #include "net/openssl_error.hpp"
 
 namespace meshos {
@@ -67,6 +69,51 @@ Result<void> TlsOptions::validate() const {
   }
   return {};
 }
+
+std::string node_certificate_uri(NodeId id) { return std::string(kNodeCertificateUriPrefix) + to_hex(id); }
+
+namespace net {
+
+Result<std::optional<NodeId>> node_id_in_certificate(X509* cert) {
+  using Names = std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)>;
+  Names names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
+              GENERAL_NAMES_free);
+  ERR_clear_error();  // no subjectAltName at all leaves an entry behind
+  std::optional<NodeId> found;
+  if (!names) return found;
+  const std::string prefix = kNodeCertificateUriPrefix;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+    const std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                           static_cast<std::size_t>(ASN1_STRING_length(uri)));
+    if (text.compare(0, prefix.size(), prefix) != 0) continue;
+    NodeId id = 0;
+    const std::string digits = text.substr(prefix.size());
+    if (digits.size() != 16 || !parse_hex_u64(digits, id) || id == 0)
+      return SdkError{"invalid_tls", "certificate names a node as '" + text + "' (expected " + prefix +
+                                         "<16 hex digits>)"};
+    if (found && *found != id)
+      return SdkError{"invalid_tls", "certificate names two nodes, " + to_hex(*found) + " and " + to_hex(id)};
+    found = id;
+  }
+  return found;
+}
+
+Result<void> require_certificate_names(X509* cert, const std::string& path, NodeId expected) {
+  auto named = node_id_in_certificate(cert);
+  if (!named) return SdkError{"invalid_tls", "certificate '" + path + "': " + named.error().message};
+  if (!*named)
+    return SdkError{"invalid_tls", "certificate '" + path + "' names no node: a node's certificate needs the "
+                                   "subjectAltName URI " + node_certificate_uri(expected)};
+  if (**named != expected)
+    return SdkError{"invalid_tls", "certificate '" + path + "' names node " + to_hex(**named) + ", not this node " +
+                                       to_hex(expected)};
+  return {};
+}
+
+}  // namespace net
 
 Result<PeerAddress> PeerAddress::parse(const std::string& text) {
   auto bad = [&](const std::string& why) {
