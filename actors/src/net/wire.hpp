@@ -71,11 +71,40 @@ struct NetHello {
   std::vector<std::uint8_t> signature;  // 64 bytes
 };
 
+// Loads a byte vector as CAF does (length, then the raw bytes), but never allocates more than the input
+// holds: CAF 0.17 resizes the vector to the length the sender declares before reading a byte, so a
+// stranger's hello declaring a 4 GB key made the receiving node allocate and zero 4 GB (test/fuzz/hello).
+// Reads in chunks instead; a declared length beyond the input fails at the end of the input, as before.
+template <class Deserializer>
+caf::error load_bytes_in_chunks(Deserializer& f, std::vector<std::uint8_t>& xs) {
+  constexpr std::size_t kChunk = 4096;
+  std::size_t declared = 0;
+  if (auto err = f.begin_sequence(declared)) return err;
+  xs.clear();
+  while (xs.size() < declared) {
+    const std::size_t at = xs.size();
+    const std::size_t n = declared - at < kChunk ? declared - at : kChunk;
+    xs.resize(at + n);
+    if (auto err = f.apply_raw(n, xs.data() + at)) return err;
+  }
+  return f.end_sequence();
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NetHello& x) {
-  return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
-           x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev, x.public_key, x.answers,
-           x.challenge, x.target, x.signature);
+  if constexpr (Inspector::reads_state) {
+    return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
+             x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev, x.public_key, x.answers,
+             x.challenge, x.target, x.signature);
+  } else {
+    // Loading: the same fields in the same order, the byte vectors through load_bytes_in_chunks.
+    if (auto err = f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
+                     x.capabilities_json, x.maintenance_json, x.peers, x.peer_ids, x.info_rev))
+      return err;
+    if (auto err = load_bytes_in_chunks(f, x.public_key)) return err;
+    if (auto err = f(x.answers, x.challenge, x.target)) return err;
+    return load_bytes_in_chunks(f, x.signature);
+  }
 }
 
 // error_kind empty: success, `json` is the answer. Otherwise the node's SdkError (kind + message); `json`
