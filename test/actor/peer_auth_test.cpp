@@ -4,6 +4,10 @@
 
 #include <cstring>
 
+#include <caf/all.hpp>
+#include <caf/binary_serializer.hpp>
+
+#include "net/basp_message.hpp"
 #include "net/guard.hpp"
 #include "net/hello.hpp"
 
@@ -92,6 +96,86 @@ TEST_CASE("the frame check keeps the first frame's payload, split at any byte, a
     REQUIRE(c.feed(stream.data() + split, stream.size() - split) == Verdict::Ok);
     CHECK(c.first_payload() == "hello");
   }
+}
+
+namespace {
+
+// A direct message's payload as CAF 0.17 writes it: the forwarding stack, then the message.
+std::vector<char> direct_payload(caf::actor_system& sys, const std::vector<caf::strong_actor_ptr>& stack,
+                                 const caf::message& msg) {
+  std::vector<char> buf;
+  caf::binary_serializer sink(sys, buf);
+  auto copy = stack;
+  auto content = msg;
+  REQUIRE_FALSE(sink(copy, content));
+  return buf;
+}
+
+net::MessageVerdict inspect(const std::vector<char>& payload, bool response = false) {
+  auto n = std::min(payload.size(), net::kMessageInspectBytes);
+  return net::inspect_direct_message(reinterpret_cast<const std::uint8_t*>(payload.data()), n, response);
+}
+
+}  // namespace
+
+TEST_CASE("the guard tells a direct message that steers or stops an actor from an ordinary one") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys(cfg);
+  caf::scoped_actor self(sys);
+  const std::vector<caf::strong_actor_ptr> no_stack;
+  const std::vector<caf::strong_actor_ptr> stack{caf::actor_cast<caf::strong_actor_ptr>(self)};
+  using net::MessageVerdict;
+  const auto addr = caf::actor_cast<caf::actor_addr>(self);
+  for (const auto& route : {no_stack, stack}) {
+    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::atom("ping"), std::string(5000, 'x')))) ==
+          MessageVerdict::Ok);
+    CHECK(inspect(direct_payload(sys, route, caf::make_message()))  == MessageVerdict::Ok);
+    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::exit_msg{addr, caf::exit_reason::kill}))) ==
+          MessageVerdict::SystemMessage);
+    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::down_msg{addr, caf::exit_reason::normal}))) ==
+          MessageVerdict::SystemMessage);
+    // An exit message anywhere in a message is refused; a lone error only when it answers nothing.
+    CHECK(inspect(direct_payload(sys, route, caf::make_message(1, caf::exit_msg{addr, caf::exit_reason::kill}))) ==
+          MessageVerdict::SystemMessage);
+    auto lone_error = direct_payload(sys, route, caf::make_message(caf::make_error(caf::sec::runtime_error)));
+    CHECK(inspect(lone_error) == MessageVerdict::SystemMessage);
+    CHECK(inspect(lone_error, /*response=*/true) == MessageVerdict::Ok);
+    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::make_error(caf::sec::runtime_error), 1))) ==
+          MessageVerdict::Ok);
+  }
+  // Cut short or garbage: not readable, so not let through.
+  auto whole = direct_payload(sys, no_stack, caf::make_message(caf::atom("ping")));
+  whole.resize(3);
+  CHECK(inspect(whole) == MessageVerdict::Unreadable);
+  CHECK(inspect(std::vector<char>(64, '\xff')) == MessageVerdict::Unreadable);
+}
+
+TEST_CASE("the frame check hands a direct message's first bytes to the inspector before the frame ends") {
+  std::vector<std::pair<std::string, bool>> seen;
+  auto inspector = [&](const std::uint8_t* p, std::size_t n, bool response) {
+    seen.emplace_back(std::string(reinterpret_cast<const char*>(p), n), response);
+    return std::string(reinterpret_cast<const char*>(p), n).find("bad") == std::string::npos;
+  };
+  std::vector<std::uint8_t> stream = header(0x01, 0);
+  auto msg = header(0x02, 6);
+  msg[8] = 0x80;  // a response
+  stream.insert(stream.end(), msg.begin(), msg.end());
+  stream.insert(stream.end(), {'g', 'o', 'o', 'd', '!', '!'});
+  for (std::size_t split = 0; split <= stream.size(); ++split) {
+    seen.clear();
+    BaspFrameCheck c(1024, BaspFrameCheck::First::ClientHandshake, inspector, 4);
+    REQUIRE(c.feed(stream.data(), split) == Verdict::Ok);
+    REQUIRE(c.feed(stream.data() + split, stream.size() - split) == Verdict::Ok);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].first == "good");
+    CHECK(seen[0].second);
+  }
+  // Refused on its 4th byte: the rest of the frame (which CAF needs before it acts) is never passed on.
+  BaspFrameCheck c(1024, BaspFrameCheck::First::Any, inspector, 4);
+  auto bad = header(0x02, 100);
+  REQUIRE(feed(c, bad) == Verdict::Ok);
+  CHECK(feed(c, {'x', 'b', 'a', 'd'}) == Verdict::Forbidden);
+  CHECK(feed(c, {'y'}) == Verdict::Forbidden);
 }
 
 namespace {

@@ -506,4 +506,45 @@ TEST_CASE("a TLS peer is admitted only when its certificate names the node its s
   REQUIRE(t.node->shutdown());
 }
 
+TEST_CASE("a stranger's system messages (exit, kill, a lone error, down) never stop a node's actors") {
+  // Found while testing certificate names: CAF 0.17 delivers an exit message from the network like a local
+  // one, and `kill` cannot be trapped; one message from anyone who completed a BASP handshake stopped the
+  // node's gateway (no operator, no peer was served again).
+  auto node = start_node();
+  auto operator_connection = RemoteNode::connect(loopback(node->port()), {}, 5s);
+  REQUIRE(operator_connection);
+  using Attack = std::function<void(caf::blocking_actor*, const caf::actor&)>;
+  const std::vector<Attack> attacks = {
+      [](caf::blocking_actor* self, const caf::actor& gw) { self->send_exit(gw, caf::exit_reason::kill); },
+      [](caf::blocking_actor* self, const caf::actor& gw) { self->send_exit(gw, caf::exit_reason::user_shutdown); },
+      [](caf::blocking_actor* self, const caf::actor& gw) { self->send(gw, caf::make_error(caf::sec::runtime_error)); },
+      [](caf::blocking_actor* self, const caf::actor& gw) {
+        self->send(gw, caf::down_msg{caf::actor_cast<caf::actor_addr>(self), caf::exit_reason::kill});
+      },
+  };
+  for (const auto& attack : attacks) {
+    caf::actor_system_config cfg;
+    net::configure_system(cfg, 250ms);
+    caf::actor_system sys(cfg);
+    auto gateway = sys.middleman().remote_actor("127.0.0.1", node->port());
+    REQUIRE_MESSAGE(gateway, sys.render(gateway.error()));
+    caf::scoped_actor self(sys);
+    self->monitor(*gateway);
+    attack(self.ptr(), *gateway);
+    // The guard closes the connection (CAF then reports the proxy down); a node whose gateway died would too,
+    // which the status requests below tell apart.
+    bool closed = false;
+    self->receive([&](caf::down_msg&) { closed = true; }, caf::after(10s) >> [] {});
+    CHECK_MESSAGE(closed, "the connection stayed open after a system message");
+  }
+  // Every one was refused at the guard, and the node serves as before, old connections and new.
+  auto reply = (*operator_connection)->request("status", "{}", 5s);
+  REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().to_string()));
+  CHECK(json::parse(*reply)["refused"]["system_messages"].get<std::size_t>() == attacks.size());
+  auto fresh = RemoteNode::connect(loopback(node->port()), {}, 5s);
+  REQUIRE(fresh);
+  CHECK((*fresh)->request("status", "{}", 5s));
+  REQUIRE(node->shutdown());
+}
+
 }  // namespace meshos::test

@@ -26,7 +26,23 @@ BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
   if (len > max_payload_) return Verdict::Oversize;
   if (op == kDirect || op == kMonitor || op == kDown) saw_actor_message_ = true;
   payload_left_ = len;
+  prefix_.clear();
+  prefix_want_ = 0;
+  if (op == kDirect && inspect_) {
+    // The message id (operation_data) has its top bit set for responses.
+    response_ = (header_[8] & 0x80) != 0;
+    prefix_want_ = std::min<std::size_t>(len, inspect_bytes_);
+    if (prefix_want_ == 0 && !inspect_(nullptr, 0, response_)) return Verdict::Forbidden;
+  }
   return Verdict::Ok;
+}
+
+BaspFrameCheck::Verdict BaspFrameCheck::take_prefix(const std::uint8_t* data, std::size_t n) {
+  if (prefix_want_ == 0 || prefix_.size() >= prefix_want_) return Verdict::Ok;
+  prefix_.append(reinterpret_cast<const char*>(data), std::min(n, prefix_want_ - prefix_.size()));
+  if (prefix_.size() < prefix_want_) return Verdict::Ok;
+  return inspect_(reinterpret_cast<const std::uint8_t*>(prefix_.data()), prefix_.size(), response_) ? Verdict::Ok
+                                                                                                     : Verdict::Forbidden;
 }
 
 BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size_t n) {
@@ -35,6 +51,7 @@ BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size
     if (in_payload_) {
       auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
       if (frames_ == 0) first_payload_.append(reinterpret_cast<const char*>(data), take);
+      if (auto v = take_prefix(data, take); v != Verdict::Ok) return failed_ = v;
       payload_left_ -= take;
       data += take;
       n -= take;

@@ -1,6 +1,7 @@
 // The guard's event loop: one thread, epoll, non-blocking sockets, OpenSSL driven directly (the thread's
 // error queue is cleared before every TLS call, which is what CAF 0.17's sessions fail to do).
 #include "net/guard.hpp"
+#include "net/basp_message.hpp"
 #include "net/certificate.hpp"
 #include "net/openssl_error.hpp"
 
@@ -27,8 +28,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-
-#include <caf/binary_deserializer.hpp>
 
 namespace meshos::net {
 
@@ -198,7 +197,13 @@ struct Conn {
   std::optional<NodeId> certified;
   std::optional<caf::node_id> sender;
 
-  Conn(std::size_t max_payload, BaspFrameCheck::First first) : check(max_payload, first) {}
+  Conn(std::size_t max_payload, BaspFrameCheck::First first)
+      : check(
+            max_payload, first,
+            [](const std::uint8_t* payload, std::size_t n, bool response) {
+              return inspect_direct_message(payload, n, response) == MessageVerdict::Ok;
+            },
+            kMessageInspectBytes) {}
 };
 
 struct Listener {
@@ -310,6 +315,7 @@ class Guard::Impl {
     s.idle_timeouts = idle_timeouts_.load();
     s.oversize_frames = oversize_frames_.load();
     s.malformed_frames = malformed_frames_.load();
+    s.forbidden_messages = forbidden_messages_.load();
     s.tls_failures = tls_failures_.load();
     s.tunnels = tunnels_opened_.load();
     s.open = open_.load();
@@ -615,16 +621,14 @@ class Guard::Impl {
   // remember which node that CAF node's certificate names. False: the handshake carries no node id.
   bool record_sender(Conn& c) {
     if (c.net.ssl == nullptr || c.sender || c.check.frames() == 0) return true;
-    const auto& payload = c.check.first_payload();
-    caf::binary_deserializer source(static_cast<caf::execution_unit*>(nullptr), payload.data(), payload.size());
-    caf::node_id sender;
-    if (source(sender) || !sender) {
+    auto sender = handshake_sender(c.check.first_payload());
+    if (!sender) {
       ++malformed_frames_;
       return false;
     }
     c.sender = sender;
     std::lock_guard<std::mutex> lock(identities_mu_);
-    auto& id = identities_[sender];
+    auto& id = identities_[*sender];
     if (id.connections == 0) {
       id.certified = c.certified;
     } else if (id.certified != c.certified) {
@@ -715,6 +719,10 @@ class Guard::Impl {
       }
       if (verdict == BaspFrameCheck::Verdict::Malformed) {
         ++malformed_frames_;
+        return false;
+      }
+      if (verdict == BaspFrameCheck::Verdict::Forbidden) {
+        ++forbidden_messages_;
         return false;
       }
       c.local.out.append(buf, static_cast<std::size_t>(n));
@@ -852,7 +860,8 @@ class Guard::Impl {
   std::map<std::uint64_t, Tunnel> tunnels_;
 
   std::atomic<std::uint64_t> accepted_{0}, refused_capacity_{0}, evicted_pending_{0}, handshake_timeouts_{0},
-      idle_timeouts_{0}, oversize_frames_{0}, malformed_frames_{0}, tls_failures_{0}, tunnels_opened_{0}, open_{0};
+      idle_timeouts_{0}, oversize_frames_{0}, malformed_frames_{0}, forbidden_messages_{0}, tls_failures_{0},
+      tunnels_opened_{0}, open_{0};
 };
 
 Guard::Guard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

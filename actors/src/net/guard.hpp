@@ -40,6 +40,7 @@ struct GuardStats {
   std::uint64_t idle_timeouts = 0;
   std::uint64_t oversize_frames = 0;    // announced payload over max_message_size
   std::uint64_t malformed_frames = 0;   // not BASP, or not the handshake expected first
+  std::uint64_t forbidden_messages = 0; // system messages (exit, down, ...) and unreadable ones (basp_message.hpp)
   std::uint64_t tls_failures = 0;       // handshakes refused or broken
   std::uint64_t tunnels = 0;            // outbound connections opened
   std::uint64_t open = 0;               // connections open now
