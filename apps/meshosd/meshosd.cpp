@@ -1,5 +1,8 @@
 // meshosd: one meshos node as a server process. It hosts the daemons its config names, joins its peers,
-// and on SIGTERM / SIGINT / SIGHUP drains every daemon through maintenance before it stops.
+// and on SIGTERM / SIGINT drains every daemon through maintenance before it stops. SIGHUP reloads the TLS
+// files after validating them (a refused reload is logged and the node keeps what it had: credentials
+// removed or replaced at run time never stop it); with --on-hangup=drain, which meshos-run passes to the
+// nodes it starts through `ssh -tt`, SIGHUP drains and stops like SIGTERM instead.
 #include <pthread.h>
 #include <signal.h>
 
@@ -73,6 +76,26 @@ bool is_bad_input(const std::string& kind) {
          kind == "invalid_state_dir";
 }
 
+// SIGHUP with --on-hangup=reload: the TLS files again, validated before use (MeshNode::reload_tls keeps the
+// old credentials on any error). Never stops the node; one line says what happened.
+void reload_on_hangup(MeshNode& node, const NodeProgramOptions& options) {
+  const TlsOptions& tls = options.network.tls;
+  if (!tls.enabled()) {
+    std::cout << "meshosd: Hangup: nothing to reload (the node runs without TLS); "
+                 "the members-file is read only at start; the node keeps running"
+              << std::endl;
+    return;
+  }
+  auto reloaded = node.reload_tls();
+  if (reloaded) {
+    std::cout << "meshosd: Hangup: reloaded TLS certificate " << tls.certificate << ", key " << tls.key
+              << ", ca-file " << tls.ca_file << "; new connections use them" << std::endl;
+  } else {
+    std::cout << "meshosd: Hangup: TLS reload refused (" << reloaded.error().kind << ": "
+              << reloaded.error().message << "); the node keeps the credentials it had" << std::endl;
+  }
+}
+
 int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
   SdkOptions sdk_options;
   sdk_options.verifier = options.verifier;
@@ -117,7 +140,15 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
             << (names.empty() ? "none" : names) << std::endl;
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    if (sigwait(&stop_signals, &signal_number) != 0) continue;
+    if (signal_number != SIGHUP || options.on_hangup == OnHangup::Drain) break;
+    try {
+      reload_on_hangup(*node, options);
+    } catch (const std::exception& e) {  // a reload never stops the node
+      std::cout << "meshosd: Hangup: reload failed (" << e.what() << "); the node keeps what it had" << std::endl;
+    }
+  }
   std::cout << "meshosd: " << strsignal(signal_number) << ": draining (deadline "
             << options.drain_deadline.count() << " ms)" << std::endl;
 
@@ -155,7 +186,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  // A hung-up session (meshos-run's `ssh -tt` to a remote node ending) drains the node like SIGTERM.
+  // SIGHUP: a reload, or with --on-hangup=drain (a hung-up `ssh -tt` session of meshos-run's) a stop.
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);

@@ -242,6 +242,21 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       out.help = true;
     } else if (arg == "--fresh-state") {
       out.overrides.emplace_back("node.fresh-state", "true");
+    } else if (arg == "--on-hangup" || arg.rfind("--on-hangup=", 0) == 0) {
+      std::string value;
+      if (arg == "--on-hangup") {
+        if (i + 1 >= argc) return invalid("--on-hangup needs drain or reload");
+        value = argv[++i];
+      } else {
+        value = arg.substr(12);
+      }
+      if (value == "reload") {
+        out.on_hangup = OnHangup::Reload;
+      } else if (value == "drain") {
+        out.on_hangup = OnHangup::Drain;
+      } else {
+        return invalid("--on-hangup: \"" + value + "\" is neither drain nor reload");
+      }
     } else if (arg == "--config" || arg == "--config-file") {
       if (i + 1 >= argc) return invalid(arg + " needs a file name");
       out.config_path = argv[++i];
@@ -254,7 +269,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       const auto eq = arg.find('=');
       out.overrides.emplace_back(arg.substr(2, eq - 2), arg.substr(eq + 1));
     } else {
-      return invalid("unknown argument \"" + arg + "\" (expected --config FILE, --section.key=value or --help)");
+      return invalid("unknown argument \"" + arg + "\" (expected --config FILE, --section.key=value, --on-hangup=drain|reload or --help)");
     }
   }
   if (!out.help && out.config_path.empty()) return invalid("no config file given (--config FILE)");
@@ -285,6 +300,7 @@ Result<NodeProgramOptions> load_node_options(const CommandLine& command_line) {
     return SdkError{doc.error().kind, path + ": " + doc.error().message};
   }
   Draft draft;
+  draft.out.on_hangup = command_line.on_hangup;
   for (const auto& section : doc->sections) {
     if (!known_section(section)) return invalid(path + ": unknown section [" + section + "]");
   }
@@ -358,7 +374,8 @@ EntityKeypair daemon_keypair(const EntityKeypair& node_key, const std::string& d
 }
 
 std::string usage_text() {
-  return R"(usage: meshosd --config FILE [--section.key=value ...] [--fresh-state] [--help]
+  return R"(usage: meshosd --config FILE [--section.key=value ...] [--fresh-state] [--on-hangup=reload|drain]
+               [--help]
 
 A meshos node: hosts the daemons its config names and joins its peers over CAF's network layer.
 The config is CAF's INI dialect (';' comments, strings quoted, durations like 250ms, lists ["a", "b"]);
@@ -374,8 +391,8 @@ bare there). Relative paths are taken from the working directory.
              listen-host ("127.0.0.1"), listen-port (0 = ephemeral), port-file (the chosen port is
              written there), peers (["host:port", ...]), heartbeat-interval (250ms),
              peer-timeout (1500ms), reconnect-initial (100ms), reconnect-max (5s),
-             software-version, drain-deadline (30s: the drain on SIGTERM / SIGINT),
-             shutdown-deadline (5s: the bound of the final stop)
+             software-version, drain-deadline (30s: the drain on SIGTERM / SIGINT, and on
+             SIGHUP with --on-hangup=drain), shutdown-deadline (5s: the bound of the final stop)
              state-dir (what operators committed survives restarts there: maintenance, cordon,
              freeze, avoid list, daemon intents, replay memory, audit; made when missing),
              fresh-state (false; true or --fresh-state: an unusable state file is renamed
@@ -384,6 +401,13 @@ bare there). Relative paths are taken from the working directory.
 [operators]  registry-file (JSON {"operators": [{"name", "public_key"}]}), threshold (break-glass, 1)
 [daemons]    builtin (["echo", "counter", "echo:second-echo", ...]: kind or kind:name)
              plugins (["path/to/libplugin.so", ...]: C daemons exporting meshos_plugin_vtable)
+
+Signals: SIGTERM / SIGINT drain the node and stop it. SIGHUP, with --on-hangup=reload (the default),
+reads the [tls] files again and uses them for new connections once they validate; a refused reload
+(a file missing, unreadable, or a key that does not match its certificate) changes nothing and never
+stops the node: it keeps the credentials it had. One line on stdout tells what happened. The
+members-file is read only at start. --on-hangup=drain makes SIGHUP drain and stop like SIGTERM
+(meshos-run passes it to the nodes it starts through `ssh -tt`, which hang up when the session ends).
 
 Exit codes: 0 drained and stopped; 1 runtime failure or drain deadline passed; 2 bad config
 or an unusable state file (one line on stderr, nothing started).

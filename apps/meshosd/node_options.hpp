@@ -17,15 +17,21 @@
 
 namespace meshos::apps {
 
+// What SIGHUP does: reload (default) re-reads and validates the TLS files and keeps what the node had on any
+// error; drain stops the node like SIGTERM (meshos-run passes it to nodes it starts through `ssh -tt`, whose
+// hang-up is how they learn that the session ended).
+enum class OnHangup { Reload, Drain };
+
 struct CommandLine {
   std::string config_path;
   bool help = false;
+  OnHangup on_hangup = OnHangup::Reload;
   // "section.key" -> value as written after '='; CLI values may be bare strings.
   std::vector<std::pair<std::string, std::string>> overrides;
 };
 
-// Kind "invalid_config": an argument that is neither --config, --help, --fresh-state (= --node.fresh-state=true)
-// nor --section.key=value.
+// Kind "invalid_config": an argument that is neither --config, --help, --fresh-state (= --node.fresh-state=true),
+// --on-hangup=drain|reload nor --section.key=value.
 Result<CommandLine> parse_command_line(int argc, const char* const* argv);
 
 struct HostedDaemon {
@@ -45,6 +51,7 @@ struct NodeProgramOptions {
   std::chrono::milliseconds shutdown_deadline{5'000};   // then: bound of the network and runtime stop
   std::string state_dir;    // what operators committed survives restarts there ("" = nothing kept)
   bool fresh_state = false; // an unusable state file is set aside and the node starts fresh
+  OnHangup on_hangup = OnHangup::Reload;  // from the command line
 };
 
 // Every problem as one line (kind "invalid_config", or the loader's kind: key_file_not_found,

@@ -1,8 +1,9 @@
 // meshos-run: starts the nodes of a cluster description (local ones as child processes, remote ones
 // through ssh), restarts a node that dies with backoff, relays what they print, and on SIGTERM / SIGINT
 // stops them all: SIGTERM in file order, a bounded wait, SIGKILL for stragglers.
-// One thread, one poll(): child output pipes and a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP); the only
-// timeouts are the restart backoffs and the stop deadline.
+// One thread, one poll(): child output pipes and a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP: SIGHUP stops the
+// cluster too); the only timeouts are the restart backoffs and the stop deadline. Remote nodes run with
+// --on-hangup=drain, so the hang-up of their ssh session stops them (meshosd's SIGHUP otherwise reloads TLS).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -178,8 +179,9 @@ class Launcher {
       argv.push_back(meshosd_);
       for (auto& a : meshosd_arguments(n)) argv.push_back(a);
     } else {
-      // -tt: when this ssh ends, the remote session hangs up and meshosd (which drains on SIGHUP) stops.
-      std::string remote = "exec " + shell_quote(cluster_.remote_meshosd);
+      // -tt: when this ssh ends, the remote session hangs up; --on-hangup=drain makes meshosd drain and stop
+      // on that SIGHUP (by default SIGHUP only reloads its TLS files, and the node would live on unsupervised).
+      std::string remote = "exec " + shell_quote(cluster_.remote_meshosd) + " --on-hangup=drain";
       for (auto& a : meshosd_arguments(n)) remote += " " + shell_quote(a);
       argv = {"ssh", "-tt", "-o", "BatchMode=yes", n.spec.host, remote};
     }
