@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 #include <caf/all.hpp>
 #include <caf/binary_serializer.hpp>
@@ -10,6 +12,7 @@
 #include "net/basp_message.hpp"
 #include "net/guard.hpp"
 #include "net/hello.hpp"
+#include "net/wire.hpp"
 
 namespace meshos::test {
 
@@ -84,20 +87,6 @@ TEST_CASE("the frame check refuses routed messages, which name their own sender"
   CHECK(feed(c, header(0x03, 0)) == Verdict::Malformed);
 }
 
-TEST_CASE("the frame check keeps the first frame's payload, split at any byte, and only that one") {
-  std::vector<std::uint8_t> stream = header(0x00, 5);
-  stream.insert(stream.end(), {'h', 'e', 'l', 'l', 'o'});
-  auto msg = header(0x02, 3);
-  stream.insert(stream.end(), msg.begin(), msg.end());
-  stream.insert(stream.end(), {'x', 'y', 'z'});
-  for (std::size_t split = 0; split <= stream.size(); ++split) {
-    BaspFrameCheck c(1024, BaspFrameCheck::First::ServerHandshake);
-    REQUIRE(c.feed(stream.data(), split) == Verdict::Ok);
-    REQUIRE(c.feed(stream.data() + split, stream.size() - split) == Verdict::Ok);
-    CHECK(c.first_payload() == "hello");
-  }
-}
-
 namespace {
 
 // A direct message's payload as CAF 0.17 writes it: the forwarding stack, then the message.
@@ -118,62 +107,119 @@ net::MessageVerdict inspect(const std::vector<char>& payload, bool response = fa
 
 }  // namespace
 
-TEST_CASE("the guard tells a direct message that steers or stops an actor from an ordinary one") {
+TEST_CASE("only messages of meshos' wire protocol pass the guard: no system message, no byte buffer, no stack") {
   caf::actor_system_config cfg;
+  net::add_wire_types(cfg);
   caf::actor_system sys(cfg);
   caf::scoped_actor self(sys);
   const std::vector<caf::strong_actor_ptr> no_stack;
   const std::vector<caf::strong_actor_ptr> stack{caf::actor_cast<caf::strong_actor_ptr>(self)};
   using net::MessageVerdict;
   const auto addr = caf::actor_cast<caf::actor_addr>(self);
-  for (const auto& route : {no_stack, stack}) {
-    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::atom("ping"), std::string(5000, 'x')))) ==
-          MessageVerdict::Ok);
-    CHECK(inspect(direct_payload(sys, route, caf::make_message()))  == MessageVerdict::Ok);
-    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::exit_msg{addr, caf::exit_reason::kill}))) ==
-          MessageVerdict::SystemMessage);
-    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::down_msg{addr, caf::exit_reason::normal}))) ==
-          MessageVerdict::SystemMessage);
-    // An exit message anywhere in a message is refused; a lone error only when it answers nothing.
-    CHECK(inspect(direct_payload(sys, route, caf::make_message(1, caf::exit_msg{addr, caf::exit_reason::kill}))) ==
-          MessageVerdict::SystemMessage);
-    auto lone_error = direct_payload(sys, route, caf::make_message(caf::make_error(caf::sec::runtime_error)));
-    CHECK(inspect(lone_error) == MessageVerdict::SystemMessage);
-    CHECK(inspect(lone_error, /*response=*/true) == MessageVerdict::Ok);
-    CHECK(inspect(direct_payload(sys, route, caf::make_message(caf::make_error(caf::sec::runtime_error), 1))) ==
-          MessageVerdict::Ok);
-  }
+  auto payload = [&](const caf::message& m) { return direct_payload(sys, no_stack, m); };
+  // What meshos sends: atoms, strings, integers, actor handles, its own types.
+  CHECK(inspect(payload(caf::make_message(caf::atom("ping"), std::uint64_t{7}))) == MessageVerdict::Ok);
+  CHECK(inspect(payload(caf::make_message(caf::atom("x"), std::string(5000, 'x')))) == MessageVerdict::Ok);
+  CHECK(inspect(payload(caf::make_message(net::NetHello{}, caf::actor_cast<caf::actor>(self)))) == MessageVerdict::Ok);
+  CHECK(inspect(payload(caf::make_message(net::NetReply{}))) == MessageVerdict::Ok);
+  CHECK(inspect(payload(caf::make_message())) == MessageVerdict::Ok);
+  // System messages steer or stop the receiver: refused, alone or inside a message.
+  CHECK(inspect(payload(caf::make_message(caf::exit_msg{addr, caf::exit_reason::kill}))) == MessageVerdict::Forbidden);
+  CHECK(inspect(payload(caf::make_message(caf::down_msg{addr, caf::exit_reason::normal}))) == MessageVerdict::Forbidden);
+  CHECK(inspect(payload(caf::make_message(1, caf::exit_msg{addr, caf::exit_reason::kill}))) == MessageVerdict::Forbidden);
+  // A byte buffer is sized by what the sender declares: refused.
+  CHECK(inspect(payload(caf::make_message(std::vector<char>(8, 'x')))) == MessageVerdict::Forbidden);
+  // A forwarding stack names actors on nodes of the sender's choosing.
+  CHECK(inspect(direct_payload(sys, stack, caf::make_message(caf::atom("ping")))) == MessageVerdict::Forbidden);
+  // An error only as a response, and only with wire types in its context.
+  auto lone_error = payload(caf::make_message(caf::make_error(caf::sec::runtime_error, "no")));
+  CHECK(inspect(lone_error) == MessageVerdict::Forbidden);
+  CHECK(inspect(lone_error, /*response=*/true) == MessageVerdict::Ok);
+  auto error_with_buffer =
+      payload(caf::make_message(caf::make_error(caf::sec::runtime_error, std::vector<char>(8, 'x'))));
+  CHECK(inspect(error_with_buffer, true) == MessageVerdict::Forbidden);
+  CHECK(inspect(payload(caf::make_message(caf::make_error(caf::sec::runtime_error), 1)), true) ==
+        MessageVerdict::Forbidden);
   // Cut short or garbage: not readable, so not let through.
-  auto whole = direct_payload(sys, no_stack, caf::make_message(caf::atom("ping")));
+  auto whole = payload(caf::make_message(caf::atom("ping")));
   whole.resize(3);
   CHECK(inspect(whole) == MessageVerdict::Unreadable);
-  CHECK(inspect(std::vector<char>(64, '\xff')) == MessageVerdict::Unreadable);
+  CHECK(inspect(std::vector<char>(64, '\x7f')) != MessageVerdict::Ok);
 }
 
-TEST_CASE("the frame check hands a direct message's first bytes to the inspector before the frame ends") {
-  std::vector<std::pair<std::string, bool>> seen;
-  auto inspector = [&](const std::uint8_t* p, std::size_t n, bool response) {
-    seen.emplace_back(std::string(reinterpret_cast<const char*>(p), n), response);
-    return std::string(reinterpret_cast<const char*>(p), n).find("bad") == std::string::npos;
+TEST_CASE("monitor and down frames pass only from the connection's node and for the local one") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys(cfg);
+  const auto sender = caf::make_node_id(1001, "0123456789abcdef0123456789abcdef01234567");
+  const auto local = caf::make_node_id(1002, "89abcdef0123456789abcdef0123456789abcdef");
+  REQUIRE(sender);
+  REQUIRE(local);
+  auto frame = [&](const caf::optional<caf::node_id>& from, const caf::optional<caf::node_id>& to,
+                   std::optional<caf::error> reason) {
+    std::vector<char> buf;
+    caf::binary_serializer sink(sys, buf);
+    auto f = *from;
+    auto t = *to;
+    REQUIRE_FALSE(sink(f, t));
+    if (reason) REQUIRE_FALSE(sink(*reason));
+    return buf;
   };
-  std::vector<std::uint8_t> stream = header(0x01, 0);
+  auto check = [&](const std::vector<char>& b, bool down) {
+    return net::inspect_monitor_or_down(reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), down, *sender,
+                                        *local);
+  };
+  using net::MessageVerdict;
+  CHECK(check(frame(sender, local, std::nullopt), false) == MessageVerdict::Ok);
+  CHECK(check(frame(sender, local, caf::error{}), true) == MessageVerdict::Ok);
+  CHECK(check(frame(sender, local, caf::make_error(caf::exit_reason::user_shutdown)), true) == MessageVerdict::Ok);
+  // A down naming another node's actor (the sender cannot speak for it), or meant for a third node.
+  CHECK(check(frame(local, local, caf::error{}), true) == MessageVerdict::Forbidden);
+  CHECK(check(frame(sender, sender, std::nullopt), false) == MessageVerdict::Forbidden);
+  CHECK(check(frame(sender, local, caf::make_error(caf::sec::runtime_error, std::vector<char>(4, 'x'))), true) ==
+        MessageVerdict::Forbidden);
+  // The handshake's node id.
+  std::vector<char> hs;
+  caf::binary_serializer sink(sys, hs);
+  auto n = *sender;
+  REQUIRE_FALSE(sink(n));
+  auto named = net::handshake_sender(reinterpret_cast<const std::uint8_t*>(hs.data()), hs.size());
+  REQUIRE(named);
+  CHECK(*named == *sender);
+  CHECK_FALSE(net::handshake_sender(reinterpret_cast<const std::uint8_t*>(hs.data()), 3));
+}
+
+TEST_CASE("the frame check hands handshakes whole, and a message's first bytes, to the inspector before the frame ends") {
+  using Part = BaspFrameCheck::Part;
+  std::vector<std::tuple<Part, std::string, bool>> seen;
+  auto inspector = [&](const BaspFrameCheck::Inspected& f) {
+    std::string bytes(reinterpret_cast<const char*>(f.payload), f.n);
+    seen.emplace_back(f.part, bytes, f.response);
+    return bytes.find("bad") == std::string::npos;
+  };
+  std::vector<std::uint8_t> stream = header(0x01, 6);
+  stream.insert(stream.end(), {'h', 'e', 'l', 'l', 'o', '!'});
   auto msg = header(0x02, 6);
   msg[8] = 0x80;  // a response
   stream.insert(stream.end(), msg.begin(), msg.end());
   stream.insert(stream.end(), {'g', 'o', 'o', 'd', '!', '!'});
+  auto beat = header(0x06, 0);
+  stream.insert(stream.end(), beat.begin(), beat.end());
+  auto down = header(0x05, 2);
+  stream.insert(stream.end(), down.begin(), down.end());
+  stream.insert(stream.end(), {'d', 'n'});
   for (std::size_t split = 0; split <= stream.size(); ++split) {
     seen.clear();
     BaspFrameCheck c(1024, BaspFrameCheck::First::ClientHandshake, inspector, 4);
     REQUIRE(c.feed(stream.data(), split) == Verdict::Ok);
     REQUIRE(c.feed(stream.data() + split, stream.size() - split) == Verdict::Ok);
-    REQUIRE(seen.size() == 1);
-    CHECK(seen[0].first == "good");
-    CHECK(seen[0].second);
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0] == std::make_tuple(Part::Handshake, std::string("hello!"), false));
+    CHECK(seen[1] == std::make_tuple(Part::Message, std::string("good"), true));
+    CHECK(seen[2] == std::make_tuple(Part::Down, std::string("dn"), false));
   }
   // Refused on its 4th byte: the rest of the frame (which CAF needs before it acts) is never passed on.
   BaspFrameCheck c(1024, BaspFrameCheck::First::Any, inspector, 4);
-  auto bad = header(0x02, 100);
-  REQUIRE(feed(c, bad) == Verdict::Ok);
+  REQUIRE(feed(c, header(0x02, 100)) == Verdict::Ok);
   CHECK(feed(c, {'x', 'b', 'a', 'd'}) == Verdict::Forbidden);
   CHECK(feed(c, {'y'}) == Verdict::Forbidden);
 }

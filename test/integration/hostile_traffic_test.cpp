@@ -540,7 +540,7 @@ TEST_CASE("a stranger's system messages (exit, kill, a lone error, down) never s
   // Every one was refused at the guard, and the node serves as before, old connections and new.
   auto reply = (*operator_connection)->request("status", "{}", 5s);
   REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().to_string()));
-  CHECK(json::parse(*reply)["refused"]["system_messages"].get<std::size_t>() == attacks.size());
+  CHECK(json::parse(*reply)["refused"]["forbidden_messages"].get<std::size_t>() == attacks.size());
   auto fresh = RemoteNode::connect(loopback(node->port()), {}, 5s);
   REQUIRE(fresh);
   CHECK((*fresh)->request("status", "{}", 5s));

@@ -28,21 +28,32 @@ BaspFrameCheck::Verdict BaspFrameCheck::check_header() {
   payload_left_ = len;
   prefix_.clear();
   prefix_want_ = 0;
-  if (op == kDirect && inspect_) {
+  if (!inspect_) return Verdict::Ok;
+  response_ = false;
+  if (handshake) {
+    part_ = Part::Handshake;
+    prefix_want_ = len;  // at most kMaxHandshakePayload
+  } else if (op == kDirect || op == kMonitor || op == kDown) {
+    part_ = op == kDirect ? Part::Message : op == kMonitor ? Part::Monitor : Part::Down;
     // The message id (operation_data) has its top bit set for responses.
-    response_ = (header_[8] & 0x80) != 0;
+    response_ = op == kDirect && (header_[8] & 0x80) != 0;
     prefix_want_ = std::min<std::size_t>(len, inspect_bytes_);
-    if (prefix_want_ == 0 && !inspect_(nullptr, 0, response_)) return Verdict::Forbidden;
+  } else {
+    return Verdict::Ok;
   }
-  return Verdict::Ok;
+  return prefix_want_ == 0 ? inspect_prefix() : Verdict::Ok;
+}
+
+BaspFrameCheck::Verdict BaspFrameCheck::inspect_prefix() {
+  prefix_want_ = 0;
+  const Inspected seen{part_, response_, reinterpret_cast<const std::uint8_t*>(prefix_.data()), prefix_.size()};
+  return inspect_(seen) ? Verdict::Ok : Verdict::Forbidden;
 }
 
 BaspFrameCheck::Verdict BaspFrameCheck::take_prefix(const std::uint8_t* data, std::size_t n) {
-  if (prefix_want_ == 0 || prefix_.size() >= prefix_want_) return Verdict::Ok;
+  if (prefix_want_ == 0) return Verdict::Ok;
   prefix_.append(reinterpret_cast<const char*>(data), std::min(n, prefix_want_ - prefix_.size()));
-  if (prefix_.size() < prefix_want_) return Verdict::Ok;
-  return inspect_(reinterpret_cast<const std::uint8_t*>(prefix_.data()), prefix_.size(), response_) ? Verdict::Ok
-                                                                                                     : Verdict::Forbidden;
+  return prefix_.size() < prefix_want_ ? Verdict::Ok : inspect_prefix();
 }
 
 BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size_t n) {
@@ -50,7 +61,6 @@ BaspFrameCheck::Verdict BaspFrameCheck::feed(const std::uint8_t* data, std::size
   while (n > 0) {
     if (in_payload_) {
       auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
-      if (frames_ == 0) first_payload_.append(reinterpret_cast<const char*>(data), take);
       if (auto v = take_prefix(data, take); v != Verdict::Ok) return failed_ = v;
       payload_left_ -= take;
       data += take;

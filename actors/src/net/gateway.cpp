@@ -446,6 +446,9 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               auto valid = verify_hello(h, answered, s.ctx->node_id, s.ctx->members, s.ctx->options.max_peers);
               const auto& sender = self->current_sender();
               if (valid && sender == nullptr) valid = SdkError{"peer_refused", "a hello without a sender"};
+              // The gateway it offers to be answered through must be on the node that sent the hello.
+              if (valid && (!remote || remote.node() != sender->node()))
+                valid = SdkError{"peer_refused", "the hello offers a gateway on another node"};
               if (valid) valid = s.ctx->guard->vouches_for(sender->node(), h.node_id);
               if (!valid) {
                 note_refused_hello(self, valid.error());

@@ -191,19 +191,17 @@ struct Conn {
   SteadyClock::time_point last_net_rx;
   Address target;               // where the other side connects (backend for inbound, remote for outbound)
   bool pending = true;          // inbound: no actor message yet; outbound: no handshake from the remote yet
-  // TLS: the node the remote's certificate names (none: an operator), and the CAF node its handshake
-  // announced, once known (identities_ maps one to the other while the connection is open).
+  // The CAF node the remote's handshake announced, and this endpoint's own (when known): monitor and down
+  // frames must be from the one about the other.
+  std::optional<caf::node_id> sender;
+  std::optional<caf::node_id> local_node;
+  // TLS: the node the remote's certificate names (none: an operator); identities_ maps `sender` to it while
+  // the connection is open.
   bool certificate_read = false;
   std::optional<NodeId> certified;
-  std::optional<caf::node_id> sender;
+  bool identity_recorded = false;
 
-  Conn(std::size_t max_payload, BaspFrameCheck::First first)
-      : check(
-            max_payload, first,
-            [](const std::uint8_t* payload, std::size_t n, bool response) {
-              return inspect_direct_message(payload, n, response) == MessageVerdict::Ok;
-            },
-            kMessageInspectBytes) {}
+  Conn(std::size_t max_payload, BaspFrameCheck::First first) : check(max_payload, first) {}
 };
 
 struct Listener {
@@ -325,6 +323,15 @@ class Guard::Impl {
   const ConnectionLimits& limits() const noexcept { return limits_; }
 
   bool tls() const { return tls_context() != nullptr; }
+
+  void set_local_node(const caf::node_id& node) {
+    std::lock_guard<std::mutex> lock(mu_);
+    local_node_ = node;
+  }
+  std::optional<caf::node_id> local_node() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return local_node_;
+  }
 
   Result<void> vouches_for(const caf::node_id& from, NodeId claimed) const {
     if (!tls()) return {};
@@ -500,6 +507,10 @@ class Guard::Impl {
                   .first->second;
     c.id = id;
     c.inbound = inbound;
+    c.local_node = local_node();
+    c.check = BaspFrameCheck(
+        limits_.max_message_size, first,
+        [this, &c](const BaspFrameCheck::Inspected& frame) { return admits(c, frame); }, kMessageInspectBytes);
     c.opened = c.last_net_rx = SteadyClock::now();
     c.target = target;
     Side& accepted = inbound ? c.net : c.local;
@@ -617,29 +628,41 @@ class Guard::Impl {
     return true;
   }
 
-  // With TLS, once the remote's first frame (its BASP handshake, which opens with its CAF node id) is in:
-  // remember which node that CAF node's certificate names. False: the handshake carries no node id.
-  bool record_sender(Conn& c) {
-    if (c.net.ssl == nullptr || c.sender || c.check.frames() == 0) return true;
-    auto sender = handshake_sender(c.check.first_payload());
-    if (!sender) {
-      ++malformed_frames_;
-      return false;
+  // Whether a frame from the network may reach CAF (basp_message.hpp says why each check exists).
+  bool admits(Conn& c, const BaspFrameCheck::Inspected& frame) {
+    using Part = BaspFrameCheck::Part;
+    if (frame.part == Part::Handshake) {
+      auto sender = handshake_sender(frame.payload, frame.n);
+      // A repeated handshake (CAF may send one) must not change who the connection speaks for.
+      if (!sender || (c.sender && *c.sender != *sender)) return false;
+      c.sender = sender;
+      return true;
     }
-    c.sender = sender;
+    MessageVerdict verdict = MessageVerdict::Unreadable;
+    if (frame.part == Part::Message) {
+      verdict = inspect_direct_message(frame.payload, frame.n, frame.response);
+    } else if (c.sender) {
+      verdict = inspect_monitor_or_down(frame.payload, frame.n, frame.part == Part::Down, *c.sender, c.local_node);
+    }
+    return verdict == MessageVerdict::Ok;
+  }
+
+  // With TLS, once the remote's handshake named its CAF node: remember which node its certificate names.
+  void record_identity(Conn& c) {
+    if (c.net.ssl == nullptr || c.identity_recorded || !c.sender) return;
+    c.identity_recorded = true;
     std::lock_guard<std::mutex> lock(identities_mu_);
-    auto& id = identities_[*sender];
+    auto& id = identities_[*c.sender];
     if (id.connections == 0) {
       id.certified = c.certified;
     } else if (id.certified != c.certified) {
       id.conflicting = true;
     }
     ++id.connections;
-    return true;
   }
 
   void forget_sender(const Conn& c) {
-    if (!c.sender) return;
+    if (!c.identity_recorded) return;
     std::lock_guard<std::mutex> lock(identities_mu_);
     auto it = identities_.find(*c.sender);
     if (it != identities_.end() && --it->second.connections == 0) identities_.erase(it);
@@ -748,7 +771,8 @@ class Guard::Impl {
     const auto id = c.id;
     if (!finish_connect(c.net) || !finish_connect(c.local)) return close_conn(id);
     if (!handshake(c.net) || !read_certificate(c)) return close_conn(id);
-    if (!read_net(c) || !record_sender(c)) return close_conn(id);
+    if (!read_net(c)) return close_conn(id);
+    record_identity(c);
     // An inbound connection reaches CAF only once its first BASP frame (the client handshake) is complete.
     if (c.inbound && c.local.fd < 0 && c.check.frames() > 0 && !connect_side(c, c.local, kLocalSide))
       return close_conn(id);
@@ -757,7 +781,9 @@ class Guard::Impl {
     // A TLS record already decrypted inside OpenSSL raises no socket event: take it while there is room.
     while (c.net.ssl != nullptr && !c.net.closed && SSL_pending(c.net.ssl) > 0 && c.local.pending() < kMaxBuffered &&
            c.local.connected) {
-      if (!read_net(c) || !record_sender(c) || !flush(c.local)) return close_conn(id);
+      if (!read_net(c)) return close_conn(id);
+      record_identity(c);
+      if (!flush(c.local)) return close_conn(id);
     }
     read_local(c);
     if ((c.local.connected && !flush(c.local)) || (c.net.ready() && !flush(c.net))) return close_conn(id);
@@ -844,6 +870,7 @@ class Guard::Impl {
   std::vector<std::pair<std::uint64_t, Tunnel>> new_tunnels_;
   std::atomic<std::uint64_t> next_id_{1};
   std::optional<NodeId> certified_as_;
+  std::optional<caf::node_id> local_node_;  // under mu_
 
   // The remote CAF nodes of open TLS connections and the node their certificates name (read by actors).
   struct PeerIdentity {
@@ -885,6 +912,7 @@ Result<std::uint16_t> Guard::open_tunnel(const PeerAddress& remote, std::chrono:
 Result<void> Guard::reload_tls(const TlsOptions& tls) { return impl_->reload_tls(tls); }
 GuardStats Guard::stats() const { return impl_->stats(); }
 bool Guard::tls() const { return impl_->tls(); }
+void Guard::set_local_node(const caf::node_id& node) { impl_->set_local_node(node); }
 Result<void> Guard::vouches_for(const caf::node_id& from, NodeId claimed) const {
   return impl_->vouches_for(from, claimed);
 }

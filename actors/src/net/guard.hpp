@@ -40,7 +40,7 @@ struct GuardStats {
   std::uint64_t idle_timeouts = 0;
   std::uint64_t oversize_frames = 0;    // announced payload over max_message_size
   std::uint64_t malformed_frames = 0;   // not BASP, or not the handshake expected first
-  std::uint64_t forbidden_messages = 0; // system messages (exit, down, ...) and unreadable ones (basp_message.hpp)
+  std::uint64_t forbidden_messages = 0; // outside the wire protocol, or unreadable (basp_message.hpp)
   std::uint64_t tls_failures = 0;       // handshakes refused or broken
   std::uint64_t tunnels = 0;            // outbound connections opened
   std::uint64_t open = 0;               // connections open now
@@ -71,6 +71,9 @@ class Guard {
 
   GuardStats stats() const;
   bool tls() const;
+  // The CAF node of the actor system behind this guard: monitor and down frames from the network must be
+  // meant for it. Connections opened before this is called check only their source.
+  void set_local_node(const caf::node_id& node);
   // Whether a message from CAF node `from` may speak for node `claimed`: always without TLS (the signed
   // hello proves it); with TLS, only when the certificate of every open connection from `from` names
   // `claimed`. Kind peer_refused, with the reason.

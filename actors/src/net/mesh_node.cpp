@@ -90,6 +90,7 @@ class MeshNodeImpl final : public MeshNode {
       node->shut_down_ = true;  // nothing started: the destructor has nothing to stop
       return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
     }
+    node->guard_->set_local_node(node->system_->node());
     const bool verifies = options.verifier != nullptr;
     const std::string cluster = verifies ? options.verifier->cluster() : std::string(kDefaultClusterName);
     try {

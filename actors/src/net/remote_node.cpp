@@ -141,6 +141,7 @@ class RemoteNodeImpl final : public RemoteNode {
     } catch (const std::exception& e) {
       return SdkError{"connect_failed", std::string("cannot start the actor system: ") + e.what()};
     }
+    r->guard_->set_local_node(r->system_->node());
     const std::string where = node.to_string();
     std::optional<SdkError> failed;
     {

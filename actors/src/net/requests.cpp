@@ -73,7 +73,7 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
            {"idle_timeouts", facts.guard.idle_timeouts},
            {"oversize_messages", facts.guard.oversize_frames},
            {"malformed", facts.guard.malformed_frames},
-           {"system_messages", facts.guard.forbidden_messages},
+           {"forbidden_messages", facts.guard.forbidden_messages},
            {"tls_handshakes", facts.guard.tls_failures},
            {"peer_hellos", facts.hellos_refused},
            {"peers_over_capacity", facts.peers_refused},

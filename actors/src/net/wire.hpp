@@ -126,4 +126,13 @@ inline void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<NetReply>("meshos.NetReply");
 }
 
+// Every type a message between meshos endpoints may contain (CAF's portable names): the guard refuses any
+// other from the network (basp_message.hpp), errors aside, which pass only as responses. A new wire message
+// with a new type must add it here. Each is either a scalar or a container CAF reads element by element,
+// never one it sizes by what the sender declares. CAF's middlemen exchange actor pointers of their own when
+// two nodes meet (who runs the remote spawn server and configuration server): "@strong_actor_ptr".
+inline constexpr const char* kWireTypes[] = {"@atom", "@str",  "@strvec", "@u64",  "@u32",   "@u16",
+                                             "@i64",  "@i32",  "@bool",   "@unit", "@actor", "@strong_actor_ptr",
+                                             "meshos.NetHello", "meshos.NetReply"};
+
 }  // namespace meshos::net
