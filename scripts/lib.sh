@@ -5,6 +5,7 @@
 MESHOS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESHOS_BUILD_DIR=${MESHOS_BUILD_DIR:-$MESHOS_ROOT/build}
 MESHOS_ASAN_BUILD_DIR=${MESHOS_ASAN_BUILD_DIR:-$MESHOS_ROOT/build-asan}
+MESHOS_TSAN_BUILD_DIR=${MESHOS_TSAN_BUILD_DIR:-$MESHOS_ROOT/build-tsan}
 # The CI machine has two cores; more parallel jobs than that only thrash.
 MESHOS_JOBS=${MESHOS_JOBS:-2}
 
@@ -45,12 +46,16 @@ configure_and_build() {
   if [[ $target == all ]]; then
     cmake --build "$dir" --parallel "$MESHOS_JOBS"
   else
-    # shellcheck disable=SC2086 # several targets may be given, separated by blanks
-    cmake --build "$dir" --parallel "$MESHOS_JOBS" --target $target
+    # One target at a time: given several, CMake's Makefiles run a make for each in parallel, and each
+    # compiled the libraries they share (meshos, meshos_core) again, at the same time, into the same files.
+    local one
+    for one in $target; do
+      cmake --build "$dir" --parallel "$MESHOS_JOBS" --target "$one"
+    done
   fi
 }
 
-# The main build: everything (library, apps, all test suites), warnings are errors.
+# The main build: everything (library, apps, all test suites), warnings are errors. [cmake -D options...]
 build_main() {
-  configure_and_build "$MESHOS_BUILD_DIR" all -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_WERROR=ON
+  configure_and_build "$MESHOS_BUILD_DIR" all -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_WERROR=ON "$@"
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set up and build if needed, run every CTest test, then build the unit tests again
-# with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and run them there too.
+# The whole test suite: set up and build if needed, run every CTest test, then build everything again with
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and the actor and integration suites with
+# ThreadSanitizer (build-tsan/), and run them there too; then the fuzzers. Within 30 minutes on 2 cores.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,34 +11,91 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leak
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-print_suppressions=0}
 
+# The command that runs ctest (the ThreadSanitizer stage runs it under setarch).
+CTEST=(ctest)
+
 run_ctest() {
   local dir=$1
   shift
-  ctest --test-dir "$dir" --output-on-failure --parallel "$MESHOS_JOBS" --timeout 300 --no-tests=error "$@"
+  "${CTEST[@]}" --test-dir "$dir" --output-on-failure --parallel "$MESHOS_JOBS" --timeout 300 --no-tests=error "$@"
+}
+
+# run_sanitized_ctest <report dir> <ctest args...>: the sanitizers write their reports into <report dir>
+# (log_path), so a finding in a child process (meshosd, meshos-ctl, a C program) fails the stage even when
+# its test only reads the child's output; every report is printed.
+run_sanitized_ctest() {
+  local reports=$1 status=0 report
+  shift
+  rm -rf "$reports"
+  mkdir -p "$reports"
+  ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$reports/asan" UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/ubsan" \
+    TSAN_OPTIONS="${TSAN_OPTIONS:-}:log_path=$reports/tsan" run_ctest "$@" || status=$?
+  for report in "$reports"/*; do
+    [[ -e $report ]] || continue
+    log "sanitizer report $report:"
+    cat "$report" >&2
+    status=1
+  done
+  [[ $status -eq 0 ]] || die "tests failed under sanitizers (reports, if any, in $reports)"
 }
 
 ensure_debian_packages
 
-build_main
+# Line tables only (-g1) in CI's builds: nobody debugs them, failures and sanitizer reports still name every
+# function with file and line, and the CAF-heavy files compile in half the time of -g.
+MESHOS_CI_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+build_main "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO"
 log "running all tests (build: $MESHOS_BUILD_DIR)"
 run_ctest "$MESHOS_BUILD_DIR"
 
 # The actor suite must hold up when run again and again: timing-dependent flakiness shows here first.
-log "running the actor suite 20 times in a row"
-run_ctest "$MESHOS_BUILD_DIR" -L '^actor$' --repeat until-fail:20
+# 10 runs, not 20: the ThreadSanitizer stage below runs it once more with very different timing (5-15x
+# slower), which shakes out more orderings than 10 more runs at native speed, and CI must stay in 30 minutes.
+log "running the actor suite 10 times in a row"
+run_ctest "$MESHOS_BUILD_DIR" -L '^actor$' --repeat until-fail:10
 
-# The unit and actor suites, and the network layer's own suites (the guard under hostile traffic, peers,
-# operators), again with sanitizers. The apps' end-to-end suites are left to the main build, to keep CI time
-# in bounds.
-configure_and_build "$MESHOS_ASAN_BUILD_DIR" \
-  "meshos_unit_tests meshos_actor_tests meshos_integration_net meshos_integration_hostile_traffic" \
-  -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF
-log "running unit, actor and network tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
-run_ctest "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor)$'
+# Everything again with ASan+UBSan (benches aside): the whole build, because the C SDK's test installs it.
+configure_and_build "$MESHOS_ASAN_BUILD_DIR" all \
+  -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF \
+  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1
+log "running unit and actor tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
+run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/unit-actor" "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor)$'
 # CAF 0.17 leaks by design where actors talk to remote nodes (test/sanitizers/lsan-caf.supp says which and why).
+export LSAN_OPTIONS="$LSAN_OPTIONS:suppressions=$MESHOS_ROOT/test/sanitizers/lsan-caf.supp"
 # One at a time: each runs a cluster of nodes in one process, several times slower under ASan.
-LSAN_OPTIONS="$LSAN_OPTIONS:suppressions=$MESHOS_ROOT/test/sanitizers/lsan-caf.supp" \
-  run_ctest "$MESHOS_ASAN_BUILD_DIR" -R '^integration/(net|hostile_traffic)/' --parallel 1
+log "running the network suites under ASan+UBSan, one test at a time"
+run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/net" \
+  "$MESHOS_ASAN_BUILD_DIR" -R '^integration/(net|hostile_traffic)/' --parallel 1
+# The programs' end-to-end suites (meshosd, meshos-ctl, meshos-run processes, all built with ASan+UBSan)
+# and the C SDK as C programs use it (capi/installed_c_consumer: a C program built with the same
+# sanitizers against the installed libmeshos_c). The install test is left out: its C++ consumer is built
+# without sanitizers and cannot link the sanitized static libraries.
+log "running the end-to-end and C SDK suites under ASan+UBSan"
+run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/e2e" \
+  "$MESHOS_ASAN_BUILD_DIR" -R '^(integration|capi)/' -E '^integration/(net|hostile_traffic)/'
+
+# ThreadSanitizer over the suites where threads meet in one process: the actor suite (runtime, C SDK, ctl)
+# and the network suites (clusters of nodes, the guard under hostile traffic). The programs' end-to-end
+# suites are left out to keep CI in 30 minutes: under TSan each takes 20-45 s and the 38 of them would add
+# some 15 minutes; their processes run under ASan+UBSan above, and their threads are the same runtime the
+# actor and network suites drive. CAF is not built with TSan: test/sanitizers/tsan-caf.supp holds what TSan
+# reports because it cannot see CAF's own synchronization, with the reason; races in meshos code are fixed,
+# never suppressed. ignore_noninstrumented_modules: memcpy/memcmp that uninstrumented code (libstdc++'s
+# string functions called from CAF's I/O threads) makes through TSan's interceptors are not checked, as
+# CAF's own accesses are not. setarch -R (no ASLR): TSan's fixed memory layout fails ("unexpected memory
+# mapping") on kernels that randomize mmap with more bits than it expects.
+configure_and_build "$MESHOS_TSAN_BUILD_DIR" "meshos_actor_tests meshos_integration_net meshos_integration_hostile_traffic" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_SANITIZE=thread -DMESHOS_BUILD_BENCHES=OFF -DMESHOS_WERROR=ON \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO"
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$MESHOS_ROOT/test/sanitizers/tsan-caf.supp}
+CTEST=(setarch "$(uname -m)" -R ctest)
+log "running the actor suite under ThreadSanitizer (build: $MESHOS_TSAN_BUILD_DIR)"
+run_sanitized_ctest "$MESHOS_TSAN_BUILD_DIR/sanitizer-reports/actor" "$MESHOS_TSAN_BUILD_DIR" -L '^actor$'
+# One at a time, as under ASan: a cluster in one process under TSan misses its heartbeats when two run at once.
+log "running the network suites under ThreadSanitizer, one test at a time"
+run_sanitized_ctest "$MESHOS_TSAN_BUILD_DIR/sanitizer-reports/net" \
+  "$MESHOS_TSAN_BUILD_DIR" -R '^integration/(net|hostile_traffic)/' --parallel 1
+CTEST=(ctest)
 
 # Every decoder of outside input under libFuzzer (ASan+UBSan), from its seeds and the inputs that once
 # crashed nodes, for a bounded time each.

@@ -3,7 +3,8 @@
 # INSTALLED net_meshos.h and libmeshos_c twice, the two ways a C user would: a plain `cc ... -lmeshos_c`
 # (the Rust crate's drop-in recipe), and a CMake project using find_package(meshos) and meshos::meshos_c.
 # Runs both and compares what they print.
-# Usage: run_capi_test.sh <meshos build dir> <scratch dir> <test/capi source dir> <cmake> <c compiler>
+# Usage: run_capi_test.sh <meshos build dir> <scratch dir> <test/capi source dir> <cmake> <c compiler> [sanitizers]
+# [sanitizers]: the build's MESHOS_SANITIZE (e.g. address,undefined); the C programs are built with them too.
 set -euo pipefail
 
 build_dir=$1
@@ -11,6 +12,11 @@ scratch=$2
 source_dir=$3
 cmake=$4
 cc=$5
+sanitize=${6:-}
+sanitizer_flags=()
+if [[ -n "$sanitize" ]]; then
+  sanitizer_flags=(-fsanitize="$sanitize" -fno-sanitize-recover=all -fno-omit-frame-pointer)
+fi
 
 rm -rf "$scratch"
 mkdir -p "$scratch"
@@ -53,7 +59,7 @@ run_and_compare() {
 }
 
 # 1. As the Rust crate's header documents it: the header's directory and one library, nothing else.
-"$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread \
+"$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread "${sanitizer_flags[@]}" \
   -I"$prefix/include" "$source_dir/capi_check.c" \
   -L"$libdir" -lmeshos_c -Wl,-rpath,"$libdir" \
   -o "$scratch/capi_check_cc"
@@ -63,6 +69,8 @@ run_and_compare "cc -lmeshos_c" "$scratch/capi_check_cc"
 "$cmake" -S "$source_dir/consumer" -B "$scratch/build" \
   -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_FLAGS="${sanitizer_flags[*]}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${sanitizer_flags[*]}" \
   -DCMAKE_PREFIX_PATH="$prefix" \
   -DMESHOS_CAPI_CHECK_SOURCE="$source_dir/capi_check.c" \
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
