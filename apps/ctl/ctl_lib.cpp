@@ -43,8 +43,9 @@ std::optional<std::string> string_field(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
-const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key", "target", "daemon",
-                                             "level", "drain-for", "ttl",     "blast-hash", "out", "name",   "cluster"};
+const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
+                                             "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
+                                             "name",   "cluster",  "capability"};
 const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "force"};
 // Every command takes these; the rest only where the command's entry lists them.
 const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
@@ -63,6 +64,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"snapshot"}, 0, 0, {"watch"}, "snapshot [--watch]"},
       {{"logs"}, 0, 0, {"follow", "daemon", "level"}, "logs [--follow] [--daemon ID] [--level L]"},
       {{"peers"}, 0, 0, {}, "peers"},
+      {{"daemons"}, 0, 0, {"capability"}, "daemons [--capability TAG[,TAG...]]"},
       {{"maintenance", "enter"}, 0, 0, {"drain-for", "target", "cluster"}, "maintenance enter [--drain-for DURATION]"},
       {{"maintenance", "exit"}, 0, 0, {"target", "cluster"}, "maintenance exit"},
       {{"daemon", "start"}, 1, 1, {"target", "cluster"}, "daemon start NAME"},
@@ -318,6 +320,32 @@ Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node)
   return watched;
 }
 
+// The daemons of the whole cluster as the node knows them (its own and its peers'), those offering every tag
+// of --capability only.
+Result<void> cmd_daemons(const Invocation& inv, Environment& env, RemoteNode& node) {
+  CapabilityFilter filter;
+  if (auto tags = inv.value("capability")) {
+    std::stringstream list(*tags);
+    for (std::string tag; std::getline(list, tag, ',');) {
+      if (!is_valid_capability_tag(tag)) return usage_error("--capability: '" + tag + "' is not a capability tag");
+      filter.required_tags.insert(tag);
+    }
+  }
+  auto answer = request_json(node, "snapshot", json::object());
+  if (!answer) return answer.error();
+  auto snapshot = snapshot_from_json(*answer);
+  if (!snapshot) return snapshot.error();
+  const auto found = find_daemons(*snapshot, filter);
+  if (inv.flag("json")) {
+    json list = json::array();
+    for (const auto& d : found) list.push_back(json{{"node", to_hex(d.node)}, {"daemon", d.daemon}});
+    env.out << list.dump(2) << '\n';
+    return ok();
+  }
+  env.out << render_daemons(found, snapshot->node_id);
+  return ok();
+}
+
 Result<void> cmd_peers(const Invocation& inv, Environment& env, RemoteNode& node) {
   auto answer = request_json(node, "peers", json::object());
   if (!answer) return answer.error();
@@ -471,6 +499,7 @@ Result<void> dispatch(const Invocation& inv, Environment& env) {
   if (name == "snapshot") return cmd_snapshot(inv, env, **node);
   if (name == "logs") return cmd_logs(inv, env, **node);
   if (name == "peers") return cmd_peers(inv, env, **node);
+  if (name == "daemons") return cmd_daemons(inv, env, **node);
   if (name == "ice submit") return cmd_ice_submit(inv, env, **node);
   return cmd_admin(inv, env, **node);
 }
@@ -799,6 +828,20 @@ std::string render_peers(const nlohmann::json& peers) {
     auto seen = p.find("last_seen_ms");
     if (seen != p.end() && seen->is_number_unsigned())
       out << "  seen " << format_ms(seen->get<std::uint64_t>()) << " ago";
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node) {
+  std::ostringstream out;
+  if (found.empty()) return "(no daemon matches)\n";
+  std::size_t name_width = 4;
+  for (const auto& d : found) name_width = std::max(name_width, d.daemon.name.size());
+  for (const auto& d : found) {
+    out << to_hex(d.node) << (d.node == this_node ? " (this node)" : "            ") << "  " << to_hex(d.daemon.id)
+        << "  " << pad(d.daemon.name, name_width) << "  " << (d.daemon.running ? "running" : "stopped") << " ";
+    for (const auto& tag : d.daemon.capabilities.tags) out << ' ' << tag;
     out << '\n';
   }
   return out.str();

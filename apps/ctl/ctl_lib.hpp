@@ -85,6 +85,8 @@ std::string describe_maintenance(const MaintenanceStateView& v);
 std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records = 10);
 // One line per peer from the peers' JSON (PeerSnapshot's form); unknown fields are ignored.
 std::string render_peers(const nlohmann::json& peers);
+// One line per daemon: node (marked when it is `this_node`), daemon id, name, running or stopped, tags.
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node);
 std::string render_log(const LogRecord& r);
 
 // ---- logs ---------------------------------------------------------------------------------------

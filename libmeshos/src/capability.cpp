@@ -233,4 +233,48 @@ void to_json(nlohmann::json& j, const CapabilityFilter& f) {
                      {"gpu_required", f.gpu_required}};
 }
 
+void to_json(nlohmann::json& j, const DaemonDescription& d) {
+  j = nlohmann::json{{"id", to_hex(d.id)}, {"name", d.name}, {"capabilities", d.capabilities}, {"running", d.running}};
+}
+
+Result<std::vector<DaemonDescription>> daemon_descriptions_from_json(const nlohmann::json& j) {
+  auto bad = [](const std::string& why) { return SdkError{"invalid_daemon_descriptions", why}; };
+  if (!j.is_array()) return bad("daemon descriptions must be a JSON array");
+  if (j.size() > kMaxDescribedDaemons)
+    return bad(std::to_string(j.size()) + " daemons exceed the limit of " + std::to_string(kMaxDescribedDaemons));
+  std::vector<DaemonDescription> out;
+  for (const auto& item : j) {
+    const auto where = "daemon " + std::to_string(out.size());
+    if (!item.is_object()) return bad(where + ": expected an object");
+    const auto* id = json_read::field(item, "id");
+    const auto* name = json_read::field(item, "name");
+    const auto* caps = json_read::field(item, "capabilities");
+    const auto* running = json_read::field(item, "running");
+    DaemonDescription d;
+    if (!id || !id->is_string() || !parse_hex_u64(id->get<std::string>(), d.id) || d.id == 0)
+      return bad(where + ": \"id\" must be a non-zero hex id");
+    if (!name || !name->is_string() || name->get<std::string>().size() > 256)
+      return bad(where + ": \"name\" must be a string of at most 256 bytes");
+    d.name = name->get<std::string>();
+    if (caps) {
+      auto set = capability_set_from_json(*caps);
+      if (!set) return bad(where + ": " + set.error().message);
+      d.capabilities = std::move(*set);
+    }
+    if (running) {
+      if (!running->is_boolean()) return bad(where + ": \"running\" must be true or false");
+      d.running = running->get<bool>();
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<std::vector<DaemonDescription>> daemon_descriptions_from_json_text(const std::string& text) {
+  auto j = parse_untrusted_json(text, json_limits::kDaemonDescriptions, "invalid_daemon_descriptions",
+                                "daemon descriptions");
+  if (!j) return j.error();
+  return daemon_descriptions_from_json(*j);
+}
+
 }  // namespace meshos

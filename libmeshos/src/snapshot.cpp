@@ -142,6 +142,8 @@ PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
     if (!tag.is_string()) return r.fail(tag_path, "expected a string");
     p.capability_tags.push_back(tag.get<std::string>());
   });
+  if (const json* daemons = r.optional(j, path, "daemons"))
+    p.daemons = r.adopt(daemon_descriptions_from_json(*daemons), path + ".daemons");
   p.version = r.string(j, path, "version");
   p.last_seen_ms = r.u64(j, path, "last_seen_ms");
   return p;
@@ -279,6 +281,7 @@ void to_json(json& j, const PeerSnapshot& p) {
            {"health", to_string(p.health)},
            {"maintenance", optional_json(p.maintenance)},
            {"capability_tags", p.capability_tags},
+           {"daemons", p.daemons},
            {"version", p.version},
            {"last_seen_ms", p.last_seen_ms}};
 }
@@ -432,6 +435,19 @@ const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t aft
     if (matches(rec)) return &rec;
   if (s.audit_strangers.last && matches(*s.audit_strangers.last)) return &*s.audit_strangers.last;
   return nullptr;
+}
+
+std::vector<DaemonLocation> find_daemons(const MeshOsSnapshot& s, const CapabilityFilter& filter) {
+  std::vector<DaemonLocation> found;
+  for (const auto& [id, d] : s.daemons) {
+    if (!filter.matches(d.capabilities)) continue;
+    found.push_back(DaemonLocation{s.node_id, DaemonDescription{id, d.name, d.capabilities,
+                                                                d.lifecycle == DaemonLifecycleState::Running}});
+  }
+  for (const auto& [node, p] : s.peers)
+    for (const auto& d : p.daemons)
+      if (filter.matches(d.capabilities)) found.push_back(DaemonLocation{node, d});
+  return found;
 }
 
 MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name) {

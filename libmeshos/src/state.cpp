@@ -450,6 +450,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           PeerState& p = peer_entry(actual_, e.peer, now);
           p.version = e.version;
           p.capabilities = e.capabilities;
+          p.daemons = e.daemons;
           p.maintenance = e.maintenance;
           p.last_seen = now;
         } else if constexpr (std::is_same_v<T, event::PeerRemoved>) {
@@ -578,6 +579,7 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
     ps.health = p.health;
     ps.maintenance = p.maintenance;
     ps.capability_tags.assign(p.capabilities.tags.begin(), p.capabilities.tags.end());
+    ps.daemons = p.daemons;
     ps.version = p.version;
     ps.last_seen_ms = saturating_ms_since(p.last_seen, now);
     s.peers.emplace(id, std::move(ps));

@@ -122,37 +122,19 @@ std::size_t link_breaks(const MeshNode& node) {
   return n;
 }
 
-struct Cluster {
-  std::vector<std::unique_ptr<MeshNode>> nodes;
-  TlsOptions operator_tls;
+// The attacked cluster: slower heartbeats and generous timeouts, so that a drop here is a real one.
+NetworkOptions attacked_network() {
+  auto net = fast_network();
+  net.heartbeat_interval = 100ms;
+  // Generous on a loaded machine (and under ASan, several times slower).
+  net.peer_timeout = kAddressSanitizer ? 6s : 2s;
+  net.limits.handshake_timeout = 500ms;
+  return net;
+}
 
-  // With `pki` (holding a CA "ca"): over TLS, node certificates node-a, node-b, node-c from it.
-  explicit Cluster(TestPki* pki) {
-    for (auto name : {"node-a", "node-b", "node-c"}) {
-      auto net = fast_network();
-      net.heartbeat_interval = 100ms;
-      // Generous on a loaded machine (and under ASan, several times slower): a drop here is a real one.
-      net.peer_timeout = kAddressSanitizer ? 6s : 2s;
-      net.limits.handshake_timeout = 500ms;
-      const auto id = fresh_node_id();
-      if (pki != nullptr) net.tls = pki->make_cert("ca", name, id);
-      for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
-      nodes.push_back(start_node(net, {}, id));
-      if (pki != nullptr && operator_tls.certificate.empty()) operator_tls = net.tls;
-    }
-    for (const auto& n : nodes) {
-      SnapshotWatch w(n->sdk());
-      REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
-        std::size_t healthy = 0;
-        for (const auto& other : nodes)
-          if (other->node_id() != n->node_id() && healthy_with_rtt(s, other->node_id())) ++healthy;
-        return healthy == nodes.size() - 1;
-      }));
-    }
-  }
-  ~Cluster() {
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) CHECK((*it)->shutdown());
-  }
+struct Cluster : ThreeNodeCluster {
+  // With `pki` (holding a CA "ca"): over TLS.
+  explicit Cluster(TestPki* pki) : ThreeNodeCluster(pki, attacked_network()) {}
 
   void status_succeeds() {
     for (const auto& n : nodes) {

@@ -129,4 +129,36 @@ class TestPki {
   std::filesystem::path dir_;
 };
 
+// Three nodes, each joining those started before it, from `base`; over TLS (node certificates node-a,
+// node-b, node-c naming their nodes) when `pki` holds a CA "ca". Ready once each sees the others healthy.
+struct ThreeNodeCluster {
+  std::vector<std::unique_ptr<MeshNode>> nodes;
+  TlsOptions operator_tls;  // with TLS: an operator's certificate from the cluster CA
+
+  explicit ThreeNodeCluster(TestPki* pki, const NetworkOptions& base = fast_network()) {
+    for (auto name : {"node-a", "node-b", "node-c"}) {
+      auto net = base;
+      const auto id = fresh_node_id();
+      if (pki != nullptr) net.tls = pki->make_cert("ca", name, id);
+      for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
+      nodes.push_back(start_node(net, {}, id));
+    }
+    if (pki != nullptr) operator_tls = pki->make_cert("ca", "operator");
+    for (const auto& n : nodes) {
+      SnapshotWatch w(n->sdk());
+      REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
+        for (const auto& other : nodes)
+          if (other->node_id() != n->node_id() && !healthy_with_rtt(s, other->node_id())) return false;
+        return true;
+      }));
+    }
+  }
+  ~ThreeNodeCluster() {
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) CHECK((*it)->shutdown());
+  }
+  ThreeNodeCluster(const ThreeNodeCluster&) = delete;
+  ThreeNodeCluster& operator=(const ThreeNodeCluster&) = delete;
+  MeshNode& operator[](std::size_t i) { return *nodes.at(i); }
+};
+
 }  // namespace meshos::test

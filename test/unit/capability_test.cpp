@@ -240,3 +240,23 @@ TEST_CASE("filters serialize to JSON") {
   CHECK(nlohmann::json(filter) ==
         nlohmann::json::parse(R"({"required_tags":["ssd"],"min_memory_gb":8,"gpu_required":true})"));
 }
+
+TEST_CASE("daemon descriptions round-trip through JSON and refuse what a peer must not send") {
+  auto caps = make_capability_set({"hardware.gpu"}, {{"rack", "b7"}});
+  REQUIRE(caps);
+  std::vector<DaemonDescription> daemons{{0xabc, "trainer", *caps, true}, {0xdef, "idle", {}, false}};
+  const auto text = nlohmann::json(daemons).dump();
+  auto decoded = daemon_descriptions_from_json_text(text);
+  REQUIRE(decoded);
+  CHECK(*decoded == daemons);
+  for (const char* bad : {R"({"id": "abc"})", R"([{"id": "0", "name": "x"}])", R"([{"id": "xyz", "name": "x"}])",
+                          R"([{"id": "abc", "name": 5}])", R"([{"id": "abc", "name": "x", "running": "yes"}])",
+                          R"([{"id": "abc", "name": "x", "capabilities": ["Not A Tag"]}])", "[[[[", "not json"}) {
+    auto refused = daemon_descriptions_from_json_text(bad);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().kind == "invalid_daemon_descriptions");
+  }
+  nlohmann::json many = nlohmann::json::array();
+  for (std::size_t i = 0; i <= kMaxDescribedDaemons; ++i) many.push_back({{"id", "1"}, {"name", "x"}});
+  CHECK_FALSE(daemon_descriptions_from_json(many));
+}

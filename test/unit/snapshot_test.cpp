@@ -63,7 +63,8 @@ Node busy_node() {
   n.fold(event::CapabilitiesPublished{std::nullopt, caps});
   n.fold(event::CapabilitiesPublished{kEcho.id, caps});
   n.fold(event::RttSample{kPeer, std::chrono::microseconds(312'500)});
-  n.fold(event::PeerInfo{kOtherPeer, "0.9.0", caps, MaintenanceStateView{view::DrainFailed{5, "stuck"}}});
+  n.fold(event::PeerInfo{kOtherPeer, "0.9.0", caps, MaintenanceStateView{view::DrainFailed{5, "stuck"}},
+                         {DaemonDescription{0x77, "remote-echo", caps, true}}});
   n.fold(event::Admin{admin::Cordon{kThisNode}});
   n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});  // refused: audited with a reason
   for (int i = 0; i < 3; ++i) n.fold(event::Log{LogLine{LogLevel::Info, kEcho.id, "line " + std::to_string(i)}});
@@ -136,6 +137,9 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK(other.version == "0.9.0");
   CHECK(other.capability_tags == std::vector<std::string>{"hardware.gpu", "hardware.memory_gb=64"});
   CHECK(other.maintenance == MaintenanceStateView{view::DrainFailed{5, "stuck"}});
+  REQUIRE(other.daemons.size() == 1);
+  CHECK(other.daemons[0].name == "remote-echo");
+  CHECK(other.daemons[0].capabilities.has("hardware.gpu"));
 
   REQUIRE(s.avoid.size() == 1);
   CHECK(s.avoid[0].peer == kPeer);
@@ -462,4 +466,31 @@ TEST_CASE("action_to_json: common fields and relative times") {
   json start = action_to_json(PendingAction{8, action::StartDaemon{kSink}, now}, now);
   CHECK(start.at("kind") == "start_daemon");
   CHECK(start.at("age_ms") == 0);
+}
+
+TEST_CASE("find_daemons: this node's and its peers' daemons whose capabilities match, this node's first") {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  n.lifecycle(kSink, lifecycle::Registered{});
+  CapabilitySet gpu;
+  gpu.tags = {"hardware.gpu"};
+  CapabilitySet cpu;
+  cpu.tags = {"hardware.cpu"};
+  n.fold(event::CapabilitiesPublished{kEcho.id, gpu});
+  n.fold(event::PeerInfo{kOtherPeer, "0.9.0", {}, std::nullopt,
+                         {DaemonDescription{0x77, "remote-gpu", gpu, true}, DaemonDescription{0x78, "remote-cpu", cpu, false}}});
+  const auto s = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+  CapabilityFilter wants_gpu;
+  wants_gpu.required_tags = {"hardware.gpu"};
+  auto found = find_daemons(s, wants_gpu);
+  REQUIRE(found.size() == 2);
+  CHECK(found[0].node == kThisNode);
+  CHECK(found[0].daemon.id == kEcho.id);
+  CHECK(found[1].node == kOtherPeer);
+  CHECK(found[1].daemon.name == "remote-gpu");
+  CHECK(found[1].daemon.running);
+  CHECK(find_daemons(s, {}).size() == 4);  // the default filter: every daemon of the cluster
+  CapabilityFilter wants_tpu;
+  wants_tpu.required_tags = {"hardware.tpu"};
+  CHECK(find_daemons(s, wants_tpu).empty());
 }

@@ -92,6 +92,9 @@ class MeshNode {
   virtual MeshOsDaemonSdk& sdk() = 0;
   virtual std::uint16_t port() const = 0;
   virtual NodeId node_id() const = 0;
+  // Daemons of the whole cluster whose capabilities match `filter`: this node's, and each peer's as the
+  // peer last described them (a change reaches every peer with its next heartbeat). From the latest snapshot.
+  virtual std::vector<DaemonLocation> find(const CapabilityFilter& filter = {}) const = 0;
   // Bounded: leaves peers, stops the SDK, stops the network layer.
   virtual Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline) = 0;
   // Reads the TLS files again from the paths the node started with (e.g. after a certificate rotation):

@@ -96,6 +96,7 @@ struct GatewayState {
   std::optional<MaintenanceKind> maintenance_kind;
   std::string maintenance_json;
   CapabilitySet capabilities;
+  std::vector<DaemonDescription> daemons;
   std::vector<std::string> gossip;
   std::vector<std::uint64_t> gossip_ids;
 
@@ -130,6 +131,7 @@ void rebuild_hello(gateway_actor* self) {
   h.capabilities_json = nlohmann::json(st.capabilities).dump();
   h.maintenance_json = st.maintenance_json.empty() ? nlohmann::json(MaintenanceStateView{view::Active{}}).dump()
                                                    : st.maintenance_json;
+  h.daemons_json = nlohmann::json(st.daemons).dump();
   h.peers = st.gossip;
   h.peer_ids = st.gossip_ids;
   h.info_rev = st.info_rev;
@@ -318,13 +320,17 @@ void settle_commit(gateway_actor* self, const MeshOsSnapshot& snap) {
 void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {
   auto& st = self->state;
   if (!snap) return;
-  // Peers see our maintenance kind and capabilities; re-describe only on a real change (the view's
-  // relative times change every tick).
+  // Peers see our maintenance kind, capabilities and daemons; re-describe only on a real change (the
+  // view's relative times change every tick). The new revision reaches each peer with its next heartbeat.
   auto kind = kind_of(snap->local_maintenance);
-  if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities)) {
+  std::vector<DaemonDescription> daemons;
+  for (const auto& [id, d] : snap->daemons)
+    daemons.push_back(DaemonDescription{id, d.name, d.capabilities, d.lifecycle == DaemonLifecycleState::Running});
+  if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities) || daemons != st.daemons) {
     st.maintenance_kind = kind;
     st.maintenance_json = nlohmann::json(snap->local_maintenance).dump();
     st.capabilities = snap->node_capabilities;
+    st.daemons = std::move(daemons);
     ++st.info_rev;
     rebuild_hello(self);
   }

@@ -9,7 +9,7 @@ namespace meshos::net {
 
 namespace {
 
-constexpr char kHelloDomain[] = "meshos/hello/v1";
+constexpr char kHelloDomain[] = "meshos/hello/v2";
 
 SdkError refused(const std::string& why) { return SdkError{"peer_refused", why}; }
 
@@ -24,6 +24,7 @@ Bytes hello_signing_bytes(const NetHello& h) {
   w.u16(h.listen_port);
   w.str(h.capabilities_json);
   w.str(h.maintenance_json);
+  w.str(h.daemons_json);
   w.u32(static_cast<std::uint32_t>(h.peers.size()));
   for (const auto& p : h.peers) w.str(p);
   w.u32(static_cast<std::uint32_t>(h.peer_ids.size()));

@@ -173,6 +173,11 @@ class MeshNodeImpl final : public MeshNode {
     caf::anon_send<caf::message_priority::high>(gateway_, cmd);
   }
 
+  std::vector<DaemonLocation> find(const CapabilityFilter& filter) const override {
+    auto snap = sdk_ ? sdk_->snapshot() : nullptr;
+    return snap ? find_daemons(*snap, filter) : std::vector<DaemonLocation>{};
+  }
+
   Result<void> reload_tls() override {
     if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
     if (!tls_options_.enabled()) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "meshos/result.hpp"
+#include "meshos/types.hpp"
 
 namespace meshos {
 
@@ -52,5 +53,25 @@ struct CapabilityFilter {
 };
 
 void to_json(nlohmann::json& j, const CapabilityFilter& f);
+
+// What a node tells its peers about each of its daemons, so that every node can answer "which daemons, on
+// which nodes, offer this" (the cluster-wide capability view).
+struct DaemonDescription {
+  DaemonId id = 0;
+  std::string name;
+  CapabilitySet capabilities;
+  bool running = false;
+  bool operator==(const DaemonDescription& o) const {
+    return id == o.id && name == o.name && capabilities == o.capabilities && running == o.running;
+  }
+};
+inline constexpr std::size_t kMaxDescribedDaemons = 1024;
+
+void to_json(nlohmann::json& j, const DaemonDescription& d);  // {"id": hex, "name", "capabilities", "running"}
+// A JSON array of descriptions, at most kMaxDescribedDaemons, each checked like a capability publication.
+// Kind "invalid_daemon_descriptions".
+Result<std::vector<DaemonDescription>> daemon_descriptions_from_json(const nlohmann::json& j);
+// The same from text a peer sent, within json_limits::kDaemonDescriptions.
+Result<std::vector<DaemonDescription>> daemon_descriptions_from_json_text(const std::string& text);
 
 }  // namespace meshos

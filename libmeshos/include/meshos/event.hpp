@@ -94,6 +94,7 @@ struct PeerInfo {
   std::string version;
   CapabilitySet capabilities;
   std::optional<MaintenanceStateView> maintenance;
+  std::vector<DaemonDescription> daemons;
 };
 struct PeerRemoved {
   NodeId peer = 0;

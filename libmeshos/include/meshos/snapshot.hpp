@@ -48,6 +48,7 @@ struct PeerSnapshot {
   PeerHealth health = PeerHealth::Healthy;
   std::optional<MaintenanceStateView> maintenance;
   std::vector<std::string> capability_tags;
+  std::vector<DaemonDescription> daemons;  // as the peer last described them
   std::string version;
   std::uint64_t last_seen_ms = 0;  // ms since the last sign of life
 };
@@ -177,6 +178,15 @@ const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t aft
 Result<AuditRecord> audit_record_from_json(const nlohmann::json& j);
 // The same from text, within json_limits::kSnapshot (untrusted_json.hpp).
 Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text);
+
+// A daemon somewhere in the cluster, as a node knows it (its own daemons, and its peers' as they describe them).
+struct DaemonLocation {
+  NodeId node = 0;
+  DaemonDescription daemon;
+};
+// The daemons of this node and of every peer in the snapshot whose capabilities match `filter`, this node's
+// first, then by node id and daemon id.
+std::vector<DaemonLocation> find_daemons(const MeshOsSnapshot& s, const CapabilityFilter& filter);
 
 // What a daemon may read about its surroundings.
 struct MetadataView {

@@ -49,6 +49,7 @@ struct PeerState {
   PeerHealth health = PeerHealth::Healthy;
   std::optional<MaintenanceStateView> maintenance;
   CapabilitySet capabilities;
+  std::vector<DaemonDescription> daemons;
   std::string version;
   TimePoint last_seen;
 };

@@ -31,6 +31,9 @@ inline constexpr JsonLimits kCommit{256 * 1024, kMaxJsonDepth};
 inline constexpr JsonLimits kCapabilities{256 * 1024, kMaxJsonDepth};
 // A snapshot or another answer of a node (its log ring is the bulk: 2048 records of up to 16 KB by default).
 inline constexpr JsonLimits kSnapshot{64 * 1024 * 1024, kMaxJsonDepth};
+// A node's daemons as it describes them to peers: up to 1024 daemons with a few tags each; 4 MiB leaves room
+// for sets near their limits on a few of them.
+inline constexpr JsonLimits kDaemonDescriptions{4 * 1024 * 1024, kMaxJsonDepth};
 // A maintenance state view, as a peer mirrors it in its hello: a handful of fields, the longest a drain
 // failure's reason.
 inline constexpr JsonLimits kMaintenanceView{64 * 1024, kMaxJsonDepth};
