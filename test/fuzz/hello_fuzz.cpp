@@ -10,7 +10,7 @@
 //      from the member passes exactly when it answers a nonzero nonce, names this node and carries gossip of
 //      matching lengths within the limit; then one field or signature byte is changed, and the changed
 //      hello must never verify.
-// Seeds (test/fuzz/corpus/hello/) are serialized hellos written by this binary:
+// Seeds (test/fuzz/corpus/hello/) are serialized hellos written by this binary (declares_4gb_key included):
 //   MESHOS_FUZZ_HELLO_WRITE_SEEDS=test/fuzz/corpus/hello build-fuzz/test/fuzz/meshos_fuzz_hello
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
@@ -287,6 +287,21 @@ void write_seeds(const std::string& dir) {
   }
   meshos::net::seal_hello(gossip, kAnswer, 3, self_id, member_key());
   write_seed(dir, "member_too_much_gossip", gossip, false);
+
+  // The input that made a node allocate 4 GB: the fields before the key, then a key declaring 2^32-1 bytes
+  // followed by a few.
+  std::vector<char> bytes;
+  caf::binary_serializer sink(static_cast<caf::execution_unit*>(nullptr), bytes);
+  NetHello h = full;
+  std::size_t declared = 0xffffffffu;
+  require(!sink(h.node_id, h.version, h.listen_host, h.listen_port, h.capabilities_json, h.maintenance_json,
+                h.daemons_json, h.peers, h.peer_ids, h.info_rev) &&
+              !sink.begin_sequence(declared),
+          "the 4 GB seed does not serialize");
+  bytes.insert(bytes.end(), 16, '\x2a');
+  std::FILE* f = std::fopen((dir + "/declares_4gb_key").c_str(), "wb");
+  require(f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size(), "cannot write a seed file");
+  std::fclose(f);
 }
 
 }  // namespace
