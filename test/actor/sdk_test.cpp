@@ -8,6 +8,17 @@
 using namespace meshos;
 using namespace meshos::test;
 
+TEST_CASE("snapshot() is there as soon as start() returns, every time") {
+  // Issue 9, bug 1: the first snapshot was stored by the loop on a scheduler thread, after start() returned.
+  for (int i = 0; i < 30; ++i) {
+    auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+    auto snap = sdk.snapshot();
+    REQUIRE(static_cast<bool>(snap));
+    CHECK(snap->node_id == sdk.node_id());
+    CHECK(sdk.shutdown());
+  }
+}
+
 TEST_CASE("register_daemon returns a handle with the keypair's identity and the daemon's name") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
   auto kp = EntityKeypair::generate();

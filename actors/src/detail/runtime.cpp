@@ -95,6 +95,11 @@ Result<void> Runtime::start() {
   tracker_.track(executor);
   loop = spawn_loop(shared_from_this(), std::move(*loop_start));
   tracker_.track(loop);
+  // The loop publishes its first snapshot as it starts, on a scheduler thread: wait for it, so that
+  // snapshot() is never empty once start() returned (issue 9, bug 1).
+  std::unique_lock<std::mutex> lock(snapshot_mu_);
+  if (!first_snapshot_.wait_for(lock, std::chrono::seconds(10), [&] { return latest_ != nullptr; }))
+    return SdkError{"start_failed", "the loop did not publish its first snapshot within 10 s"};
   return {};
 }
 
@@ -207,8 +212,11 @@ SnapshotPtr Runtime::snapshot() const {
 }
 
 void Runtime::store_snapshot(SnapshotPtr s) {
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  latest_ = std::move(s);
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    latest_ = std::move(s);
+  }
+  first_snapshot_.notify_all();
 }
 
 std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {

@@ -164,6 +164,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::map<DaemonId, std::shared_ptr<DaemonSlot>> registry_;
 
   mutable std::mutex snapshot_mu_;
+  std::condition_variable first_snapshot_;  // start() waits on it: snapshot() is never empty after start
   SnapshotPtr latest_;
 
   std::mutex subscribers_mu_;
