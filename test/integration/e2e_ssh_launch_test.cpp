@@ -13,17 +13,7 @@ using namespace std::chrono_literals;
 TEST_CASE("meshos-run starts a remote node through ssh, the cluster forms, and SIGTERM stops it cleanly") {
   const std::string root = scratch_dir("e2e-ssh");
   REQUIRE(make_test_certs(root + "/certs"));
-  REQUIRE(mkdir((root + "/bin").c_str(), 0700) == 0);
-  write_file(root + "/bin/ssh",
-             "#!/bin/sh\n"
-             "# Test stand-in for ssh: `ssh [options] HOST COMMAND` runs COMMAND on this machine.\n"
-             "while [ $# -gt 0 ]; do\n"
-             "  case \"$1\" in -o) shift 2 ;; -*) shift ;; *) break ;; esac\n"
-             "done\n"
-             "echo \"ssh stand-in: host $1\" > \"$(dirname \"$0\")/../ssh-host-$1\"\n"
-             "shift\n"
-             "exec /bin/sh -c \"$*\"\n",
-             0700);
+  write_ssh_stand_in(root);
   const std::string node = "[meshos]\ntick-interval = 50ms\n[node]\nheartbeat-interval = 100ms\npeer-timeout = 1s\n";
   write_file(root + "/node-a.conf", node + "key-file = \"" + root + "/certs/node-a.key.json\"\nmembers-file = \"" + root + "/certs/members.json\"\n");
   write_file(root + "/node-b.conf",

@@ -177,16 +177,7 @@ TEST_CASE("meshos-run's remote node drains and stops when its ssh session hangs 
   // `ssh -tt` ends. The "remote" node listens on 127.0.0.2, loopback but not a host meshos-run treats as local.
   const std::string root = scratch_dir("meshosd-hangup-ssh");
   REQUIRE(make_test_certs(root + "/certs"));
-  REQUIRE(mkdir((root + "/bin").c_str(), 0700) == 0);
-  write_file(root + "/bin/ssh",
-             "#!/bin/sh\n"
-             "while [ $# -gt 0 ]; do\n"
-             "  case \"$1\" in -o) shift 2 ;; -*) shift ;; *) break ;; esac\n"
-             "done\n"
-             "shift\n"
-             "echo \"$*\" > \"$(dirname \"$0\")/../remote-command\"\n"
-             "exec /bin/sh -c \"$*\"\n",
-             0700);
+  write_ssh_stand_in(root);
   const std::string node = "[meshos]\ntick-interval = 50ms\n[node]\ndrain-deadline = 10s\n";
   write_file(root + "/node-a.conf", node + "key-file = \"" + root + "/certs/node-a.key.json\"\n");
   write_file(root + "/node-b.conf",

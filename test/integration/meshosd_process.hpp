@@ -180,4 +180,21 @@ inline bool make_test_certs(const std::string& dir) {
   return std::system(cmd.c_str()) == 0;
 }
 
+// A stand-in for ssh in `root`/bin (put it first on PATH): `ssh [options] HOST COMMAND` runs COMMAND on this
+// machine (exec: the pid meshos-run announces is the command's), recording HOST in `root`/ssh-host-HOST and
+// COMMAND in `root`/remote-command.
+inline void write_ssh_stand_in(const std::string& root) {
+  ::mkdir((root + "/bin").c_str(), 0700);
+  write_file(root + "/bin/ssh",
+             "#!/bin/sh\n"
+             "while [ $# -gt 0 ]; do\n"
+             "  case \"$1\" in -o) shift 2 ;; -*) shift ;; *) break ;; esac\n"
+             "done\n"
+             "echo \"ssh stand-in: host $1\" > \"$(dirname \"$0\")/../ssh-host-$1\"\n"
+             "shift\n"
+             "echo \"$*\" > \"$(dirname \"$0\")/../remote-command\"\n"
+             "exec /bin/sh -c \"$*\"\n",
+             0700);
+}
+
 }  // namespace meshos::test
