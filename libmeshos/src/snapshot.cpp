@@ -437,13 +437,14 @@ const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t aft
   return nullptr;
 }
 
+DaemonDescription describe_daemon(const DaemonSnapshot& d) {
+  return DaemonDescription{d.id, d.name, d.capabilities, d.lifecycle == DaemonLifecycleState::Running};
+}
+
 std::vector<DaemonLocation> find_daemons(const MeshOsSnapshot& s, const CapabilityFilter& filter) {
   std::vector<DaemonLocation> found;
-  for (const auto& [id, d] : s.daemons) {
-    if (!filter.matches(d.capabilities)) continue;
-    found.push_back(DaemonLocation{s.node_id, DaemonDescription{id, d.name, d.capabilities,
-                                                                d.lifecycle == DaemonLifecycleState::Running}});
-  }
+  for (const auto& kv : s.daemons)
+    if (filter.matches(kv.second.capabilities)) found.push_back(DaemonLocation{s.node_id, describe_daemon(kv.second)});
   for (const auto& [node, p] : s.peers)
     for (const auto& d : p.daemons)
       if (filter.matches(d.capabilities)) found.push_back(DaemonLocation{node, d});

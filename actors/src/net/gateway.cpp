@@ -324,8 +324,7 @@ void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {
   // view's relative times change every tick). The new revision reaches each peer with its next heartbeat.
   auto kind = kind_of(snap->local_maintenance);
   std::vector<DaemonDescription> daemons;
-  for (const auto& [id, d] : snap->daemons)
-    daemons.push_back(DaemonDescription{id, d.name, d.capabilities, d.lifecycle == DaemonLifecycleState::Running});
+  for (const auto& kv : snap->daemons) daemons.push_back(describe_daemon(kv.second));
   if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities) || daemons != st.daemons) {
     st.maintenance_kind = kind;
     st.maintenance_json = nlohmann::json(snap->local_maintenance).dump();

@@ -635,7 +635,10 @@ class Guard::Impl {
       auto sender = handshake_sender(frame.payload, frame.n);
       // A repeated handshake (CAF may send one) must not change who the connection speaks for.
       if (!sender || (c.sender && *c.sender != *sender)) return false;
-      c.sender = sender;
+      if (!c.sender) {
+        c.sender = sender;
+        record_identity(c);
+      }
       return true;
     }
     MessageVerdict verdict = MessageVerdict::Unreadable;
@@ -647,9 +650,10 @@ class Guard::Impl {
     return verdict == MessageVerdict::Ok;
   }
 
-  // With TLS, once the remote's handshake named its CAF node: remember which node its certificate names.
+  // With TLS, when the remote's handshake names its CAF node (its certificate was read when the TLS
+  // handshake completed, before any BASP byte): remember which node that certificate names.
   void record_identity(Conn& c) {
-    if (c.net.ssl == nullptr || c.identity_recorded || !c.sender) return;
+    if (c.net.ssl == nullptr) return;
     c.identity_recorded = true;
     std::lock_guard<std::mutex> lock(identities_mu_);
     auto& id = identities_[*c.sender];
@@ -772,7 +776,6 @@ class Guard::Impl {
     if (!finish_connect(c.net) || !finish_connect(c.local)) return close_conn(id);
     if (!handshake(c.net) || !read_certificate(c)) return close_conn(id);
     if (!read_net(c)) return close_conn(id);
-    record_identity(c);
     // An inbound connection reaches CAF only once its first BASP frame (the client handshake) is complete.
     if (c.inbound && c.local.fd < 0 && c.check.frames() > 0 && !connect_side(c, c.local, kLocalSide))
       return close_conn(id);
@@ -781,9 +784,7 @@ class Guard::Impl {
     // A TLS record already decrypted inside OpenSSL raises no socket event: take it while there is room.
     while (c.net.ssl != nullptr && !c.net.closed && SSL_pending(c.net.ssl) > 0 && c.local.pending() < kMaxBuffered &&
            c.local.connected) {
-      if (!read_net(c)) return close_conn(id);
-      record_identity(c);
-      if (!flush(c.local)) return close_conn(id);
+      if (!read_net(c) || !flush(c.local)) return close_conn(id);
     }
     read_local(c);
     if ((c.local.connected && !flush(c.local)) || (c.net.ready() && !flush(c.net))) return close_conn(id);

@@ -179,6 +179,9 @@ Result<AuditRecord> audit_record_from_json(const nlohmann::json& j);
 // The same from text, within json_limits::kSnapshot (untrusted_json.hpp).
 Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text);
 
+// How a node describes one of its daemons to its peers.
+DaemonDescription describe_daemon(const DaemonSnapshot& d);
+
 // A daemon somewhere in the cluster, as a node knows it (its own daemons, and its peers' as they describe them).
 struct DaemonLocation {
   NodeId node = 0;
