@@ -30,18 +30,6 @@ outcome::Rejected rejected(std::string kind, std::string message) {
   return outcome::Rejected{std::move(kind), std::move(message)};
 }
 
-// now - then in ms, exact for any pair of int64 values (the true difference always fits in 64 bits
-// unsigned when then <= now).
-std::uint64_t distance_ms(std::int64_t then, std::int64_t now) {
-  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(then);
-}
-
-std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
-  if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) return std::numeric_limits<std::int64_t>::max();
-  if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) return std::numeric_limits<std::int64_t>::min();
-  return a + b;
-}
-
 // Cooldown keys are ice_target_key values: a kind and at most one id.
 constexpr std::size_t kMaxCooldownKeyBytes = 256;
 
@@ -293,7 +281,7 @@ VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std:
 
 // Every signature is verified first (each distinct one once), so that a refusal names real signers or
 // none; then the cheap checks, quorum, replay and cooldown.
-VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms) {
+VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks) {
   const char* kind = ice_kind(c.proposal);
   const Bytes signed_bytes = signing_bytes(c);
   std::set<OperatorId> signers;
@@ -318,7 +306,7 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
                               [](std::uint8_t b) { return b == 0; }))
     refusal = rejected("simulation_required",
                        std::string("break-glass ") + kind + " carries no blast-radius hash; simulate it first");
-  if (!refusal) refusal = check_time(c.issued_at_ms, now_wall_ms);
+  if (!refusal && checks.freshness) refusal = check_time(c.issued_at_ms, now_wall_ms);
   if (!refusal && signers.size() < threshold_)
     refusal = rejected("insufficient_signatures", std::to_string(signers.size()) + " of " +
                                                       std::to_string(threshold_) +
@@ -326,7 +314,7 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
   // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
   if (!refusal && std::any_of(distinct.begin(), distinct.end(), [&](const Signature& s) { return seen(s); }))
     refusal = rejected("commit_replayed", std::string("this break-glass ") + kind + " commit was already accepted");
-  if (!refusal) {
+  if (!refusal && checks.cooldown) {
     auto cooling = cooldown_until_ms_.find(target);
     if (cooling != cooldown_until_ms_.end() && now_wall_ms < cooling->second)
       refusal = rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +

@@ -69,7 +69,10 @@ json loop_json(const LoopStats& l) {
               {"logs_evicted", l.logs_evicted},
               {"failures_evicted", l.failures_evicted},
               {"audit_evicted", l.audit_evicted},
-              {"audit_rejected_evicted", l.audit_rejected_evicted}};
+              {"audit_rejected_evicted", l.audit_rejected_evicted},
+              {"commits_relayed", l.commits_relayed},
+              {"commits_relayed_known", l.commits_relayed_known},
+              {"commit_log_evicted", l.commit_log_evicted}};
 }
 
 // The Rust C SDK spells peer health and maintenance mirrors in CamelCase; metadata JSON keeps its shape.
@@ -178,6 +181,8 @@ AuditRecord read_audit(Reader& r, const json& j, const std::string& path) {
   a.outcome = r.string(j, path, "outcome");
   a.reason_kind = r.string(j, path, "reason_kind");
   a.reason = r.string(j, path, "reason");
+  if (r.optional(j, path, "relayed_from")) a.relayed_from = r.id(j, path, "relayed_from");
+  if (r.optional(j, path, "mirrored_for")) a.mirrored_for = r.id(j, path, "mirrored_for");
   return a;
 }
 
@@ -233,6 +238,9 @@ LoopStats read_loop(Reader& r, const json& j, const std::string& path) {
   l.failures_evicted = r.u64(j, path, "failures_evicted");
   l.audit_evicted = r.u64(j, path, "audit_evicted");
   if (r.optional(j, path, "audit_rejected_evicted")) l.audit_rejected_evicted = r.u64(j, path, "audit_rejected_evicted");
+  if (r.optional(j, path, "commits_relayed")) l.commits_relayed = r.u64(j, path, "commits_relayed");
+  if (r.optional(j, path, "commits_relayed_known")) l.commits_relayed_known = r.u64(j, path, "commits_relayed_known");
+  if (r.optional(j, path, "commit_log_evicted")) l.commit_log_evicted = r.u64(j, path, "commit_log_evicted");
   return l;
 }
 
@@ -301,6 +309,8 @@ void to_json(json& j, const AuditRecord& a) {
            {"outcome", a.outcome},
            {"reason_kind", a.reason_kind},
            {"reason", a.reason}};
+  if (a.relayed_from != 0) j["relayed_from"] = to_hex(a.relayed_from);
+  if (a.mirrored_for != 0) j["mirrored_for"] = to_hex(a.mirrored_for);
 }
 
 void to_json(json& j, const StrangerRejects& r) {
@@ -429,12 +439,45 @@ const AuditRecord* find_commit_record(const MeshOsSnapshot& s, std::uint64_t aft
                                       const std::string& event, const std::vector<OperatorId>& signers) {
   auto matches = [&](const AuditRecord& rec) {
     const auto& named = rec.operators.empty() ? rec.claimed : rec.operators;
-    return rec.seq > after_seq && rec.commit == commit && rec.event == event && named == signers;
+    // A copy forwarded by a peer is another fold of the commit, not the one this node was handed.
+    return rec.seq > after_seq && rec.relayed_from == 0 && rec.commit == commit && rec.event == event &&
+           named == signers;
   };
   for (const auto& rec : s.audit)
     if (matches(rec)) return &rec;
   if (s.audit_strangers.last && matches(*s.audit_strangers.last)) return &*s.audit_strangers.last;
   return nullptr;
+}
+
+DaemonAddress DaemonAddress::parse(const std::string& text) {
+  DaemonId id = 0;
+  if (text.size() == 16 && parse_hex_u64(text, id) && id != 0) return by_id(id);
+  return by_name(text);
+}
+
+std::string DaemonAddress::to_string() const { return id != 0 ? to_hex(id) : "'" + name + "'"; }
+
+Result<DaemonLocation> locate_daemon(const MeshOsSnapshot& s, const DaemonAddress& address) {
+  if (address.id == 0 && address.name.empty())
+    return SdkError{"invalid_request", "a daemon is named by its id or its name; neither was given"};
+  auto matches = [&](DaemonId id, const std::string& name) {
+    return address.id != 0 ? id == address.id : name == address.name;
+  };
+  for (const auto& kv : s.daemons)
+    if (matches(kv.first, kv.second.name)) return DaemonLocation{s.node_id, describe_daemon(kv.second)};
+  std::vector<DaemonLocation> found;
+  for (const auto& [node, p] : s.peers)
+    for (const auto& d : p.daemons)
+      if (matches(d.id, d.name)) found.push_back(DaemonLocation{node, d});
+  if (found.empty())
+    return SdkError{"not_found", "no daemon " + address.to_string() + " on this node or any peer it knows"};
+  if (found.size() > 1) {
+    std::string nodes;
+    for (const auto& f : found) nodes += (nodes.empty() ? "" : ", ") + to_hex(f.node);
+    return SdkError{"ambiguous_daemon", "daemons named " + address.to_string() + " run on nodes " + nodes +
+                                            "; address one by its id"};
+  }
+  return found.front();
 }
 
 DaemonDescription describe_daemon(const DaemonSnapshot& d) {

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "meshos/reconcile.hpp"
+#include "meshos/replication.hpp"
 
 namespace meshos {
 namespace {
@@ -190,9 +191,30 @@ struct FoldStep {
   ActualState& actual;
   DesiredState& desired;
   TimePoint now;
+  std::int64_t wall_ms;
   FoldEffects& effects;
 
+  // A commit for another node changes that node's state, on that node; here only the mirror follows, until
+  // the node's own description (its hello) says where it really is.
+  void mirror_admin(const AdminEvent& e) {
+    auto peer = actual.peers.find(admin_target(e));
+    if (peer == actual.peers.end()) return;
+    auto& mirror = peer->second.maintenance;
+    if (const auto* enter = std::get_if<admin::EnterMaintenance>(&e)) {
+      const auto drain = enter->drain_for_ms ? std::min(*enter->drain_for_ms, kMaxOperatorDurationMs)
+                                             : static_cast<std::uint64_t>(config.default_drain_deadline.count());
+      mirror = view::EnteringMaintenance{0, drain};
+    } else if (std::holds_alternative<admin::ExitMaintenance>(e) && mirror &&
+               kind_of(*mirror) != MaintenanceKind::Active) {
+      mirror = view::ExitingMaintenance{0};
+    }
+  }
+
   std::optional<SdkError> apply_admin(const AdminEvent& e) {
+    if (admin_target(e) != actual.this_node) {
+      mirror_admin(e);
+      return std::nullopt;
+    }
     return std::visit(
         [&](const auto& x) -> std::optional<SdkError> {
           using T = std::decay_t<decltype(x)>;
@@ -235,47 +257,74 @@ struct FoldStep {
         e);
   }
 
-  std::optional<SdkError> apply_ice(const IceAction& a) {
+  // Freeze and thaw: the commit issued last decides (ties: the higher digest), whatever order the commits
+  // arrived in, so nodes that saw the same commits agree. A freeze lasts until its issue time plus its ttl.
+  std::optional<SdkError> decide_freeze(const SignedIceCommit& c, CommitDigest digest) {
+    const std::pair<std::int64_t, CommitDigest> key{c.issued_at_ms, digest};
+    if (actual.freeze_decided_by && key < *actual.freeze_decided_by) {
+      return reject("superseded", std::string("a freeze or thaw issued later (at ") +
+                                      std::to_string(actual.freeze_decided_by->first) +
+                                      " ms) decides the cluster's freeze");
+    }
+    actual.freeze_decided_by = key;
+    actual.frozen_until.reset();
+    if (const auto* freeze = std::get_if<ice::FreezeCluster>(&c.proposal)) {
+      const std::int64_t end = saturating_add(c.issued_at_ms, static_cast<std::int64_t>(std::min(
+                                                                   freeze->ttl_ms, kMaxOperatorDurationMs)));
+      if (end > wall_ms) actual.frozen_until = add_ms_clamped(now, distance_ms(wall_ms, end));
+    }
+    return std::nullopt;
+  }
+
+  // `relayed`: a peer accepted the commit; what targets something this node does not hold is only known here.
+  std::optional<SdkError> apply_ice(const SignedIceCommit& c, CommitDigest digest, bool relayed) {
     return std::visit(
         [&](const auto& x) -> std::optional<SdkError> {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, ice::FreezeCluster>) {
-            actual.frozen_until = add_ms_clamped(now, x.ttl_ms);
-          } else if constexpr (std::is_same_v<T, ice::ThawCluster>) {
-            actual.frozen_until.reset();
+          if constexpr (std::is_same_v<T, ice::FreezeCluster> || std::is_same_v<T, ice::ThawCluster>) {
+            return decide_freeze(c, digest);
           } else if constexpr (std::is_same_v<T, ice::FlushAvoidLists>) {
             actual.avoid.clear();
           } else if constexpr (std::is_same_v<T, ice::ForceRestartDaemon>) {
             auto it = actual.daemons.find(x.daemon);
-            if (it == actual.daemons.end()) return reject("unknown_daemon", "no daemon " + to_hex(x.daemon));
+            if (it == actual.daemons.end()) {
+              if (relayed) return std::nullopt;
+              return reject("unknown_daemon", "no daemon " + to_hex(x.daemon));
+            }
             clear_restart_hold(it->second.restart);
             effects.restart_daemons = {x.daemon};
           } else {
             static_assert(std::is_same_v<T, ice::KillMigration>, "every ice action handled");
+            if (relayed) return std::nullopt;
             return reject("unknown_migration", "no migration " + std::to_string(x.migration_id) + " on this node");
           }
           return std::nullopt;
         },
-        a);
+        c.proposal);
   }
 
   // Refusals that do not depend on who signed: checked before verification so that a refused commit
   // does not consume its signature in the verifier's replay memory.
-  std::optional<SdkError> precheck_admin(const AdminEvent& e) const {
-    if (actual.frozen(now)) {
+  // A commit for a peer this node knows is accepted and mirrored (apply_admin), then forwarded to the
+  // cluster; one relayed by a peer is mirrored whatever it targets and whatever the freeze here: the node it
+  // is for decides for itself.
+  std::optional<SdkError> precheck_admin(const AdminEvent& e, bool relayed) const {
+    const NodeId target = admin_target(e);
+    const bool mine = target == actual.this_node;
+    if (actual.frozen(now) && (mine || !relayed)) {
       return reject("freeze_in_effect", "cluster frozen for another " +
                                             std::to_string(saturating_ms_until(*actual.frozen_until, now)) +
                                             " ms; only break-glass commits apply");
     }
-    // No wildcard: a commit applies to the node it names, and only to it. 0 names no node (only a node
+    // No wildcard: a commit applies to the node it names, and only there. 0 names no node (only a node
     // without an identity of its own, an SDK off the network, is node 0).
-    const NodeId target = admin_target(e);
-    if (target == actual.this_node) return std::nullopt;
-    if (target == 0) {
+    if (target == 0 && !mine) {
       return reject("wrong_node", "commit names no target node (0); a target is required: this is node " +
                                       to_hex(actual.this_node));
     }
-    return reject("wrong_node", "commit targets node " + to_hex(target) + ", this is " + to_hex(actual.this_node));
+    if (mine || relayed || actual.peers.count(target) != 0) return std::nullopt;
+    return reject("wrong_node", "commit targets node " + to_hex(target) + ", which is neither this node (" +
+                                    to_hex(actual.this_node) + ") nor a peer it knows");
   }
 
   void fold_observed_transition(const event::MaintenanceTransitionObserved& e) {
@@ -301,9 +350,12 @@ struct FoldStep {
 
 FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t wall_ms) {
   FoldEffects effects;
-  FoldStep step{config_, actual_, desired_, now, effects};
+  FoldStep step{config_, actual_, desired_, now, wall_ms, effects};
   ++loop_stats_.events_folded;
 
+  // For a signed commit: the peer that forwarded it, and the node it is for when not this one.
+  NodeId relayed_from = 0;
+  NodeId mirrored_for = 0;
   // One commit's record: `verified` signed it, `claimed` only name themselves as its signers; a stranger's
   // refusal is counted, not kept (see audit()).
   auto audit = [&](const char* commit, std::string event_name, const std::vector<OperatorId>& signers,
@@ -316,6 +368,8 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
     rec.event = std::move(event_name);
     (verified ? rec.operators : rec.claimed) = signers;
     rec.outcome = refusal ? "rejected" : applied_outcome;
+    rec.relayed_from = relayed_from;
+    if (!refusal) rec.mirrored_for = mirrored_for;
     if (refusal) {
       rec.reason_kind = refusal->kind;
       rec.reason = refusal->message;
@@ -335,6 +389,33 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
     }
     audit(commit, std::move(event_name), signers, true, outcome_kind(verdict), apply());
   };
+  // A commit a peer forwards is folded once: a copy of one this node knows (accepted or refused) is ignored.
+  bool known_copy = false;
+  auto first_sight_of_relayed = [&](NodeId from, CommitDigest digest) {
+    if (from == 0) return true;
+    if (!commits_->knows(digest)) return true;
+    ++loop_stats_.commits_relayed_known;
+    known_copy = true;
+    return false;
+  };
+  // A relayed commit the verifier remembers accepting (before a restart emptied the log): known, not refused.
+  auto accepted_before = [&](NodeId from, const VerificationOutcome& verdict) {
+    const auto* rejected = std::get_if<outcome::Rejected>(&verdict);
+    if (from == 0 || rejected == nullptr || rejected->kind != "commit_replayed") return false;
+    ++loop_stats_.commits_relayed_known;
+    known_copy = true;
+    return true;
+  };
+  // What this node now knows of the commit: kept to offer peers once applied; a refused relayed one is only
+  // remembered as seen.
+  auto settle_knowledge = [&](AnySignedCommit c, CommitDigest digest, NodeId from, const FoldEffects& fx) {
+    if (from != 0) ++loop_stats_.commits_relayed;
+    if (!fx.rejected) {
+      know_commit(std::move(c), digest, from);
+    } else if (from != 0) {
+      refuse_relayed(digest);
+    }
+  };
   // Without a verifier nothing is authenticated: the commit applies as unverified, its signers only claimed.
   auto unverified = [&](const char* commit, std::string event_name, const std::vector<OperatorId>& signers,
                         std::optional<SdkError> refusal, auto&& apply) {
@@ -351,6 +432,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             it = it->second.until <= now ? actual_.avoid.erase(it) : std::next(it);
           }
           if (actual_.frozen_until && *actual_.frozen_until <= now) actual_.frozen_until.reset();
+          prune_commits(wall_ms);
           for (auto& [id, d] : actual_.daemons) {
             if (d.lifecycle == DaemonLifecycleState::Starting && d.transition_started &&
                 now - *d.transition_started >= config_.start_timeout) {
@@ -389,28 +471,57 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           p.health = e.health;
           if (e.health != PeerHealth::Unreachable) p.last_seen = now;
         } else if constexpr (std::is_same_v<T, event::Admin>) {
-          auto refusal = step.precheck_admin(e.event);
+          auto refusal = step.precheck_admin(e.event, false);
           if (!refusal) refusal = step.apply_admin(e.event);
           audit("local", admin_kind(e.event), {}, true, "accepted", refusal);
         } else if constexpr (std::is_same_v<T, event::SignedAdmin>) {
           const auto& c = e.commit;
+          const CommitDigest digest = commit_digest(c);
+          if (!first_sight_of_relayed(e.relayed_from, digest)) return;
+          relayed_from = e.relayed_from;
+          if (admin_target(c.event) != actual_.this_node) mirrored_for = admin_target(c.event);
+          const bool relayed = e.relayed_from != 0;
           const std::vector<OperatorId> signers{c.signature.operator_id};
           auto apply = [&] { return step.apply_admin(c.event); };
-          if (!verifier_) return unverified("admin", admin_kind(c.event), signers, step.precheck_admin(c.event), apply);
-          // The node's own checks run once the signer is known, so their refusals are the signer's.
-          auto precheck = [&]() -> std::optional<outcome::Rejected> {
-            auto refusal = step.precheck_admin(c.event);
-            if (!refusal) return std::nullopt;
-            return outcome::Rejected{refusal->kind, refusal->message};
-          };
-          settle("admin", admin_kind(c.event), signers, verifier_->verify_admin(c, wall_ms, precheck), apply);
+          if (!verifier_) {
+            unverified("admin", admin_kind(c.event), signers, step.precheck_admin(c.event, relayed), apply);
+          } else {
+            // The node's own checks run once the signer is known, so their refusals are the signer's.
+            auto precheck = [&]() -> std::optional<outcome::Rejected> {
+              auto refusal = step.precheck_admin(c.event, relayed);
+              if (!refusal) return std::nullopt;
+              return outcome::Rejected{refusal->kind, refusal->message};
+            };
+            auto verdict = verifier_->verify_admin(c, wall_ms, precheck);
+            if (accepted_before(e.relayed_from, verdict)) return know_commit(AnySignedCommit{c}, digest, e.relayed_from);
+            settle("admin", admin_kind(c.event), signers, verdict, apply);
+          }
+          settle_knowledge(AnySignedCommit{c}, digest, e.relayed_from, effects);
         } else if constexpr (std::is_same_v<T, event::SignedIce>) {
           const auto& c = e.commit;
+          const CommitDigest digest = commit_digest(c);
+          if (!first_sight_of_relayed(e.relayed_from, digest)) return;
+          relayed_from = e.relayed_from;
+          const bool relayed = e.relayed_from != 0;
           std::vector<OperatorId> signers;
           for (const auto& s : c.signatures) signers.push_back(s.operator_id);
-          auto apply = [&] { return step.apply_ice(c.proposal); };
-          if (!verifier_) return unverified("ice", ice_kind(c.proposal), signers, std::nullopt, apply);
-          settle("ice", ice_kind(c.proposal), signers, verifier_->verify_ice(c, wall_ms), apply);
+          auto apply = [&] { return step.apply_ice(c, digest, relayed); };
+          if (!verifier_) {
+            unverified("ice", ice_kind(c.proposal), signers, std::nullopt, apply);
+          } else {
+            IceChecks checks;
+            if (relayed) {
+              checks.cooldown = false;
+              // A node back from a long absence still learns a freeze that outlives the freshness window.
+              if (const auto* freeze = std::get_if<ice::FreezeCluster>(&c.proposal))
+                checks.freshness = !(c.issued_at_ms <= wall_ms &&
+                                     distance_ms(c.issued_at_ms, wall_ms) < freeze->ttl_ms);
+            }
+            auto verdict = verifier_->verify_ice(c, wall_ms, checks);
+            if (accepted_before(e.relayed_from, verdict)) return know_commit(AnySignedCommit{c}, digest, e.relayed_from);
+            settle("ice", ice_kind(c.proposal), signers, verdict, apply);
+          }
+          settle_knowledge(AnySignedCommit{c}, digest, e.relayed_from, effects);
         } else if constexpr (std::is_same_v<T, event::CommitUndecodable>) {
           audit(bounded_text(e.commit, kMaxUndecodableKindBytes).c_str(), "", {}, false, "rejected",
                 reject(e.kind.empty() ? std::string("invalid_commit") : bounded_text(e.kind, kMaxUndecodableKindBytes),
@@ -475,8 +586,47 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
       },
       ev);
   // A stranger's refusal is only counted (strangers()), not kept: a flood of them must not mean a flood of writes.
-  if (!effects.stranger && may_change_persistent_state(ev, actual_.this_node)) ++persistent_revision_;
+  if (!effects.stranger && !known_copy && may_change_persistent_state(ev, actual_.this_node)) ++persistent_revision_;
   return effects;
+}
+
+void MeshOsState::know_commit(AnySignedCommit c, CommitDigest digest, NodeId relayed_from) {
+  if (commits_->knows(digest)) return;  // an operator handed this node a commit it had from a peer
+  auto next = std::make_shared<CommitKnowledge>(*commits_);
+  next->log.push_back(KnownCommit{next_commit_seq_++, digest, std::move(c), relayed_from});
+  while (next->log.size() > kCommitLogCapacity) {
+    auto victim = next->log.begin();
+    if (actual_.freeze_decided_by && victim->digest == actual_.freeze_decided_by->second) ++victim;
+    next->log.erase(victim);
+    ++loop_stats_.commit_log_evicted;
+  }
+  commits_ = std::move(next);
+}
+
+void MeshOsState::refuse_relayed(CommitDigest digest) {
+  auto next = std::make_shared<CommitKnowledge>(*commits_);
+  next->refused.push_back(digest);
+  if (next->refused.size() > kRefusedRelayCapacity) next->refused.erase(next->refused.begin());
+  commits_ = std::move(next);
+}
+
+std::int64_t MeshOsState::commit_lifetime_ms() const {
+  const VerifierPolicy policy = verifier_ ? verifier_->policy() : VerifierPolicy{};
+  return saturating_add(std::max<std::int64_t>(policy.freshness_ms, 0), std::max<std::int64_t>(policy.future_skew_ms, 0));
+}
+
+void MeshOsState::prune_commits(std::int64_t wall_ms) {
+  const std::uint64_t lifetime = static_cast<std::uint64_t>(commit_lifetime_ms());
+  auto stale = [&](const KnownCommit& k) {
+    const std::int64_t issued = commit_issued_at_ms(k.commit);
+    if (issued > wall_ms || distance_ms(issued, wall_ms) <= lifetime) return false;
+    // The commit deciding a freeze still in force is what a returning peer must learn.
+    return !(actual_.freeze_decided_by && actual_.freeze_decided_by->second == k.digest && actual_.frozen_until);
+  };
+  if (std::none_of(commits_->log.begin(), commits_->log.end(), stale)) return;
+  auto next = std::make_shared<CommitKnowledge>(*commits_);
+  next->log.erase(std::remove_if(next->log.begin(), next->log.end(), stale), next->log.end());
+  commits_ = std::move(next);
 }
 
 void MeshOsState::audit_commit(AuditRecord rec, bool stranger) {
@@ -598,6 +748,7 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
   if (actual_.frozen(now)) s.freeze_remaining_ms = saturating_ms_until(*actual_.frozen_until, now);
   s.audit = audit_records();
   s.audit_strangers = strangers_;
+  s.commits = commits_;
   s.logs = logs_.to_vector();
   s.executor = executor_stats_;
   s.loop = loop_stats_;

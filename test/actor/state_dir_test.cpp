@@ -10,6 +10,7 @@
 #include "meshos/file_io.hpp"
 #include "meshos/persistent_state.hpp"
 #include "support.hpp"
+#include "../support/keys.hpp"
 
 using namespace meshos;
 using namespace meshos::test;
@@ -18,11 +19,7 @@ namespace {
 
 constexpr NodeId kNode = 0x5EED;
 
-EntityKeypair key_from_byte(std::uint8_t b) {
-  Seed seed{};
-  seed.fill(b);
-  return EntityKeypair::from_seed(seed);
-}
+using meshos::test::key_from_byte;
 
 const EntityKeypair& operator_key() {
   static const EntityKeypair key = key_from_byte(0xa1);

@@ -19,6 +19,7 @@
 #include "meshos/identity.hpp"
 #include "meshos/operators.hpp"
 #include "meshos/types.hpp"
+#include "../support/keys.hpp"
 
 using meshos::AdminVerifier;
 using meshos::BlastRadiusHash;
@@ -38,11 +39,7 @@ constexpr std::int64_t kFreshness = 300'000;
 constexpr std::int64_t kSkew = 30'000;
 constexpr std::int64_t kCooldown = 300'000;
 
-EntityKeypair key_from_byte(std::uint8_t b) {
-  meshos::Seed seed{};
-  seed.fill(b);
-  return EntityKeypair::from_seed(seed);
-}
+using meshos::test::key_from_byte;
 
 // Three registered operators and one stranger, fixed so failures reproduce.
 struct Operators {

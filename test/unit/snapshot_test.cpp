@@ -286,6 +286,14 @@ TEST_CASE("find_commit_record finds a commit's record by signers, verified or cl
   CHECK(seq_of(0, "admin", {}) == 0);   // a record with only claimed signers is not signed by nobody
   CHECK(seq_of(0, "ice", {7}) == 0);
   CHECK(find_commit_record(s, 0, "admin", "drain", {7}) == nullptr);
+  // A copy relayed by a peer is not the fold of the commit this node was handed.
+  AuditRecord relayed = verified;
+  relayed.seq = 4;
+  relayed.relayed_from = 0xB;
+  relayed.operators = {5};
+  s.audit.push_back(relayed);
+  CHECK(seq_of(0, "admin", {5}) == 0);
+  s.audit.pop_back();
   CHECK(last_audit_seq(s) == 9);
   s.audit_strangers.last.reset();
   CHECK(last_audit_seq(s) == 3);
@@ -493,4 +501,39 @@ TEST_CASE("find_daemons: this node's and its peers' daemons whose capabilities m
   CapabilityFilter wants_tpu;
   wants_tpu.required_tags = {"hardware.tpu"};
   CHECK(find_daemons(s, wants_tpu).empty());
+}
+
+TEST_CASE("locate_daemon: by id or by name, this node's daemon first, one peer's otherwise, clear errors") {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  n.fold(event::PeerInfo{kOtherPeer, "0.9.0", {}, std::nullopt,
+                         {DaemonDescription{0x77, "echo", {}, true}, DaemonDescription{0x78, "worker", {}, true}}});
+  n.fold(event::PeerInfo{kOtherPeer + 1, "0.9.0", {}, std::nullopt,
+                         {DaemonDescription{0x79, "twin", {}, true}, DaemonDescription{0x7A, "twin2", {}, true}}});
+  n.fold(event::PeerInfo{kOtherPeer + 2, "0.9.0", {}, std::nullopt, {DaemonDescription{0x7B, "twin", {}, true}}});
+  const auto s = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+
+  auto echo = locate_daemon(s, DaemonAddress::by_name("echo"));  // this node's, although a peer has one too
+  REQUIRE(echo);
+  CHECK(echo->node == kThisNode);
+  CHECK(echo->daemon.id == kEcho.id);
+  auto theirs = locate_daemon(s, DaemonAddress::by_id(0x77));
+  REQUIRE(theirs);
+  CHECK(theirs->node == kOtherPeer);
+  auto worker = locate_daemon(s, DaemonAddress::parse("worker"));
+  REQUIRE(worker);
+  CHECK(worker->daemon.id == 0x78);
+  auto twin = locate_daemon(s, DaemonAddress::by_name("twin"));
+  REQUIRE_FALSE(twin);
+  CHECK(twin.error().kind == "ambiguous_daemon");
+  CHECK(locate_daemon(s, DaemonAddress::by_id(0x7B))->node == kOtherPeer + 2);
+  CHECK(locate_daemon(s, DaemonAddress::by_name("nobody")).error().kind == "not_found");
+  CHECK(locate_daemon(s, DaemonAddress::by_id(0xDEAD)).error().kind == "not_found");
+  CHECK(locate_daemon(s, DaemonAddress{}).error().kind == "invalid_request");
+
+  CHECK(DaemonAddress::parse("0000000000000077").id == 0x77);
+  CHECK(DaemonAddress::parse("0000000000000000").name == "0000000000000000");  // 0 is no id
+  CHECK(DaemonAddress::parse("echo").name == "echo");
+  CHECK(DaemonAddress::by_id(0x77).to_string() == "0000000000000077");
+  CHECK(DaemonAddress::by_name("echo").to_string() == "'echo'");
 }

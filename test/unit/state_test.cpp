@@ -11,6 +11,7 @@
 #include "meshos/admin.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/state.hpp"
+#include "../support/keys.hpp"
 
 using namespace meshos;
 using namespace std::chrono_literals;
@@ -466,11 +467,7 @@ TEST_CASE("names: event kinds, action kinds and targets, enum strings") {
 
 namespace {
 
-EntityKeypair key_from_byte(std::uint8_t b) {
-  Seed seed{};
-  seed.fill(b);
-  return EntityKeypair::from_seed(seed);
-}
+using meshos::test::key_from_byte;
 
 const EntityKeypair kAlice = key_from_byte(0xa1);
 const EntityKeypair kMallory = key_from_byte(0x66);
@@ -511,7 +508,7 @@ TEST_CASE("a signed commit naming node 0 is refused as wrong_node and audited un
   CHECK(n.state.audit().empty());
 }
 
-TEST_CASE("a commit for node a is accepted by a and refused by b, and b does not use it up") {
+TEST_CASE("a commit for node a is refused by b while b does not know a, and b does not use it up") {
   constexpr NodeId kA = 0xA;
   constexpr NodeId kB = 0xB;
   Node a(config_for(kA), verifier_for());
@@ -521,7 +518,8 @@ TEST_CASE("a commit for node a is accepted by a and refused by b, and b does not
   auto at_b = b.fold(event::SignedAdmin{for_a});
   REQUIRE(at_b.rejected.has_value());
   CHECK(at_b.rejected->kind == "wrong_node");
-  CHECK(at_b.rejected->message.find("targets node 000000000000000a, this is 000000000000000b") != std::string::npos);
+  CHECK(at_b.rejected->message.find("targets node 000000000000000a, which is neither this node (000000000000000b) "
+                                    "nor a peer it knows") != std::string::npos);
   CHECK_FALSE(at_b.stranger);
   CHECK_FALSE(b.actual().cordoned);
   CHECK(b.state.audit_rejected().items().back().operators == std::vector<OperatorId>{kAlice.origin_hash()});

@@ -63,11 +63,15 @@ struct NodeHealth {
 struct Admin {
   AdminEvent event;
 };
+// A signed commit, from an operator (relayed_from 0) or forwarded by the peer node `relayed_from`, which had
+// accepted it (SPEC.md, "The cluster protocol": what a relayed commit is checked for).
 struct SignedAdmin {
   SignedAdminCommit commit;
+  NodeId relayed_from = 0;
 };
 struct SignedIce {
   SignedIceCommit commit;
+  NodeId relayed_from = 0;
 };
 struct Log {
   LogLine line;

@@ -99,6 +99,15 @@ using VerificationOutcome = std::variant<outcome::Accepted, outcome::Rejected, o
 // "accepted", "rejected", "unverified".
 const char* outcome_kind(const VerificationOutcome& o);
 
+// What verify_ice checks beyond the signatures, cluster, simulation, quorum and replay. A break-glass commit
+// relayed by a peer node was admitted there: the cooldown is the admitting node's rate limit (checked there,
+// started here too, so that it holds cluster-wide), and a freeze still in force applies however old its
+// commit is (SPEC.md, "The cluster protocol").
+struct IceChecks {
+  bool cooldown = true;
+  bool freshness = true;
+};
+
 class AdminVerifier {
  public:
   // threshold = signatures needed on a break-glass commit; clamped to >= 1.
@@ -115,7 +124,7 @@ class AdminVerifier {
                                    const Precheck& precheck = {});
   // Break-glass checks, in order: each signature (registry, then validity), cluster, simulation, freshness,
   // quorum, replay, cooldown, memory room.
-  VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms);
+  VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks = {});
 
   std::size_t threshold() const noexcept { return threshold_; }
   const OperatorRegistry& registry() const noexcept { return registry_; }

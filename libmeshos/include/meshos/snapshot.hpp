@@ -2,6 +2,7 @@
 // The immutable picture of a node that the loop publishes after every reconcile.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "meshos/event.hpp"
 #include "meshos/logs.hpp"
 #include "meshos/maintenance.hpp"
+#include "meshos/replication.hpp"
 #include "meshos/result.hpp"
 #include "meshos/types.hpp"
 
@@ -88,6 +90,10 @@ struct AuditRecord {
   std::string outcome;  // "accepted", "rejected", "unverified"
   std::string reason_kind;
   std::string reason;
+  // The peer node that forwarded the commit (it had accepted it); 0: an operator handed it to this node.
+  NodeId relayed_from = 0;
+  // The node an admin commit is for, when not this one: accepted here, its state mirrored (SPEC.md).
+  NodeId mirrored_for = 0;
 };
 
 // Refused commits no registered operator's signature vouches for (unknown operator, bad signature, no
@@ -124,6 +130,9 @@ struct LoopStats {
   std::uint64_t failures_evicted = 0;
   std::uint64_t audit_evicted = 0;           // accepted commits' records
   std::uint64_t audit_rejected_evicted = 0;  // refused commits' records (a separate ring)
+  std::uint64_t commits_relayed = 0;         // commits peers forwarded that were new here (any outcome)
+  std::uint64_t commits_relayed_known = 0;   // forwarded commits this node knew already (ignored)
+  std::uint64_t commit_log_evicted = 0;      // known commits dropped from a full log while still fresh
 };
 
 struct MigrationSnapshot {
@@ -153,6 +162,9 @@ struct MeshOsSnapshot {
   StrangerRejects audit_strangers;
   std::vector<LogRecord> logs;
   std::vector<MigrationSnapshot> migrations;
+  // The cluster's signed commits this node knows of (replication.hpp); shared between snapshots, never null
+  // in a snapshot a node published. Not part of the JSON form.
+  std::shared_ptr<const CommitKnowledge> commits;
   ExecutorStats executor;
   LoopStats loop;
 };
@@ -190,6 +202,23 @@ struct DaemonLocation {
 // The daemons of this node and of every peer in the snapshot whose capabilities match `filter`, this node's
 // first, then by node id and daemon id.
 std::vector<DaemonLocation> find_daemons(const MeshOsSnapshot& s, const CapabilityFilter& filter);
+
+// A daemon as a caller names it: by id, or by name (names are unique on one node, not across the cluster).
+struct DaemonAddress {
+  DaemonId id = 0;   // used when not 0
+  std::string name;  // used when id is 0
+  static DaemonAddress by_id(DaemonId id) { return DaemonAddress{id, {}}; }
+  static DaemonAddress by_name(std::string name) { return DaemonAddress{0, std::move(name)}; }
+  // 16 hex digits: an id; anything else: a name.
+  static DaemonAddress parse(const std::string& text);
+  std::string to_string() const;
+};
+
+// Where the daemon lives, from one node's snapshot: by id, this node's daemon or the peer's that describes it;
+// by name, this node's daemon of that name first, else the one peer daemon of that name. Kinds: not_found,
+// ambiguous_daemon (several peers have a daemon of that name: address it by id), invalid_request (neither an
+// id nor a name).
+Result<DaemonLocation> locate_daemon(const MeshOsSnapshot& s, const DaemonAddress& address);
 
 // What a daemon may read about its surroundings.
 struct MetadataView {

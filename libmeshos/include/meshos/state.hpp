@@ -15,6 +15,7 @@
 #include "meshos/logs.hpp"
 #include "meshos/maintenance.hpp"
 #include "meshos/operators.hpp"
+#include "meshos/replication.hpp"
 #include "meshos/snapshot.hpp"
 
 namespace meshos {
@@ -65,6 +66,9 @@ struct ActualState {
   std::map<NodeId, PeerState> peers;
   std::map<NodeId, AvoidEntry> avoid;
   std::optional<TimePoint> frozen_until;
+  // The freeze or thaw commit that decides frozen_until: of all a node accepted, the one issued last (ties: the
+  // higher digest), so every node that saw the same commits decides the same way (SPEC.md).
+  std::optional<std::pair<std::int64_t, CommitDigest>> freeze_decided_by;
   MaintenanceState maintenance = maintenance::Active{};
   std::optional<MaintenanceKind> pending_transition;  // CommitMaintenanceTransition emitted, not yet observed
   bool cordoned = false;
@@ -142,8 +146,17 @@ class MeshOsState {
   std::vector<AuditRecord> audit_records() const;
   const BoundedRing<FailureRecord>& failures() const noexcept { return failures_; }
   ActionId next_action_id() const noexcept { return next_action_id_; }
+  // The signed commits this node knows of (replication.hpp): an immutable value, replaced when it changes.
+  const std::shared_ptr<const CommitKnowledge>& commits() const noexcept { return commits_; }
 
  private:
+  // A signed commit this node accepted (or, without a verifier, applied): kept to offer to peers.
+  void know_commit(AnySignedCommit c, CommitDigest digest, NodeId relayed_from);
+  void refuse_relayed(CommitDigest digest);
+  // Drops the commits no node would accept any more, keeping the one deciding the freeze.
+  void prune_commits(std::int64_t wall_ms);
+  std::int64_t commit_lifetime_ms() const;
+
   MeshOsConfig config_;
   std::shared_ptr<AdminVerifier> verifier_;
   ActualState actual_;
@@ -162,6 +175,8 @@ class MeshOsState {
   ActionId next_action_id_ = 1;
   ExecutorStats executor_stats_;
   LoopStats loop_stats_;
+  std::shared_ptr<const CommitKnowledge> commits_ = std::make_shared<const CommitKnowledge>();
+  std::uint64_t next_commit_seq_ = 1;
 };
 
 }  // namespace meshos

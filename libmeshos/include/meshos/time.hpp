@@ -2,6 +2,7 @@
 // Monotonic time for deadlines, wall-clock milliseconds only for timestamps shown to people.
 #include <chrono>
 #include <cstdint>
+#include <limits>
 
 namespace meshos {
 
@@ -28,6 +29,18 @@ inline std::uint64_t to_ms(Clock::duration d) {
 // Wall-clock milliseconds since the Unix epoch.
 inline std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Wall-clock arithmetic on untrusted times (a commit's issued_at_ms): now - then in ms, exact for any pair of
+// int64 values (the true difference always fits in 64 bits unsigned when then <= now).
+inline std::uint64_t distance_ms(std::int64_t then, std::int64_t now) {
+  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(then);
+}
+
+inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) return std::numeric_limits<std::int64_t>::max();
+  if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) return std::numeric_limits<std::int64_t>::min();
+  return a + b;
 }
 
 }  // namespace meshos
