@@ -650,7 +650,7 @@ void run_snapshot(const Sizes& sizes) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|net]...\n"
+               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|net|remote]...\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
   return 2;
@@ -662,7 +662,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--victim") return bench::run_victim(argc, argv);
   bool quick = false;
   std::set<std::string> only;
-  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "net"};
+  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "net", "remote"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -684,5 +684,6 @@ int main(int argc, char** argv) {
   if (wanted("shutdown")) bench::run_shutdown(sizes);
   if (wanted("snapshot")) bench::run_snapshot(sizes);
   if (wanted("net")) bench::run_net(quick);
+  if (wanted("remote")) bench::run_remote(quick);
   return 0;
 }

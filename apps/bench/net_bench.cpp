@@ -14,6 +14,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -416,7 +417,125 @@ void run_rtt(std::size_t rounds, const meshos::TlsOptions& tls) {
              mr, br);
 }
 
+// ---- remote deliver ----
+
+// Counts the events it is given.
+class CountingDaemon : public meshos::MeshDaemon {
+ public:
+  explicit CountingDaemon(Tally* tally) : tally_(tally) {}
+  std::string name() const override { return "counter"; }
+  meshos::Result<std::vector<meshos::Bytes>> process(const meshos::CausalEvent&) override {
+    tally_->hit();
+    return std::vector<meshos::Bytes>{};
+  }
+
+ private:
+  Tally* tally_;
+};
+
+struct RemoteDeliverFigures {
+  double rate = 0;
+  std::uint64_t window_full = 0;  // deliver calls the link's window refused (tried again at once)
+};
+
+// meshos: MeshNode::deliver from node 2 to a daemon on node 1 (two nodes, two actor systems, one process),
+// `events` of kPayloadBytes; the caller retries on queue_full (a full window). The figure: events until the
+// daemon counted the last one.
+RemoteDeliverFigures remote_deliver_meshos(std::uint64_t events) {
+  meshos::MeshOsConfig cfg;
+  cfg.event_queue_capacity = 65536;
+  auto receiver = meshos::MeshNode::start(cfg, bench_network(1));
+  if (!receiver) fail("remote_deliver: node 1: " + receiver.error().to_string());
+  auto net2 = bench_network(2);
+  net2.peers = {meshos::PeerAddress{"127.0.0.1", (*receiver)->port()}};
+  auto sender = meshos::MeshNode::start(cfg, net2);
+  if (!sender) fail("remote_deliver: node 2: " + sender.error().to_string());
+  Tally tally;
+  auto key = meshos::EntityKeypair::generate();
+  auto handle = (*receiver)->sdk().register_daemon(std::make_unique<CountingDaemon>(&tally), key);
+  if (!handle) fail("remote_deliver: register: " + handle.error().to_string());
+  const auto target = meshos::DaemonAddress::by_id(key.origin_hash());
+  // Node 2 knows the daemon once node 1's next hello described it.
+  const auto until = BenchClock::now() + kWaitLimit;
+  while (true) {
+    auto snap = (*sender)->sdk().snapshot();
+    if (snap && meshos::locate_daemon(*snap, target)) break;
+    if (BenchClock::now() > until) fail("remote_deliver: node 2 never saw the daemon");
+    std::this_thread::yield();
+  }
+  meshos::CausalEvent ev;
+  ev.payload.assign(kPayloadBytes, 0x42);
+  RemoteDeliverFigures f;
+  const auto start = now_ns();
+  for (std::uint64_t i = 0; i < events;) {
+    auto sent = (*sender)->deliver(target, ev);
+    if (sent) {
+      ++i;
+    } else if (sent.error().kind == "queue_full") {
+      ++f.window_full;
+      std::this_thread::yield();
+    } else {
+      fail("remote_deliver: " + sent.error().to_string());
+    }
+  }
+  if (!tally.wait_for_count(events)) fail("remote_deliver: not every event arrived");
+  f.rate = per_second(events, seconds_between(start, tally.last_ns()));
+  (void)handle->graceful_shutdown();
+  (void)(*sender)->shutdown();
+  (void)(*receiver)->shutdown();
+  return f;
+}
+
+// baseline: plain CAF, one actor system sending `events` messages of kPayloadBytes (a string) to a counting
+// actor published by another, over the middleman, without any bound.
+double remote_deliver_baseline(std::uint64_t events) {
+  caf::actor_system_config server_cfg, client_cfg;
+  configure_plain_net(server_cfg);
+  configure_plain_net(client_cfg);
+  caf::actor_system server_sys{server_cfg};
+  Tally tally;
+  auto counter = server_sys.spawn([&tally](caf::event_based_actor*) -> caf::behavior {
+    return {[&tally](const std::string&) { tally.hit(); }};
+  });
+  auto port = server_sys.middleman().publish(counter, 0, "127.0.0.1", true);
+  if (!port) fail("remote_deliver baseline: publish: " + server_sys.render(port.error()));
+  double rate = 0;
+  {
+    caf::actor_system client_sys{client_cfg};
+    auto remote = client_sys.middleman().remote_actor("127.0.0.1", *port);
+    if (!remote) fail("remote_deliver baseline: remote_actor: " + client_sys.render(remote.error()));
+    const std::string payload(kPayloadBytes, 'B');
+    const auto start = now_ns();
+    for (std::uint64_t i = 0; i < events; ++i) caf::anon_send(*remote, payload);
+    if (!tally.wait_for_count(events)) fail("remote_deliver baseline: not every message arrived");
+    rate = per_second(events, seconds_between(start, tally.last_ns()));
+  }
+  {
+    caf::scoped_actor self{server_sys};
+    self->request(server_sys.middleman().actor_handle(), 2s, caf::close_atom::value, *port)
+        .receive([] {}, [](caf::error&) {});
+  }
+  server_sys.registry().erase(counter->id());
+  caf::anon_send_exit(counter, caf::exit_reason::user_shutdown);
+  return rate;
+}
+
+void run_remote_deliver(std::uint64_t events) {
+  auto m = remote_deliver_meshos(events);
+  auto b = remote_deliver_baseline(events);
+  print_pair(fmt("remote_deliver transport=plain events=%llu payload_bytes=%zu window=%zu rate=%.0f "
+                 "window_full_retries=%llu baseline_rate=%.0f",
+                 static_cast<unsigned long long>(events), kPayloadBytes, meshos::kWorkWindow, m.rate,
+                 static_cast<unsigned long long>(m.window_full), b),
+             fmt("remote_deliver transport=plain events=%llu payload_bytes=%zu rate=%.0f (plain CAF anon_send, "
+                 "unbounded)",
+                 static_cast<unsigned long long>(events), kPayloadBytes, b),
+             m.rate, b);
+}
+
 }  // namespace
+
+void run_remote(bool quick) { run_remote_deliver(quick ? 20'000 : 200'000); }
 
 void run_net(bool quick) {
   const std::size_t killed_reps = quick ? 2 : 10;

@@ -6,6 +6,9 @@ namespace bench {
 // killed-peer and silent-peer detection time, remote request round trip (plain and TLS).
 void run_net(bool quick);
 
+// remote_deliver: events/s from one node to a daemon on another, beside plain CAF remote sends.
+void run_remote(bool quick);
+
 // The victim processes the detection workloads kill or stop: meshos-bench re-runs itself as
 // `meshos-bench --victim node <survivor port>` or `--victim caf`. Returns the exit code.
 int run_victim(int argc, char** argv);

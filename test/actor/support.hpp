@@ -117,6 +117,12 @@ class SnapshotWatch {
   bool seen(const std::function<bool(const MeshOsSnapshot&)>& pred, std::chrono::milliseconds timeout = 10s) {
     return wait(pred, timeout) != nullptr;
   }
+  // Waits for the next snapshot (one tick of the loop).
+  bool next(std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(shared_->mu);
+    const auto before = shared_->count;
+    return shared_->cv.wait_for(lock, timeout, [&] { return shared_->count > before; });
+  }
 
  private:
   struct Shared {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 
 #include <unistd.h>
@@ -131,34 +132,65 @@ class TestPki {
 
 // Three nodes, each joining those started before it, from `base`; over TLS (node certificates node-a,
 // node-b, node-c naming their nodes) when `pki` holds a CA "ca". Ready once each sees the others healthy.
+// `options` gives each node its SdkOptions (e.g. a verifier of its own: verifiers hold state).
 struct ThreeNodeCluster {
   std::vector<std::unique_ptr<MeshNode>> nodes;
   TlsOptions operator_tls;  // with TLS: an operator's certificate from the cluster CA
 
-  explicit ThreeNodeCluster(TestPki* pki, const NetworkOptions& base = fast_network()) {
+  explicit ThreeNodeCluster(TestPki* pki, const NetworkOptions& base = fast_network(),
+                            std::function<SdkOptions()> options = [] { return SdkOptions{}; })
+      : base_(base), options_(std::move(options)) {
     for (auto name : {"node-a", "node-b", "node-c"}) {
       auto net = base;
       const auto id = fresh_node_id();
       if (pki != nullptr) net.tls = pki->make_cert("ca", name, id);
       for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
-      nodes.push_back(start_node(net, {}, id));
+      tls_.push_back(net.tls);
+      nodes.push_back(start_node(net, options_(), id));
     }
     if (pki != nullptr) operator_tls = pki->make_cert("ca", "operator");
-    for (const auto& n : nodes) {
-      SnapshotWatch w(n->sdk());
-      REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
-        for (const auto& other : nodes)
-          if (other->node_id() != n->node_id() && !healthy_with_rtt(s, other->node_id())) return false;
-        return true;
-      }));
-    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) wait_connected(i);
   }
   ~ThreeNodeCluster() {
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) CHECK((*it)->shutdown());
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+      if (*it) CHECK((*it)->shutdown());
   }
   ThreeNodeCluster(const ThreeNodeCluster&) = delete;
   ThreeNodeCluster& operator=(const ThreeNodeCluster&) = delete;
   MeshNode& operator[](std::size_t i) { return *nodes.at(i); }
+
+  // Node i stops (its peers keep running).
+  void stop(std::size_t i) {
+    ids_.resize(nodes.size());
+    ids_[i] = nodes.at(i)->node_id();
+    CHECK(nodes.at(i)->shutdown());
+    nodes.at(i).reset();
+  }
+  // Node i, stopped, starts again as the same node (a fresh process would: no state kept), joining the others.
+  void restart(std::size_t i) {
+    REQUIRE(!nodes.at(i));
+    auto net = base_;
+    net.tls = tls_.at(i);
+    for (const auto& n : nodes)
+      if (n) net.peers.push_back(loopback(n->port()));
+    nodes.at(i) = start_node(net, options_(), ids_.at(i));
+    wait_connected(i);
+  }
+
+ private:
+  void wait_connected(std::size_t i) {
+    auto& n = *nodes.at(i);
+    SnapshotWatch w(n.sdk());
+    REQUIRE(w.seen([&](const MeshOsSnapshot& s) {
+      for (const auto& other : nodes)
+        if (other && other->node_id() != n.node_id() && !healthy_with_rtt(s, other->node_id())) return false;
+      return true;
+    }));
+  }
+  NetworkOptions base_;
+  std::function<SdkOptions()> options_;
+  std::vector<TlsOptions> tls_;
+  std::vector<NodeId> ids_;
 };
 
 }  // namespace meshos::test

@@ -81,6 +81,10 @@ struct NetworkOptions {
   std::chrono::milliseconds peer_expiry{600'000};
 };
 
+// Work events (MeshNode::deliver / process) in flight to one peer node, not yet answered by it: beyond this
+// the sender refuses with queue_full (counted as the link's window_full).
+inline constexpr std::size_t kWorkWindow = 64;
+
 class MeshNode {
  public:
   // Kinds: invalid_tls, listen_failed, invalid_config (from MeshOsConfig::validate).
@@ -95,6 +99,17 @@ class MeshNode {
   // Daemons of the whole cluster whose capabilities match `filter`: this node's, and each peer's as the
   // peer last described them (a change reaches every peer with its next heartbeat). From the latest snapshot.
   virtual std::vector<DaemonLocation> find(const CapabilityFilter& filter = {}) const = 0;
+  // A causal event for a daemon on any node of the cluster, by id or by name (locate_daemon: this node's daemon
+  // first, else the one peer daemon of that name). At most once, in order per calling thread and daemon.
+  // deliver never blocks: handed to the daemon's queue here, or sent to its node within the link's window
+  // (kWorkWindow events in flight per peer node, answered by the receiving node). Kinds: not_found,
+  // ambiguous_daemon, unreachable (the daemon's node is not connected), queue_full (the daemon's queue here, or
+  // the link's window: counted as the link's window_full), loop_closed. An event the receiving node refuses
+  // (its daemon's queue full, the daemon gone) is counted there and in the link's `failed`.
+  virtual Result<void> deliver(const DaemonAddress& daemon, CausalEvent event) = 0;
+  // The same, waiting up to `timeout` for the daemon's outputs. Kinds as deliver, and timeout, process_failed.
+  virtual Result<std::vector<Bytes>> process(const DaemonAddress& daemon, CausalEvent event,
+                                             std::chrono::milliseconds timeout) = 0;
   // Bounded: leaves peers, stops the SDK, stops the network layer.
   virtual Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline) = 0;
   // Reads the TLS files again from the paths the node started with (e.g. after a certificate rotation):

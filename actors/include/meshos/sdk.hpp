@@ -28,6 +28,7 @@ namespace meshos {
 namespace detail {
 class Runtime;
 struct DaemonSlot;
+struct SdkInternals;
 }  // namespace detail
 
 inline constexpr std::size_t kDefaultControlCapacity = 8;
@@ -158,6 +159,7 @@ class MeshOsDaemonSdk {
   void stop_saving_state();
 
  private:
+  friend struct detail::SdkInternals;
   explicit MeshOsDaemonSdk(std::shared_ptr<detail::Runtime> rt);
   std::shared_ptr<detail::Runtime> rt_;
   std::size_t control_capacity_ = kDefaultControlCapacity;

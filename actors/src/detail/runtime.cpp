@@ -275,20 +275,19 @@ Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::ch
   caf::scoped_actor self{system()};
   std::optional<Result<std::vector<Bytes>>> out;
   self->request(slot->actor, timeout, process_atom::value, CausalMsg{std::move(ev)})
-      .receive(
-          [&](OutputsMsg& m) {
-            if (m.error)
-              out.emplace(std::move(*m.error));
-            else
-              out.emplace(std::move(m.outputs));
-          },
-          [&](caf::error& err) {
-            if (err == caf::sec::request_timeout)
-              out.emplace(SdkError{"timeout", "daemon " + slot->daemon.name + " did not answer in time"});
-            else
-              out.emplace(SdkError{"process_failed", system().render(err)});
-          });
+      .receive([&](OutputsMsg& m) { out.emplace(outputs_of(std::move(m))); },
+               [&](caf::error& err) { out.emplace(process_failure(system(), err, slot->daemon.name)); });
   return std::move(*out);
+}
+
+Result<std::vector<Bytes>> outputs_of(OutputsMsg m) {
+  if (m.error) return std::move(*m.error);
+  return std::move(m.outputs);
+}
+
+SdkError process_failure(caf::actor_system& sys, const caf::error& err, const std::string& daemon_name) {
+  if (err == caf::sec::request_timeout) return SdkError{"timeout", "daemon " + daemon_name + " did not answer in time"};
+  return SdkError{"process_failed", sys.render(err)};
 }
 
 Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {

@@ -24,6 +24,7 @@
 namespace meshos::detail {
 
 class Runtime;
+struct OutputsMsg;
 
 // Everything one registered daemon shares between its handle, the registry, the router and its actor.
 struct DaemonSlot {
@@ -197,5 +198,14 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
 // The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.
 std::shared_ptr<ActionDispatcher> make_node_dispatcher(std::weak_ptr<Runtime> rt,
                                                        std::shared_ptr<ActionDispatcher> user);
+
+// A daemon's answer to a process request, and the error for a request that got none.
+Result<std::vector<Bytes>> outputs_of(OutputsMsg m);
+SdkError process_failure(caf::actor_system& sys, const caf::error& err, const std::string& daemon_name);
+
+// The node's own actors (the gateway answering peers' work requests) reach the runtime behind an SDK.
+struct SdkInternals {
+  static Runtime& runtime(MeshOsDaemonSdk& sdk) { return *sdk.rt_; }
+};
 
 }  // namespace meshos::detail

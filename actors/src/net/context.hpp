@@ -1,6 +1,7 @@
 #pragma once
 // What the node's gateway and peer actors share: the options, the SDK they feed, and the node's current
 // self-description (read by peer actors when they greet a peer).
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "meshos/node.hpp"
 #include "net/hello.hpp"
 #include "net/wire.hpp"
+#include "net/work.hpp"
 
 namespace meshos::detail {
 class ActorTracker;
@@ -29,6 +31,19 @@ caf::io::middleman_actor connector(caf::actor_system& sys);
 
 class Guard;
 
+// What crossed the node's links for commit replication (status "replication"); written by the gateway and
+// the peer actors.
+struct ReplicationCounters {
+  std::atomic<std::uint64_t> relays_sent{0};
+  std::atomic<std::uint64_t> relays_unsent{0};     // the link's window was full, or it was down
+  std::atomic<std::uint64_t> relays_failed{0};     // sent, refused or unanswered
+  std::atomic<std::uint64_t> relays_received{0};
+  std::atomic<std::uint64_t> relays_refused{0};    // not from an admitted peer, undecodable, or the loop was full
+  std::atomic<std::uint64_t> syncs{0};             // sync rounds this node asked for and got answered
+  std::atomic<std::uint64_t> commits_fetched{0};   // commits those rounds brought
+  std::atomic<std::uint64_t> syncs_served{0};
+};
+
 struct NetContext {
   caf::actor_system* system = nullptr;
   MeshOsDaemonSdk* sdk = nullptr;
@@ -41,6 +56,9 @@ struct NetContext {
   std::string cluster;  // the cluster signed commits must name (the verifier's), shown in status
   detail::ActorTracker* tracker = nullptr;  // counts the peer actors so shutdown can wait for them
   Guard* guard = nullptr;                   // every outgoing connection is a tunnel through it
+  ReplicationCounters replication;
+  PeerLinks links;    // work to daemons on peers, by node (work.hpp)
+  WorkCounters work;  // work from peers, as received here
 
   // Never blocks; health and RTT are re-sent on every heartbeat, so an event dropped on a full queue is
   // repaired by the next one.
@@ -75,6 +93,7 @@ using stop_atom = caf::atom_constant<caf::atom("nstop")>;  // to a peer actor
 using state_atom = caf::atom_constant<caf::atom("nstate")>;
 using expire_atom = caf::atom_constant<caf::atom("nexpire")>;  // to a peer actor: unreachable too long?
 using forget_atom = caf::atom_constant<caf::atom("nforget")>;  // to the gateway: a departed address
+using relay_atom = caf::atom_constant<caf::atom("nrelay")>;    // (relay, channel, json), to a peer actor
 
 // From the node to its gateway. A type that cannot be deserialized, so no remote sender can forge it.
 struct GatewayCommand {

@@ -100,6 +100,9 @@ struct GatewayState {
   std::vector<std::string> gossip;
   std::vector<std::uint64_t> gossip_ids;
 
+  // Commits: the highest seq of the node's known commits already forwarded (replication.hpp).
+  std::uint64_t pushed_seq = 0;
+
   PeerAddress self_address;  // what peers are told to connect to; port 0 until published
   bool silent = false;
   std::deque<caf::response_promise> withheld;
@@ -254,6 +257,15 @@ NetHello answer_hello(gateway_actor* self, const NetHello& theirs) {
 
 void start_next_commit(gateway_actor* self);
 
+// Test hook (set_unresponsive): a silent gateway answers no peer, as a stopped process would; the request's
+// promise is kept (bounded) and dropped unanswered when it speaks again.
+bool withhold(gateway_actor* self) {
+  auto& st = self->state;
+  if (!st.silent) return false;
+  if (st.withheld.size() < kMaxWithheld) st.withheld.push_back(self->make_response_promise());
+  return true;
+}
+
 void finish_commit(gateway_actor* self, NetReply reply) {
   auto& st = self->state;
   if (!st.in_flight) return;
@@ -317,9 +329,86 @@ void settle_commit(gateway_actor* self, const MeshOsSnapshot& snap) {
   }
 }
 
+// Commits an operator handed this node and that it accepted go to every connected peer at once; what a
+// peer then lacks (it was away, a window was full) reaches it with the sync after its next hello, which the
+// new info revision asks for.
+void forward_commits(gateway_actor* self, const CommitKnowledge& known) {
+  auto& st = self->state;
+  if (known.log.empty() || known.log.back().seq <= st.pushed_seq) return;
+  for (const auto& k : known.log) {
+    if (k.seq <= st.pushed_seq || k.relayed_from != 0) continue;
+    const std::string channel = commit_channel(k.commit);
+    const std::string body = commit_json_text(k.commit);
+    for (const auto& kv : st.peers) {
+      if (kv.second.connected && kv.second.node != 0) {
+        self->send(kv.second.actor, relay_atom::value, channel, body);
+      }
+    }
+  }
+  st.pushed_seq = known.log.back().seq;
+  ++st.info_rev;
+  rebuild_hello(self);
+}
+
+// The node id a peer's message claims, if the connection it came over is an admitted peer's.
+std::optional<SdkError> check_admitted(gateway_actor* self, NodeId from) {
+  auto& st = self->state;
+  const auto& sender = self->current_sender();
+  if (!sender || from == 0 || st.admitted.count(from) == 0)
+    return SdkError{"peer_refused", "not an admitted peer"};
+  auto vouched = st.ctx->guard->vouches_for(sender->node(), from);
+  if (!vouched) return vouched.error();
+  return std::nullopt;
+}
+
+using Outputs = Result<std::vector<Bytes>>;
+
+// Work for a daemon of this node (from a peer or an operator), without blocking the gateway: `done` runs with
+// the daemon's answer, or the error when it gave none in time.
+void process_here(gateway_actor* self, DaemonId daemon, CausalEvent ev, std::chrono::milliseconds timeout,
+                  std::function<void(Outputs)> done) {
+  auto slot = detail::SdkInternals::runtime(*self->state.ctx->sdk).take_data_slot(daemon);
+  if (!slot) return done(slot.error());
+  const std::string name = slot.value()->daemon.name;
+  self->request(slot.value()->actor, timeout, detail::process_atom::value, detail::CausalMsg{std::move(ev)})
+      .then([done](detail::OutputsMsg& m) { done(detail::outputs_of(std::move(m))); },
+            [done, self, name](caf::error& e) { done(detail::process_failure(self->system(), e, name)); });
+}
+
+// An operator's deliver / process for a daemon anywhere in the cluster.
+void handle_work(gateway_actor* self, bool wants_outputs, const std::string& body,
+                 caf::typed_response_promise<NetReply> promise) {
+  auto& ctx = *self->state.ctx;
+  auto request = parse_work_request(body);
+  if (!request) return (void)promise.deliver(reply_error(request.error()));
+  auto route = route_work(ctx, request->daemon);
+  if (!route) return (void)promise.deliver(reply_error(route.error()));
+  const DaemonAddress address = request->daemon;
+  auto answer = [promise, address, wants_outputs](Outputs r) mutable {
+    if (!r) return (void)promise.deliver(reply_error(r.error()));
+    promise.deliver(NetReply{{}, {}, work_reply_json(address, wants_outputs ? &*r : nullptr)});
+  };
+  if (!route->link) {
+    if (!wants_outputs) {
+      auto delivered = ctx.sdk->deliver(route->daemon, std::move(request->event));
+      return delivered ? answer(std::vector<Bytes>{}) : answer(delivered.error());
+    }
+    return process_here(self, route->daemon, std::move(request->event), request->timeout, std::move(answer));
+  }
+  auto link = route->link;
+  const auto ms = static_cast<std::uint32_t>(request->timeout.count());
+  self->request(link->actor, request->timeout + 2 * ctx.options.peer_timeout,
+                OutboundWork{link, route->daemon, to_wire(request->event), wants_outputs, ms})
+      .then([answer](NetOutputs& r) mutable { answer(from_wire(std::move(r))); },
+            [answer, address](caf::error&) mutable {
+              answer(SdkError{"timeout", "no answer for daemon " + address.to_string() + " in time"});
+            });
+}
+
 void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {
   auto& st = self->state;
   if (!snap) return;
+  if (snap->commits) forward_commits(self, *snap->commits);
   // Peers see our maintenance kind, capabilities and daemons; re-describe only on a real change (the
   // view's relative times change every tick). The new revision reaches each peer with its next heartbeat.
   auto kind = kind_of(snap->local_maintenance);
@@ -362,6 +451,11 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.watch_refused = st.watch_refused;
   f.commits_refused_full = st.commits_refused_full;
   f.peers_refused = st.peers_refused;
+  f.work = {st.ctx->work.received.load(), st.ctx->work.refused.load(), st.ctx->links.stats()};
+  const auto& r = st.ctx->replication;
+  f.replication = {r.relays_sent.load(),     r.relays_unsent.load(), r.relays_failed.load(),
+                   r.relays_received.load(), r.relays_refused.load(), r.syncs.load(),
+                   r.commits_fetched.load(), r.syncs_served.load()};
   for (const auto& kv : st.peers) f.addresses.push_back({kv.first.to_string(), kv.second.node, kv.second.connected});
   return f;
 }
@@ -386,6 +480,8 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
   } else if (kind == "logs") {
     auto logs = logs_json(*snap, body);
     promise.deliver(logs ? NetReply{{}, {}, std::move(*logs)} : reply_error(logs.error()));
+  } else if (kind == "deliver" || kind == "process") {
+    handle_work(self, kind == "process", body, std::move(promise));
   } else if (kind == "admin" || kind == "ice") {
     auto plan = plan_commit(kind, body, st.ctx->has_verifier, wall_clock_ms());
     if (!plan) {
@@ -397,7 +493,8 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
     queue_commit(self, who, std::move(*plan), std::move(promise));
   } else {
     promise.deliver(reply_error("unknown_request", "unknown request kind \"" + kind +
-                                                       "\" (status, snapshot, peers, logs, admin, ice)"));
+                                                       "\" (status, snapshot, peers, logs, admin, ice, "
+                                                       "deliver, process)"));
   }
 }
 
@@ -435,18 +532,12 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
             // ---- peers ----
             [=](challenge_atom) -> caf::result<challenge_atom, std::uint64_t, std::uint64_t> {
               auto& s = self->state;
-              if (s.silent) {
-                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
-                return caf::delegated<challenge_atom, std::uint64_t, std::uint64_t>{};
-              }
+              if (withhold(self)) return caf::delegated<challenge_atom, std::uint64_t, std::uint64_t>{};
               return {challenge_atom::value, issue_challenge(self), s.ctx->node_id};
             },
             [=](hello_atom, const NetHello& h, const caf::actor& remote) -> caf::result<NetHello> {
               auto& s = self->state;
-              if (s.silent) {
-                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
-                return caf::delegated<NetHello>{};
-              }
+              if (withhold(self)) return caf::delegated<NetHello>{};
               const auto answered = take_challenge(self, h.answers) ? h.answers : 0;
               auto valid = verify_hello(h, answered, s.ctx->node_id, s.ctx->members, s.ctx->options.max_peers);
               const auto& sender = self->current_sender();
@@ -465,10 +556,7 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
             },
             [=](ping_atom, std::uint64_t nonce) -> caf::result<pong_atom, std::uint64_t, std::uint64_t> {
               auto& s = self->state;
-              if (s.silent) {
-                if (s.withheld.size() < kMaxWithheld) s.withheld.push_back(self->make_response_promise());
-                return caf::delegated<pong_atom, std::uint64_t, std::uint64_t>{};
-              }
+              if (withhold(self)) return caf::delegated<pong_atom, std::uint64_t, std::uint64_t>{};
               if (s.pong_delay > std::chrono::milliseconds::zero() && s.delayed_pongs.size() < kMaxWithheld) {
                 s.delayed_pongs.emplace_back(self->make_response_promise(), nonce);
                 self->delayed_send(self, s.pong_delay, pong_atom::value);
@@ -483,6 +571,85 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               auto [rp, nonce] = std::move(s.delayed_pongs.front());
               s.delayed_pongs.pop_front();
               rp.deliver(pong_atom::value, nonce, s.info_rev);
+            },
+            // ---- commits between peers ----
+            [=](relay_in_atom, std::uint64_t from, const std::string& channel,
+                const std::string& body) -> caf::result<ok_atom> {
+              auto& s = self->state;
+              if (withhold(self)) return caf::delegated<ok_atom>{};
+              auto& counters = s.ctx->replication;
+              auto refused = check_admitted(self, from);
+              std::optional<MeshOsEvent> ev;
+              if (!refused) {
+                auto decoded = relayed_commit_event(channel, body, from);
+                if (decoded)
+                  ev = std::move(*decoded);
+                else
+                  refused = decoded.error();
+              }
+              if (!refused) {
+                auto published = s.ctx->sdk->publish(std::move(*ev));
+                if (!published) refused = published.error();
+              }
+              if (refused) {
+                ++counters.relays_refused;
+                return caf::make_error(caf::sec::invalid_argument, refused->kind + ": " + refused->message);
+              }
+              ++counters.relays_received;
+              return ok_atom::value;
+            },
+            [=](sync_atom, const NetDigests& asked) -> caf::result<NetCommits> {
+              auto& s = self->state;
+              if (withhold(self)) return caf::delegated<NetCommits>{};
+              if (auto refused = check_admitted(self, asked.node))
+                return caf::make_error(caf::sec::invalid_argument, refused->message);
+              if (asked.digests.size() > kMaxSyncDigests)
+                return caf::make_error(caf::sec::invalid_argument, "too many digests");
+              auto snap = s.ctx->sdk->snapshot();
+              NetCommits answer;
+              if (snap && snap->commits) {
+                auto missing = snap->commits->missing_from(asked.digests, kSyncBatch + 1);
+                answer.more = missing.size() > kSyncBatch;
+                if (answer.more) missing.pop_back();
+                for (const auto* k : missing) {
+                  answer.channels.emplace_back(commit_channel(k->commit));
+                  answer.bodies.push_back(commit_json_text(k->commit));
+                }
+              }
+              ++s.ctx->replication.syncs_served;
+              return answer;
+            },
+            // ---- work from peers, for this node's daemons ----
+            [=](deliver_in_atom, std::uint64_t from, std::uint64_t daemon, NetEvent& ev) -> caf::result<NetOutputs> {
+              auto& s = self->state;
+              if (withhold(self)) return caf::delegated<NetOutputs>{};
+              Result<void> done = SdkError{"peer_refused", "not an admitted peer"};
+              if (auto refused = check_admitted(self, from))
+                done = *refused;
+              else
+                done = s.ctx->sdk->deliver(daemon, from_wire(std::move(ev)));
+              if (!done) {
+                ++s.ctx->work.refused;
+                return NetOutputs{done.error().kind, done.error().message, {}};
+              }
+              ++s.ctx->work.received;
+              return NetOutputs{};
+            },
+            [=](process_in_atom, std::uint64_t from, std::uint64_t daemon, NetEvent& ev,
+                std::uint32_t timeout_ms) -> caf::result<NetOutputs> {
+              auto& s = self->state;
+              if (withhold(self)) return caf::delegated<NetOutputs>{};
+              if (auto refused = check_admitted(self, from)) {
+                ++s.ctx->work.refused;
+                return NetOutputs{refused->kind, refused->message, {}};
+              }
+              auto rp = self->make_response_promise<NetOutputs>();
+              const auto timeout = std::min(std::chrono::milliseconds(timeout_ms), kMaxWorkTimeout);
+              process_here(self, daemon, from_wire(std::move(ev)), timeout, [self, rp](Outputs r) mutable {
+                ++(r ? self->state.ctx->work.received : self->state.ctx->work.refused);
+                rp.deliver(to_wire(r));
+              });
+              return rp;
             },
             // ---- operators ----
             [=](request_atom, const std::string& kind, const std::string& body) {

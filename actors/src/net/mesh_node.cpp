@@ -113,6 +113,7 @@ class MeshNodeImpl final : public MeshNode {
     ctx->cluster = cluster;
     ctx->tracker = &node->tracker_;
     ctx->guard = node->guard_.get();
+    node->ctx_ = ctx;
     node->gateway_ = net::spawn_gateway(ctx);
     node->tracker_.track(node->gateway_);
 
@@ -178,6 +179,17 @@ class MeshNodeImpl final : public MeshNode {
     return snap ? find_daemons(*snap, filter) : std::vector<DaemonLocation>{};
   }
 
+  Result<void> deliver(const DaemonAddress& daemon, CausalEvent event) override {
+    if (shut_down_) return SdkError{"loop_closed", "the node was shut down"};
+    return net::deliver_work(*ctx_, daemon, std::move(event));
+  }
+
+  Result<std::vector<Bytes>> process(const DaemonAddress& daemon, CausalEvent event,
+                                     std::chrono::milliseconds timeout) override {
+    if (shut_down_) return SdkError{"loop_closed", "the node was shut down"};
+    return net::process_work(*ctx_, daemon, std::move(event), timeout);
+  }
+
   Result<void> reload_tls() override {
     if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
     if (!tls_options_.enabled()) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
@@ -227,13 +239,14 @@ class MeshNodeImpl final : public MeshNode {
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<MeshOsDaemonSdk> sdk_;
   caf::actor gateway_;
+  net::NetContextPtr ctx_;  // what the gateway and the peer actors share (links for work to peers)
   std::unique_ptr<net::Guard> guard_;
   TlsOptions tls_options_;
   std::uint16_t port_ = 0;
   std::uint16_t backend_port_ = 0;
   bool published_ = false;
   std::uint64_t subscription_ = 0;
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};  // read by callers of deliver / process on any thread
 };
 
 }  // namespace

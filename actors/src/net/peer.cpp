@@ -6,6 +6,7 @@
 
 #include "net/context.hpp"
 #include "net/guard.hpp"
+#include "net/requests.hpp"
 
 namespace meshos::net {
 
@@ -31,6 +32,9 @@ struct PeerState {
   bool departed = false;        // expired: not in the snapshot until admitted again
   std::string last_failure;  // logged once per distinct reason, not once per retry
   std::mt19937_64 rng{std::random_device{}()};  // challenges for the remote's answering hellos
+  std::uint32_t relays_in_flight = 0;  // commits sent to the remote and not yet answered (kRelayWindow)
+  bool sync_wanted = false;            // a hello came since the last complete sync
+  bool sync_in_flight = false;
 };
 
 using peer_actor = caf::stateful_actor<PeerState>;
@@ -96,9 +100,105 @@ void learn_from(peer_actor* self, const NetHello& h) {
 
 void beat(peer_actor* self);
 
+// Asks the remote for the commits this node does not know (wire.hpp, msync) and folds them as relayed by it.
+// Repeated while the answer says there are more; a failed round is tried again with the next heartbeat.
+void sync_commits(peer_actor* self) {
+  auto& st = self->state;
+  if (!st.sync_wanted || st.sync_in_flight || !st.remote || st.stopped) return;
+  auto snap = st.ctx->sdk->snapshot();
+  if (!snap || !snap->commits) return;
+  st.sync_in_flight = true;
+  st.sync_wanted = false;
+  const auto gen = st.gen;
+  self->request(st.remote, st.ctx->options.peer_timeout, sync_atom::value,
+                NetDigests{st.ctx->node_id, snap->commits->digests()})
+      .then(
+          [=](NetCommits& answer) {
+            auto& s = self->state;
+            s.sync_in_flight = false;
+            if (gen != s.gen || s.stopped) return;
+            ++s.ctx->replication.syncs;
+            const std::size_t n = std::min({answer.channels.size(), answer.bodies.size(), kSyncBatch});
+            for (std::size_t i = 0; i < n; ++i) {
+              auto ev = relayed_commit_event(answer.channels[i], answer.bodies[i], s.node);
+              if (!ev) continue;  // the offering node's fault; it stays unknown here and is offered again
+              ++s.ctx->replication.commits_fetched;
+              s.ctx->publish(std::move(*ev));
+            }
+            // Another round once the loop folded this one (its digests are then in the snapshot).
+            if (answer.more) s.sync_wanted = true;
+          },
+          [=](caf::error&) {
+            auto& s = self->state;
+            s.sync_in_flight = false;
+            if (gen == s.gen) s.sync_wanted = true;
+          });
+}
+
+// A commit this node accepted from an operator, to the remote at once while the link's window has room.
+void relay_commit(peer_actor* self, const std::string& channel, const std::string& body) {
+  auto& st = self->state;
+  auto& counters = st.ctx->replication;
+  if (!st.remote || st.stopped || st.relays_in_flight >= kRelayWindow) {
+    ++counters.relays_unsent;
+    return;
+  }
+  ++st.relays_in_flight;
+  ++counters.relays_sent;
+  const auto gen = st.gen;
+  self->request(st.remote, st.ctx->options.peer_timeout, relay_in_atom::value, st.ctx->node_id, channel, body)
+      .then(
+          [=](ok_atom) {
+            if (gen == self->state.gen) --self->state.relays_in_flight;
+          },
+          [=](caf::error&) {
+            auto& s = self->state;
+            ++s.ctx->replication.relays_failed;
+            if (gen == s.gen) --s.relays_in_flight;
+          });
+}
+
+// Work for a daemon of the remote node; the caller took a credit of `w.link`, given back on the answer.
+caf::result<NetOutputs> send_work(peer_actor* self, OutboundWork& w) {
+  auto& st = self->state;
+  auto link = std::move(w.link);
+  if (!link) return NetOutputs{"invalid_request", "work without a link", {}};
+  if (!st.remote || st.stopped) {
+    link->window.release();
+    link->failed.fetch_add(1, std::memory_order_relaxed);
+    return NetOutputs{"unreachable", "node " + to_hex(st.node) + " is not connected", {}};
+  }
+  auto rp = self->make_response_promise<NetOutputs>();
+  auto answered = [link, rp](NetOutputs& r) mutable {
+    link->window.release();
+    if (!r.error_kind.empty()) link->failed.fetch_add(1, std::memory_order_relaxed);
+    rp.deliver(std::move(r));
+  };
+  auto failed = [link, rp, node = st.node](caf::error& e) mutable {
+    link->window.release();
+    link->failed.fetch_add(1, std::memory_order_relaxed);
+    const bool late = e == caf::sec::request_timeout;
+    rp.deliver(NetOutputs{late ? "timeout" : "unreachable",
+                          std::string(late ? "no answer from node " : "lost the link to node ") + to_hex(node), {}});
+  };
+  if (w.wants_outputs) {
+    self->request(st.remote, std::chrono::milliseconds(w.timeout_ms) + st.ctx->options.peer_timeout,
+                  process_in_atom::value, st.ctx->node_id, w.daemon, std::move(w.event), w.timeout_ms)
+        .then(std::move(answered), std::move(failed));
+  } else {
+    self->request(st.remote, st.ctx->options.peer_timeout, deliver_in_atom::value, st.ctx->node_id, w.daemon,
+                  std::move(w.event))
+        .then(std::move(answered), std::move(failed));
+  }
+  return rp;
+}
+
 void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   auto& st = self->state;
-  if (st.node != 0 && st.node != h.node_id) st.ctx->publish(event::PeerRemoved{st.node});  // a new identity here
+  if (st.node != 0 && st.node != h.node_id) {  // a new identity here
+    st.ctx->publish(event::PeerRemoved{st.node});
+    st.ctx->links.remove(st.node, caf::actor_cast<caf::actor>(self));
+  }
   st.node = h.node_id;
   st.remote = std::move(handle);
   st.connecting = false;
@@ -107,6 +207,9 @@ void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   st.backoff = st.ctx->options.reconnect_initial;
   st.last_failure.clear();
   st.departed = false;
+  st.relays_in_flight = 0;
+  st.sync_wanted = true;
+  st.ctx->links.up(h.node_id, caf::actor_cast<caf::actor>(self));
   log(self, LogLevel::Info, "admitted (version " + h.version + ")");
   self->monitor(st.remote);
   st.ctx->publish(info_of(st.node, h));
@@ -115,6 +218,7 @@ void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   learn_from(self, h);
   self->delayed_send(self, st.ctx->options.peer_timeout, deadline_atom::value, st.gen, st.answers);
   beat(self);
+  sync_commits(self);
 }
 
 // Both sides prove who they are (hello.hpp): the remote hands out a challenge, our signed hello answers it
@@ -232,6 +336,8 @@ void refresh_hello(peer_actor* self) {
         s.last_rev = h.info_rev;
         s.ctx->publish(info_of(s.node, h));
         learn_from(self, h);
+        s.sync_wanted = true;
+        sync_commits(self);
       },
       // The next heartbeat shows the same revision gap and asks again.
       [](const std::string&) {});
@@ -242,6 +348,7 @@ void beat(peer_actor* self) {
   if (st.stopped || !st.remote) return;
   // Repeated while silent, so a health event dropped on a full intake is repaired.
   if (st.health == PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
+  sync_commits(self);
   auto gen = st.gen;
   auto nonce = ++st.nonce;
   auto sent = Clock::now();
@@ -269,6 +376,7 @@ void connection_lost(peer_actor* self) {
   st.connecting = false;
   ++st.gen;
   log(self, LogLevel::Warn, "connection lost");
+  if (st.node != 0) st.ctx->links.down(st.node, caf::actor_cast<caf::actor>(self));
   set_health(self, PeerHealth::Unreachable);
   tell_gateway_connected(self, false);
   st.backoff = st.ctx->options.reconnect_initial;
@@ -287,6 +395,7 @@ void expire(peer_actor* self) {
   st.departed = true;
   if (st.configured) return;
   st.stopped = true;
+  st.ctx->links.remove(st.node, caf::actor_cast<caf::actor>(self));
   self->send(st.gateway, forget_atom::value, st.address.host, st.address.port);
   if (st.remote) self->demonitor(st.remote);
   st.remote = nullptr;
@@ -316,6 +425,11 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
           self->send(self, connect_atom::value, st.gen);
         return {
             [=](adopt_atom, caf::actor handle) { adopt(self, std::move(handle)); },
+            [=](relay_atom, const std::string& channel, const std::string& body) {
+              // Only the node's gateway forwards commits through this actor.
+              const auto& sender = self->current_sender();
+              if (sender && sender->node() == self->node()) relay_commit(self, channel, body);
+            },
             [=](connect_atom, std::uint64_t gen) {
               if (gen == self->state.gen) attempt(self);
             },
@@ -334,9 +448,11 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
               auto& s = self->state;
               if (!s.stopped && epoch == s.unreachable_epoch && s.health == PeerHealth::Unreachable) expire(self);
             },
+            [=](OutboundWork& w) { return send_work(self, w); },
             [=](stop_atom) {
               auto& s = self->state;
               s.stopped = true;
+              if (s.node != 0) s.ctx->links.remove(s.node, caf::actor_cast<caf::actor>(self));
               if (s.remote) self->demonitor(s.remote);
               s.remote = nullptr;
               self->quit();

@@ -29,6 +29,15 @@ json addresses_json(const GatewayFacts& facts) {
   return out;
 }
 
+json work_json(const GatewayFacts::Work& w) {
+  json links = json::array();
+  for (const auto& l : w.links)
+    links.push_back(json{{"node", to_hex(l.node)},      {"connected", l.connected}, {"in_flight", l.in_flight},
+                         {"sent", l.sent},              {"window_full", l.window_full}, {"failed", l.failed},
+                         {"window", kWorkWindow}});
+  return json{{"received", w.received}, {"refused", w.refused}, {"links", std::move(links)}};
+}
+
 // Bodies come from any client that reaches the gateway: size and nesting are bounded before parsing.
 Result<json> parse_body(const std::string& body) {
   if (body.empty()) return json::object();
@@ -60,6 +69,7 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
          {"wall_ms", s.wall_ms},
          {"maintenance", s.local_maintenance},
          {"cordoned", s.cordoned},
+         {"freeze_remaining_ms", s.freeze_remaining_ms ? json(*s.freeze_remaining_ms) : json(nullptr)},
          {"daemons", json{{"count", s.daemons.size()}, {"states", states}, {"list", std::move(daemons)}}},
          {"peers", std::move(peers)},
          {"avoid_count", s.avoid.size()},
@@ -79,7 +89,18 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
            {"peers_over_capacity", facts.peers_refused},
            {"watchers_over_capacity", facts.watch_refused},
            {"commits_queue_full", facts.commits_refused_full}}},
-         {"connections", facts.guard.open}};
+         {"connections", facts.guard.open},
+         {"replication",
+          {{"known_commits", s.commits ? s.commits->log.size() : 0},
+           {"relays_sent", facts.replication.relays_sent},
+           {"relays_unsent", facts.replication.relays_unsent},
+           {"relays_failed", facts.replication.relays_failed},
+           {"relays_received", facts.replication.relays_received},
+           {"relays_refused", facts.replication.relays_refused},
+           {"syncs", facts.replication.syncs},
+           {"commits_fetched", facts.replication.commits_fetched},
+           {"syncs_served", facts.replication.syncs_served}}},
+         {"work", work_json(facts.work)}};
   return j.dump();
 }
 
@@ -179,6 +200,62 @@ Result<CommitPlan> plan_commit(const std::string& kind, const std::string& body,
   plan.operators = {commit->signature.operator_id};
   plan.event = event::SignedAdmin{std::move(*commit)};
   return plan;
+}
+
+Result<MeshOsEvent> relayed_commit_event(const std::string& channel, const std::string& body, NodeId from) {
+  auto parsed = parse_body(body);
+  if (!parsed) return parsed.error();
+  if (channel == "ice") {
+    auto commit = signed_ice_commit_from_json(*parsed);
+    if (!commit) return commit.error();
+    return MeshOsEvent{event::SignedIce{std::move(*commit), from}};
+  }
+  if (channel != "admin") return SdkError{"invalid_commit", "unknown commit channel \"" + channel + "\""};
+  auto commit = signed_admin_commit_from_json(*parsed);
+  if (!commit) return commit.error();
+  return MeshOsEvent{event::SignedAdmin{std::move(*commit), from}};
+}
+
+Result<WorkRequest> parse_work_request(const std::string& body) {
+  auto parsed = parse_body(body);
+  if (!parsed) return parsed.error();
+  const json& j = *parsed;
+  auto bad = [](const std::string& why) { return SdkError{"invalid_request", why}; };
+  if (!j.is_object()) return bad("work request: expected an object");
+  WorkRequest w;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "daemon") {
+      if (!value.is_string() || value.get<std::string>().empty()) return bad("\"daemon\": expected an id or a name");
+      w.daemon = DaemonAddress::parse(value.get<std::string>());
+    } else if (key == "payload") {
+      if (!value.is_string()) return bad("\"payload\": expected text");
+      const auto& text = value.get_ref<const std::string&>();
+      w.event.payload.assign(text.begin(), text.end());
+    } else if (key == "payload_hex") {
+      if (!value.is_string() || !hex_to_bytes(value.get<std::string>(), w.event.payload))
+        return bad("\"payload_hex\": expected hex digits");
+    } else if (key == "timeout_ms") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 ||
+          value.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxWorkTimeout.count()))
+        return bad("\"timeout_ms\": expected 1 to " + std::to_string(kMaxWorkTimeout.count()));
+      w.timeout = std::chrono::milliseconds(value.get<std::uint64_t>());
+    } else {
+      return bad("work request: unknown field \"" + key + "\" (daemon, payload, payload_hex, timeout_ms)");
+    }
+  }
+  if (w.daemon.id == 0 && w.daemon.name.empty()) return bad("work request: \"daemon\" is required");
+  if (j.contains("payload") && j.contains("payload_hex")) return bad("work request: payload or payload_hex, not both");
+  return w;
+}
+
+std::string work_reply_json(const DaemonAddress& daemon, const std::vector<Bytes>* outputs) {
+  json j{{"daemon", daemon.id != 0 ? to_hex(daemon.id) : daemon.name}};
+  if (outputs) {
+    json list = json::array();
+    for (const auto& o : *outputs) list.push_back(json{{"text", std::string(o.begin(), o.end())}, {"hex", bytes_to_hex(o)}});
+    j["outputs"] = std::move(list);
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 NetReply commit_reply(const AuditRecord& rec, const CommitPlan& plan) {

@@ -1,6 +1,7 @@
 #pragma once
 // Operator requests answered from a snapshot, and the decoding of admin/ice commits. Pure functions: the
 // gateway actor owns the timing (waiting for a commit's audit record).
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "meshos/snapshot.hpp"
 #include "net/guard.hpp"
 #include "net/wire.hpp"
+#include "net/work.hpp"
 
 namespace meshos::net {
 
@@ -34,6 +36,14 @@ struct GatewayFacts {
   std::uint64_t watch_refused = 0;
   std::uint64_t commits_refused_full = 0;
   std::uint64_t peers_refused = 0;
+  struct Replication {
+    std::uint64_t relays_sent = 0, relays_unsent = 0, relays_failed = 0, relays_received = 0, relays_refused = 0;
+    std::uint64_t syncs = 0, commits_fetched = 0, syncs_served = 0;
+  } replication;
+  struct Work {
+    std::uint64_t received = 0, refused = 0;
+    std::vector<PeerLinkStats> links;
+  } work;
   struct Address {
     std::string address;
     std::uint64_t node = 0;  // 0: not yet greeted
@@ -63,6 +73,25 @@ struct CommitPlan {
 // Kinds: invalid_request (not JSON), invalid_commit (decoding).
 Result<CommitPlan> plan_commit(const std::string& kind, const std::string& body, bool verifies_commits,
                                std::int64_t now_wall_ms);
+
+// A commit a peer node forwarded (or offered in a sync): channel "admin" or "ice", signed only, folded as
+// relayed by `from`. Kinds: invalid_request (not JSON), invalid_commit.
+Result<MeshOsEvent> relayed_commit_event(const std::string& channel, const std::string& body, NodeId from);
+
+// An operator's work for a daemon anywhere in the cluster (meshos-ctl send / call), request kinds "deliver"
+// and "process": {"daemon": "<16 hex id>" or "<name>", "payload": "<text>" | "payload_hex": "<hex>",
+// "timeout_ms"?: N (process only; default 5000, at most kMaxWorkTimeout)}. Kind invalid_request.
+inline constexpr std::chrono::milliseconds kDefaultWorkTimeout{5000};
+inline constexpr std::chrono::milliseconds kMaxWorkTimeout{60'000};
+struct WorkRequest {
+  DaemonAddress daemon;
+  CausalEvent event;
+  std::chrono::milliseconds timeout = kDefaultWorkTimeout;
+};
+Result<WorkRequest> parse_work_request(const std::string& body);
+// {"daemon": "<address>", "outputs": [{"text": ..., "hex": ...}]} (outputs only for process); text that is not
+// UTF-8 shows with replacement characters, hex is exact.
+std::string work_reply_json(const DaemonAddress& daemon, const std::vector<Bytes>* outputs);
 
 // The reply for a commit whose audit record was found.
 NetReply commit_reply(const AuditRecord& rec, const CommitPlan& plan);

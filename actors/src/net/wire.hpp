@@ -20,6 +20,20 @@
 //   (mping, u64 nonce)         -> (mpong, u64 nonce, u64 info_rev)
 //                                                 heartbeat; a changed info_rev makes the sender ask for a
 //                                                 fresh hello (maintenance, capabilities or known peers changed)
+// Commits (SPEC.md, "The cluster protocol"), between admitted peers only:
+//   (mrelay, u64 from, string channel, string commit_json) -> (mok)
+//                                                 a commit an operator handed the sender and that it accepted;
+//                                                 the receiver verifies and folds it as relayed by `from`. At
+//                                                 most kRelayWindow unanswered per link, beyond: not sent and
+//                                                 counted (the next sync carries it)
+//   (msync, NetDigests)        -> NetCommits      the commits the sender of the request does not know yet (at
+//                                                 most kSyncBatch; `more` asks for another round); sent after
+//                                                 every hello, so a node that was away catches up
+// Work (SPEC.md, "The cluster protocol"), between admitted peers only; from the peer actor of the sending
+// node, which holds the link's credit window (node.hpp's kWorkWindow events unanswered, taken by the caller before it
+// sends: a full window is queue_full at the caller):
+//   (mdeliver, u64 from, u64 daemon, NetEvent) -> NetOutputs          error_kind empty: handed to the daemon
+//   (mprocess, u64 from, u64 daemon, NetEvent, u32 timeout_ms) -> NetOutputs   the daemon's outputs
 // Operator protocol (RemoteNode's client actor -> gateway):
 //   (mrequest, string kind, string json_body) -> NetReply
 //       kinds: status, snapshot, peers, logs, admin, ice (see node.hpp and docs in gateway.cpp)
@@ -30,6 +44,7 @@
 //   (munwatch, actor watcher)                      stop pushing (also implied by the watcher going down)
 // Snapshots and commits travel as JSON text (snapshot.hpp / admin.hpp codecs): the wire structs stay
 // plain strings and integers, so nothing here needs CAF's optional/variant adapters.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -48,9 +63,19 @@ using unwatch_atom = caf::atom_constant<caf::atom("munwatch")>;
 using snap_atom = caf::atom_constant<caf::atom("msnap")>;
 using ack_atom = caf::atom_constant<caf::atom("mack")>;
 using ok_atom = caf::atom_constant<caf::atom("mok")>;
+using relay_in_atom = caf::atom_constant<caf::atom("mrelay")>;
+using sync_atom = caf::atom_constant<caf::atom("msync")>;
+using deliver_in_atom = caf::atom_constant<caf::atom("mdeliver")>;
+using process_in_atom = caf::atom_constant<caf::atom("mprocess")>;
 
 // Unacknowledged snapshots a watcher may have in flight before the gateway starts dropping for it.
 inline constexpr std::uint32_t kWatchWindow = 8;
+// Unanswered relayed commits per link.
+inline constexpr std::uint32_t kRelayWindow = 8;
+// Commits one sync answer carries at most.
+inline constexpr std::size_t kSyncBatch = 32;
+// Digests a sync request may carry: what a node can know (replication.hpp), with room to spare.
+inline constexpr std::size_t kMaxSyncDigests = 1024;
 
 struct NetHello {
   std::uint64_t node_id = 0;
@@ -121,10 +146,65 @@ typename Inspector::result_type inspect(Inspector& f, NetReply& x) {
   return f(caf::meta::type_name("meshos.NetReply"), x.error_kind, x.error_message, x.json);
 }
 
+// A sync request: who asks, and the digests of every commit it knows (CommitKnowledge::digests).
+struct NetDigests {
+  std::uint64_t node = 0;
+  std::vector<std::uint64_t> digests;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetDigests& x) {
+  return f(caf::meta::type_name("meshos.NetDigests"), x.node, x.digests);
+}
+
+// A sync answer: commits as (channel, JSON) pairs, index by index, in the order the answering node learned
+// them; `more`: it knows further ones the asker lacks.
+struct NetCommits {
+  std::vector<std::string> channels;
+  std::vector<std::string> bodies;
+  bool more = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetCommits& x) {
+  return f(caf::meta::type_name("meshos.NetCommits"), x.channels, x.bodies, x.more);
+}
+
+// A causal event on its way to a daemon of another node (daemon.hpp's CausalEvent; the receiver stamps
+// received_at_ms). The payload is bytes in a string: CAF reads strings without trusting the declared length.
+struct NetEvent {
+  std::uint64_t origin_hash = 0;
+  std::uint64_t sequence = 0;
+  std::uint64_t parent_hash = 0;
+  std::uint64_t horizon = 0;
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetEvent& x) {
+  return f(caf::meta::type_name("meshos.NetEvent"), x.origin_hash, x.sequence, x.parent_hash, x.horizon, x.payload);
+}
+
+// The answer to a work request: error_kind empty on success; `outputs` the daemon's outputs (process).
+struct NetOutputs {
+  std::string error_kind;
+  std::string error_message;
+  std::vector<std::string> outputs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetOutputs& x) {
+  return f(caf::meta::type_name("meshos.NetOutputs"), x.error_kind, x.error_message, x.outputs);
+}
+
 // Both sides of every connection must know the types (else the message arrives empty, silently).
 inline void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<NetHello>("meshos.NetHello");
   cfg.add_message_type<NetReply>("meshos.NetReply");
+  cfg.add_message_type<NetDigests>("meshos.NetDigests");
+  cfg.add_message_type<NetCommits>("meshos.NetCommits");
+  cfg.add_message_type<NetEvent>("meshos.NetEvent");
+  cfg.add_message_type<NetOutputs>("meshos.NetOutputs");
 }
 
 // Every type a message between meshos endpoints may contain (CAF's portable names): the guard refuses any
@@ -134,6 +214,7 @@ inline void add_wire_types(caf::actor_system_config& cfg) {
 // two nodes meet (who runs the remote spawn server and configuration server): "@strong_actor_ptr".
 inline constexpr const char* kWireTypes[] = {"@atom", "@str",  "@strvec", "@u64",  "@u32",   "@u16",
                                              "@i64",  "@i32",  "@bool",   "@unit", "@actor", "@strong_actor_ptr",
-                                             "meshos.NetHello", "meshos.NetReply"};
+                                             "meshos.NetHello", "meshos.NetReply", "meshos.NetDigests",
+                                             "meshos.NetCommits", "meshos.NetEvent", "meshos.NetOutputs"};
 
 }  // namespace meshos::net
