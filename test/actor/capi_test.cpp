@@ -1025,3 +1025,55 @@ TEST_CASE("control_capacity bounds what a busy daemon has outstanding - the exce
   }
   net_meshos_handle_free(h);
 }
+
+namespace {
+
+extern "C" void collect_output(void* ctx, const uint8_t* ptr, size_t len) {
+  static_cast<std::vector<Bytes>*>(ctx)->emplace_back(ptr, ptr + len);
+}
+
+}  // namespace
+
+TEST_CASE("deliver and process: a C caller gives work to a daemon by id or name and gets its outputs back") {
+  CRuntime rt;
+  Recorder rec;
+  auto* h = rt.add("worker", 0x31, process_only_vtable(), rec);
+  const auto id = net_meshos_handle_daemon_id(h);
+  REQUIRE(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) != 0; }));
+
+  const uint8_t first[] = {'f', 'i', 'r', 's', 't'};
+  CHECK(net_meshos_deliver(rt.sdk, id, nullptr, 0, first, sizeof first) == NET_MESHOS_OK);
+  std::vector<Bytes> outputs;
+  const uint8_t second[] = {'2'};
+  REQUIRE(net_meshos_process(rt.sdk, 0, "worker", 6, second, sizeof second, 0, collect_output, &outputs) ==
+          NET_MESHOS_OK);
+  CHECK(outputs == std::vector<Bytes>{Bytes{'2'}, Bytes{'!'}});
+  {
+    std::lock_guard<std::mutex> lock(rec.mu);
+    // The deliver came first and was processed first.
+    REQUIRE(rec.payloads.size() == 2);
+    CHECK(rec.payloads[0] == Bytes(first, first + sizeof first));
+    CHECK(rec.payloads[1] == Bytes{'2'});
+  }
+  // An empty payload and no output callback are fine.
+  CHECK(net_meshos_process(rt.sdk, id, nullptr, 0, nullptr, 0, 1000, nullptr, nullptr) == NET_MESHOS_OK);
+
+  CHECK(net_meshos_deliver(rt.sdk, 0, "nobody", 6, first, 1) == NET_MESHOS_ERR_CALL_FAILED);
+  CHECK(last_kind() == "not_found");
+  CHECK(net_meshos_deliver(rt.sdk, 0xDEAD, nullptr, 0, first, 1) == NET_MESHOS_ERR_CALL_FAILED);
+  CHECK(last_kind() == "not_found");
+  CHECK(net_meshos_deliver(rt.sdk, 0, nullptr, 0, first, 1) == NET_MESHOS_ERR_INVALID_ARG);
+  CHECK(net_meshos_deliver(rt.sdk, id, nullptr, 0, nullptr, 3) == NET_MESHOS_ERR_INVALID_ARG);
+  CHECK(net_meshos_deliver(nullptr, id, nullptr, 0, first, 1) == NET_MESHOS_ERR_NULL);
+  {
+    std::lock_guard<std::mutex> lock(rec.mu);
+    rec.process_status = 1;
+  }
+  CHECK(net_meshos_process(rt.sdk, id, nullptr, 0, first, 1, 1000, collect_output, &outputs) ==
+        NET_MESHOS_ERR_CALL_FAILED);
+  CHECK(last_kind() == "process_failed");
+
+  net_meshos_handle_free(h);
+  REQUIRE(net_meshos_sdk_shutdown(rt.sdk) == NET_MESHOS_OK);
+  CHECK(net_meshos_deliver(rt.sdk, id, nullptr, 0, first, 1) == NET_MESHOS_ERR_ALREADY_SHUTDOWN);
+}

@@ -247,6 +247,28 @@ void net_meshos_free_string(char* s);
  * ("queue_full", "loop_closed"). */
 int net_meshos_publish_capabilities(NetMeshOsHandle* handle, const char* tags_json_ptr, size_t tags_json_len);
 
+/* ---- Work for daemons ------------------------------------------------------------------------------ */
+
+/* Hands a causal event to a daemon registered with this SDK, named by its id (daemon_id != 0) or else by
+ * its name (name_ptr/name_len, UTF-8). payload_ptr/payload_len: the event's bytes (NULL with length 0 is an
+ * empty payload). Never blocks: NET_MESHOS_OK once the event is in the daemon's queue.
+ * NET_MESHOS_ERR_NULL if sdk is NULL; NET_MESHOS_ERR_INVALID_ARG ("invalid_argument": no id and no name, a
+ * NULL pointer with a length); NET_MESHOS_ERR_ALREADY_SHUTDOWN; NET_MESHOS_ERR_CALL_FAILED ("not_found",
+ * "queue_full": the daemon has event_queue_capacity events pending, "loop_closed"). */
+int net_meshos_deliver(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
+                       const uint8_t* payload_ptr, size_t payload_len);
+
+/* Receives one output of a processed event; the bytes are valid only during the call. */
+typedef void (*NetMeshOsOutputFn)(void* user_ctx, const uint8_t* output_ptr, size_t output_len);
+
+/* The same, waiting up to timeout_ms (0: 5000; at most 60000) for the daemon's outputs, which are handed to
+ * on_output (may be NULL: discarded) one by one, in order, before this returns NET_MESHOS_OK. Errors as
+ * net_meshos_deliver, and NET_MESHOS_ERR_CALL_FAILED ("timeout", "process_failed", or the kind the daemon's
+ * process callback failed with). net_meshos_sdk_shutdown waits for a call in progress. */
+int net_meshos_process(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
+                       const uint8_t* payload_ptr, size_t payload_len, uint64_t timeout_ms,
+                       NetMeshOsOutputFn on_output, void* user_ctx);
+
 /* ---- Last error (per thread) ----------------------------------------------------------------------- */
 
 /* The message / kind of the last error recorded on the calling thread, NUL-terminated; NULL when there

@@ -352,6 +352,53 @@ void VtableDaemon::on_control(const DaemonControl& control) {
 
 // ---- the C entry points ----
 
+namespace {
+
+constexpr std::uint64_t kDefaultProcessTimeoutMs = 5000;
+constexpr std::uint64_t kLongestProcessTimeoutMs = 60'000;
+
+// The daemon a work call names, on this SDK (a C SDK is one node without peers); kinds invalid_argument,
+// not_found, ambiguous_daemon. Call with sdk->mu held and the SDK running.
+meshos::Result<meshos::DaemonId> work_target(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr,
+                                             std::size_t name_len) {
+  if (daemon_id != 0) return daemon_id;
+  std::string name;
+  if (!read_daemon_name(name_ptr, name_len, name))
+    return meshos::SdkError{kInvalidArgument, "no daemon id, and the name is not usable: " +
+                                                  std::string(net_meshos_last_error_message())};
+  auto snap = sdk->sdk->snapshot();
+  if (!snap) return meshos::SdkError{"loop_closed", "the runtime has no snapshot"};
+  auto where = meshos::locate_daemon(*snap, meshos::DaemonAddress::by_name(std::move(name)));
+  if (!where) return where.error();
+  return where->daemon.id;
+}
+
+// Runs `body(sdk, daemon, event)` under the SDK's lock once the arguments are read.
+template <class F>
+int with_work(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr, std::size_t name_len,
+              const std::uint8_t* payload_ptr, std::size_t payload_len, F&& body) {
+  last_error.clear();
+  if (sdk == nullptr) return fail(NET_MESHOS_ERR_NULL, kInvalidArgument, "sdk is NULL");
+  if (payload_ptr == nullptr && payload_len != 0)
+    return fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, "payload is NULL but its length is not 0");
+  return guarded(NET_MESHOS_ERR_CALL_FAILED, [&]() -> int {
+    std::lock_guard<std::mutex> lock(sdk->mu);
+    if (!sdk->sdk) return fail(NET_MESHOS_ERR_ALREADY_SHUTDOWN, kAlreadyShutdown, "the SDK was already shut down");
+    auto target = work_target(sdk, daemon_id, name_ptr, name_len);
+    if (!target) {
+      return target.error().kind == kInvalidArgument
+                 ? fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, target.error().message.c_str())
+                 : fail(target.error());
+    }
+    meshos::CausalEvent event;
+    event.payload = copy_bytes(payload_ptr, payload_len);
+    event.received_at_ms = meshos::wall_clock_ms();
+    return body(*sdk->sdk, *target, std::move(event));
+  });
+}
+
+}  // namespace
+
 extern "C" {
 
 const char* net_meshos_last_error_message(void) { return last_error.message(); }
@@ -533,6 +580,35 @@ int net_meshos_publish_log(NetMeshOsHandle* handle, int level, const char* messa
     auto published = h->publish_log(static_cast<meshos::LogLevel>(level), std::move(message));
     return published ? NET_MESHOS_OK : fail(published.error());
   });
+}
+
+
+int net_meshos_deliver(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
+                       const uint8_t* payload_ptr, size_t payload_len) {
+  return with_work(sdk, daemon_id, name_ptr, name_len, payload_ptr, payload_len,
+                   [](meshos::MeshOsDaemonSdk& s, meshos::DaemonId daemon, meshos::CausalEvent event) {
+                     auto delivered = s.deliver(daemon, std::move(event));
+                     return delivered ? NET_MESHOS_OK : fail(delivered.error());
+                   });
+}
+
+int net_meshos_process(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
+                       const uint8_t* payload_ptr, size_t payload_len, uint64_t timeout_ms,
+                       NetMeshOsOutputFn on_output, void* user_ctx) {
+  const std::uint64_t ms =
+      timeout_ms == 0 ? kDefaultProcessTimeoutMs : std::min(timeout_ms, kLongestProcessTimeoutMs);
+  std::vector<meshos::Bytes> outputs;
+  const int code = with_work(sdk, daemon_id, name_ptr, name_len, payload_ptr, payload_len,
+                             [&](meshos::MeshOsDaemonSdk& s, meshos::DaemonId daemon, meshos::CausalEvent event) {
+                               auto answer = s.process(daemon, std::move(event), std::chrono::milliseconds(ms));
+                               if (!answer) return fail(answer.error());
+                               outputs = std::move(*answer);
+                               return NET_MESHOS_OK;
+                             });
+  // Outside the SDK's lock: the callback may call into the SDK.
+  if (code == NET_MESHOS_OK && on_output != nullptr)
+    for (const auto& o : outputs) on_output(user_ctx, o.data(), o.size());
+  return code;
 }
 
 int net_meshos_graceful_shutdown(NetMeshOsHandle* handle, uint64_t grace_ms) {

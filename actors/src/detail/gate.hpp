@@ -21,7 +21,7 @@ class Gate {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  void release() { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+  void release(std::size_t n = 1) { in_flight_.fetch_sub(n, std::memory_order_acq_rel); }
 
   std::size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
   std::size_t capacity() const { return capacity_; }

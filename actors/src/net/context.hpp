@@ -94,6 +94,7 @@ using state_atom = caf::atom_constant<caf::atom("nstate")>;
 using expire_atom = caf::atom_constant<caf::atom("nexpire")>;  // to a peer actor: unreachable too long?
 using forget_atom = caf::atom_constant<caf::atom("nforget")>;  // to the gateway: a departed address
 using relay_atom = caf::atom_constant<caf::atom("nrelay")>;    // (relay, channel, json), to a peer actor
+using flush_atom = caf::atom_constant<caf::atom("nflush")>;    // to a peer actor: send the gathered delivers
 
 // From the node to its gateway. A type that cannot be deserialized, so no remote sender can forge it.
 struct GatewayCommand {

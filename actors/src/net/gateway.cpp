@@ -620,20 +620,21 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               return answer;
             },
             // ---- work from peers, for this node's daemons ----
-            [=](deliver_in_atom, std::uint64_t from, std::uint64_t daemon, NetEvent& ev) -> caf::result<NetOutputs> {
+            [=](deliver_in_atom, std::uint64_t from, std::uint64_t epoch, NetEventBatch& batch) {
               auto& s = self->state;
-              if (withhold(self)) return caf::delegated<NetOutputs>{};
-              Result<void> done = SdkError{"peer_refused", "not an admitted peer"};
-              if (auto refused = check_admitted(self, from))
-                done = *refused;
-              else
-                done = s.ctx->sdk->deliver(daemon, from_wire(std::move(ev)));
-              if (!done) {
-                ++s.ctx->work.refused;
-                return NetOutputs{done.error().kind, done.error().message, {}};
+              const auto& sender = self->current_sender();
+              if (s.silent || !sender) return;  // a stopped process credits nothing back
+              auto refused_peer = check_admitted(self, from);
+              const std::size_t n = batch.events.size();
+              const bool well_formed = batch.daemons.size() == n;
+              std::uint64_t refused = 0;
+              for (std::size_t i = 0; i < n; ++i) {
+                const bool handed = !refused_peer && well_formed &&
+                                    s.ctx->sdk->deliver(batch.daemons[i], from_wire(std::move(batch.events[i])));
+                ++(handed ? s.ctx->work.received : s.ctx->work.refused);
+                if (!handed) ++refused;
               }
-              ++s.ctx->work.received;
-              return NetOutputs{};
+              self->send(caf::actor_cast<caf::actor>(sender), credit_atom::value, epoch, std::uint64_t{n}, refused);
             },
             [=](process_in_atom, std::uint64_t from, std::uint64_t daemon, NetEvent& ev,
                 std::uint32_t timeout_ms) -> caf::result<NetOutputs> {

@@ -35,6 +35,14 @@ struct PeerState {
   std::uint32_t relays_in_flight = 0;  // commits sent to the remote and not yet answered (kRelayWindow)
   bool sync_wanted = false;            // a hello came since the last complete sync
   bool sync_in_flight = false;
+  // Work to the remote's daemons (work.hpp): the link whose credits callers take, the delivers gathered for the
+  // next batch, and those sent but not yet credited back (of the current epoch).
+  std::shared_ptr<PeerLink> link;
+  NetEventBatch batch;
+  bool flush_scheduled = false;
+  std::uint64_t work_epoch = 1;
+  std::uint64_t uncredited = 0;
+  Clock::time_point last_credit{};
 };
 
 using peer_actor = caf::stateful_actor<PeerState>;
@@ -158,38 +166,92 @@ void relay_commit(peer_actor* self, const std::string& channel, const std::strin
           });
 }
 
-// Work for a daemon of the remote node; the caller took a credit of `w.link`, given back on the answer.
+// Gives back the credits of `n` events that will never be answered (the link went down, or stayed silent).
+void work_lost(peer_actor* self, std::uint64_t n) {
+  auto& st = self->state;
+  if (n == 0 || !st.link) return;
+  st.link->window.release(n);
+  st.link->failed.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Sends the gathered delivers as one message. Scheduled by the first deliver of a batch as a message to
+// this actor, so every deliver already in the mailbox joins the batch.
+void flush_batch(peer_actor* self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  const std::uint64_t n = st.batch.events.size();
+  if (n == 0) return;
+  if (!st.remote || st.stopped) {
+    work_lost(self, n);
+  } else {
+    if (st.uncredited == 0) st.last_credit = Clock::now();
+    st.uncredited += n;
+    self->send(st.remote, deliver_in_atom::value, st.ctx->node_id, st.work_epoch, std::move(st.batch));
+  }
+  st.batch = NetEventBatch{};
+}
+
+// The remote handled a batch: its credits come back.
+void credited(peer_actor* self, std::uint64_t epoch, std::uint64_t handled, std::uint64_t refused) {
+  auto& st = self->state;
+  if (epoch != st.work_epoch || !st.link) return;
+  const std::uint64_t n = std::min(handled, st.uncredited);
+  st.uncredited -= n;
+  st.last_credit = Clock::now();
+  st.link->window.release(n);
+  st.link->failed.fetch_add(std::min(refused, n), std::memory_order_relaxed);
+}
+
+// Nothing credited back for peer_timeout: the events in flight are counted lost and their credits given back;
+// credits of them that come later are of an old epoch and ignored.
+void expire_uncredited(peer_actor* self, bool now) {
+  auto& st = self->state;
+  if (st.uncredited == 0) return;
+  if (!now && Clock::now() - st.last_credit < st.ctx->options.peer_timeout) return;
+  work_lost(self, st.uncredited);
+  st.uncredited = 0;
+  ++st.work_epoch;
+}
+
+// Work for a daemon of the remote node; the caller took a credit of the link. A deliver joins the next batch
+// (answered by the batch's credit); a process is a request of its own, sent after the gathered delivers.
 caf::result<NetOutputs> send_work(peer_actor* self, OutboundWork& w) {
   auto& st = self->state;
   auto link = std::move(w.link);
   if (!link) return NetOutputs{"invalid_request", "work without a link", {}};
-  if (!st.remote || st.stopped) {
+  if (!st.remote || st.stopped || link != st.link) {
     link->window.release();
     link->failed.fetch_add(1, std::memory_order_relaxed);
     return NetOutputs{"unreachable", "node " + to_hex(st.node) + " is not connected", {}};
   }
-  auto rp = self->make_response_promise<NetOutputs>();
-  auto answered = [link, rp](NetOutputs& r) mutable {
-    link->window.release();
-    if (!r.error_kind.empty()) link->failed.fetch_add(1, std::memory_order_relaxed);
-    rp.deliver(std::move(r));
-  };
-  auto failed = [link, rp, node = st.node](caf::error& e) mutable {
-    link->window.release();
-    link->failed.fetch_add(1, std::memory_order_relaxed);
-    const bool late = e == caf::sec::request_timeout;
-    rp.deliver(NetOutputs{late ? "timeout" : "unreachable",
-                          std::string(late ? "no answer from node " : "lost the link to node ") + to_hex(node), {}});
-  };
-  if (w.wants_outputs) {
-    self->request(st.remote, std::chrono::milliseconds(w.timeout_ms) + st.ctx->options.peer_timeout,
-                  process_in_atom::value, st.ctx->node_id, w.daemon, std::move(w.event), w.timeout_ms)
-        .then(std::move(answered), std::move(failed));
-  } else {
-    self->request(st.remote, st.ctx->options.peer_timeout, deliver_in_atom::value, st.ctx->node_id, w.daemon,
-                  std::move(w.event))
-        .then(std::move(answered), std::move(failed));
+  if (!w.wants_outputs) {
+    st.batch.daemons.push_back(w.daemon);
+    st.batch.events.push_back(std::move(w.event));
+    if (!st.flush_scheduled) {
+      st.flush_scheduled = true;
+      self->send(self, flush_atom::value);
+    }
+    return NetOutputs{};
   }
+  flush_batch(self);
+  auto rp = self->make_response_promise<NetOutputs>();
+  auto node = st.node;
+  self->request(st.remote, std::chrono::milliseconds(w.timeout_ms) + st.ctx->options.peer_timeout,
+                process_in_atom::value, st.ctx->node_id, w.daemon, std::move(w.event), w.timeout_ms)
+      .then(
+          [link, rp](NetOutputs& r) mutable {
+            link->window.release();
+            if (!r.error_kind.empty()) link->failed.fetch_add(1, std::memory_order_relaxed);
+            rp.deliver(std::move(r));
+          },
+          [link, rp, node](caf::error& e) mutable {
+            link->window.release();
+            link->failed.fetch_add(1, std::memory_order_relaxed);
+            const bool late = e == caf::sec::request_timeout;
+            rp.deliver(NetOutputs{late ? "timeout" : "unreachable",
+                                  std::string(late ? "no answer from node " : "lost the link to node ") + to_hex(node),
+                                  {}});
+          });
   return rp;
 }
 
@@ -209,7 +271,7 @@ void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   st.departed = false;
   st.relays_in_flight = 0;
   st.sync_wanted = true;
-  st.ctx->links.up(h.node_id, caf::actor_cast<caf::actor>(self));
+  st.link = st.ctx->links.up(h.node_id, caf::actor_cast<caf::actor>(self));
   log(self, LogLevel::Info, "admitted (version " + h.version + ")");
   self->monitor(st.remote);
   st.ctx->publish(info_of(st.node, h));
@@ -349,6 +411,7 @@ void beat(peer_actor* self) {
   // Repeated while silent, so a health event dropped on a full intake is repaired.
   if (st.health == PeerHealth::Unreachable) set_health(self, PeerHealth::Unreachable);
   sync_commits(self);
+  expire_uncredited(self, false);
   auto gen = st.gen;
   auto nonce = ++st.nonce;
   auto sent = Clock::now();
@@ -377,6 +440,8 @@ void connection_lost(peer_actor* self) {
   ++st.gen;
   log(self, LogLevel::Warn, "connection lost");
   if (st.node != 0) st.ctx->links.down(st.node, caf::actor_cast<caf::actor>(self));
+  flush_batch(self);  // without a remote: counted lost
+  expire_uncredited(self, true);
   set_health(self, PeerHealth::Unreachable);
   tell_gateway_connected(self, false);
   st.backoff = st.ctx->options.reconnect_initial;
@@ -449,6 +514,13 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
               if (!s.stopped && epoch == s.unreachable_epoch && s.health == PeerHealth::Unreachable) expire(self);
             },
             [=](OutboundWork& w) { return send_work(self, w); },
+            [=](flush_atom) { flush_batch(self); },
+            [=](credit_atom, std::uint64_t epoch, std::uint64_t handled, std::uint64_t refused) {
+              // Only the remote's gateway gives credits back.
+              const auto& sender = self->current_sender();
+              auto& s = self->state;
+              if (sender && s.remote && sender->node() == s.remote.node()) credited(self, epoch, handled, refused);
+            },
             [=](stop_atom) {
               auto& s = self->state;
               s.stopped = true;

@@ -32,8 +32,13 @@
 // Work (SPEC.md, "The cluster protocol"), between admitted peers only; from the peer actor of the sending
 // node, which holds the link's credit window (node.hpp's kWorkWindow events unanswered, taken by the caller before it
 // sends: a full window is queue_full at the caller):
-//   (mdeliver, u64 from, u64 daemon, NetEvent) -> NetOutputs          error_kind empty: handed to the daemon
-//   (mprocess, u64 from, u64 daemon, NetEvent, u32 timeout_ms) -> NetOutputs   the daemon's outputs
+//   (mdeliver, u64 from, u64 epoch, NetEventBatch)                    one-way: the events the peer actor
+//                                                 gathered since its last batch, in order; the receiver hands
+//                                                 each to its daemon and gives the credit back:
+//   (mcredit, u64 epoch, u64 handled, u64 refused) receiver -> the sending peer actor, one per batch; credits of
+//                                                 an older epoch (before a loss or a timeout) are ignored
+//   (mprocess, u64 from, u64 daemon, NetEvent, u32 timeout_ms) -> NetOutputs   the daemon's outputs; sent after
+//                                                 the gathered batch, so it never overtakes an earlier deliver
 // Operator protocol (RemoteNode's client actor -> gateway):
 //   (mrequest, string kind, string json_body) -> NetReply
 //       kinds: status, snapshot, peers, logs, admin, ice (see node.hpp and docs in gateway.cpp)
@@ -66,6 +71,7 @@ using ok_atom = caf::atom_constant<caf::atom("mok")>;
 using relay_in_atom = caf::atom_constant<caf::atom("mrelay")>;
 using sync_atom = caf::atom_constant<caf::atom("msync")>;
 using deliver_in_atom = caf::atom_constant<caf::atom("mdeliver")>;
+using credit_atom = caf::atom_constant<caf::atom("mcredit")>;
 using process_in_atom = caf::atom_constant<caf::atom("mprocess")>;
 
 // Unacknowledged snapshots a watcher may have in flight before the gateway starts dropping for it.
@@ -185,6 +191,17 @@ typename Inspector::result_type inspect(Inspector& f, NetEvent& x) {
   return f(caf::meta::type_name("meshos.NetEvent"), x.origin_hash, x.sequence, x.parent_hash, x.horizon, x.payload);
 }
 
+// Events for daemons of the receiving node, index by index, in the order they were delivered.
+struct NetEventBatch {
+  std::vector<std::uint64_t> daemons;
+  std::vector<NetEvent> events;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetEventBatch& x) {
+  return f(caf::meta::type_name("meshos.NetEventBatch"), x.daemons, x.events);
+}
+
 // The answer to a work request: error_kind empty on success; `outputs` the daemon's outputs (process).
 struct NetOutputs {
   std::string error_kind;
@@ -205,6 +222,7 @@ inline void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<NetCommits>("meshos.NetCommits");
   cfg.add_message_type<NetEvent>("meshos.NetEvent");
   cfg.add_message_type<NetOutputs>("meshos.NetOutputs");
+  cfg.add_message_type<NetEventBatch>("meshos.NetEventBatch");
 }
 
 // Every type a message between meshos endpoints may contain (CAF's portable names): the guard refuses any
@@ -215,6 +233,7 @@ inline void add_wire_types(caf::actor_system_config& cfg) {
 inline constexpr const char* kWireTypes[] = {"@atom", "@str",  "@strvec", "@u64",  "@u32",   "@u16",
                                              "@i64",  "@i32",  "@bool",   "@unit", "@actor", "@strong_actor_ptr",
                                              "meshos.NetHello", "meshos.NetReply", "meshos.NetDigests",
-                                             "meshos.NetCommits", "meshos.NetEvent", "meshos.NetOutputs"};
+                                             "meshos.NetCommits", "meshos.NetEvent", "meshos.NetOutputs",
+                                             "meshos.NetEventBatch"};
 
 }  // namespace meshos::net
