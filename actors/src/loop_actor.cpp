@@ -50,6 +50,7 @@ struct LoopState {
   std::uint64_t snapshot_seq = 0;
   TimePoint next_tick;
   Saving saving;
+  bool stopped = false;  // a Shutdown event was folded: nothing more is folded, no more ticks
 
   static std::optional<NodeId> peer_of(const MeshOsEvent& ev) {
     if (auto* e = std::get_if<event::NodeHealth>(&ev)) return e->peer;
@@ -85,6 +86,16 @@ struct LoopState {
     // of forged commits push every other line out of the log ring.
     if (effects.rejected && !effects.stranger && !std::holds_alternative<event::Log>(ev))
       log(LogLevel::Warn, std::string("rejected ") + event_kind(ev) + ": " + effects.rejected->to_string());
+    if (effects.shutdown_requested) stop(now);
+  }
+
+  // Everything published before the Shutdown was folded (it came first); what comes after is refused at the
+  // door (loop_closed) or, already queued, dropped. The last snapshot says so.
+  void stop(TimePoint now) {
+    stopped = true;
+    rt->close();
+    log(LogLevel::Info, "loop stopped by a Shutdown event");
+    publish_snapshot(now);
   }
 
   void log(LogLevel level, std::string message) {
@@ -238,14 +249,18 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
         return {
             [=](event_atom, const EventMsg& m) {
               self->state.rt->intake.release();
+              if (self->state.stopped) return;
               self->state.fold(m.event);
               self->state.save_if_changed(self, false);
             },
             [=](internal_atom, const EventMsg& m) {
+              if (self->state.stopped) return;
               self->state.fold(m.event);
               self->state.save_if_changed(self, false);
             },
-            [=](tick_atom) { self->state.tick(self); },
+            [=](tick_atom) {
+              if (!self->state.stopped) self->state.tick(self);
+            },
             [=](exec_stats_atom, const StatsMsg& m) { self->state.state->set_executor_stats(m.stats); },
             [=](saved_atom, std::uint64_t, std::uint64_t audit_seq, const std::string& error) {
               self->state.on_saved(self, audit_seq, error);

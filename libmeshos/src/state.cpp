@@ -77,6 +77,13 @@ void fold_lifecycle(DaemonState& d, const LifecycleSignal& signal, TimePoint now
       [&](const auto& s) {
         using T = std::decay_t<decltype(s)>;
         if constexpr (std::is_same_v<T, lifecycle::Started>) {
+          // As in the original: a start at least healthy_run_reset after the previous one begins a fresh backoff.
+          RestartState& r = d.restart;
+          if (r.last_started && now - *r.last_started >= config.healthy_run_reset) {
+            r.consecutive_crashes = 0;
+            r.current_backoff = Millis{0};
+          }
+          r.last_started = now;
           d.lifecycle = DaemonLifecycleState::Running;
           d.running_since = now;
           d.transition_started.reset();
@@ -449,6 +456,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             d.registered_at = now;
             d.running_since = now;
             d.restart.starts = 1;
+            d.restart.last_started = now;
             actual_.daemons[id] = std::move(d);
             auto set_by_operator = desired_.operator_intents.find(e.daemon.name);
             if (set_by_operator != desired_.operator_intents.end()) {

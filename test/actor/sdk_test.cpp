@@ -1,6 +1,7 @@
 // The behaviours of the Rust SDK's own tests, against the actors (sdk.rs's tests, translated in behaviour).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "support.hpp"
@@ -17,6 +18,29 @@ TEST_CASE("snapshot() is there as soon as start() returns, every time") {
     CHECK(snap->node_id == sdk.node_id());
     CHECK(sdk.shutdown());
   }
+}
+
+TEST_CASE("a Shutdown event stops the loop: everything before it folded, everything after it refused") {
+  // Issue 9, bug 2: the fold set a flag that nothing read.
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  SnapshotWatch watch(sdk);
+  auto has_log = [](const MeshOsSnapshot& s, const std::string& message) {
+    return std::any_of(s.logs.begin(), s.logs.end(), [&](const LogRecord& r) { return r.message == message; });
+  };
+  constexpr int kBurst = 500;
+  for (int i = 0; i < kBurst; ++i)
+    REQUIRE(sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "burst " + std::to_string(i)}}));
+  REQUIRE(sdk.publish(event::Shutdown{}));
+  const auto last = watch.wait([&](const MeshOsSnapshot& s) { return has_log(s, "loop stopped by a Shutdown event"); });
+  REQUIRE(static_cast<bool>(last));
+  for (int i = 0; i < kBurst; ++i) CHECK_MESSAGE(has_log(*last, "burst " + std::to_string(i)), i);
+  auto after = sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "too late"}});
+  REQUIRE_FALSE(after);
+  CHECK(after.error().kind == "loop_closed");
+  // No tick runs any more: the loop publishes nothing after its last snapshot.
+  CHECK_FALSE(watch.next(200ms));
+  CHECK(sdk.snapshot()->seq == last->seq);
+  CHECK(sdk.shutdown());
 }
 
 TEST_CASE("register_daemon returns a handle with the keypair's identity and the daemon's name") {

@@ -141,6 +141,9 @@ TEST_CASE("daemon arm: a daemon still starting is stopped when its intent turns 
 TEST_CASE("restart backoff doubles from 500 ms and is capped at 60 s") {
   MeshOsConfig config = test_config();
   config.crash_loop_threshold = 1000;  // keep the crash-loop hold out of this sequence
+  // Keep the reset out too: with the default (60 s), the start after a 60 s backoff begins a fresh backoff
+  // (tested below), so the cap would be reached only once.
+  config.healthy_run_reset = 1h;
   Node n(config);
   n.lifecycle(kEcho, lifecycle::Registered{});
   std::vector<Millis> seen;
@@ -244,6 +247,42 @@ TEST_CASE("daemon arm: a run of 60 s resets the backoff") {
   CHECK(n.daemon(kEcho).restart.consecutive_crashes == 1);
   CHECK(n.daemon(kEcho).restart.current_backoff == 500ms);
   CHECK(n.daemon(kEcho).restart.total_crashes == 4);
+}
+
+TEST_CASE("daemon arm: the start after a full 60 s backoff begins a fresh backoff") {
+  MeshOsConfig config = test_config();
+  config.crash_loop_threshold = 1000;
+  Node n(config);
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  std::vector<Millis> seen;
+  for (int i = 0; i < 9; ++i) seen.push_back(crash_and_restart(n, kEcho));
+  CHECK(seen == std::vector<Millis>{500ms, 1000ms, 2000ms, 4000ms, 8000ms, 16000ms, 32000ms, 60000ms, 500ms});
+  CHECK(n.daemon(kEcho).restart.consecutive_crashes == 1);
+}
+
+TEST_CASE("daemon arm: a start 60 s after the previous start begins a fresh backoff, however short the run") {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  for (int i = 0; i < 3; ++i) crash_and_restart(n, kEcho);
+  n.lifecycle(kEcho, lifecycle::Crashed{"fourth"});
+  CHECK(n.daemon(kEcho).restart.consecutive_crashes == 4);
+  // Held off for a minute (an operator, a long backoff): the next start is 60 s after the previous one.
+  n.advance(60s);
+  n.lifecycle(kEcho, lifecycle::Started{});
+  CHECK(n.daemon(kEcho).restart.consecutive_crashes == 0);
+  n.advance(1ms);
+  n.lifecycle(kEcho, lifecycle::Crashed{"at once"});
+  CHECK(n.daemon(kEcho).restart.consecutive_crashes == 1);
+  CHECK(n.daemon(kEcho).restart.current_backoff == 500ms);
+
+  // A start sooner than that keeps the backoff growing.
+  n.advance(500ms);
+  n.tick();
+  n.lifecycle(kEcho, lifecycle::Started{});
+  n.advance(1ms);
+  n.lifecycle(kEcho, lifecycle::Crashed{"again"});
+  CHECK(n.daemon(kEcho).restart.consecutive_crashes == 2);
+  CHECK(n.daemon(kEcho).restart.current_backoff == 1000ms);
 }
 
 TEST_CASE("maintenance arm: Entering stops every daemon by the drain deadline, then commits Maintenance") {

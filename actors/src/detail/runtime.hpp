@@ -108,6 +108,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
   void stop_saving_state();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // The loop folded a Shutdown event: nothing is published, delivered or registered any more (loop_closed);
+  // shutdown() still stops the actors.
+  void close() { closed_.store(true, std::memory_order_release); }
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
                                                       const EntityKeypair& keypair, std::size_t control_capacity);

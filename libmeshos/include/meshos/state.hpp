@@ -29,6 +29,7 @@ struct RestartState {
   std::optional<TimePoint> backoff_announced_until;  // ApplyBackoff already emitted for this window
   std::uint64_t total_crashes = 0;
   std::uint64_t starts = 0;
+  std::optional<TimePoint> last_started;  // registration or the latest Started
   std::string last_crash_reason;
 };
 
