@@ -68,7 +68,7 @@ run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/net" \
   "$MESHOS_ASAN_BUILD_DIR" -R '^integration/(net|hostile_traffic)/' --parallel 1
 # The programs' end-to-end suites (meshosd, meshos-ctl, meshos-run processes, all built with ASan+UBSan)
 # and the C SDK as C programs use it (capi/installed_c_consumer: a C program built with the same
-# sanitizers against the installed libmeshos_c). The install test is left out: its C++ consumer is built
+# sanitizers against the installed libnet_meshos). The install test is left out: its C++ consumer is built
 # without sanitizers and cannot link the sanitized static libraries.
 log "running the end-to-end and C SDK suites under ASan+UBSan"
 run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/e2e" \

@@ -1,4 +1,4 @@
-/* Built outside the meshos tree against the INSTALLED net_meshos.h and libmeshos_c, exactly as a C daemon
+/* Built outside the meshos tree against the INSTALLED net_meshos.h and libnet_meshos, exactly as a C daemon
  * author would build it. Walks every entry point, checks return codes and last errors, and prints one
  * line per fact; run_capi_test.sh compares the output. Any failed check prints "FAIL ..." and exits 1. */
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs a built meshos tree into a scratch prefix, then builds test/capi/capi_check.c against the
-# INSTALLED net_meshos.h and libmeshos_c twice, the two ways a C user would: a plain `cc ... -lmeshos_c`
+# INSTALLED net_meshos.h and libnet_meshos twice, the two ways a C user would: a plain `cc ... -lnet_meshos`
 # (the Rust crate's drop-in recipe), and a CMake project using find_package(meshos) and meshos::meshos_c.
 # Runs both and compares what they print.
 # Usage: run_capi_test.sh <meshos build dir> <scratch dir> <test/capi source dir> <cmake> <c compiler> [sanitizers]
@@ -25,8 +25,8 @@ prefix="$scratch/prefix"
 
 header="$prefix/include/net_meshos.h"
 [[ -f "$header" ]] || { echo "capi test: $header was not installed" >&2; exit 1; }
-library=$(find "$prefix" -name 'libmeshos_c.so' -print -quit)
-[[ -n "$library" ]] || { echo "capi test: libmeshos_c.so was not installed under $prefix" >&2; exit 1; }
+library=$(find "$prefix" -name 'libnet_meshos.so' -print -quit)
+[[ -n "$library" ]] || { echo "capi test: libnet_meshos.so was not installed under $prefix" >&2; exit 1; }
 libdir=$(dirname "$library")
 
 expected="abi ok=0 null=-1 call_failed=-2 invalid_arg=-3 already_shutdown=-4
@@ -61,9 +61,9 @@ run_and_compare() {
 # 1. As the Rust crate's header documents it: the header's directory and one library, nothing else.
 "$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread "${sanitizer_flags[@]}" \
   -I"$prefix/include" "$source_dir/capi_check.c" \
-  -L"$libdir" -lmeshos_c -Wl,-rpath,"$libdir" \
+  -L"$libdir" -lnet_meshos -Wl,-rpath,"$libdir" \
   -o "$scratch/capi_check_cc"
-run_and_compare "cc -lmeshos_c" "$scratch/capi_check_cc"
+run_and_compare "cc -lnet_meshos" "$scratch/capi_check_cc"
 
 # 2. Through the installed CMake package. Only the scratch prefix may provide meshos.
 "$cmake" -S "$source_dir/consumer" -B "$scratch/build" \
@@ -78,4 +78,4 @@ run_and_compare "cc -lmeshos_c" "$scratch/capi_check_cc"
 "$cmake" --build "$scratch/build" >"$scratch/build.log"
 run_and_compare "find_package meshos::meshos_c" "$scratch/build/capi_check"
 
-echo "capi test: C programs built against the installed net_meshos.h / libmeshos_c and ran correctly"
+echo "capi test: C programs built against the installed net_meshos.h / libnet_meshos and ran correctly"

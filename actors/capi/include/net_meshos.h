@@ -3,7 +3,7 @@
  *
  * Source- and link-compatible with the `net_meshos.h` shipped by the Rust crate `net-mesh`: the same
  * function names and signatures, the same constants and the same struct layouts. A C daemon written
- * against that header builds unchanged against this one and links with `-lmeshos_c` (CMake:
+ * against that header builds unchanged against this one and links the same way, `-lnet_meshos` (CMake:
  * `find_package(meshos)` and `meshos::meshos_c`). Pure C99; usable from C++ as well.
  *
  * Objects and ownership
