@@ -99,32 +99,37 @@ const char* camel_case(MaintenanceKind k) {
 
 using json_read::Reader;
 
+// A daemon or peer entry written by another version of meshos (a cluster in the middle of a rolling upgrade)
+// may lack fields added since, or carry ones added later: only the fields that say who it is are required;
+// any other absent field takes its default. A field that is there with the wrong type is still an error.
 DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
   DaemonSnapshot d;
+  auto has = [&](const char* key) { return r.optional(j, path, key) != nullptr; };
   d.id = r.id(j, path, "id");
   d.name = r.string(j, path, "name");
   d.lifecycle = r.enumeration(j, path, "lifecycle",
                               {DaemonLifecycleState::Stopped, DaemonLifecycleState::Starting,
                                DaemonLifecycleState::Running, DaemonLifecycleState::Stopping});
-  d.intent = r.enumeration(j, path, "intent", {DaemonIntent::Run, DaemonIntent::Stop});
-  if (const json* h = r.require(j, path, "health"); h && !h->is_null()) {
+  if (has("intent")) d.intent = r.enumeration(j, path, "intent", {DaemonIntent::Run, DaemonIntent::Stop});
+  if (const json* h = r.optional(j, path, "health"); h && !h->is_null()) {
     d.health = r.adopt(daemon_health_from_json(*h), path + ".health");
   }
-  if (const json* s = r.require(j, path, "saturation")) {
+  if (const json* s = r.optional(j, path, "saturation")) {
     const double saturation = r.number(*s, path + ".saturation");
     if (saturation < 0.0 || saturation > 1.0) r.fail(path + ".saturation", "must lie in [0, 1]");
     d.saturation = static_cast<float>(std::clamp(saturation, 0.0, 1.0));
   }
-  d.restart = r.enumeration(j, path, "restart",
-                            {RestartPhase::Ready, RestartPhase::BackingOff, RestartPhase::CrashLooping});
-  d.consecutive_crashes = r.u32(j, path, "consecutive_crashes");
-  d.total_crashes = r.u64(j, path, "total_crashes");
-  d.starts = r.u64(j, path, "starts");
-  d.restart_in_ms = r.optional_u64(j, path, "restart_in_ms");
-  d.last_crash_reason = r.string(j, path, "last_crash_reason");
-  d.age_ms = r.u64(j, path, "age_ms");
-  d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
-  if (const json* c = r.require(j, path, "capabilities")) {
+  if (has("restart"))
+    d.restart = r.enumeration(j, path, "restart",
+                              {RestartPhase::Ready, RestartPhase::BackingOff, RestartPhase::CrashLooping});
+  if (has("consecutive_crashes")) d.consecutive_crashes = r.u32(j, path, "consecutive_crashes");
+  if (has("total_crashes")) d.total_crashes = r.u64(j, path, "total_crashes");
+  if (has("starts")) d.starts = r.u64(j, path, "starts");
+  if (has("restart_in_ms")) d.restart_in_ms = r.optional_u64(j, path, "restart_in_ms");
+  if (has("last_crash_reason")) d.last_crash_reason = r.string(j, path, "last_crash_reason");
+  if (has("age_ms")) d.age_ms = r.u64(j, path, "age_ms");
+  if (has("running_for_ms")) d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
+  if (const json* c = r.optional(j, path, "capabilities")) {
     d.capabilities = r.adopt(capability_set_from_json(*c), path + ".capabilities");
   }
   return d;
@@ -132,23 +137,27 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
 
 PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
   PeerSnapshot p;
+  auto has = [&](const char* key) { return r.optional(j, path, key) != nullptr; };
   p.node = r.id(j, path, "node");
-  if (const json* rtt = r.require(j, path, "rtt_ms"); rtt && !rtt->is_null()) {
+  if (const json* rtt = r.optional(j, path, "rtt_ms"); rtt && !rtt->is_null()) {
     p.rtt_ms = r.number(*rtt, path + ".rtt_ms");
     if (*p.rtt_ms < 0) r.fail(path + ".rtt_ms", "must not be negative");
   }
-  p.health = r.enumeration(j, path, "health", {PeerHealth::Healthy, PeerHealth::Degraded, PeerHealth::Unreachable});
-  if (const json* m = r.require(j, path, "maintenance"); m && !m->is_null()) {
+  if (has("health"))
+    p.health = r.enumeration(j, path, "health", {PeerHealth::Healthy, PeerHealth::Degraded, PeerHealth::Unreachable});
+  if (const json* m = r.optional(j, path, "maintenance"); m && !m->is_null()) {
     p.maintenance = r.adopt(maintenance_view_from_json(*m), path + ".maintenance");
   }
-  r.each(j, path, "capability_tags", [&](const json& tag, const std::string& tag_path) {
-    if (!tag.is_string()) return r.fail(tag_path, "expected a string");
-    p.capability_tags.push_back(tag.get<std::string>());
-  });
+  if (has("capability_tags")) {
+    r.each(j, path, "capability_tags", [&](const json& tag, const std::string& tag_path) {
+      if (!tag.is_string()) return r.fail(tag_path, "expected a string");
+      p.capability_tags.push_back(tag.get<std::string>());
+    });
+  }
   if (const json* daemons = r.optional(j, path, "daemons"))
     p.daemons = r.adopt(daemon_descriptions_from_json(*daemons), path + ".daemons");
-  p.version = r.string(j, path, "version");
-  p.last_seen_ms = r.u64(j, path, "last_seen_ms");
+  if (has("version")) p.version = r.string(j, path, "version");
+  if (has("last_seen_ms")) p.last_seen_ms = r.u64(j, path, "last_seen_ms");
   return p;
 }
 

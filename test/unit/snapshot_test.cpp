@@ -537,3 +537,36 @@ TEST_CASE("locate_daemon: by id or by name, this node's daemon first, one peer's
   CHECK(DaemonAddress::by_id(0x77).to_string() == "0000000000000077");
   CHECK(DaemonAddress::by_name("echo").to_string() == "'echo'");
 }
+
+TEST_CASE("snapshot_from_json reads daemon and peer entries of other versions: absent fields default, wrong types fail") {
+  // Issue 9, point 7: a cluster in the middle of a rolling upgrade reads its peers' snapshots.
+  Node n;
+  json j = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+  j["daemons"] = json::array({json{{"id", to_hex(kEcho.id)}, {"name", "echo"}, {"lifecycle", "running"}}});
+  j["peers"] = json::array({json{{"node", to_hex(kOtherPeer)}}});
+  j["some_field_of_a_newer_version"] = 42;
+  auto s = snapshot_from_json(j);
+  REQUIRE_MESSAGE(s, (s ? "" : s.error().message));
+  const auto& d = s->daemons.at(kEcho.id);
+  CHECK(d.name == "echo");
+  CHECK(d.intent == DaemonIntent::Run);
+  CHECK(d.restart == RestartPhase::Ready);
+  CHECK(d.age_ms == 0);
+  CHECK(d.capabilities.tags.empty());
+  const auto& p = s->peers.at(kOtherPeer);
+  CHECK(p.health == PeerHealth::Healthy);
+  CHECK(p.capability_tags.empty());
+  CHECK(p.version.empty());
+
+  json wrong = j;
+  wrong["daemons"][0]["age_ms"] = "old";
+  auto bad = snapshot_from_json(wrong);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("snapshot.daemons[0].age_ms") != std::string::npos);
+  json nameless = j;
+  nameless["daemons"][0].erase("name");
+  CHECK_FALSE(snapshot_from_json(nameless));
+  json wrong_tags = j;
+  wrong_tags["peers"][0]["capability_tags"] = "gpu";
+  CHECK_FALSE(snapshot_from_json(wrong_tags));
+}
