@@ -565,6 +565,8 @@ std::string audit_line(const AuditRecord& a) {
   else if (!a.claimed.empty()) line += "claimed by " + ids_text(a.claimed) + " (unverified)";
   else line += "by -";
   line += "  " + a.outcome;
+  if (a.mirrored_for != 0) line += " for node " + to_hex(a.mirrored_for);
+  if (a.relayed_from != 0) line += " (relayed by " + to_hex(a.relayed_from) + ")";
   if (!a.reason_kind.empty()) line += " " + a.reason_kind;
   if (!a.reason.empty()) line += ": " + a.reason;
   return line;

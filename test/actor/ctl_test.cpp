@@ -357,6 +357,21 @@ TEST_CASE("ctl status names verified authors only: claimed signers and strangers
   CHECK_FALSE(contains(ctl::render_status(sample_snapshot()), "strangers"));
 }
 
+TEST_CASE("ctl status says which commits a peer relayed and which were for another node") {
+  MeshOsSnapshot s = sample_snapshot();
+  s.audit[10].relayed_from = 0xA;
+  s.audit[11].mirrored_for = 0xB;
+  s.audit[11].outcome = "accepted";
+  s.audit[11].reason_kind.clear();
+  s.audit[11].reason.clear();
+  const std::string text = ctl::render_status(s);
+  CAPTURE(text);
+  CHECK(contains(text, "#11  2023-11-14T22:13:20.000Z  admin enter_maintenance  by 0000000000000077  accepted "
+                       "(relayed by 000000000000000a)"));
+  CHECK(contains(text, "#12  2023-11-14T22:13:20.000Z  admin enter_maintenance  by 0000000000000077  accepted for "
+                       "node 000000000000000b"));
+}
+
 TEST_CASE("ctl status --json and snapshot print the node's JSON answer") {
   Script script;
   const MeshOsSnapshot s = sample_snapshot();
