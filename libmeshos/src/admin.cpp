@@ -292,11 +292,12 @@ const char* ice_kind(const IceAction& a) {
 }
 
 std::string ice_target_key(const IceAction& a) {
-  // Cluster-wide actions have the cluster as their single target; the kind alone is the key.
+  // The cluster-wide actions (freeze, thaw, flush of every avoid list) all act on the cluster: one bucket, as
+  // in the original, so a thaw right after a freeze waits out the cooldown like a second freeze would.
   return std::visit(Overloaded{
                         [](const ice::ForceRestartDaemon& x) { return std::string("force_restart_daemon:") + to_hex(x.daemon); },
                         [](const ice::KillMigration& x) { return std::string("kill_migration:") + to_hex(x.migration_id); },
-                        [&](const auto&) { return std::string(ice_kind(a)); },
+                        [](const auto&) { return std::string(kClusterCooldownKey); },
                     },
                     a);
 }

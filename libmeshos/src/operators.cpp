@@ -330,7 +330,12 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
   // Expired cooldowns are dropped here so the map only ever holds targets still cooling down.
   for (auto it = cooldown_until_ms_.begin(); it != cooldown_until_ms_.end();)
     it = now_wall_ms >= it->second ? cooldown_until_ms_.erase(it) : std::next(it);
-  cooldown_until_ms_[target] = saturating_add(now_wall_ms, policy_.ice_cooldown_ms);
+  const std::int64_t until =
+      saturating_add(checks.cooldown ? now_wall_ms : std::min(c.issued_at_ms, now_wall_ms), policy_.ice_cooldown_ms);
+  if (until > now_wall_ms) {
+    auto& cooling = cooldown_until_ms_[target];
+    cooling = std::max(cooling, until);
+  }
   return outcome::Accepted{};
 }
 

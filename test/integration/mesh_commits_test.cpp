@@ -19,7 +19,10 @@ struct Operator {
   std::shared_ptr<AdminVerifier> verifier() const {
     OperatorRegistry registry;
     REQUIRE(registry.add(key.public_key()));
-    return std::make_shared<AdminVerifier>(std::move(registry), 1);
+    // No break-glass cooldown: the test thaws right after its freeze (the unit tests cover the cooldown).
+    VerifierPolicy policy;
+    policy.ice_cooldown_ms = 0;
+    return std::make_shared<AdminVerifier>(std::move(registry), 1, policy);
   }
   std::string admin(AdminEvent e) const {
     auto c = sign_admin(key, wall_clock_ms(), std::move(e));

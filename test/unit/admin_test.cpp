@@ -175,9 +175,10 @@ TEST_CASE("ice_kind names every action and ice_target_key is one key per kind an
   CHECK(std::string(meshos::ice_kind(ice::KillMigration{1})) == "kill_migration");
 
   CHECK(meshos::ice_target_key(ice::FreezeCluster{1}) == meshos::ice_target_key(ice::FreezeCluster{2}));
-  CHECK(meshos::ice_target_key(ice::FreezeCluster{1}) == "freeze_cluster");
-  CHECK(meshos::ice_target_key(ice::ThawCluster{}) == "thaw_cluster");
-  CHECK(meshos::ice_target_key(ice::FlushAvoidLists{}) == "flush_avoid_lists");
+  // The cluster-wide actions share one bucket (as in the original).
+  CHECK(meshos::ice_target_key(ice::FreezeCluster{1}) == "cluster");
+  CHECK(meshos::ice_target_key(ice::ThawCluster{}) == "cluster");
+  CHECK(meshos::ice_target_key(ice::FlushAvoidLists{}) == "cluster");
   CHECK(meshos::ice_target_key(ice::ForceRestartDaemon{0xabc}) == "force_restart_daemon:0000000000000abc");
   CHECK(meshos::ice_target_key(ice::ForceRestartDaemon{1}) != meshos::ice_target_key(ice::ForceRestartDaemon{2}));
   CHECK(meshos::ice_target_key(ice::KillMigration{1}) == "kill_migration:0000000000000001");

@@ -575,13 +575,37 @@ TEST_CASE("ice: an accepted commit starts a cooldown for its target, which expir
                                            expired + 1)) == "ice_cooldown_active");
 }
 
-TEST_CASE("ice: freeze and thaw cool down independently, whatever the freeze ttl") {
+TEST_CASE("ice: freeze, thaw and flush share one cooldown, whatever the freeze ttl (issue 9, point 6)") {
   Operators ops;
   AdminVerifier verifier(ops.registry(), 1);
   CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::FreezeCluster{1000}), kNow)));
   CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 1, ice::FreezeCluster{2000}), kNow + 1)) ==
         "ice_cooldown_active");
-  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow + 1, ice::ThawCluster{}), kNow + 1)));
+  const auto thaw = verifier.verify_ice(ice_commit({&ops.bob}, kNow + 5'000, ice::ThawCluster{}), kNow + 5'000);
+  CHECK(rejection_kind(thaw) == "ice_cooldown_active");
+  CHECK(rejection_message(thaw).find("cluster") != std::string::npos);
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.bob}, kNow + 5'000, ice::FlushAvoidLists{}), kNow + 5'000)) ==
+        "ice_cooldown_active");
+  // Per-target actions have buckets of their own.
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.bob}, kNow + 5'000, ice::ForceRestartDaemon{7}), kNow + 5'000)));
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.carol}, kNow + kCooldown, ice::ThawCluster{}), kNow + kCooldown)));
+}
+
+TEST_CASE("ice: a relayed commit is not held back by the cooldown and starts it from its issue time") {
+  Operators ops;
+  AdminVerifier verifier(ops.registry(), 1);
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.alice}, kNow, ice::FlushAvoidLists{}), kNow)));
+  meshos::IceChecks relayed;
+  relayed.cooldown = false;
+  // A peer admitted a freeze issued 100 s later; it applies here although this node's cooldown runs...
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.bob}, kNow + 100'000, ice::FreezeCluster{1000}), kNow + 150'000,
+                                     relayed)));
+  // ...and the cooldown here now ends when the admitting node's does: 300 s after the freeze was issued.
+  CHECK(verifier.memory().cooldown_until_ms.at("cluster") == kNow + 100'000 + kCooldown);
+  CHECK(rejection_kind(verifier.verify_ice(ice_commit({&ops.carol}, kNow + 100'000 + kCooldown - 1, ice::ThawCluster{}),
+                                           kNow + 100'000 + kCooldown - 1)) == "ice_cooldown_active");
+  CHECK(accepted(verifier.verify_ice(ice_commit({&ops.carol}, kNow + 100'000 + kCooldown, ice::ThawCluster{}),
+                                     kNow + 100'000 + kCooldown)));
 }
 
 TEST_CASE("ice: the cooldown follows the policy") {
@@ -668,10 +692,10 @@ TEST_CASE("ice: every signature of an accepted commit needs room in the replay m
   AdminVerifier small = remembering(ops, 3, 2);
   CHECK(accepted(small.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::ThawCluster{}), kNow)));
   CHECK(small.memory().seen.size() == 2);
-  auto full = small.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::FlushAvoidLists{}), kNow);
+  auto full = small.verify_ice(ice_commit({&ops.alice, &ops.bob}, kNow, ice::ForceRestartDaemon{7}), kNow);
   CHECK(rejection_kind(full) == "replay_memory_full");
   // Refused for lack of room: no cooldown started, nothing remembered.
-  CHECK(small.memory().cooldown_until_ms.count("flush_avoid_lists") == 0);
+  CHECK(small.memory().cooldown_until_ms.count("force_restart_daemon:0000000000000007") == 0);
   CHECK(small.memory().seen.size() == 2);
 }
 
@@ -689,7 +713,7 @@ TEST_CASE("memory: a restored verifier refuses replays and keeps cooldowns") {
   REQUIRE(exported.seen.size() == 2);
   CHECK(exported.seen[0] == meshos::RememberedCommit{commit.signature.signature, kNow});
   CHECK(exported.seen[1] == meshos::RememberedCommit{freeze.signatures[0].signature, kNow + 10});
-  CHECK(exported.cooldown_until_ms == std::map<std::string, std::int64_t>{{"freeze_cluster", kNow + 10 + kCooldown}});
+  CHECK(exported.cooldown_until_ms == std::map<std::string, std::int64_t>{{"cluster", kNow + 10 + kCooldown}});
 
   // Through JSON, as a node persists it, into a fresh verifier.
   const json j = exported;

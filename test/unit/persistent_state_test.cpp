@@ -189,11 +189,11 @@ TEST_CASE("apply restores every commit after a restart, with deadlines that kept
 
   // The verifier remembers: the enter_maintenance accepted before the restart is a replay now. (The freeze
   // is over first, or the commit would be refused for that.)
-  next.fold(event::SignedIce{next.sign_ice_commit(ice::ThawCluster{})});
+  next.advance(110s);  // (a thaw would have to wait out the cluster-wide cooldown the freeze started)
   auto replay = next.fold(event::SignedAdmin{c.enter});
   REQUIRE(replay.rejected.has_value());
   CHECK(replay.rejected->kind == "commit_replayed");
-  CHECK(next.state.audit_records().back().seq == 6);  // numbering goes on
+  CHECK(next.state.audit_records().back().seq == 5);  // numbering goes on
 
   // And the break-glass cooldown of the freeze kept running across the restart.
   auto refreeze = next.fold(event::SignedIce{next.sign_ice_commit(ice::FreezeCluster{1'000})});

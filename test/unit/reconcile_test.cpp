@@ -595,6 +595,7 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
     freeze.signatures = {*sign_ice(alice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal),
                          *sign_ice(bob, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal)};
     REQUIRE_FALSE(n.fold(event::SignedIce{freeze}).rejected.has_value());
+    n.advance(300s);  // the cluster-wide cooldown the freeze started (a thaw shares it); the freeze goes on
     auto commit = sign_admin(alice, n.wall_ms, admin::Cordon{kThisNode});
     REQUIRE(commit);
     CHECK(n.fold(event::SignedAdmin{*commit}).rejected->kind == "freeze_in_effect");

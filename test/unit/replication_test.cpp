@@ -29,11 +29,17 @@ using meshos::test::key_from_byte;
 const EntityKeypair kAlice = key_from_byte(0xa1);
 const EntityKeypair kBob = key_from_byte(0xb0);
 
-std::shared_ptr<AdminVerifier> verifier(std::size_t threshold = 1) {
+std::shared_ptr<AdminVerifier> verifier(VerifierPolicy policy = {}) {
   OperatorRegistry registry;
   REQUIRE(registry.add(kAlice.public_key()));
   REQUIRE(registry.add(kBob.public_key()));
-  return std::make_shared<AdminVerifier>(std::move(registry), threshold, VerifierPolicy{});
+  return std::make_shared<AdminVerifier>(std::move(registry), 1, policy);
+}
+
+VerifierPolicy without_cooldown() {
+  VerifierPolicy p;
+  p.ice_cooldown_ms = 0;
+  return p;
 }
 
 // A node of a cluster of a, b and c that knows its two peers.
@@ -176,8 +182,9 @@ TEST_CASE("freeze and thaw: the one issued last decides, in whatever order they 
   CHECK_FALSE(b.state.actual().frozen(b.now));
   CHECK(a.state.actual().freeze_decided_by == b.state.actual().freeze_decided_by);
 
-  // An operator's freeze issued before the thaw in force is refused the same way.
-  auto c = member(kC);
+  // An operator's freeze issued before the thaw in force is refused the same way (on a node without the
+  // cooldown, which would refuse it first).
+  auto c = member(kC, verifier(without_cooldown()));
   c.fold(event::SignedIce{thaw, kA});
   auto older = c.fold(event::SignedIce{break_glass(a.wall_ms + 500, ice::FreezeCluster{60'000}, kBob)});
   REQUIRE(older.rejected);
@@ -330,4 +337,17 @@ TEST_CASE("without a verifier a relayed commit applies as unverified, once") {
   b.fold(event::Admin{admin::Uncordon{kB}});
   CHECK_FALSE(b.fold(event::SignedAdmin{cordon, kC}).rejected);
   CHECK_FALSE(b.state.actual().cordoned);  // the second copy was not applied
+}
+
+TEST_CASE("a node that learns a freeze from a peer cools down until the admitting node does") {
+  auto b = member(kB);
+  // Admitted by a 100 s ago; b learns it now (it was away).
+  const auto freeze = break_glass(b.wall_ms - 100'000, ice::FreezeCluster{600'000});
+  REQUIRE_FALSE(b.fold(event::SignedIce{freeze, kA}).rejected);
+  auto thaw = b.fold(event::SignedIce{break_glass(b.wall_ms, ice::ThawCluster{}, kBob)});
+  REQUIRE(thaw.rejected);
+  CHECK(thaw.rejected->kind == "ice_cooldown_active");
+  b.advance(200'000ms);  // 300 s after the freeze was issued: the cooldown ends here as it does on a
+  CHECK_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::ThawCluster{}, kBob)}).rejected);
+  CHECK_FALSE(b.state.actual().frozen(b.now));
 }

@@ -74,7 +74,9 @@ using IceAction = std::variant<ice::FreezeCluster, ice::ThawCluster, ice::FlushA
                                ice::KillMigration>;
 // "freeze_cluster", "thaw_cluster", "flush_avoid_lists", "force_restart_daemon", "kill_migration".
 const char* ice_kind(const IceAction& a);
-// The cooldown key: one per (kind, target).
+// The cooldown key: "cluster" for the cluster-wide actions (freeze, thaw, flush: one bucket), else one per
+// (kind, target): "force_restart_daemon:<hex id>", "kill_migration:<hex id>".
+inline constexpr const char kClusterCooldownKey[] = "cluster";
 std::string ice_target_key(const IceAction& a);
 
 using BlastRadiusHash = std::array<std::uint8_t, 32>;

@@ -43,7 +43,7 @@ class OperatorRegistry {
 struct VerifierPolicy {
   std::int64_t freshness_ms = 300'000;     // older than this: envelope_expired
   std::int64_t future_skew_ms = 30'000;    // further ahead than this: envelope_from_future
-  std::int64_t ice_cooldown_ms = 300'000;  // per (kind, target) after an accepted break-glass
+  std::int64_t ice_cooldown_ms = 300'000;  // per target after an accepted break-glass (ice_target_key)
   // Accepted signatures are remembered until their commit can no longer pass the freshness check (issued_at
   // older than freshness_ms), never shorter. At most this many at once: beyond it a new commit is refused
   // with replay_memory_full until the oldest remembered one goes stale.
@@ -100,11 +100,12 @@ using VerificationOutcome = std::variant<outcome::Accepted, outcome::Rejected, o
 const char* outcome_kind(const VerificationOutcome& o);
 
 // What verify_ice checks beyond the signatures, cluster, simulation, quorum and replay. A break-glass commit
-// relayed by a peer node was admitted there: the cooldown is the admitting node's rate limit (checked there,
-// started here too, so that it holds cluster-wide), and a freeze still in force applies however old its
-// commit is (SPEC.md, "The cluster protocol").
+// relayed by a peer node was admitted there: the cooldown is the admitting node's rate limit (checked there;
+// here it is started from the commit's issue time, so that every node's cooldown ends when the admitting
+// node's does and it holds cluster-wide), and a freeze still in force applies however old its commit is
+// (SPEC.md, "The cluster protocol").
 struct IceChecks {
-  bool cooldown = true;
+  bool cooldown = true;  // false: not checked, and started from issued_at_ms instead of now
   bool freshness = true;
 };
 
