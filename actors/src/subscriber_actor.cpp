@@ -8,7 +8,9 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
                             std::shared_ptr<Gate> subscriber_gate) {
   // Arguments rather than captures: see spawn_router.
   using Callback = std::function<void(const SnapshotPtr&)>;
-  return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Gate> gate) -> caf::behavior {
+  std::weak_ptr<Runtime> runtime = rt;
+  return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Gate> gate,
+                               std::weak_ptr<Runtime> weak) -> caf::behavior {
     return {
         [=](snapshot_atom, const SnapshotMsg& m) {
           gate->release();
@@ -17,10 +19,17 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
           } catch (...) {
             // A failing subscriber loses this snapshot only; the loop never sees the exception.
           }
+          // Snapshots published while this one was in flight were dropped for this subscriber: catch up with
+          // the latest now, so a slow subscriber still ends on the node's last word (the loop may publish no
+          // other, e.g. once a Shutdown event stopped it). One in flight at most, as from the loop.
+          auto runtime_now = weak.lock();
+          auto latest = runtime_now ? runtime_now->snapshot() : nullptr;
+          if (latest && m.snapshot && latest->seq > m.snapshot->seq && gate->try_acquire())
+            self->send(self, snapshot_atom::value, SnapshotMsg{std::move(latest)});
         },
         [=](quit_atom) { self->quit(); },
     };
-  }, std::move(callback), std::move(subscriber_gate));
+  }, std::move(callback), std::move(subscriber_gate), std::move(runtime));
 }
 
 }  // namespace meshos::detail

@@ -2,6 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "support.hpp"
@@ -40,6 +43,47 @@ TEST_CASE("a Shutdown event stops the loop: everything before it folded, everyth
   // No tick runs any more: the loop publishes nothing after its last snapshot.
   CHECK_FALSE(watch.next(200ms));
   CHECK(sdk.snapshot()->seq == last->seq);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a slow subscriber still ends on the latest snapshot, even when the loop publishes no other") {
+  // A subscriber has one snapshot in flight at most; the ones published meanwhile are dropped for it. It
+  // catches up with the latest when its callback returns: after a Shutdown event no tick would bring one.
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  SnapshotWatch fast(sdk);
+  Latch entered, released;
+  std::atomic<bool> first{true};
+  std::mutex mu;
+  std::condition_variable cv;
+  SnapshotPtr seen_last;
+  std::atomic<std::uint64_t> blocked_on{0};
+  const auto id = sdk.subscribe([&](const SnapshotPtr& s) {
+    if (first.exchange(false)) {
+      blocked_on = s->seq;
+      entered.release();
+      released.wait(10s);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen_last = s;
+    }
+    cv.notify_all();
+  });
+  REQUIRE(entered.wait(10s));  // the slow subscriber sits in its first callback
+  // Two more ticks: the first of them waits in its mailbox, the second was dropped for it.
+  REQUIRE(fast.seen([&](const MeshOsSnapshot& s) { return s.seq >= blocked_on + 2; }));
+  REQUIRE(sdk.publish(event::Shutdown{}));
+  const auto final_snapshot = fast.wait([](const MeshOsSnapshot& s) {
+    return std::any_of(s.logs.begin(), s.logs.end(),
+                       [](const LogRecord& r) { return r.message == "loop stopped by a Shutdown event"; });
+  });
+  REQUIRE(static_cast<bool>(final_snapshot));
+  released.release();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    CHECK(cv.wait_for(lock, 10s, [&] { return seen_last && seen_last->seq == final_snapshot->seq; }));
+  }
+  sdk.unsubscribe(id);
   CHECK(sdk.shutdown());
 }
 
