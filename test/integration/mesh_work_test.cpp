@@ -145,7 +145,8 @@ void work_crosses_nodes(TestPki* pki) {
   const auto* link = link_to(c_status, a.node_id());
   REQUIRE(link != nullptr);
   CHECK((*link)["window_full"].get<std::uint64_t>() == 1);
-  CHECK((*link)["in_flight"].get<std::uint64_t>() == kWorkWindow);
+  // Still in flight, or (a slow machine took peer_timeout to get here) already counted lost: never both.
+  CHECK((*link)["in_flight"].get<std::uint64_t>() + (*link)["failed"].get<std::uint64_t>() == kWorkWindow);
   a.set_unresponsive(false);
   // Once the held events time out (peer_timeout) and a answers again, work flows.
   REQUIRE(wc.seen([&](const MeshOsSnapshot& s) {
