@@ -381,28 +381,26 @@ void handle_work(gateway_actor* self, bool wants_outputs, const std::string& bod
   auto& ctx = *self->state.ctx;
   auto request = parse_work_request(body);
   if (!request) return (void)promise.deliver(reply_error(request.error()));
-  auto route = route_work(ctx, request->daemon);
-  if (!route) return (void)promise.deliver(reply_error(route.error()));
   const DaemonAddress address = request->daemon;
-  auto answer = [promise, address, wants_outputs](Outputs r) mutable {
-    if (!r) return (void)promise.deliver(reply_error(r.error()));
-    promise.deliver(NetReply{{}, {}, work_reply_json(address, wants_outputs ? &*r : nullptr)});
-  };
-  if (!route->link) {
-    if (!wants_outputs) {
-      auto delivered = ctx.sdk->deliver(route->daemon, std::move(request->event));
-      return delivered ? answer(std::vector<Bytes>{}) : answer(delivered.error());
-    }
-    return process_here(self, route->daemon, std::move(request->event), request->timeout, std::move(answer));
+  if (!wants_outputs) {  // never blocks: the same path as MeshNode::deliver
+    auto delivered = deliver_work(ctx, address, std::move(request->event));
+    return (void)promise.deliver(delivered ? NetReply{{}, {}, work_reply_json(address, nullptr)}
+                                           : reply_error(delivered.error()));
   }
+  auto route = route_work(ctx, address);
+  if (!route) return (void)promise.deliver(reply_error(route.error()));
+  auto answer = [promise, address](Outputs r) mutable {
+    if (!r) return (void)promise.deliver(reply_error(r.error()));
+    promise.deliver(NetReply{{}, {}, work_reply_json(address, &*r)});
+  };
+  if (!route->link)
+    return process_here(self, route->daemon, std::move(request->event), request->timeout, std::move(answer));
   auto link = route->link;
   const auto ms = static_cast<std::uint32_t>(request->timeout.count());
   self->request(link->actor, request->timeout + 2 * ctx.options.peer_timeout,
-                OutboundWork{link, route->daemon, to_wire(request->event), wants_outputs, ms})
+                OutboundWork{link, route->daemon, to_wire(request->event), true, ms})
       .then([answer](NetOutputs& r) mutable { answer(from_wire(std::move(r))); },
-            [answer, address](caf::error&) mutable {
-              answer(SdkError{"timeout", "no answer for daemon " + address.to_string() + " in time"});
-            });
+            [answer, address](caf::error&) mutable { answer(no_work_answer(address)); });
 }
 
 void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {

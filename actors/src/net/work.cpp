@@ -73,6 +73,10 @@ Result<std::vector<Bytes>> from_wire(NetOutputs r) {
   return out;
 }
 
+SdkError no_work_answer(const DaemonAddress& address) {
+  return SdkError{"timeout", "no answer for daemon " + address.to_string() + " in time"};
+}
+
 Result<WorkRoute> route_work(NetContext& ctx, const DaemonAddress& address) {
   auto snap = ctx.sdk->snapshot();
   if (!snap) return SdkError{"loop_closed", "the node has no snapshot (shutting down)"};
@@ -111,9 +115,7 @@ Result<std::vector<Bytes>> process_work(NetContext& ctx, const DaemonAddress& ad
   // The peer actor answers by the link's own timeout; this bound only guards against a lost answer.
   self->request(link->actor, timeout + 2 * ctx.options.peer_timeout, OutboundWork{link, route->daemon, to_wire(event), true, ms})
       .receive([&](NetOutputs& r) { out.emplace(from_wire(std::move(r))); },
-               [&](caf::error&) {
-                 out.emplace(SdkError{"timeout", "no answer from node " + address.to_string() + " in time"});
-               });
+               [&](caf::error&) { out.emplace(no_work_answer(address)); });
   return std::move(*out);
 }
 

@@ -82,6 +82,8 @@ struct WorkRoute {
   std::shared_ptr<PeerLink> link;  // null: this node's daemon
 };
 Result<WorkRoute> route_work(NetContext& ctx, const DaemonAddress& address);
+// A process request whose answer never came back from the peer actor.
+SdkError no_work_answer(const DaemonAddress& address);
 
 // For callers outside the actor system (MeshNode): deliver never blocks; process waits up to `timeout`.
 Result<void> deliver_work(NetContext& ctx, const DaemonAddress& address, CausalEvent event);
