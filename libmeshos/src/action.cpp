@@ -9,7 +9,7 @@ namespace meshos {
 
 const char* action_kind(const MeshOsAction& a) {
   static constexpr const char* kNames[] = {"start_daemon", "stop_daemon", "mark_avoid", "apply_backoff",
-                                           "commit_maintenance_transition"};
+                                           "commit_maintenance_transition", "migrate_daemon"};
   static_assert(std::size(kNames) == std::variant_size_v<MeshOsAction>, "one name per action");
   return kNames[a.index()];
 }
@@ -51,6 +51,10 @@ nlohmann::json action_to_json(const PendingAction& p, TimePoint now) {
         } else if constexpr (std::is_same_v<T, action::ApplyBackoff>) {
           j["daemon"] = to_hex(x.daemon.id);
           j["until_in_ms"] = saturating_ms_until(x.until, now);
+        } else if constexpr (std::is_same_v<T, action::MigrateDaemon>) {
+          j["daemon"] = to_hex(x.daemon.id);
+          j["migration"] = to_hex(x.migration);
+          j["to"] = to_hex(x.target);
         } else {
           static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
           j["node"] = to_hex(x.node);

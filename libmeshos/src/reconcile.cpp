@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 
 namespace meshos {
 namespace {
@@ -16,11 +17,32 @@ DaemonIntent operator_intent(const DesiredState& desired, DaemonId id) {
   return it == desired.intents.end() ? DaemonIntent::Run : it->second;
 }
 
+bool is_moving(const ActualState& actual, DaemonId id) {
+  return std::any_of(actual.migrations.begin(), actual.migrations.end(),
+                     [&](const auto& kv) { return kv.second.daemon.id == id; });
+}
+
 void reconcile_daemons(const ActualState& actual, const DesiredState& desired, TimePoint now,
                        const MeshOsConfig& config, std::vector<MeshOsAction>& out) {
   const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance);
+  for (const auto& [id, ref] : desired.hosted) {
+    if (actual.daemons.count(id) == 0 && effective_intent(actual, desired, id) == DaemonIntent::Run)
+      out.emplace_back(action::StartDaemon{ref});
+  }
   for (const auto& [id, d] : actual.daemons) {
+    if (is_moving(actual, id)) continue;  // it stays as it is until it has left or the move failed
     const DaemonIntent intent = effective_intent(actual, desired, id);
+    if (entering && d.from_factory && d.lifecycle == DaemonLifecycleState::Running) {
+      // A drain moves what the node built from a factory; what cannot move stops, and the drain says why.
+      auto target = migration_target(actual, d, now);
+      if (target) {
+        out.emplace_back(action::MigrateDaemon{0, d.ref, target.value()});
+      } else {
+        TimePoint deadline = entering->deadline ? *entering->deadline : now + config.stop_grace;
+        out.emplace_back(action::StopDaemon{d.ref, std::string(kStopUnmovable) + target.error().message, deadline});
+      }
+      continue;
+    }
     if (intent == DaemonIntent::Run && d.lifecycle == DaemonLifecycleState::Stopped) {
       auto gate = restart_gate(d.restart, now);
       if (!gate) {
@@ -48,7 +70,18 @@ void reconcile_maintenance(const ActualState& actual, const DesiredState& desire
       return kv.second.lifecycle == DaemonLifecycleState::Stopped;
     });
     if (all_stopped) {
-      out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Maintenance{now}});
+      std::string unmoved;
+      for (const auto& [id, d] : actual.daemons) {
+        if (d.unmovable.empty()) continue;
+        if (!unmoved.empty()) unmoved += "; ";
+        unmoved += d.ref.name + " (" + to_hex(id) + "): " + d.unmovable;
+      }
+      if (unmoved.empty()) {
+        out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Maintenance{now}});
+      } else {
+        out.emplace_back(action::CommitMaintenanceTransition{
+            node, maintenance::DrainFailed{now, "daemons that could not move: " + unmoved}});
+      }
     } else if (entering->deadline && *entering->deadline <= now) {
       std::string reason =
           "drain deadline elapsed after " + std::to_string(saturating_ms_since(entering->since, now)) + " ms";
@@ -103,6 +136,40 @@ std::vector<MeshOsAction> reconcile(const ActualState& actual, const DesiredStat
   reconcile_maintenance(actual, desired, now, config, out);
   reconcile_locality(actual, now, config, out);
   return out;
+}
+
+Result<NodeId> migration_target(const ActualState& actual, const DaemonState& daemon, TimePoint now) {
+  struct Candidate {
+    Clock::duration rtt;
+    std::size_t load;
+    NodeId id;
+    bool operator<(const Candidate& o) const {
+      return std::tie(rtt, load, id) < std::tie(o.rtt, o.load, o.id);
+    }
+  };
+  std::optional<Candidate> best;
+  std::size_t peers = 0;
+  std::string refusals;
+  for (const auto& [id, peer] : actual.peers) {
+    ++peers;
+    if (auto refused = daemon.move_refused.find(id); refused != daemon.move_refused.end()) {
+      refusals += (refusals.empty() ? "" : ", ") + to_hex(id) + " refused: " + refused->second;
+      continue;
+    }
+    if (peer.health == PeerHealth::Unreachable) continue;
+    if (auto avoided = actual.avoid.find(id); avoided != actual.avoid.end() && avoided->second.until > now) continue;
+    if (peer.maintenance && kind_of(*peer.maintenance) != MaintenanceKind::Active) continue;
+    if (!daemon.requirements.matches(peer.capabilities)) continue;
+    std::size_t load = 0;
+    for (const auto& hosted : peer.daemons) load += hosted.running ? 1 : 0;
+    // A peer whose RTT is not measured yet ranks behind every measured one.
+    Candidate c{peer.rtt.value_or(Clock::duration::max()), load, id};
+    if (!best || c < *best) best = c;
+  }
+  if (best) return best->id;
+  std::string why = peers == 0 ? "no peer is known" : "no peer can take it";
+  if (!refusals.empty()) why += " (" + refusals + ")";
+  return SdkError{"no_migration_target", why};
 }
 
 std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now) {

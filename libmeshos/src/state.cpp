@@ -144,12 +144,34 @@ void undo_in_flight(ActualState& actual, const MeshOsAction& a) {
           }
         } else if constexpr (std::is_same_v<T, action::MarkAvoid>) {
           actual.avoid.erase(x.peer);
+        } else if constexpr (std::is_same_v<T, action::MigrateDaemon>) {
+          actual.migrations.erase(x.migration);
         } else {
           static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
           if (actual.pending_transition == kind_of(x.target)) actual.pending_transition.reset();
         }
       },
       a);
+}
+
+// A failed action leaves a mark where retrying at once would fail the same way: a peer that could not take a
+// daemon is not asked again during this drain; a daemon the node could not build waits out a backoff, as
+// after a crash, instead of being built again on every tick.
+void note_failure(ActualState& actual, const MeshOsAction& a, const std::string& reason, TimePoint now,
+                  const MeshOsConfig& config) {
+  if (const auto* move = std::get_if<action::MigrateDaemon>(&a)) {
+    auto it = actual.daemons.find(move->daemon.id);
+    if (it != actual.daemons.end()) it->second.move_refused[move->target] = reason;
+  } else if (const auto* start = std::get_if<action::StartDaemon>(&a)) {
+    auto it = actual.daemons.find(start->daemon.id);
+    if (it == actual.daemons.end() || it->second.registered) return;
+    RestartState& r = it->second.restart;
+    ++r.consecutive_crashes;
+    ++r.total_crashes;
+    r.current_backoff = restart_backoff(r.consecutive_crashes, config);
+    r.next_start_at = now + r.current_backoff;
+    r.last_crash_reason = reason;
+  }
 }
 
 std::optional<std::uint64_t> restart_in_ms(const RestartState& r, TimePoint now) {
@@ -235,6 +257,11 @@ struct FoldStep {
             const MaintenanceKind from = kind_of(actual.maintenance);
             actual.maintenance = enter_maintenance(now, drain_for, config.default_drain_deadline);
             actual.pending_transition.reset();
+            // Every drain asks the peers afresh.
+            for (auto& kv : actual.daemons) {
+              kv.second.move_refused.clear();
+              kv.second.unmovable.clear();
+            }
             // Reported even when already entering: the drain restarted with a new deadline.
             effects.maintenance_changed = std::make_pair(from, MaintenanceKind::EnteringMaintenance);
           } else if constexpr (std::is_same_v<T, admin::ExitMaintenance>) {
@@ -302,8 +329,13 @@ struct FoldStep {
             effects.restart_daemons = {x.daemon};
           } else {
             static_assert(std::is_same_v<T, ice::KillMigration>, "every ice action handled");
-            if (relayed) return std::nullopt;
-            return reject("unknown_migration", "no migration " + std::to_string(x.migration_id) + " on this node");
+            auto it = actual.migrations.find(x.migration_id);
+            if (it == actual.migrations.end()) {
+              if (relayed) return std::nullopt;
+              return reject("unknown_migration", "no migration " + to_hex(x.migration_id) + " on this node");
+            }
+            it->second.phase = "aborting";
+            effects.abort_migrations.push_back(x.migration_id);
           }
           return std::nullopt;
         },
@@ -449,9 +481,12 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           }
         } else if constexpr (std::is_same_v<T, event::DaemonLifecycle>) {
           const DaemonId id = e.daemon.id;
-          if (std::holds_alternative<lifecycle::Registered>(e.signal)) {
+          if (const auto* registered = std::get_if<lifecycle::Registered>(&e.signal)) {
             DaemonState d;
             d.ref = e.daemon;
+            d.requirements = registered->requirements;
+            d.from_factory = registered->from_factory;
+            if (d.from_factory) desired_.hosted[id] = e.daemon;
             d.lifecycle = DaemonLifecycleState::Running;
             d.registered_at = now;
             d.running_since = now;
@@ -467,6 +502,10 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           } else if (std::holds_alternative<lifecycle::Unregistered>(e.signal)) {
             actual_.daemons.erase(id);
             desired_.intents.erase(id);
+            desired_.hosted.erase(id);
+            // A daemon that moved leaves this node here: its migration is over.
+            for (auto m = actual_.migrations.begin(); m != actual_.migrations.end();)
+              m = m->second.daemon.id == id ? actual_.migrations.erase(m) : std::next(m);
           } else if (auto it = actual_.daemons.find(id); it != actual_.daemons.end()) {
             fold_lifecycle(it->second, e.signal, now, config_);
           }
@@ -547,7 +586,17 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           loop_stats_.logs_evicted = logs_.evicted();
         } else if constexpr (std::is_same_v<T, event::DaemonIntentUpdate>) {
           if (actual_.daemons.count(e.daemon.id) == 0) {
-            effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(e.daemon.id) + " is registered");
+            // Desired state first: a daemon the node lacks is built from the factory of its name.
+            if (e.daemon.name.empty()) {
+              effects.rejected = reject("invalid_daemon", "a daemon to host needs a name (its factory's)");
+            } else if (e.intent == DaemonIntent::Run) {
+              desired_.hosted[e.daemon.id] = e.daemon;
+              desired_.intents[e.daemon.id] = DaemonIntent::Run;
+            } else if (desired_.hosted.erase(e.daemon.id) != 0) {
+              desired_.intents.erase(e.daemon.id);
+            } else {
+              effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(e.daemon.id) + " is registered");
+            }
           } else {
             desired_.intents[e.daemon.id] = e.intent;
             // The application's word is the latest: an operator's older one must not come back on a restart.
@@ -557,6 +606,10 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           step.fold_observed_transition(e);
         } else if constexpr (std::is_same_v<T, event::Shutdown>) {
           effects.shutdown_requested = true;
+        } else if constexpr (std::is_same_v<T, event::MigrationProgress>) {
+          auto it = actual_.migrations.find(e.migration);
+          // An abort decided here outranks what the moving code reports afterwards.
+          if (it != actual_.migrations.end() && it->second.phase != "aborting") it->second.phase = e.phase;
         } else if constexpr (std::is_same_v<T, event::CapabilitiesPublished>) {
           if (!e.daemon) {
             actual_.node_capabilities = e.capabilities;
@@ -587,6 +640,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             rec.wall_ms = wall_ms;
             failures_.push(std::move(rec));
             loop_stats_.failures_evicted = failures_.evicted();
+            note_failure(actual_, e.action, e.reason, now, config_);
           }
           // A gated action never reached the dispatcher either: both leave nothing in flight.
           undo_in_flight(actual_, e.action);
@@ -673,10 +727,27 @@ std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction>
   out.reserve(actions.size());
   for (auto& a : actions) {
     std::visit(
-        [&](const auto& x) {
+        [&](auto& x) {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, action::StartDaemon> || std::is_same_v<T, action::StopDaemon>) {
             auto it = actual_.daemons.find(x.daemon.id);
+            if constexpr (std::is_same_v<T, action::StartDaemon>) {
+              // A daemon desired state wants and nobody registered yet: recorded from its first start on.
+              if (it == actual_.daemons.end() && desired_.hosted.count(x.daemon.id) != 0) {
+                DaemonState placeholder;
+                placeholder.ref = x.daemon;
+                placeholder.registered = false;
+                placeholder.from_factory = true;
+                placeholder.registered_at = now;
+                it = actual_.daemons.emplace(x.daemon.id, std::move(placeholder)).first;
+              }
+              if (it != actual_.daemons.end()) {
+                it->second.unmovable.clear();
+                it->second.move_refused.clear();
+              }
+            } else if (it != actual_.daemons.end() && x.reason.rfind(kStopUnmovable, 0) == 0) {
+              it->second.unmovable = x.reason.substr(std::size(kStopUnmovable) - 1);
+            }
             if (it == actual_.daemons.end()) return;
             it->second.lifecycle = std::is_same_v<T, action::StartDaemon> ? DaemonLifecycleState::Starting
                                                                            : DaemonLifecycleState::Stopping;
@@ -687,6 +758,11 @@ std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction>
           } else if constexpr (std::is_same_v<T, action::MarkAvoid>) {
             actual_.avoid[x.peer] = AvoidEntry{x.reason, now + x.ttl};
             ++persistent_revision_;
+          } else if constexpr (std::is_same_v<T, action::MigrateDaemon>) {
+            // Unique among this node's moves; mixed with the node id so that ids from different nodes, as
+            // operators see them in the cluster's snapshots, do not collide.
+            x.migration = (actual_.this_node * 0x9E3779B97F4A7C15ULL) ^ next_action_id_;
+            actual_.migrations[x.migration] = MigrationState{x.migration, x.daemon, x.target, "snapshotting", now};
           } else {
             static_assert(std::is_same_v<T, action::CommitMaintenanceTransition>, "every action handled");
             actual_.pending_transition = kind_of(x.target);
@@ -758,6 +834,8 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
   s.audit_strangers = strangers_;
   s.commits = commits_;
   s.logs = logs_.to_vector();
+  for (const auto& [id, m] : actual_.migrations)
+    s.migrations.push_back(MigrationSnapshot{id, m.daemon.id, m.target, m.phase});
   s.executor = executor_stats_;
   s.loop = loop_stats_;
   s.loop.logs_evicted = logs_.evicted();

@@ -48,8 +48,8 @@ struct Node {
   // One loop tick: fold Tick, reconcile, record the actions as emitted.
   std::vector<MeshOsAction> tick() {
     fold(event::Tick{});
-    auto actions = plan();
-    state.record_emitted(actions, now);
+    std::vector<MeshOsAction> actions;
+    for (auto& p : state.record_emitted(plan(), now)) actions.push_back(std::move(p.action));
     return actions;
   }
   const DaemonState& daemon(const DaemonRef& d) const { return state.actual().daemons.at(d.id); }
@@ -695,4 +695,218 @@ TEST_CASE("reconcile is deterministic: same input, same output") {
   CHECK(action_target(first[0]) == "echo");  // daemons in id order, then peers
   CHECK(action_target(first[1]) == "sink");
   CHECK(action_target(first[2]) == to_hex(kPeer));
+}
+
+// ---- desired state first (daemons built from factories) and moves on drain ----
+
+namespace {
+
+const DaemonRef kCounter{0xC0, "counter"};
+constexpr NodeId kFar = 0xFA5;
+
+// A peer as its hello and heartbeats describe it.
+void peer(Node& n, NodeId id, Millis rtt, std::vector<std::string> tags = {}) {
+  event::PeerInfo info;
+  info.peer = id;
+  info.maintenance = view::Active{};
+  for (auto& t : tags) info.capabilities.tags.insert(t);
+  n.fold(info);
+  n.fold(event::RttSample{id, rtt});
+}
+
+// The counter as the node built it from its factory, running.
+void host_counter(Node& n, CapabilityFilter requirements = {}) {
+  n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Run});
+  REQUIRE(only<action::StartDaemon>(n.tick()).daemon == kCounter);
+  n.lifecycle(kCounter, lifecycle::Registered{std::move(requirements), true});
+}
+
+SignedIceCommit kill_migration(const Node& n, std::uint64_t id) {
+  SignedIceCommit kill;
+  kill.issued_at_ms = n.wall_ms;
+  kill.blast_radius_hash[0] = 1;
+  kill.proposal = ice::KillMigration{id};
+  return kill;
+}
+
+}  // namespace
+
+TEST_CASE("desired state: intent Run for a daemon the node lacks starts it from its factory, recorded at once") {
+  Node n;
+  auto fx = n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Run});
+  CHECK_FALSE(fx.rejected.has_value());
+  CHECK(only<action::StartDaemon>(n.tick()).daemon == kCounter);
+  // Shown from its first start on, and not started twice while that start is in flight.
+  CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Starting);
+  CHECK_FALSE(n.daemon(kCounter).registered);
+  CHECK(n.state.snapshot(n.now, n.wall_ms, 1, 1).daemons.count(kCounter.id) == 1);
+  CHECK(n.tick().empty());
+
+  n.lifecycle(kCounter, lifecycle::Registered{{}, true});
+  CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);
+  CHECK(n.daemon(kCounter).registered);
+  CHECK(n.daemon(kCounter).from_factory);
+  CHECK(n.tick().empty());
+  // Its lifecycle is recorded like any daemon's: a crash is restarted.
+  n.lifecycle(kCounter, lifecycle::Crashed{"boom"});
+  n.advance(n.daemon(kCounter).restart.current_backoff);
+  CHECK(std::holds_alternative<action::StartDaemon>(n.tick().back()));
+}
+
+TEST_CASE("desired state: a start that fails (no factory) waits out a backoff instead of retrying every tick") {
+  Node n;
+  n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Run});
+  auto pending = n.state.record_emitted(n.plan(), n.now);
+  REQUIRE(pending.size() == 1);
+  n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Failed, "no_factory: none", 1});
+  CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Stopped);
+  CHECK(n.daemon(kCounter).restart.last_crash_reason == "no_factory: none");
+  const Millis backoff = n.daemon(kCounter).restart.current_backoff;
+  REQUIRE(backoff.count() > 0);
+  auto held = n.tick();
+  CHECK(only<action::ApplyBackoff>(held).daemon == kCounter);
+  n.advance(backoff / 2);
+  CHECK(n.tick().empty());
+  n.advance(backoff);
+  CHECK(only<action::StartDaemon>(n.tick()).daemon == kCounter);
+}
+
+TEST_CASE("desired state: intent Stop for a daemon the node was to host forgets it, one without a name is refused") {
+  Node n;
+  n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Run});
+  n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Stop});
+  CHECK(n.state.desired().hosted.empty());
+  CHECK(n.tick().empty());
+  auto fx = n.fold(event::DaemonIntentUpdate{DaemonRef{0xC1, ""}, DaemonIntent::Run});
+  REQUIRE(fx.rejected.has_value());
+  CHECK(fx.rejected->kind == "invalid_daemon");
+}
+
+TEST_CASE("migration_target: the closest reachable, matching peer not avoided nor in maintenance") {
+  Node n;
+  host_counter(n);
+  const DaemonState& counter = n.daemon(kCounter);
+  CHECK(migration_target(n.state.actual(), counter, n.now).error().kind == "no_migration_target");
+  peer(n, kPeer, 40ms);
+  peer(n, kFar, 90ms, {"zone.eu"});
+  CHECK(migration_target(n.state.actual(), counter, n.now).value() == kPeer);
+
+  n.fold(event::NodeHealth{kPeer, PeerHealth::Unreachable});
+  CHECK(migration_target(n.state.actual(), counter, n.now).value() == kFar);
+  n.fold(event::NodeHealth{kPeer, PeerHealth::Healthy});
+  n.state.mutable_actual().avoid[kPeer] = AvoidEntry{"slow", n.now + 1min};
+  CHECK(migration_target(n.state.actual(), counter, n.now).value() == kFar);
+  n.state.mutable_actual().avoid.clear();
+  n.state.mutable_actual().peers.at(kPeer).maintenance = view::EnteringMaintenance{0, 1000};
+  CHECK(migration_target(n.state.actual(), counter, n.now).value() == kFar);
+  n.state.mutable_actual().peers.at(kPeer).maintenance = view::Active{};
+
+  DaemonState needs_eu = counter;
+  needs_eu.requirements.required_tags = {"zone.eu"};
+  CHECK(migration_target(n.state.actual(), needs_eu, n.now).value() == kFar);
+  needs_eu.requirements.required_tags = {"zone.us"};
+  auto none = migration_target(n.state.actual(), needs_eu, n.now);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().message == "no peer can take it");
+  // Equal RTT: the peer running fewer daemons.
+  n.fold(event::RttSample{kFar, 40ms});
+  n.state.mutable_actual().peers.at(kPeer).daemons = {DaemonDescription{0x1, "x", {}, true}};
+  CHECK(migration_target(n.state.actual(), counter, n.now).value() == kFar);
+}
+
+TEST_CASE("drain: a daemon built from a factory moves to a peer, a hand-registered one stops") {
+  Node n;
+  host_counter(n);
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  peer(n, kPeer, 40ms);
+  n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});
+  auto actions = n.tick();
+  REQUIRE(actions.size() == 2);
+  const auto* move = std::get_if<action::MigrateDaemon>(&actions[0]);
+  REQUIRE(move != nullptr);
+  CHECK(move->daemon == kCounter);
+  CHECK(move->target == kPeer);
+  CHECK(move->migration != 0);
+  CHECK(std::get<action::StopDaemon>(actions[1]).daemon == kEcho);
+
+  auto snap = n.state.snapshot(n.now, n.wall_ms, 1, 1);
+  REQUIRE(snap.migrations.size() == 1);
+  CHECK(snap.migrations[0].id == move->migration);
+  CHECK(snap.migrations[0].daemon == kCounter.id);
+  CHECK(snap.migrations[0].target == kPeer);
+  CHECK(snap.migrations[0].phase == "snapshotting");
+  CHECK(n.tick().empty());  // one move at a time per daemon, and it is not stopped meanwhile
+  n.fold(event::MigrationProgress{move->migration, "transferring"});
+  CHECK(n.state.actual().migrations.at(move->migration).phase == "transferring");
+
+  n.lifecycle(kEcho, lifecycle::ExitedCleanly{});
+  CHECK(n.tick().empty());  // the counter has not left yet
+  n.lifecycle(kCounter, lifecycle::Unregistered{});  // it runs on the peer now
+  CHECK(n.state.actual().migrations.empty());
+  CHECK(n.state.desired().hosted.empty());
+  auto commit = n.tick();
+  CHECK(std::holds_alternative<maintenance::Maintenance>(only<action::CommitMaintenanceTransition>(commit).target));
+}
+
+TEST_CASE("drain: a refused move tries the next peer, with none left the daemon stops and the drain fails naming it") {
+  Node n;
+  host_counter(n);
+  peer(n, kPeer, 40ms);
+  peer(n, kFar, 90ms);
+  n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});
+  for (NodeId expected : {kPeer, kFar}) {
+    auto pending = n.state.record_emitted(n.plan(), n.now);
+    REQUIRE(pending.size() == 1);
+    const auto& move = std::get<action::MigrateDaemon>(pending[0].action);
+    CHECK(move.target == expected);
+    n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Failed, "no_factory: none", 1});
+    CHECK(n.state.actual().migrations.empty());
+    CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);  // it works here meanwhile
+  }
+  auto stop_actions = n.tick();
+  const auto& stop = only<action::StopDaemon>(stop_actions);
+  CHECK(stop.reason.rfind(kStopUnmovable, 0) == 0);
+  CHECK(stop.reason.find("refused: no_factory") != std::string::npos);
+  n.lifecycle(kCounter, lifecycle::ExitedCleanly{});
+  auto commit_actions = n.tick();
+  const auto& commit = only<action::CommitMaintenanceTransition>(commit_actions);
+  const auto* failed = std::get_if<maintenance::DrainFailed>(&commit.target);
+  REQUIRE(failed != nullptr);
+  CHECK(failed->reason.find("counter (" + to_hex(kCounter.id) + ")") != std::string::npos);
+  CHECK(failed->reason.find("no peer can take it") != std::string::npos);
+
+  // A new drain asks the peers afresh.
+  n.fold(event::MaintenanceTransitionObserved{kThisNode, commit.target});
+  n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});
+  CHECK(only<action::StartDaemon>(n.tick()).daemon == kCounter);
+  CHECK(n.daemon(kCounter).unmovable.empty());
+  CHECK(n.daemon(kCounter).move_refused.empty());
+}
+
+TEST_CASE("KillMigration aborts a move in flight, an unknown one is refused, a relayed one is only known") {
+  Node n;
+  host_counter(n);
+  peer(n, kPeer, 40ms);
+  n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});
+  auto pending = n.state.record_emitted(n.plan(), n.now);
+  REQUIRE(pending.size() == 1);
+  const auto id = std::get<action::MigrateDaemon>(pending[0].action).migration;
+
+  auto unknown = n.fold(event::SignedIce{kill_migration(n, id + 1)});
+  REQUIRE(unknown.rejected.has_value());
+  CHECK(unknown.rejected->kind == "unknown_migration");
+  auto relayed = n.fold(event::SignedIce{kill_migration(n, id + 2), kPeer});
+  CHECK_FALSE(relayed.rejected.has_value());
+  CHECK(relayed.abort_migrations.empty());
+
+  auto fx = n.fold(event::SignedIce{kill_migration(n, id)});
+  CHECK_FALSE(fx.rejected.has_value());
+  CHECK(fx.abort_migrations == std::vector<std::uint64_t>{id});
+  CHECK(n.state.actual().migrations.at(id).phase == "aborting");
+  n.fold(event::MigrationProgress{id, "transferring"});  // what the mover says afterwards does not undo it
+  CHECK(n.state.actual().migrations.at(id).phase == "aborting");
+  // The mover gives up: the daemon stays here, running.
+  n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Gated, "aborted", 1});
+  CHECK(n.state.actual().migrations.empty());
+  CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);
 }

@@ -36,12 +36,21 @@ struct CommitMaintenanceTransition {
   NodeId node = 0;
   MaintenanceState target;
 };
+// Move a daemon the node built from a factory to the peer `target` while the node drains: its state (none for
+// a stateless daemon) travels, the peer builds it from the factory of the same name and restores it, and only
+// then does it leave this node. `migration` is set when the action is emitted (MeshOsState::record_emitted).
+struct MigrateDaemon {
+  std::uint64_t migration = 0;
+  DaemonRef daemon;
+  NodeId target = 0;
+};
 }  // namespace action
 
 using MeshOsAction = std::variant<action::StartDaemon, action::StopDaemon, action::MarkAvoid, action::ApplyBackoff,
-                                  action::CommitMaintenanceTransition>;
+                                  action::CommitMaintenanceTransition, action::MigrateDaemon>;
 
-// "start_daemon", "stop_daemon", "mark_avoid", "apply_backoff", "commit_maintenance_transition".
+// "start_daemon", "stop_daemon", "mark_avoid", "apply_backoff", "commit_maintenance_transition",
+// "migrate_daemon".
 const char* action_kind(const MeshOsAction& a);
 // What the action is about, for people: the daemon's name, the peer's hex id, or the node's hex id.
 std::string action_target(const MeshOsAction& a);

@@ -23,7 +23,13 @@ enum class DaemonIntent { Run, Stop };
 const char* to_string(DaemonIntent i);  // "run", "stop"
 
 namespace lifecycle {
-struct Registered {};    // the daemon joined the registry (running, intent Run)
+// The daemon joined the registry (running, intent Run). `requirements`: what it needs from a host, read once
+// at registration (a move picks a peer that matches). `from_factory`: the node built it from the factory
+// registered under its name (desired state, or a move from a peer), so it can be built elsewhere too.
+struct Registered {
+  CapabilityFilter requirements;
+  bool from_factory = false;
+};
 struct Unregistered {};  // the daemon left the registry; its state is forgotten
 struct Started {};
 struct ExitedCleanly {};
@@ -87,6 +93,12 @@ struct MaintenanceTransitionObserved {
   MaintenanceState state;
 };
 struct Shutdown {};
+// A move of a daemon to a peer (action::MigrateDaemon) reached `phase` ("transferring", "aborting"): shown in
+// the snapshot. How it ends: the daemon leaves this node (Unregistered), or the action's outcome says why not.
+struct MigrationProgress {
+  std::uint64_t migration = 0;
+  std::string phase;
+};
 // daemon = nullopt: the node's own capabilities.
 struct CapabilitiesPublished {
   std::optional<DaemonId> daemon;
@@ -124,7 +136,8 @@ using MeshOsEvent =
     std::variant<event::Tick, event::DaemonLifecycle, event::RttSample, event::NodeHealth, event::Admin,
                  event::SignedAdmin, event::SignedIce, event::Log, event::DaemonIntentUpdate,
                  event::MaintenanceTransitionObserved, event::Shutdown, event::CapabilitiesPublished,
-                 event::PeerInfo, event::PeerRemoved, event::ActionOutcome, event::CommitUndecodable>;
+                 event::PeerInfo, event::PeerRemoved, event::ActionOutcome, event::CommitUndecodable,
+                 event::MigrationProgress>;
 
 // "tick", "daemon_lifecycle", "rtt_sample", ... (the struct name in snake_case).
 const char* event_kind(const MeshOsEvent& e);

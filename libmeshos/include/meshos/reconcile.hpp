@@ -1,6 +1,6 @@
 #pragma once
 // reconcile: a pure function from (actual, desired, now) to the minimal list of actions that move the
-// node toward what is desired. Arms: daemons (start/stop/backoff), maintenance (drain completion,
+// node toward what is desired. Arms: daemons (start from a factory/start/stop/backoff, moves on drain), maintenance (drain completion,
 // drain deadline, exit -> recovery -> active), locality (RTT -> avoid). A frozen node emits nothing.
 #include <vector>
 
@@ -12,6 +12,16 @@ namespace meshos {
 
 std::vector<MeshOsAction> reconcile(const ActualState& actual, const DesiredState& desired, TimePoint now,
                                     const MeshOsConfig& config);
+
+// Where a daemon moves when its node drains: of the peers that are reachable, not avoided, not in or entering
+// maintenance, whose capabilities match the daemon's requirements and that did not refuse it already, the one
+// with the lowest RTT, then the fewest running daemons, then the lowest id. Kind no_migration_target (the
+// message says why) when there is none.
+Result<NodeId> migration_target(const ActualState& actual, const DaemonState& daemon, TimePoint now);
+
+// The reason of a StopDaemon for a daemon a drain could not move starts with this; the drain then ends in
+// DrainFailed naming it.
+inline constexpr const char kStopUnmovable[] = "drain, cannot move: ";
 
 // The restart gate: when may a stopped daemon start again? nullopt = now.
 std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now);

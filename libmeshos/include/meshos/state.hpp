@@ -43,6 +43,23 @@ struct DaemonState {
   std::optional<TimePoint> running_since;
   std::optional<TimePoint> transition_started;  // when Starting / Stopping began
   CapabilitySet capabilities;
+  CapabilityFilter requirements;  // what it needs from a host (a move picks a peer that matches)
+  // Built by the node from the factory of its name (desired state): such a daemon moves to a peer when the
+  // node drains; one the application registered by hand belongs to the application and only stops.
+  bool from_factory = false;
+  // False while a daemon wanted by desired state is being built for the first time (no registration yet).
+  bool registered = true;
+  std::map<NodeId, std::string> move_refused;  // peers a move to failed during this drain, and why
+  std::string unmovable;  // why this drain could not move it (the drain then ends in DrainFailed)
+};
+
+// A daemon on its way to a peer (action::MigrateDaemon), until it leaves this node or the move fails.
+struct MigrationState {
+  std::uint64_t id = 0;
+  DaemonRef daemon;
+  NodeId target = 0;
+  std::string phase;  // "snapshotting" (emitted), then what MigrationProgress says
+  TimePoint started;
 };
 
 struct PeerState {
@@ -74,6 +91,7 @@ struct ActualState {
   std::optional<MaintenanceKind> pending_transition;  // CommitMaintenanceTransition emitted, not yet observed
   bool cordoned = false;
   CapabilitySet node_capabilities;
+  std::map<std::uint64_t, MigrationState> migrations;
 
   bool frozen(TimePoint now) const { return frozen_until && *frozen_until > now; }
 };
@@ -83,6 +101,9 @@ struct DesiredState {
   // What operators set (admin::SetDaemonIntent), by daemon name: it outlives the daemon's registration and,
   // with a state dir, the node's restart; a daemon registering under the name starts with it.
   std::map<std::string, DaemonIntent> operator_intents;
+  // Daemons this node should host although nobody registered them: reconcile starts each from the factory
+  // registered under its name (event::DaemonIntentUpdate with intent Run for a daemon the node lacks).
+  std::map<DaemonId, DaemonRef> hosted;
 };
 
 // The daemon intent reconcile acts on: the operator's intent, overridden to Stop while the node drains
@@ -95,6 +116,8 @@ struct FoldEffects {
   std::optional<std::pair<MaintenanceKind, MaintenanceKind>> maintenance_changed;
   // The operator asked for every daemon to restart / one daemon to restart (force).
   std::vector<DaemonId> restart_daemons;
+  // Moves a break-glass KillMigration aborted: the daemon stays (or comes back) here.
+  std::vector<std::uint64_t> abort_migrations;
   bool shutdown_requested = false;
   // The event was refused (freeze in effect, invalid transition, unknown daemon...): kind + message.
   std::optional<SdkError> rejected;
