@@ -21,6 +21,9 @@ struct DaemonActorState {
   std::uint64_t processed = 0;
   std::uint64_t outputs = 0;
   std::uint64_t rejected = 0;  // causal events that arrived while stopped
+  // On its way to a peer: its state is out, so what it would process now would be lost with it. Work is refused
+  // (daemon_moving, retriable: the daemon runs on the peer soon, or here again if the move fails).
+  bool moving = false;
 
   // Causal events held back while control events routed to this daemon are still on their way: CAF's
   // priorities let urgent messages overtake only across scheduling rounds, so the daemon enforces "control
@@ -108,9 +111,58 @@ struct DaemonActorState {
     report(lifecycle::ExitedCleanly{});
   }
 
+  // Everything accepted so far is processed first, so the state that leaves holds all of it.
+  MoveOutMsg move_out() {
+    MoveOutMsg out;
+    release_held(/*force=*/true);
+    if (!running) {
+      out.error = SdkError{"not_running", "daemon " + slot->daemon.name + " is not running"};
+      return out;
+    }
+    auto is_stateful = stateful();
+    if (!is_stateful) {
+      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in is_stateful()"};
+      return out;
+    }
+    if (*is_stateful && !guarded("snapshot", [&] { out.state = daemon->snapshot(); })) {
+      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in snapshot()"};
+      return out;
+    }
+    moving = true;
+    return out;
+  }
+
+  // The state a move brought in, before any work reaches the daemon here.
+  OutputsMsg restore(const Bytes& state) {
+    OutputsMsg out;
+    auto is_stateful = stateful();
+    if (is_stateful && !*is_stateful && !state.empty()) {
+      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + " is stateless but state came with it"};
+      return out;
+    }
+    bool restored = is_stateful && guarded("restore", [&] {
+      auto r = daemon->restore(state);
+      if (!r) throw std::runtime_error(r.error().to_string());
+    });
+    if (!restored) {
+      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + " could not restore the state it moved with"};
+      return out;
+    }
+    last_snapshot = state;
+    return out;
+  }
+
   bool control_pending() const { return slot->control_gate.in_flight() > 0; }
 
   void accept(CausalEvent ev, caf::response_promise reply) {
+    if (moving) {
+      slot->data_gate.release();
+      rt->refused_while_moving.fetch_add(1, std::memory_order_relaxed);
+      OutputsMsg out;
+      out.error = SdkError{"daemon_moving", "daemon " + slot->daemon.name + " is moving to another node; try again"};
+      if (reply.pending()) reply.deliver(std::move(out));
+      return;
+    }
     if (!held.empty() || control_pending()) {
       held.push_back(Held{std::move(ev), std::move(reply)});
       return;
@@ -187,6 +239,9 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               self->state.release_held();
               self->state.poll();
             },
+            [=](move_out_atom) -> MoveOutMsg { return self->state.move_out(); },
+            [=](move_back_atom) { self->state.moving = false; },
+            [=](restore_atom, const StateMsg& m) -> OutputsMsg { return self->state.restore(m.state); },
             [=](start_atom) { self->state.start(); },
             [=](stop_atom) { self->state.stop(); },
             [=](restart_atom) {

@@ -82,6 +82,7 @@ struct LoopState {
     }
     for (auto id : effects.restart_daemons)
       if (auto slot = rt->find(id)) caf::anon_send(slot->actor, restart_atom::value);
+    for (auto id : effects.abort_migrations) rt->abort_migration(id);
     // A stranger's refused commit is only counted (snapshot audit_strangers): a line each would let a flood
     // of forged commits push every other line out of the log ring.
     if (effects.rejected && !effects.stranger && !std::holds_alternative<event::Log>(ev))

@@ -23,11 +23,16 @@ class NodeDispatcher : public ActionDispatcher {
  private:
   static DispatchOutcome carry_out(Runtime& rt, const MeshOsAction& a) {
     if (auto* start = std::get_if<action::StartDaemon>(&a)) {
-      auto slot = rt.find(start->daemon.id);
-      if (!slot) return DispatchOutcome::failed("daemon " + start->daemon.name + " is not registered");
-      caf::anon_send(slot->actor, start_atom::value);
+      if (auto slot = rt.find(start->daemon.id)) {
+        caf::anon_send(slot->actor, start_atom::value);
+        return DispatchOutcome::done();
+      }
+      // Desired state wants a daemon nobody registered: built from its factory, it runs once registered.
+      auto hosted = rt.host(start->daemon);
+      if (!hosted) return DispatchOutcome::failed(hosted.error().to_string());
       return DispatchOutcome::done();
     }
+    if (auto* move = std::get_if<action::MigrateDaemon>(&a)) return migrate(rt, *move);
     if (auto* stop = std::get_if<action::StopDaemon>(&a)) {
       if (!rt.find(stop->daemon.id))
         return DispatchOutcome::failed("daemon " + stop->daemon.name + " is not registered");
@@ -41,6 +46,49 @@ class NodeDispatcher : public ActionDispatcher {
       return DispatchOutcome::done();
     }
     // MarkAvoid and ApplyBackoff: the loop recorded them in its state when it emitted them.
+    return DispatchOutcome::done();
+  }
+
+  // The daemon hands its state out and refuses work from then on; the peer builds it and restores the state;
+  // only then does it leave this node. Any failure (or a KillMigration meanwhile) and it works here again.
+  static DispatchOutcome migrate(Runtime& rt, const action::MigrateDaemon& move) {
+    const std::string who = "daemon " + move.daemon.name + " (" + to_hex(move.daemon.id) + ")";
+    auto slot = rt.find(move.daemon.id);
+    if (!slot) return DispatchOutcome::failed(who + " is not registered");
+    auto transport = rt.migration_transport();
+    if (!transport) return DispatchOutcome::failed("this node is not on a network: " + who + " cannot move");
+    rt.migration_began(move.migration);
+    auto resume = [&](DispatchOutcome why) {
+      caf::anon_send(slot->actor, move_back_atom::value);
+      rt.migration_ended(move.migration);
+      return why;
+    };
+    MoveOutMsg out;
+    {
+      caf::scoped_actor self{rt.system()};
+      bool answered = false;
+      self->request(slot->actor, rt.config().stop_grace, move_out_atom::value)
+          .receive([&](MoveOutMsg& m) { out = std::move(m), answered = true; }, [&](caf::error&) {});
+      if (!answered) return resume(DispatchOutcome::failed(who + " did not hand out its state in time"));
+    }
+    if (out.error) return resume(DispatchOutcome::failed(out.error->to_string()));
+    if (rt.migration_aborted(move.migration)) return resume(DispatchOutcome::gated("aborted by a KillMigration"));
+    rt.publish_internal(event::MigrationProgress{move.migration, "transferring"});
+    auto adopted = transport->adopt(move.target, move.migration, move.daemon, out.state);
+    if (!adopted) return resume(DispatchOutcome::failed("node " + to_hex(move.target) + ": " + adopted.error().to_string()));
+    if (rt.migration_aborted(move.migration)) {
+      // The peer runs it already: it must let go before the daemon works here again, or it would run twice.
+      auto released = transport->release(move.target, move.migration, move.daemon);
+      if (!released) {
+        rt.migration_ended(move.migration);
+        rt.unregister_daemon(slot, false);
+        return DispatchOutcome::failed("aborted by a KillMigration, but node " + to_hex(move.target) +
+                                       " did not let go of it (" + released.error().to_string() + "): it stays there");
+      }
+      return resume(DispatchOutcome::gated("aborted by a KillMigration"));
+    }
+    rt.migration_ended(move.migration);
+    rt.unregister_daemon(slot, false);
     return DispatchOutcome::done();
   }
 

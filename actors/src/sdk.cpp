@@ -153,6 +153,10 @@ Result<MeshOsDaemonHandle> MeshOsDaemonSdk::register_daemon(std::unique_ptr<Mesh
   return MeshOsDaemonHandle(std::move(slot.value()));
 }
 
+Result<void> MeshOsDaemonSdk::register_factory(std::string name, DaemonFactory factory) {
+  return rt_->register_factory(std::move(name), std::move(factory));
+}
+
 void MeshOsDaemonSdk::route(DaemonId daemon, const DaemonControl& control) { rt_->route(daemon, control); }
 void MeshOsDaemonSdk::broadcast(const DaemonControl& control) { rt_->broadcast(control); }
 

@@ -154,8 +154,8 @@ void undo_in_flight(ActualState& actual, const MeshOsAction& a) {
       a);
 }
 
-// A failed action leaves a mark where retrying at once would fail the same way: a peer that could not take a
-// daemon is not asked again during this drain; a daemon the node could not build waits out a backoff, as
+// A failed or gated action leaves a mark where retrying at once would fail the same way: a peer that could not
+// take a daemon, or a move an operator aborted (KillMigration), is not tried again during this drain; a daemon the node could not build waits out a backoff, as
 // after a crash, instead of being built again on every tick.
 void note_failure(ActualState& actual, const MeshOsAction& a, const std::string& reason, TimePoint now,
                   const MeshOsConfig& config) {
@@ -640,8 +640,8 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
             rec.wall_ms = wall_ms;
             failures_.push(std::move(rec));
             loop_stats_.failures_evicted = failures_.evicted();
-            note_failure(actual_, e.action, e.reason, now, config_);
           }
+          note_failure(actual_, e.action, e.reason, now, config_);
           // A gated action never reached the dispatcher either: both leave nothing in flight.
           undo_in_flight(actual_, e.action);
         }

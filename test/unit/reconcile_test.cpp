@@ -906,7 +906,10 @@ TEST_CASE("KillMigration aborts a move in flight, an unknown one is refused, a r
   n.fold(event::MigrationProgress{id, "transferring"});  // what the mover says afterwards does not undo it
   CHECK(n.state.actual().migrations.at(id).phase == "aborting");
   // The mover gives up: the daemon stays here, running.
-  n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Gated, "aborted", 1});
+  n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Gated, "aborted by a KillMigration", 1});
   CHECK(n.state.actual().migrations.empty());
   CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);
+  // That move is not tried again in this drain: with no other peer the daemon stays here, stopped by the drain.
+  auto stop_actions = n.tick();
+  CHECK(only<action::StopDaemon>(stop_actions).reason.find("aborted by a KillMigration") != std::string::npos);
 }

@@ -41,6 +41,7 @@ struct RuntimeStats {
   std::uint64_t control_dropped = 0;
   std::uint64_t snapshots_published = 0;
   std::uint64_t subscriber_drops = 0;  // snapshots skipped for subscribers still busy with the previous one
+  std::uint64_t refused_while_moving = 0;  // causal events refused (daemon_moving) by daemons leaving for a peer
   std::size_t daemons_at_shutdown = 0;
   bool forced = false;  // some actor did not stop within the shutdown deadline
 };
@@ -51,6 +52,12 @@ enum class ShutdownOutcome {
 };
 
 using SnapshotPtr = std::shared_ptr<const MeshOsSnapshot>;
+
+// Builds a fresh daemon of one kind. The node calls it when desired state wants a daemon of that name which
+// nobody registered (event::DaemonIntentUpdate with intent Run), and when a daemon of that name moves here
+// from a draining peer (its state is then restored into the fresh daemon). Called on the node's dispatcher
+// or network thread; it must not block for long. Throwing or returning null fails that start.
+using DaemonFactory = std::function<std::unique_ptr<MeshDaemon>()>;
 
 class MeshOsDaemonHandle {
  public:
@@ -126,6 +133,12 @@ class MeshOsDaemonSdk {
 
   // register_failed (duplicate id, empty name), loop_closed.
   Result<MeshOsDaemonHandle> register_daemon(std::unique_ptr<MeshDaemon> daemon, const EntityKeypair& keypair);
+
+  // The factory for daemons named `name`: what desired state asks this node to host, and what moves here
+  // from a draining peer, is built with it. A daemon built from a factory belongs to the node: when the node
+  // drains it moves to a peer that has a factory of the same name (SPEC.md, "Moves"); a daemon registered by
+  // hand stays with the application and only stops. register_failed (empty name, null factory, name taken).
+  Result<void> register_factory(std::string name, DaemonFactory factory);
 
   // Control events from the application, with the router's semantics: at most once, high priority, dropped
   // and counted when the daemon has control_capacity outstanding; an unknown daemon is a silent no-op.

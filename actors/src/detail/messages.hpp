@@ -40,6 +40,11 @@ using quit_atom = caf::atom_constant<caf::atom("quit")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
 using saved_atom = caf::atom_constant<caf::atom("saved")>;
 using nosave_atom = caf::atom_constant<caf::atom("nosave")>;  // to the loop: stop saving state
+// A daemon leaving for a peer: its state out (-> MoveOutMsg; from then on it refuses work), or back (the move
+// failed: it works again). restore_atom: StateMsg -> OutputsMsg (error only), the state a move brought in.
+using move_out_atom = caf::atom_constant<caf::atom("moveout")>;
+using move_back_atom = caf::atom_constant<caf::atom("moveback")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 struct EventMsg {
   MeshOsEvent event;
@@ -74,6 +79,13 @@ struct DeadlineMsg {
 struct SlotMsg {
   std::shared_ptr<DaemonSlot> slot;
 };
+struct MoveOutMsg {
+  std::optional<Bytes> state;  // nullopt: a stateless daemon, or a stateful one with nothing to save
+  std::optional<SdkError> error;
+};
+struct StateMsg {
+  Bytes state;
+};
 
 }  // namespace meshos::detail
 
@@ -87,3 +99,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SnapshotMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::DeadlineMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SlotMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::MoveOutMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StateMsg)

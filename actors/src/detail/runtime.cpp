@@ -1,5 +1,6 @@
 #include "detail/runtime.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include "detail/messages.hpp"
@@ -125,16 +126,23 @@ void Runtime::stop_saving_state() {
 Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,
                                                             const EntityKeypair& keypair,
                                                             std::size_t control_capacity) {
+  return add_daemon(std::move(daemon), keypair.origin_hash(), false, control_capacity);
+}
+
+Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
+                                                       bool from_factory, std::size_t control_capacity) {
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
   if (!daemon) return SdkError{"register_failed", "no daemon given"};
   std::string name;
+  CapabilityFilter requirements;
   try {
     name = daemon->name();
+    requirements = daemon->requirements();
   } catch (const std::exception& e) {
-    return SdkError{"register_failed", std::string("daemon name() threw: ") + e.what()};
+    return SdkError{"register_failed", std::string("daemon name() or requirements() threw: ") + e.what()};
   }
   if (name.empty()) return SdkError{"register_failed", "daemon name is empty"};
-  DaemonRef ref{keypair.origin_hash(), name};
+  DaemonRef ref{id, name};
   auto slot = std::make_shared<DaemonSlot>(shared_from_this(), ref, control_capacity, config_.event_queue_capacity);
   {
     std::lock_guard<std::mutex> lock(registry_mu_);
@@ -147,11 +155,113 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<Mes
   slot->metadata.daemon_name = name;
   if (auto snap = snapshot()) slot->metadata.peers = snap->peers;
   // Registered reaches the loop before anything the daemon's actor reports about itself.
-  publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{}});
+  publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{std::move(requirements), from_factory}});
   slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
   tracker_.track(slot->actor);
   slot->live.store(true, std::memory_order_release);
   return slot;
+}
+
+Result<void> Runtime::register_factory(std::string name, DaemonFactory factory) {
+  if (name.empty()) return SdkError{"register_failed", "a daemon factory needs a name"};
+  if (!factory) return SdkError{"register_failed", "no factory given for daemons named '" + name + "'"};
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  if (!factories_.emplace(name, std::move(factory)).second)
+    return SdkError{"register_failed", "a factory for daemons named '" + name + "' is registered already"};
+  return {};
+}
+
+Result<std::shared_ptr<DaemonSlot>> Runtime::host(const DaemonRef& ref) {
+  DaemonFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    auto it = factories_.find(ref.name);
+    if (it == factories_.end())
+      return SdkError{"no_factory", "node " + to_hex(node_id()) + " has no factory for daemons named '" + ref.name + "'"};
+    factory = it->second;
+  }
+  std::unique_ptr<MeshDaemon> daemon;
+  try {
+    daemon = factory();
+  } catch (const std::exception& e) {
+    return SdkError{"register_failed", "the factory for '" + ref.name + "' threw: " + e.what()};
+  } catch (...) {
+    return SdkError{"register_failed", "the factory for '" + ref.name + "' threw a non-standard exception"};
+  }
+  if (!daemon) return SdkError{"register_failed", "the factory for '" + ref.name + "' returned no daemon"};
+  std::string name;
+  try {
+    name = daemon->name();
+  } catch (...) {
+  }
+  if (name != ref.name)
+    return SdkError{"register_failed", "the factory for '" + ref.name + "' built a daemon named '" + name + "'"};
+  return add_daemon(std::move(daemon), ref.id, true, kDefaultControlCapacity);
+}
+
+namespace {
+constexpr std::size_t kAdoptedRemembered = 256;
+}  // namespace
+
+Result<std::shared_ptr<DaemonSlot>> Runtime::accept_move(std::uint64_t migration, const DaemonRef& ref) {
+  if (auto snap = snapshot(); snap && kind_of(snap->local_maintenance) != MaintenanceKind::Active)
+    return SdkError{"target_unavailable", "node " + to_hex(node_id()) + " is in " +
+                                              to_string(kind_of(snap->local_maintenance)) + ", not taking daemons"};
+  auto hosted = host(ref);
+  if (!hosted) return hosted.error();
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  adopted_.emplace_back(migration, ref.id);
+  if (adopted_.size() > kAdoptedRemembered) adopted_.pop_front();
+  return hosted;
+}
+
+Result<void> Runtime::release(std::uint64_t migration, const DaemonRef& ref) {
+  {
+    std::lock_guard<std::mutex> lock(migrations_mu_);
+    auto it = std::find(adopted_.begin(), adopted_.end(), std::make_pair(migration, ref.id));
+    if (it == adopted_.end())
+      return SdkError{"unknown_migration", "no move " + to_hex(migration) + " of daemon " + to_hex(ref.id) + " came here"};
+    adopted_.erase(it);
+  }
+  if (auto slot = find(ref.id)) unregister_daemon(slot, false);
+  return {};
+}
+
+void Runtime::set_migration_transport(std::shared_ptr<MigrationTransport> transport) {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  transport_ = std::move(transport);
+}
+
+std::shared_ptr<MigrationTransport> Runtime::migration_transport() const {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  return transport_;
+}
+
+void Runtime::migration_began(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  migrations_[id] = false;
+}
+
+bool Runtime::migration_ended(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  auto it = migrations_.find(id);
+  if (it == migrations_.end()) return false;
+  const bool aborted = it->second;
+  migrations_.erase(it);
+  return aborted;
+}
+
+bool Runtime::migration_aborted(std::uint64_t id) const {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  auto it = migrations_.find(id);
+  return it != migrations_.end() && it->second;
+}
+
+// Only a move under way can be aborted: the set stays as small as the moves in flight.
+void Runtime::abort_migration(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(migrations_mu_);
+  auto it = migrations_.find(id);
+  if (it != migrations_.end()) it->second = true;
 }
 
 void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force) {
@@ -301,6 +411,7 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   }
   stats.snapshots_published = snapshots_published.load();
   stats.subscriber_drops = subscriber_drops.load();
+  stats.refused_while_moving = refused_while_moving.load();
 
   std::vector<std::shared_ptr<DaemonSlot>> slots;
   {

@@ -63,6 +63,20 @@ struct DaemonSlot {
   std::uint64_t dropped() const;
 };
 
+// How a daemon reaches a peer when its node drains (action::MigrateDaemon): the network layer (MeshNode)
+// installs one; an SDK off the network has none, so its daemons cannot move. Both calls block (they run on
+// the dispatcher's thread).
+class MigrationTransport {
+ public:
+  virtual ~MigrationTransport() = default;
+  // The peer builds `daemon` from the factory of its name, restores `state` into it and runs it. Returns once
+  // it runs there, or with the peer's refusal (no_factory, target_unavailable, ...) / unreachable / timeout.
+  virtual Result<void> adopt(NodeId target, std::uint64_t migration, const DaemonRef& daemon,
+                             const std::optional<Bytes>& state) = 0;
+  // The peer drops the daemon it adopted (the move was aborted after the peer had taken it).
+  virtual Result<void> release(NodeId target, std::uint64_t migration, const DaemonRef& daemon) = 0;
+};
+
 // Counts live actors so shutdown can wait for them with a deadline instead of hanging in CAF's
 // actor_system destructor.
 class ActorTracker {
@@ -114,6 +128,29 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
                                                       const EntityKeypair& keypair, std::size_t control_capacity);
+  // register_failed for an empty name, a null factory or a name taken.
+  Result<void> register_factory(std::string name, DaemonFactory factory);
+  // Builds the daemon `ref` names from the factory registered under its name and registers it under its id
+  // (from_factory): no_factory, register_failed (the factory threw, returned nothing or a daemon of another
+  // name; the id is taken), loop_closed.
+  Result<std::shared_ptr<DaemonSlot>> host(const DaemonRef& ref);
+
+  // A daemon moving here from a draining peer, built from its factory under its id: target_unavailable while
+  // this node drains or sits in maintenance, no_factory, register_failed, loop_closed. The caller restores the
+  // state the move brought (restore_atom, first in the daemon's mailbox) and unregisters it if that fails.
+  Result<std::shared_ptr<DaemonSlot>> accept_move(std::uint64_t migration, const DaemonRef& ref);
+  // The peer that sent daemon `ref` with `migration` aborted the move: the daemon leaves this node again.
+  // unknown_migration when no such move came here.
+  Result<void> release(std::uint64_t migration, const DaemonRef& ref);
+
+  void set_migration_transport(std::shared_ptr<MigrationTransport> transport);
+  std::shared_ptr<MigrationTransport> migration_transport() const;
+  // The dispatcher brackets each move; a KillMigration (from the loop) marks a move between the two.
+  void migration_began(std::uint64_t id);
+  // True if the move was aborted meanwhile; forgets it either way.
+  bool migration_ended(std::uint64_t id);
+  bool migration_aborted(std::uint64_t id) const;
+  void abort_migration(std::uint64_t id);
   // Idempotent. `force`: the daemon did not stop in time; kill its actor.
   void unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force);
   std::shared_ptr<DaemonSlot> find(DaemonId id) const;
@@ -148,6 +185,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::atomic<std::uint64_t> snapshots_published{0};
   std::atomic<std::uint64_t> subscriber_drops{0};
   std::atomic<std::uint64_t> removed_control_dropped{0};  // drop counts of daemons that left
+  // Causal events refused (daemon_moving) by daemons on their way to a peer.
+  std::atomic<std::uint64_t> refused_while_moving{0};
 
   caf::actor loop;
   caf::actor executor;
@@ -164,8 +203,17 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::atomic<bool> shut_down_{false};
   ActorTracker tracker_;
 
+  Result<std::shared_ptr<DaemonSlot>> add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
+                                                 bool from_factory, std::size_t control_capacity);
+
   mutable std::mutex registry_mu_;
   std::map<DaemonId, std::shared_ptr<DaemonSlot>> registry_;
+  std::map<std::string, DaemonFactory> factories_;  // under registry_mu_
+
+  mutable std::mutex migrations_mu_;
+  std::shared_ptr<MigrationTransport> transport_;
+  std::map<std::uint64_t, bool> migrations_;  // moves under way: aborted?
+  std::deque<std::pair<std::uint64_t, DaemonId>> adopted_;  // the latest moves that came here (bounded)
 
   mutable std::mutex snapshot_mu_;
   std::condition_variable first_snapshot_;  // start() waits on it: snapshot() is never empty after start
