@@ -29,7 +29,7 @@ class NodeDispatcher : public ActionDispatcher {
       }
       // Desired state wants a daemon nobody registered: built from its factory, it runs once registered.
       auto hosted = rt.host(start->daemon);
-      if (!hosted) return DispatchOutcome::failed(hosted.error().to_string());
+      if (!hosted) return DispatchOutcome::failed(hosted.error().describe());
       return DispatchOutcome::done();
     }
     if (auto* move = std::get_if<action::MigrateDaemon>(&a)) return migrate(rt, *move);
@@ -71,11 +71,16 @@ class NodeDispatcher : public ActionDispatcher {
           .receive([&](MoveOutMsg& m) { out = std::move(m), answered = true; }, [&](caf::error&) {});
       if (!answered) return resume(DispatchOutcome::failed(who + " did not hand out its state in time"));
     }
-    if (out.error) return resume(DispatchOutcome::failed(out.error->to_string()));
+    if (out.error) return resume(DispatchOutcome::failed(out.error->describe()));
     if (rt.migration_aborted(move.migration)) return resume(DispatchOutcome::gated("aborted by a KillMigration"));
     rt.publish_internal(event::MigrationProgress{move.migration, "transferring"});
     auto adopted = transport->adopt(move.target, move.migration, move.daemon, out.state);
-    if (!adopted) return resume(DispatchOutcome::failed("node " + to_hex(move.target) + ": " + adopted.error().to_string()));
+    if (!adopted && (adopted.error().kind == "timeout" || adopted.error().kind == "unreachable")) {
+      // No answer is not a no: a slow peer may have taken it after all. Asked to let go, so that it does not run
+      // there as well as here (a peer that is gone has nothing to let go of).
+      (void)transport->release(move.target, move.migration, move.daemon);
+    }
+    if (!adopted) return resume(DispatchOutcome::failed(adopted.error().describe()));
     if (rt.migration_aborted(move.migration)) {
       // The peer runs it already: it must let go before the daemon works here again, or it would run twice.
       auto released = transport->release(move.target, move.migration, move.daemon);
@@ -83,7 +88,7 @@ class NodeDispatcher : public ActionDispatcher {
         rt.migration_ended(move.migration);
         rt.unregister_daemon(slot, false);
         return DispatchOutcome::failed("aborted by a KillMigration, but node " + to_hex(move.target) +
-                                       " did not let go of it (" + released.error().to_string() + "): it stays there");
+                                       " did not let go of it (" + released.error().describe() + "): it stays there");
       }
       return resume(DispatchOutcome::gated("aborted by a KillMigration"));
     }

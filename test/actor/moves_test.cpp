@@ -3,7 +3,6 @@
 // move (hand-out, transfer, abort) can be held and looked at; mesh_moves runs the same over the network.
 #include <doctest/doctest.h>
 
-#include <cstring>
 #include <future>
 
 #include "detail/messages.hpp"
@@ -15,50 +14,13 @@ using namespace meshos::test;
 
 namespace {
 
-// Counts the events it processed; the count is its state and its output.
-class Counter : public MeshDaemon {
- public:
-  explicit Counter(std::size_t padding = 0) : padding_(padding) {}
-  std::string name() const override { return "counter"; }
-  Result<std::vector<Bytes>> process(const CausalEvent&) override {
-    ++count_;
-    return std::vector<Bytes>{encode(count_)};
-  }
-  bool is_stateful() const override { return true; }
-  std::optional<Bytes> snapshot() const override {
-    Bytes state = encode(count_);
-    state.resize(8 + padding_);
-    return state;
-  }
-  Result<void> restore(const Bytes& state) override {
-    if (state.size() < 8) return SdkError{"restore_failed", "short state"};
-    std::memcpy(&count_, state.data(), 8);
-    padding_ = state.size() - 8;
-    return {};
-  }
-  static Bytes encode(std::uint64_t n) {
-    Bytes b(8);
-    std::memcpy(b.data(), &n, 8);
-    return b;
-  }
-  static std::uint64_t decode(const Bytes& b) {
-    std::uint64_t n = 0;
-    if (b.size() >= 8) std::memcpy(&n, b.data(), 8);
-    return n;
-  }
-
- private:
-  std::uint64_t count_ = 0;
-  std::size_t padding_;
-};
-
 const DaemonRef kCounterRef{0xC0C0, "counter"};
 
 std::uint64_t count_after_one_more(MeshOsDaemonSdk& sdk) {
   auto out = sdk.process(kCounterRef.id, CausalEvent{}, 5s);
   REQUIRE(out);
   REQUIRE(out.value().size() == 1);
-  return Counter::decode(out.value()[0]);
+  return CountingDaemon::decode(out.value()[0]);
 }
 
 bool runs(const MeshOsSnapshot& s, DaemonId id) {
@@ -119,7 +81,7 @@ struct TwoNodes {
   explicit TwoNodes(std::size_t padding = 0)
       : a(MeshOsDaemonSdk::start(config(0xA), nullptr)), b(MeshOsDaemonSdk::start(config(0xB), nullptr)) {
     for (auto* sdk : {&a, &b})
-      REQUIRE(sdk->register_factory("counter", [padding] { return std::make_unique<Counter>(padding); }));
+      REQUIRE(sdk->register_factory("counter", [padding] { return std::make_unique<CountingDaemon>(padding); }));
     transport = std::make_shared<InProcessTransport>(b);
     detail::SdkInternals::runtime(a).set_migration_transport(transport);
     // a knows b as a healthy peer, active, close by.
@@ -135,7 +97,7 @@ struct TwoNodes {
 
 TEST_CASE("a daemon desired state wants is built from its factory, runs, and is supervised like any") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<Counter>(); }));
+  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }));
   SnapshotWatch watch(sdk);
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{kCounterRef, DaemonIntent::Run}));
   REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return runs(s, kCounterRef.id); }));
@@ -162,7 +124,7 @@ TEST_CASE("without a factory the start fails, is recorded and waits; with the fa
   for (int i = 0; i < 5; ++i) REQUIRE(watch.next());
   CHECK(sdk.snapshot()->recent_failures.size() <= 2);
 
-  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<Counter>(); }));
+  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }));
   REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return runs(s, kCounterRef.id); }));
   CHECK(count_after_one_more(sdk) == 1);
   (void)sdk.shutdown();
@@ -170,10 +132,10 @@ TEST_CASE("without a factory the start fails, is recorded and waits; with the fa
 
 TEST_CASE("register_factory refuses an empty name, a null factory and a name registered twice") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  CHECK(sdk.register_factory("", [] { return std::make_unique<Counter>(); }).error().kind == "register_failed");
+  CHECK(sdk.register_factory("", [] { return std::make_unique<CountingDaemon>(); }).error().kind == "register_failed");
   CHECK(sdk.register_factory("counter", nullptr).error().kind == "register_failed");
-  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<Counter>(); }));
-  CHECK(sdk.register_factory("counter", [] { return std::make_unique<Counter>(); }).error().kind == "register_failed");
+  REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }));
+  CHECK(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }).error().kind == "register_failed");
   (void)sdk.shutdown();
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -134,6 +135,44 @@ class SnapshotWatch {
   std::shared_ptr<Shared> shared_;
   MeshOsDaemonSdk& sdk_;
   std::uint64_t id_ = 0;
+};
+
+// Counts the events it processed; the count is its state (with `padding` bytes more, to make it heavy) and
+// its output. Stateful: what a move or a restart must carry.
+class CountingDaemon : public MeshDaemon {
+ public:
+  explicit CountingDaemon(std::size_t padding = 0) : padding_(padding) {}
+  std::string name() const override { return "counter"; }
+  Result<std::vector<Bytes>> process(const CausalEvent&) override {
+    ++count_;
+    return std::vector<Bytes>{encode(count_)};
+  }
+  bool is_stateful() const override { return true; }
+  std::optional<Bytes> snapshot() const override {
+    Bytes state = encode(count_);
+    state.resize(8 + padding_);
+    return state;
+  }
+  Result<void> restore(const Bytes& state) override {
+    if (state.size() < 8) return SdkError{"restore_failed", "short state"};
+    std::memcpy(&count_, state.data(), 8);
+    padding_ = state.size() - 8;
+    return {};
+  }
+  static Bytes encode(std::uint64_t n) {
+    Bytes b(8);
+    std::memcpy(b.data(), &n, 8);
+    return b;
+  }
+  static std::uint64_t decode(const Bytes& b) {
+    std::uint64_t n = 0;
+    if (b.size() >= 8) std::memcpy(&n, b.data(), 8);
+    return n;
+  }
+
+ private:
+  std::uint64_t count_ = 0;
+  std::size_t padding_;
 };
 
 inline bool is_stop_of(const PendingAction& p, DaemonId id) {

@@ -65,8 +65,11 @@ inline NetworkOptions fast_network() {
 inline PeerAddress loopback(std::uint16_t port) { return PeerAddress{"127.0.0.1", port}; }
 
 inline std::unique_ptr<MeshNode> start_node(NetworkOptions net = fast_network(), SdkOptions options = {},
-                                     NodeId id = fresh_node_id()) {
-  auto node = MeshNode::start(node_config(id), with_key(std::move(net), id), nullptr, std::move(options));
+                                     NodeId id = fresh_node_id(),
+                                     const std::function<void(MeshOsConfig&)>& configure = nullptr) {
+  auto config = node_config(id);
+  if (configure) configure(config);
+  auto node = MeshNode::start(config, with_key(std::move(net), id), nullptr, std::move(options));
   REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
   return std::move(*node);
 }
@@ -137,16 +140,18 @@ struct ThreeNodeCluster {
   std::vector<std::unique_ptr<MeshNode>> nodes;
   TlsOptions operator_tls;  // with TLS: an operator's certificate from the cluster CA
 
+  // `configure` adjusts each node's MeshOsConfig.
   explicit ThreeNodeCluster(TestPki* pki, const NetworkOptions& base = fast_network(),
-                            std::function<SdkOptions()> options = [] { return SdkOptions{}; })
-      : base_(base), options_(std::move(options)) {
+                            std::function<SdkOptions()> options = [] { return SdkOptions{}; },
+                            std::function<void(MeshOsConfig&)> configure = nullptr)
+      : base_(base), options_(std::move(options)), configure_(std::move(configure)) {
     for (auto name : {"node-a", "node-b", "node-c"}) {
       auto net = base;
       const auto id = fresh_node_id();
       if (pki != nullptr) net.tls = pki->make_cert("ca", name, id);
       for (const auto& n : nodes) net.peers.push_back(loopback(n->port()));
       tls_.push_back(net.tls);
-      nodes.push_back(start_node(net, options_(), id));
+      nodes.push_back(start_node(net, options_(), id, configure_));
     }
     if (pki != nullptr) operator_tls = pki->make_cert("ca", "operator");
     for (std::size_t i = 0; i < nodes.size(); ++i) wait_connected(i);
@@ -173,7 +178,7 @@ struct ThreeNodeCluster {
     net.tls = tls_.at(i);
     for (const auto& n : nodes)
       if (n) net.peers.push_back(loopback(n->port()));
-    nodes.at(i) = start_node(net, options_(), ids_.at(i));
+    nodes.at(i) = start_node(net, options_(), ids_.at(i), configure_);
     wait_connected(i);
   }
 
@@ -189,6 +194,7 @@ struct ThreeNodeCluster {
   }
   NetworkOptions base_;
   std::function<SdkOptions()> options_;
+  std::function<void(MeshOsConfig&)> configure_;
   std::vector<TlsOptions> tls_;
   std::vector<NodeId> ids_;
 };

@@ -248,6 +248,10 @@ void note_refused_hello(gateway_actor* self, const SdkError& why) {
                                      "refused " + std::to_string(since) + " peer hello(s); latest: " + why.message}});
 }
 
+void log(gateway_actor* self, LogLevel level, std::string what) {
+  self->state.ctx->publish(event::Log{LogLine{level, std::nullopt, std::move(what)}});
+}
+
 // This node's hello answering `theirs`, signed for its sender.
 NetHello answer_hello(gateway_actor* self, const NetHello& theirs) {
   auto h = self->state.ctx->hello();
@@ -373,6 +377,41 @@ void process_here(gateway_actor* self, DaemonId daemon, CausalEvent ev, std::chr
   self->request(slot.value()->actor, timeout, detail::process_atom::value, detail::CausalMsg{std::move(ev)})
       .then([done](detail::OutputsMsg& m) { done(detail::outputs_of(std::move(m))); },
             [done, self, name](caf::error& e) { done(detail::process_failure(self->system(), e, name)); });
+}
+
+// A daemon moving here from the draining node `from`: built from its factory, then its state restored (on its
+// own actor, before any work reaches it). Answered once it runs here, or with why not.
+caf::result<NetReply> move_in(gateway_actor* self, NodeId from, NetMove m) {
+  auto& rt = detail::SdkInternals::runtime(*self->state.ctx->sdk);
+  const std::string who = "daemon " + m.name + " (" + to_hex(m.daemon) + ") from node " + to_hex(from);
+  auto slot = rt.accept_move(m.migration, DaemonRef{m.daemon, m.name});
+  if (!slot) {
+    log(self, LogLevel::Warn, who + " refused: " + slot.error().describe());
+    return reply_error(slot.error());
+  }
+  if (!m.has_state) {
+    log(self, LogLevel::Info, who + " moved here");
+    return NetReply{};
+  }
+  auto rp = self->make_response_promise<NetReply>();
+  auto moved = slot.value();
+  auto refuse = [self, moved, who, rp](const SdkError& e) mutable {
+    detail::SdkInternals::runtime(*self->state.ctx->sdk).unregister_daemon(moved, true);
+    log(self, LogLevel::Warn, who + " refused: " + e.describe());
+    rp.deliver(reply_error(e));
+  };
+  self->request(moved->actor, rt.config().stop_grace, detail::restore_atom::value,
+                detail::StateMsg{Bytes(m.state.begin(), m.state.end())})
+      .then(
+          [self, who, rp, refuse](detail::OutputsMsg& r) mutable {
+            if (r.error) return refuse(*r.error);
+            log(self, LogLevel::Info, who + " moved here with its state");
+            rp.deliver(NetReply{});
+          },
+          [refuse, who](caf::error&) mutable {
+            refuse(SdkError{"restore_failed", who + " did not restore its state in time"});
+          });
+  return rp;
 }
 
 // An operator's deliver / process for a daemon anywhere in the cluster.
@@ -649,6 +688,19 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
                 rp.deliver(to_wire(r));
               });
               return rp;
+            },
+            [=](move_in_atom, std::uint64_t from, NetMove& m) -> caf::result<NetReply> {
+              if (withhold(self)) return caf::delegated<NetReply>{};
+              if (auto refused = check_admitted(self, from)) return reply_error(*refused);
+              return move_in(self, from, std::move(m));
+            },
+            [=](move_release_atom, std::uint64_t from, const NetMove& m) -> NetReply {
+              if (auto refused = check_admitted(self, from)) return reply_error(*refused);
+              auto released = detail::SdkInternals::runtime(*self->state.ctx->sdk).release(m.migration, {m.daemon, m.name});
+              if (!released) return reply_error(released.error());
+              log(self, LogLevel::Info, "daemon " + m.name + " (" + to_hex(m.daemon) + ") released: node " +
+                                            to_hex(from) + " aborted its move");
+              return NetReply{};
             },
             // ---- operators ----
             [=](request_atom, const std::string& kind, const std::string& body) {

@@ -114,6 +114,8 @@ class MeshNodeImpl final : public MeshNode {
     ctx->tracker = &node->tracker_;
     ctx->guard = node->guard_.get();
     node->ctx_ = ctx;
+    // From now on the node's daemons built from factories can move to peers when it drains.
+    detail::SdkInternals::runtime(*node->sdk_).set_migration_transport(net::make_migration_transport(ctx));
     node->gateway_ = net::spawn_gateway(ctx);
     node->tracker_.track(node->gateway_);
 
@@ -201,6 +203,7 @@ class MeshNodeImpl final : public MeshNode {
     shut_down_ = true;
     const auto until = Clock::now() + deadline;
     if (subscription_ != 0) sdk_->unsubscribe(subscription_);
+    if (sdk_) detail::SdkInternals::runtime(*sdk_).set_migration_transport(nullptr);
     if (gateway_) {
       // The gateway stops its peer actors and quits; high priority so a backlog cannot delay it.
       caf::anon_send<caf::message_priority::high>(gateway_, GatewayCommand{});

@@ -255,6 +255,28 @@ caf::result<NetOutputs> send_work(peer_actor* self, OutboundWork& w) {
   return rp;
 }
 
+// A daemon of this (draining) node moving to the remote node, or released there again.
+caf::result<NetReply> send_move(peer_actor* self, OutboundMove& m) {
+  auto& st = self->state;
+  if (!st.remote || st.stopped) return NetReply{"unreachable", "node " + to_hex(st.node) + " is not connected", {}};
+  auto rp = self->make_response_promise<NetReply>();
+  auto node = st.node;
+  auto on_error = [rp, node](caf::error& e) mutable {
+    const bool late = e == caf::sec::request_timeout;
+    rp.deliver(NetReply{late ? "timeout" : "unreachable",
+                        std::string(late ? "no answer from node " : "lost the link to node ") + to_hex(node), {}});
+  };
+  auto on_reply = [rp](NetReply& r) mutable { rp.deliver(std::move(r)); };
+  if (m.release) {
+    self->request(st.remote, m.timeout, move_release_atom::value, st.ctx->node_id, std::move(m.move))
+        .then(on_reply, on_error);
+  } else {
+    self->request(st.remote, m.timeout, move_in_atom::value, st.ctx->node_id, std::move(m.move))
+        .then(on_reply, on_error);
+  }
+  return rp;
+}
+
 void admitted(peer_actor* self, caf::actor handle, const NetHello& h) {
   auto& st = self->state;
   if (st.node != 0 && st.node != h.node_id) {  // a new identity here
@@ -514,6 +536,7 @@ caf::actor spawn_peer(NetContextPtr ctx, caf::actor gateway, PeerAddress address
               if (!s.stopped && epoch == s.unreachable_epoch && s.health == PeerHealth::Unreachable) expire(self);
             },
             [=](OutboundWork& w) { return send_work(self, w); },
+            [=](OutboundMove& m) { return send_move(self, m); },
             [=](flush_atom) { flush_batch(self); },
             [=](credit_atom, std::uint64_t epoch, std::uint64_t handled, std::uint64_t refused) {
               // Only the remote's gateway gives credits back.

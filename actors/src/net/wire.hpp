@@ -73,6 +73,10 @@ using sync_atom = caf::atom_constant<caf::atom("msync")>;
 using deliver_in_atom = caf::atom_constant<caf::atom("mdeliver")>;
 using credit_atom = caf::atom_constant<caf::atom("mcredit")>;
 using process_in_atom = caf::atom_constant<caf::atom("mprocess")>;
+// A daemon moving from a draining node: (move_in, from node, NetMove) -> NetReply once it runs here;
+// (move_release, from node, NetMove without state) -> NetReply: the move was aborted, let it go again.
+using move_in_atom = caf::atom_constant<caf::atom("mmovein")>;
+using move_release_atom = caf::atom_constant<caf::atom("mmoverel")>;
 
 // Unacknowledged snapshots a watcher may have in flight before the gateway starts dropping for it.
 inline constexpr std::uint32_t kWatchWindow = 8;
@@ -215,6 +219,19 @@ typename Inspector::result_type inspect(Inspector& f, NetOutputs& x) {
 }
 
 // Both sides of every connection must know the types (else the message arrives empty, silently).
+struct NetMove {
+  std::uint64_t migration = 0;
+  std::uint64_t daemon = 0;
+  std::string name;  // the factory the receiving node builds it from
+  bool has_state = false;
+  std::string state;  // the daemon's snapshot() bytes
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NetMove& x) {
+  return f(caf::meta::type_name("meshos.NetMove"), x.migration, x.daemon, x.name, x.has_state, x.state);
+}
+
 inline void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<NetHello>("meshos.NetHello");
   cfg.add_message_type<NetReply>("meshos.NetReply");
@@ -223,6 +240,7 @@ inline void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<NetEvent>("meshos.NetEvent");
   cfg.add_message_type<NetOutputs>("meshos.NetOutputs");
   cfg.add_message_type<NetEventBatch>("meshos.NetEventBatch");
+  cfg.add_message_type<NetMove>("meshos.NetMove");
 }
 
 // Every type a message between meshos endpoints may contain (CAF's portable names): the guard refuses any
@@ -234,6 +252,6 @@ inline constexpr const char* kWireTypes[] = {"@atom", "@str",  "@strvec", "@u64"
                                              "@i64",  "@i32",  "@bool",   "@unit", "@actor", "@strong_actor_ptr",
                                              "meshos.NetHello", "meshos.NetReply", "meshos.NetDigests",
                                              "meshos.NetCommits", "meshos.NetEvent", "meshos.NetOutputs",
-                                             "meshos.NetEventBatch"};
+                                             "meshos.NetEventBatch", "meshos.NetMove"};
 
 }  // namespace meshos::net

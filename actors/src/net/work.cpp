@@ -119,4 +119,54 @@ Result<std::vector<Bytes>> process_work(NetContext& ctx, const DaemonAddress& ad
   return std::move(*out);
 }
 
+namespace {
+
+class NetMigrationTransport : public detail::MigrationTransport {
+ public:
+  explicit NetMigrationTransport(std::weak_ptr<NetContext> ctx) : ctx_(std::move(ctx)) {}
+
+  Result<void> adopt(NodeId target, std::uint64_t migration, const DaemonRef& daemon,
+                     const std::optional<Bytes>& state) override {
+    NetMove move{migration, daemon.id, daemon.name, state.has_value(), {}};
+    if (state) move.state.assign(state->begin(), state->end());
+    return send(target, false, std::move(move));
+  }
+
+  Result<void> release(NodeId target, std::uint64_t migration, const DaemonRef& daemon) override {
+    return send(target, true, NetMove{migration, daemon.id, daemon.name, false, {}});
+  }
+
+ private:
+  Result<void> send(NodeId target, bool release, NetMove move) {
+    auto ctx = ctx_.lock();
+    if (!ctx) return SdkError{"unreachable", "this node left the network"};
+    auto link = ctx->links.find(target);
+    if (!link || !link->connected.load())
+      return SdkError{"unreachable", "node " + to_hex(target) + " is not connected"};
+    // The target restores the state within its stop_grace; the link's own bound covers the way there and back.
+    const auto timeout = ctx->sdk->config().stop_grace + 2 * ctx->options.peer_timeout;
+    caf::scoped_actor self{*ctx->system};
+    std::optional<Result<void>> out;
+    self->request(link->actor, timeout + ctx->options.peer_timeout, OutboundMove{release, std::move(move), timeout})
+        .receive(
+            [&](NetReply& r) {
+              if (r.error_kind.empty()) {
+                out.emplace();
+              } else {
+                out.emplace(SdkError{r.error_kind, r.error_message});
+              }
+            },
+            [&](caf::error&) { out.emplace(SdkError{"unreachable", "lost the link to node " + to_hex(target)}); });
+    return std::move(*out);
+  }
+
+  std::weak_ptr<NetContext> ctx_;
+};
+
+}  // namespace
+
+std::shared_ptr<detail::MigrationTransport> make_migration_transport(std::weak_ptr<NetContext> ctx) {
+  return std::make_shared<NetMigrationTransport>(std::move(ctx));
+}
+
 }  // namespace meshos::net

@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "detail/gate.hpp"
+#include "detail/runtime.hpp"
 #include "meshos/daemon.hpp"
 #include "meshos/node.hpp"
 #include "meshos/result.hpp"
@@ -70,6 +71,13 @@ struct OutboundWork {
   std::uint32_t timeout_ms = 0;
 };
 
+// A daemon's move (or its release, when the move was aborted) handed to the target node's peer actor.
+struct OutboundMove {
+  bool release = false;
+  NetMove move;
+  std::chrono::milliseconds timeout{0};
+};
+
 NetEvent to_wire(const CausalEvent& e);
 CausalEvent from_wire(NetEvent e);
 NetOutputs to_wire(const Result<std::vector<Bytes>>& r);
@@ -90,6 +98,12 @@ Result<void> deliver_work(NetContext& ctx, const DaemonAddress& address, CausalE
 Result<std::vector<Bytes>> process_work(NetContext& ctx, const DaemonAddress& address, CausalEvent event,
                                         std::chrono::milliseconds timeout);
 
+// How this node's daemons reach a peer when the node drains (detail::MigrationTransport, installed by
+// MeshNode): blocking requests through the target's peer actor. Kinds: unreachable, timeout, or the target's
+// refusal (target_unavailable, no_factory, register_failed, restore_failed, unknown_migration).
+std::shared_ptr<detail::MigrationTransport> make_migration_transport(std::weak_ptr<NetContext> ctx);
+
 }  // namespace meshos::net
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::net::OutboundWork)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::net::OutboundMove)

@@ -17,6 +17,8 @@ struct SdkError {
   SdkError(std::string k, std::string m) : kind(std::move(k)), message(std::move(m)) {}
 
   std::string to_string() const { return "<<meshos-sdk-kind:" + kind + ">>" + message; }
+  // For people (log lines, failure reasons): "kind: message".
+  std::string describe() const { return kind + ": " + message; }
   bool operator==(const SdkError& o) const { return kind == o.kind && message == o.message; }
 };
 
