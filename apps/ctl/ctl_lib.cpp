@@ -45,7 +45,7 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
-                                             "name",   "cluster",  "capability", "timeout"};
+                                             "name",   "cluster",  "capability", "timeout", "on"};
 const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
 const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
@@ -71,6 +71,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"maintenance", "exit"}, 0, 0, {"target", "cluster"}, "maintenance exit"},
       {{"daemon", "start"}, 1, 1, {"target", "cluster"}, "daemon start NAME"},
       {{"daemon", "stop"}, 1, 1, {"target", "cluster"}, "daemon stop NAME"},
+      {{"daemon", "place"}, 1, 1, {"on", "cluster"}, "daemon place KIND [--on NODE_HEX]"},
       {{"keygen"}, 0, 0, {"out", "name", "force"}, "keygen --out FILE [--name N] [--force]"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
       {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out", "cluster"},
@@ -375,6 +376,16 @@ Result<void> cmd_admin(const Invocation& inv, Environment& env, RemoteNode& node
   // Commits are for one node: the one asked, unless --target names it.
   auto target = commit_target(inv, [&] { return request_json(node, "status", json::object()); });
   if (!target) return target.error();
+  if (command_name(inv) == "daemon place" && !inv.value("on")) {
+    // The cluster picks, as the node asked sees it: the least loaded node that can take a daemon now.
+    auto answer = request_json(node, "snapshot", json::object());
+    if (!answer) return answer.error();
+    auto snapshot = snapshot_from_json(*answer);
+    if (!snapshot) return snapshot.error();
+    auto chosen = placement_target(*snapshot);
+    if (!chosen) return chosen.error();
+    target->node = *chosen;
+  }
   std::visit([&](auto& e) { e.node = target->node; }, *event);
   auto body = admin_request_body(*event, signer ? &*signer : nullptr, env.wall_clock_ms(), target->cluster);
   if (!body) return body.error();
@@ -595,6 +606,9 @@ std::string usage_text() {
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
   text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw | flush-avoid | force-restart DAEMON_ID |\n"
           "  kill-migration MIGRATION_ID (ids in hex, as the snapshot shows them).\n"
+          "daemon place KIND: the node named by --on (else the least loaded node of the cluster that can take one,\n"
+          "  as the node asked sees it) builds a daemon named KIND from its factory and runs it; a draining node\n"
+          "  moves such daemons to a peer. daemon start NAME does the same where no daemon NAME runs yet.\n"
           "Durations: 250ms, 10s, 5min, 1h. Admin commands are signed with --key when given, else sent unsigned\n"
           "(accepted only by nodes without an operator registry). A commit names the node and the cluster it is\n"
           "for: --target and --cluster default to what the node's status says (the cluster to \"meshos\" when it\n"
@@ -674,12 +688,15 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
 
 // ---- building what is sent ------------------------------------------------------------------------
 
+// --target, or --on for daemon place: the node the commit is for.
 Result<std::optional<NodeId>> target_node(const Invocation& inv) {
-  auto text = inv.value("target");
+  const char* option = inv.value("on") ? "on" : "target";
+  auto text = inv.value(option);
   if (!text) return std::optional<NodeId>();
   NodeId id = 0;
-  if (!parse_hex_u64(*text, id)) return invalid_argument("--target: expected a node id in hex (1 to 16 digits)");
-  if (id == 0) return invalid_argument("--target: 0 is no node; name the node the commit is for");
+  if (!parse_hex_u64(*text, id))
+    return invalid_argument("--" + std::string(option) + ": expected a node id in hex (1 to 16 digits)");
+  if (id == 0) return invalid_argument("--" + std::string(option) + ": 0 is no node; name the node the commit is for");
   return std::optional<NodeId>(id);
 }
 
@@ -733,10 +750,11 @@ Result<AdminEvent> admin_event_for(const Invocation& inv, NodeId target) {
     return AdminEvent{enter};
   }
   if (name == "maintenance exit") return AdminEvent{admin::ExitMaintenance{target}};
-  if (name == "daemon start" || name == "daemon stop") {
+  if (name == "daemon start" || name == "daemon stop" || name == "daemon place") {
     const std::string& daemon = inv.command.at(2);
     if (daemon.empty()) return invalid_argument(name + ": the daemon name must not be empty");
-    return AdminEvent{admin::SetDaemonIntent{target, daemon, name == "daemon start"}};
+    // Placing is starting a daemon of that name where there is none: the node builds it from its factory.
+    return AdminEvent{admin::SetDaemonIntent{target, daemon, name != "daemon stop"}};
   }
   return usage_error("\"" + name + "\" is not an admin command");
 }

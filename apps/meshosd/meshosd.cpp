@@ -116,6 +116,14 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
     return why.empty() ? kExitDrained : kExitFailure;
   };
 
+  // What operators place here (meshos-ctl daemon place / start NAME) and what moves here from draining peers
+  // is built by name: each built-in kind under its own name, each plugin under its daemon's.
+  for (const auto& kind : builtin_daemon_kinds())
+    (void)sdk.register_factory(kind, [kind] { return make_builtin_daemon(kind, kind).value(); });
+  for (const auto& hosted : options.daemons)
+    if (hosted.plugin)
+      (void)sdk.register_factory(hosted.name, [hosted] { return make_daemon(hosted); });
+
   std::vector<MeshOsDaemonHandle> handles;
   std::string names;
   for (const auto& hosted : options.daemons) {

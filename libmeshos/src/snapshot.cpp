@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <limits>
+#include <tuple>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
@@ -465,6 +467,39 @@ DaemonAddress DaemonAddress::parse(const std::string& text) {
 }
 
 std::string DaemonAddress::to_string() const { return id != 0 ? to_hex(id) : "'" + name + "'"; }
+
+Result<NodeId> placement_target(const MeshOsSnapshot& s, const CapabilityFilter& requirements) {
+  struct Candidate {
+    std::size_t load;
+    double rtt_ms;
+    NodeId id;
+    bool operator<(const Candidate& o) const { return std::tie(load, rtt_ms, id) < std::tie(o.load, o.rtt_ms, o.id); }
+  };
+  std::optional<Candidate> best;
+  auto consider = [&](Candidate c) {
+    if (!best || c < *best) best = c;
+  };
+  if (kind_of(s.local_maintenance) == MaintenanceKind::Active && !s.cordoned &&
+      requirements.matches(s.node_capabilities)) {
+    std::size_t load = 0;
+    for (const auto& kv : s.daemons) load += kv.second.lifecycle == DaemonLifecycleState::Running ? 1 : 0;
+    consider(Candidate{load, 0.0, s.node_id});
+  }
+  for (const auto& [id, peer] : s.peers) {
+    if (peer.health == PeerHealth::Unreachable) continue;
+    if (peer.maintenance && kind_of(*peer.maintenance) != MaintenanceKind::Active) continue;
+    const bool avoided = std::any_of(s.avoid.begin(), s.avoid.end(), [&](const AvoidSnapshot& a) { return a.peer == id; });
+    if (avoided) continue;
+    CapabilitySet caps;
+    caps.tags.insert(peer.capability_tags.begin(), peer.capability_tags.end());
+    if (!requirements.matches(caps)) continue;
+    std::size_t load = 0;
+    for (const auto& d : peer.daemons) load += d.running ? 1 : 0;
+    consider(Candidate{load, peer.rtt_ms.value_or(std::numeric_limits<double>::max()), id});
+  }
+  if (!best) return SdkError{"no_placement_target", "no node of the cluster can take a new daemon now"};
+  return best->id;
+}
 
 Result<DaemonLocation> locate_daemon(const MeshOsSnapshot& s, const DaemonAddress& address) {
   if (address.id == 0 && address.name.empty())

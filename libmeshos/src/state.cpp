@@ -201,6 +201,16 @@ bool may_change_persistent_state(const MeshOsEvent& ev, NodeId this_node) {
 
 }  // namespace
 
+DaemonId hosted_daemon_id(NodeId node, const std::string& name) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the name, then the node mixed in
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  h ^= node * 0x9E3779B97F4A7C15ULL;
+  return h == 0 ? 1 : h;
+}
+
 MeshOsState::MeshOsState(MeshOsConfig config, std::shared_ptr<AdminVerifier> verifier)
     : config_(std::move(config)),
       verifier_(std::move(verifier)),
@@ -282,7 +292,32 @@ struct FoldStep {
           } else {
             static_assert(std::is_same_v<T, admin::SetDaemonIntent>, "every admin event handled");
             const DaemonState* d = find_by_name(actual, x.daemon);
-            if (!d) return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+            if (d && !d->registered && !x.run) {
+              // Still being built for the first time: forgotten; should the build finish all the same, the
+              // daemon registers stopped (the operator's intent by name applies on registration).
+              const DaemonId id = d->ref.id;
+              actual.daemons.erase(id);
+              desired.hosted.erase(id);
+              desired.intents.erase(id);
+              desired.operator_intents[x.daemon] = DaemonIntent::Stop;
+              return std::nullopt;
+            }
+            if (!d) {
+              // None of that name here: the operator asks this node to build one from its factory (placement),
+              // or no longer wants the one it asked for.
+              const DaemonId id = hosted_daemon_id(actual.this_node, x.daemon);
+              if (x.run) {
+                desired.hosted[id] = DaemonRef{id, x.daemon};
+                desired.intents[id] = DaemonIntent::Run;
+                desired.operator_intents[x.daemon] = DaemonIntent::Run;
+                return std::nullopt;
+              }
+              if (desired.hosted.erase(id) != 0) {
+                desired.intents.erase(id);
+                return std::nullopt;
+              }
+              return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+            }
             desired.intents[d->ref.id] = x.run ? DaemonIntent::Run : DaemonIntent::Stop;
             desired.operator_intents[x.daemon] = desired.intents[d->ref.id];
           }

@@ -107,7 +107,7 @@ TEST_CASE("a daemon desired state wants is built from its factory, runs, and is 
   (void)sdk.shutdown();
 }
 
-TEST_CASE("without a factory the start fails, is recorded and waits; with the factory registered it runs") {
+TEST_CASE("without a factory the start fails, is recorded and waits, with the factory registered it runs") {
   auto cfg = fast_config();
   cfg.restart_backoff_initial = std::chrono::milliseconds(200);
   auto sdk = MeshOsDaemonSdk::start(cfg, nullptr);
@@ -181,7 +181,7 @@ TEST_CASE("on drain a stateful daemon moves with its state, a hand-registered on
   (void)nodes.b.shutdown();
 }
 
-TEST_CASE("during a move the daemon refuses work with a retriable error; KillMigration leaves it at its source") {
+TEST_CASE("during a move the daemon refuses work with a retriable error, KillMigration leaves it at its source") {
   TwoNodes nodes;
   nodes.transport->hold = std::make_shared<Latch>();
   SnapshotWatch watch_a(nodes.a);

@@ -187,3 +187,51 @@ TEST_CASE("a target killed in the middle of a move leaves the daemon at its sour
 }
 
 }  // namespace meshos::test
+
+namespace meshos::test {
+
+TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on the one the cluster picks") {
+  ThreeNodeCluster cluster(nullptr);
+  register_counters(cluster);
+  MeshNode& a = cluster[0];
+  MeshNode& b = cluster[1];
+  MeshNode& c = cluster[2];
+
+  // For b, asked at b (unsigned commits, as these nodes take without an operator registry, are not forwarded:
+  // mesh_commits shows a signed one handed to any node reaching its target).
+  auto placed = ctl(cluster, b, nullptr, {"daemon", "place", "counter", "--on", to_hex(b.node_id())});
+  INFO("place: " << placed.out << placed.err);
+  REQUIRE(placed.code == 0);
+  const DaemonId on_b = hosted_daemon_id(b.node_id(), "counter");
+  SnapshotWatch watch_b(b.sdk());
+  REQUIRE(watch_b.seen([&](const MeshOsSnapshot& s) { return runs_here(s, on_b); }));
+  SnapshotWatch watch_c(c.sdk());
+  REQUIRE(watch_c.seen([&](const MeshOsSnapshot& s) { return described_by(s, b.node_id(), on_b); }));
+  auto counted = c.process(DaemonAddress::by_name("counter"), CausalEvent{}, 10s);
+  REQUIRE(counted);
+  CHECK(CountingDaemon::decode(counted.value()[0]) == 1);
+
+  // No node named: the least loaded node that can take one, as c sees the cluster (not b, which runs one; c
+  // itself, closest to itself, of the two idle ones).
+  auto picked = ctl(cluster, c, nullptr, {"daemon", "place", "counter"});
+  INFO("place: " << picked.out << picked.err);
+  REQUIRE(picked.code == 0);
+  REQUIRE(watch_c.seen([&](const MeshOsSnapshot& s) {
+    std::size_t counters = 0;
+    for (const auto& found : find_daemons(s, {}))
+      if (found.daemon.name == "counter" && found.daemon.running && found.node == c.node_id()) ++counters;
+    return counters == 1;
+  }));
+
+  // A bad kind fails where it is built, visibly: the node records the failed start.
+  auto bad = ctl(cluster, a, nullptr, {"daemon", "place", "nothing-builds-this", "--on", to_hex(a.node_id())});
+  REQUIRE(bad.code == 0);
+  SnapshotWatch watch_a(a.sdk());
+  REQUIRE(watch_a.seen([](const MeshOsSnapshot& s) {
+    for (const auto& f : s.recent_failures)
+      if (f.reason.find("no_factory") != std::string::npos) return true;
+    return false;
+  }));
+}
+
+}  // namespace meshos::test

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "../actor/support.hpp"
+#include "meshosd_process.hpp"
 #include "meshos/node.hpp"
 
 namespace meshos::test {
@@ -198,5 +199,28 @@ struct ThreeNodeCluster {
   std::vector<TlsOptions> tls_;
   std::vector<NodeId> ids_;
 };
+
+#ifdef MESHOS_CTL_PATH
+// meshos-ctl WORDS against `node`, as an operator of the cluster (its certificate when the cluster runs TLS).
+struct CtlRun {
+  int code = -1;
+  std::string out, err;
+};
+
+inline CtlRun ctl(const ThreeNodeCluster& cluster, MeshNode& node, TestPki* pki, std::vector<std::string> words) {
+  std::vector<std::string> args = {MESHOS_CTL_PATH, "--node", "127.0.0.1:" + std::to_string(node.port())};
+  if (pki != nullptr) {
+    for (const std::string& extra : {std::string("--tls-cert"), cluster.operator_tls.certificate, std::string("--tls-key"),
+                                     cluster.operator_tls.key, std::string("--tls-ca"), cluster.operator_tls.ca_file})
+      args.push_back(extra);
+  }
+  args.insert(args.end(), words.begin(), words.end());
+  ChildProcess child(args);
+  auto exit = child.wait_exit(deadline_in(30s));
+  REQUIRE(exit.exited);
+  return CtlRun{exit.code, child.out(), child.err()};
+}
+
+#endif
 
 }  // namespace meshos::test

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "mesh_support.hpp"
-#include "meshosd_process.hpp"
 
 namespace meshos::test {
 
@@ -64,25 +63,6 @@ const nlohmann::json* link_to(const nlohmann::json& status, NodeId node) {
   for (const auto& l : status["work"]["links"])
     if (l["node"] == to_hex(node)) return &l;
   return nullptr;
-}
-
-struct CtlRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CtlRun ctl(const ThreeNodeCluster& cluster, MeshNode& node, TestPki* pki, std::vector<std::string> words) {
-  std::vector<std::string> args = {MESHOS_CTL_PATH, "--node", "127.0.0.1:" + std::to_string(node.port())};
-  if (pki != nullptr) {
-    for (const std::string& extra : {std::string("--tls-cert"), cluster.operator_tls.certificate, std::string("--tls-key"),
-                                     cluster.operator_tls.key, std::string("--tls-ca"), cluster.operator_tls.ca_file})
-      args.push_back(extra);
-  }
-  args.insert(args.end(), words.begin(), words.end());
-  ChildProcess child(args);
-  auto exit = child.wait_exit(deadline_in(30s));
-  REQUIRE(exit.exited);
-  return CtlRun{exit.code, child.out(), child.err()};
 }
 
 void work_crosses_nodes(TestPki* pki) {

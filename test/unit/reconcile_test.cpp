@@ -913,3 +913,23 @@ TEST_CASE("KillMigration aborts a move in flight, an unknown one is refused, a r
   auto stop_actions = n.tick();
   CHECK(only<action::StopDaemon>(stop_actions).reason.find("aborted by a KillMigration") != std::string::npos);
 }
+
+TEST_CASE("an operator's start for a name the node has no daemon of places one there, built from its factory") {
+  Node n;
+  auto fx = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "counter", true}});
+  CHECK_FALSE(fx.rejected.has_value());
+  const DaemonId id = hosted_daemon_id(kThisNode, "counter");
+  CHECK(id == hosted_daemon_id(kThisNode, "counter"));
+  CHECK(id != hosted_daemon_id(kPeer, "counter"));
+  CHECK(id != hosted_daemon_id(kThisNode, "counters"));
+  const auto actions = n.tick();
+  const auto& start = only<action::StartDaemon>(actions);
+  CHECK(start.daemon.id == id);
+  CHECK(start.daemon.name == "counter");
+  // Changing its mind before the daemon registered: forgotten. A stop for a name never asked for is refused.
+  CHECK_FALSE(n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "counter", false}}).rejected.has_value());
+  CHECK(n.state.desired().hosted.empty());
+  auto unknown = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "nothing", false}});
+  REQUIRE(unknown.rejected.has_value());
+  CHECK(unknown.rejected->kind == "unknown_daemon");
+}

@@ -570,3 +570,35 @@ TEST_CASE("snapshot_from_json reads daemon and peer entries of other versions: a
   wrong_tags["peers"][0]["capability_tags"] = "gpu";
   CHECK_FALSE(snapshot_from_json(wrong_tags));
 }
+
+TEST_CASE("placement_target: the least loaded node of the view that can take a daemon, the node itself included") {
+  MeshOsSnapshot s;
+  s.node_id = 0xA;
+  s.daemons[1].lifecycle = DaemonLifecycleState::Running;
+  s.daemons[2].lifecycle = DaemonLifecycleState::Running;
+  PeerSnapshot b;
+  b.node = 0xB;
+  b.rtt_ms = 2.0;
+  b.maintenance = view::Active{};
+  b.daemons = {DaemonDescription{7, "x", {}, true}};
+  PeerSnapshot c = b;
+  c.node = 0xC;
+  c.rtt_ms = 1.0;
+  c.capability_tags = {"zone.eu"};
+  s.peers[0xB] = b;
+  s.peers[0xC] = c;
+  CHECK(placement_target(s).value() == 0xC);  // one daemon each, c is closer
+  s.peers[0xC].daemons.push_back(DaemonDescription{8, "y", {}, true});
+  CHECK(placement_target(s).value() == 0xB);
+  CapabilityFilter eu;
+  eu.required_tags = {"zone.eu"};
+  CHECK(placement_target(s, eu).value() == 0xC);
+  s.peers[0xC].health = PeerHealth::Unreachable;
+  CHECK(placement_target(s, eu).error().kind == "no_placement_target");
+  s.avoid.push_back(AvoidSnapshot{0xB, "slow", 1000});
+  s.peers[0xC].health = PeerHealth::Healthy;
+  s.peers[0xC].maintenance = view::EnteringMaintenance{0, 1000};
+  CHECK(placement_target(s).value() == 0xA);  // b avoided, c draining: the node itself
+  s.cordoned = true;
+  CHECK(placement_target(s).error().kind == "no_placement_target");
+}

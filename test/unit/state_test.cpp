@@ -181,7 +181,7 @@ TEST_CASE("admin events: wrong node, cordon, restart all, clear avoid, set daemo
 
   CHECK_FALSE(n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "sink", false}}).rejected.has_value());
   CHECK(n.state.desired().intents.at(kSink.id) == DaemonIntent::Stop);
-  auto unknown = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "nobody", true}});
+  auto unknown = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "nobody", false}});
   REQUIRE(unknown.rejected.has_value());
   CHECK(unknown.rejected->kind == "unknown_daemon");
 }

@@ -203,6 +203,12 @@ struct DaemonLocation {
 // first, then by node id and daemon id.
 std::vector<DaemonLocation> find_daemons(const MeshOsSnapshot& s, const CapabilityFilter& filter);
 
+// Where to place a new daemon needing `requirements`, from one node's view (its snapshot): that node or one of
+// its peers, reachable, not avoided, not in or entering maintenance (unknown counts as active), capabilities
+// matching; the one running the fewest daemons, then the lowest RTT (the node itself: 0), then the lowest id.
+// Kind no_placement_target when none qualifies.
+Result<NodeId> placement_target(const MeshOsSnapshot& s, const CapabilityFilter& requirements = {});
+
 // A daemon as a caller names it: by id, or by name (names are unique on one node, not across the cluster).
 struct DaemonAddress {
   DaemonId id = 0;   // used when not 0

@@ -106,6 +106,10 @@ struct DesiredState {
   std::map<DaemonId, DaemonRef> hosted;
 };
 
+// The id of the daemon named `name` that operators ask node `node` to host (admin::SetDaemonIntent with run for
+// a name the node has no daemon of): the same on every node that computes it, never 0.
+DaemonId hosted_daemon_id(NodeId node, const std::string& name);
+
 // The daemon intent reconcile acts on: the operator's intent, overridden to Stop while the node drains
 // or sits in maintenance (Entering, Maintenance, DrainFailed).
 DaemonIntent effective_intent(const ActualState& actual, const DesiredState& desired, DaemonId id);
