@@ -6,7 +6,8 @@ namespace bench {
 // killed-peer and silent-peer detection time, remote request round trip (plain and TLS).
 void run_net(bool quick);
 
-// remote_deliver: events/s from one node to a daemon on another, beside plain CAF remote sends.
+// remote_deliver: events/s from one node to a daemon on another, beside plain CAF remote sends; migrate: the
+// time to move a daemon with 1 MB of state between two local nodes, beside one plain CAF remote request of 1 MB.
 void run_remote(bool quick);
 
 // The victim processes the detection workloads kill or stop: meshos-bench re-runs itself as
