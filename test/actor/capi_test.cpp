@@ -187,6 +187,13 @@ struct CRuntime {
     REQUIRE(net_meshos_sdk_start(0x42, 10, 0, 0, control_capacity, &sdk) == NET_MESHOS_OK);
     REQUIRE(sdk != nullptr);
   }
+  // A node on the network (net_meshos_node_start) with these JSON options.
+  explicit CRuntime(const std::string& node_options) {
+    const int started = net_meshos_node_start(node_options.data(), node_options.size(), &sdk);
+    const char* why = net_meshos_last_error_message();
+    REQUIRE_MESSAGE(started == NET_MESHOS_OK, std::string(why ? why : ""));
+    REQUIRE(sdk != nullptr);
+  }
   ~CRuntime() { net_meshos_sdk_free(sdk); }
   CRuntime(const CRuntime&) = delete;
   CRuntime& operator=(const CRuntime&) = delete;
@@ -1076,4 +1083,80 @@ TEST_CASE("deliver and process: a C caller gives work to a daemon by id or name 
   net_meshos_handle_free(h);
   REQUIRE(net_meshos_sdk_shutdown(rt.sdk) == NET_MESHOS_OK);
   CHECK(net_meshos_deliver(rt.sdk, id, nullptr, 0, first, 1) == NET_MESHOS_ERR_ALREADY_SHUTDOWN);
+}
+
+TEST_CASE("a C node on the network: deliver and process reach a daemon on another node, by name or id") {
+  const auto seed_a = meshos::bytes_to_hex(seed_of(0x71).data(), 32);
+  const auto seed_b = meshos::bytes_to_hex(seed_of(0x72).data(), 32);
+  const auto public_hex = [](std::uint8_t fill) {
+    const auto key = meshos::EntityKeypair::from_seed(seed_of(fill)).public_key();
+    return meshos::bytes_to_hex(key.data(), key.size());
+  };
+  nlohmann::json options{{"node_seed", seed_a},
+                         {"members", {public_hex(0x71), public_hex(0x72)}},
+                         {"tick_interval_ms", 10},
+                         {"heartbeat_interval_ms", 50},
+                         {"peer_timeout_ms", 600}};
+  CRuntime a(options.dump());
+  REQUIRE(net_meshos_node_port(a.sdk) != 0);
+  options["node_seed"] = seed_b;
+  options["peers"] = {"127.0.0.1:" + std::to_string(net_meshos_node_port(a.sdk))};
+  CRuntime b(options.dump());
+
+  Recorder rec;
+  auto* h = a.add("worker", 0x31, process_only_vtable(), rec);
+  const auto id = net_meshos_handle_daemon_id(h);
+  const auto node_a = a.cpp().node_id();
+  // Both ends admitted each other (a answers only an admitted peer's work) and b knows a's daemon.
+  const auto node_b = b.cpp().node_id();
+  REQUIRE(a.wait_snapshot([&](const meshos::MeshOsSnapshot& s) {
+    auto peer = s.peers.find(node_b);
+    return peer != s.peers.end() && peer->second.health == meshos::PeerHealth::Healthy && peer->second.rtt_ms;
+  }));
+  REQUIRE(b.wait_snapshot([&](const meshos::MeshOsSnapshot& s) {
+    auto peer = s.peers.find(node_a);
+    if (peer == s.peers.end()) return false;
+    for (const auto& d : peer->second.daemons)
+      if (d.id == id) return true;
+    return false;
+  }));
+  const uint8_t first[] = {'h', 'i'};
+  CHECK(net_meshos_deliver(b.sdk, 0, "worker", 6, first, sizeof first) == NET_MESHOS_OK);
+  std::vector<Bytes> outputs;
+  const uint8_t second[] = {'2'};
+  const int processed = net_meshos_process(b.sdk, id, nullptr, 0, second, sizeof second, 5000, collect_output, &outputs);
+  REQUIRE_MESSAGE(processed == NET_MESHOS_OK, last_kind());
+  CHECK(outputs == std::vector<Bytes>{Bytes{'2'}, Bytes{'!'}});
+  {
+    std::lock_guard<std::mutex> lock(rec.mu);
+    REQUIRE(rec.payloads.size() == 2);  // the deliver first: in order per sender and daemon
+    CHECK(rec.payloads[0] == Bytes(first, first + sizeof first));
+  }
+  CHECK(net_meshos_deliver(b.sdk, 0, "nobody", 6, first, 1) == NET_MESHOS_ERR_CALL_FAILED);
+  CHECK(last_kind() == "not_found");
+  CHECK(net_meshos_node_port(nullptr) == 0);
+
+  net_meshos_handle_free(h);
+  REQUIRE(net_meshos_sdk_shutdown(b.sdk) == NET_MESHOS_OK);
+  CHECK(net_meshos_deliver(b.sdk, id, nullptr, 0, first, 1) == NET_MESHOS_ERR_ALREADY_SHUTDOWN);
+}
+
+TEST_CASE("net_meshos_node_start refuses bad options with invalid_config, naming the field") {
+  NetMeshOsSdk* sdk = nullptr;
+  const auto refused = [&](const std::string& options, const std::string& field) {
+    CHECK(net_meshos_node_start(options.data(), options.size(), &sdk) == NET_MESHOS_ERR_INVALID_ARG);
+    CHECK(last_kind() == "invalid_config");
+    CHECK(std::string(net_meshos_last_error_message()).find(field) != std::string::npos);
+    CHECK(sdk == nullptr);
+  };
+  const auto seed = meshos::bytes_to_hex(seed_of(0x73).data(), 32);
+  refused("[]", "options");
+  refused("{}", "node_seed");
+  refused(R"({"node_seed": "zz"})", "node_seed");
+  refused(R"({"node_seed": ")" + seed + R"(", "listen_port": 70000})", "listen_port");
+  refused(R"({"node_seed": ")" + seed + R"(", "peers": ["nowhere"]})", "peers");
+  refused(R"({"node_seed": ")" + seed + R"(", "tls": {"certificate": "c.pem"}})", "tls.key");
+  refused(R"({"node_seed": ")" + seed + R"(", "colour": "blue"})", "colour");
+  CHECK(net_meshos_node_start(nullptr, 0, &sdk) == NET_MESHOS_ERR_INVALID_ARG);
+  CHECK(net_meshos_node_start("{}", 2, nullptr) == NET_MESHOS_ERR_INVALID_ARG);
 }

@@ -247,14 +247,40 @@ void net_meshos_free_string(char* s);
  * ("queue_full", "loop_closed"). */
 int net_meshos_publish_capabilities(NetMeshOsHandle* handle, const char* tags_json_ptr, size_t tags_json_len);
 
+/* ---- A node on the network (beyond the Rust crate's header) ----------------------------------------- */
+
+/* Starts a node on the network: a runtime as net_meshos_sdk_start makes, plus its peer links (meshos'
+ * MeshNode). Every other call taking a NetMeshOsSdk works on it; net_meshos_deliver and net_meshos_process
+ * then reach a daemon on any node of the cluster (by id, or by name: this node's daemon first, else the one
+ * peer daemon of that name), bounded per link as the C++ MeshNode is. options_json_ptr/len: UTF-8 JSON, an
+ * object with
+ *   "node_seed"   64 hex digits, the 32-byte Ed25519 seed of the node key (required; the node's id is the
+ *                 origin hash of that key, and its hellos are signed with it)
+ *   "members"     [64-hex public keys]: the cluster, the nodes admitted as peers (this node is always one)
+ *   "listen_host" (default "127.0.0.1"), "listen_port" (default 0: an ephemeral port, see net_meshos_node_port)
+ *   "peers"       ["host:port", ...] joined at start
+ *   "tick_interval_ms", "heartbeat_interval_ms", "peer_timeout_ms"   (defaults: 500, 250, 1500)
+ *   "tls"         {"certificate", "key", "ca_file"}: PEM files; the certificate must name the node
+ *                 (subjectAltName URI urn:meshos:node:<16 hex digits of the node id>)
+ * Any other field is refused. Returns NET_MESHOS_OK and stores the node in *out (shut it down with
+ * net_meshos_sdk_shutdown, release it with net_meshos_sdk_free); NET_MESHOS_ERR_INVALID_ARG for a NULL
+ * argument or bad options ("invalid_argument", "invalid_config", "invalid_tls"); NET_MESHOS_ERR_CALL_FAILED
+ * when the node cannot start ("listen_failed"). *out is untouched on error. */
+int net_meshos_node_start(const char* options_json_ptr, size_t options_json_len, NetMeshOsSdk** out);
+
+/* The port the node listens on; 0 for NULL or an SDK started with net_meshos_sdk_start. */
+uint16_t net_meshos_node_port(const NetMeshOsSdk* sdk);
+
 /* ---- Work for daemons ------------------------------------------------------------------------------ */
 
-/* Hands a causal event to a daemon registered with this SDK, named by its id (daemon_id != 0) or else by
- * its name (name_ptr/name_len, UTF-8). payload_ptr/payload_len: the event's bytes (NULL with length 0 is an
- * empty payload). Never blocks: NET_MESHOS_OK once the event is in the daemon's queue.
+/* Hands a causal event to a daemon registered with this SDK (with a node from net_meshos_node_start: on any
+ * node of the cluster), named by its id (daemon_id != 0) or else by its name (name_ptr/name_len, UTF-8).
+ * payload_ptr/payload_len: the event's bytes (NULL with length 0 is an empty payload). Never blocks:
+ * NET_MESHOS_OK once the event is in the daemon's queue (on a node: handed to the daemon's node).
  * NET_MESHOS_ERR_NULL if sdk is NULL; NET_MESHOS_ERR_INVALID_ARG ("invalid_argument": no id and no name, a
  * NULL pointer with a length); NET_MESHOS_ERR_ALREADY_SHUTDOWN; NET_MESHOS_ERR_CALL_FAILED ("not_found",
- * "queue_full": the daemon has event_queue_capacity events pending, "loop_closed"). */
+ * "ambiguous_daemon", "queue_full": the daemon has event_queue_capacity events pending or the link's window
+ * is full, "unreachable": the daemon's node is not connected, "loop_closed"). */
 int net_meshos_deliver(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
                        const uint8_t* payload_ptr, size_t payload_len);
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -357,23 +358,27 @@ namespace {
 constexpr std::uint64_t kDefaultProcessTimeoutMs = 5000;
 constexpr std::uint64_t kLongestProcessTimeoutMs = 60'000;
 
-// The daemon a work call names, on this SDK (a C SDK is one node without peers); kinds invalid_argument,
-// not_found, ambiguous_daemon. Call with sdk->mu held and the SDK running.
-meshos::Result<meshos::DaemonId> work_target(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr,
-                                             std::size_t name_len) {
-  if (daemon_id != 0) return daemon_id;
+// The daemon a work call names: by id, or else by name; kind invalid_argument.
+meshos::Result<meshos::DaemonAddress> work_target(std::uint64_t daemon_id, const char* name_ptr, std::size_t name_len) {
+  if (daemon_id != 0) return meshos::DaemonAddress::by_id(daemon_id);
   std::string name;
   if (!read_daemon_name(name_ptr, name_len, name))
     return meshos::SdkError{kInvalidArgument, "no daemon id, and the name is not usable: " +
                                                   std::string(net_meshos_last_error_message())};
-  auto snap = sdk->sdk->snapshot();
+  return meshos::DaemonAddress::by_name(std::move(name));
+}
+
+// A daemon of a runtime off the network; kinds not_found, ambiguous_daemon. Call with sdk->mu held.
+meshos::Result<meshos::DaemonId> local_daemon(NetMeshOsSdk& sdk, const meshos::DaemonAddress& address) {
+  if (address.id != 0) return address.id;
+  auto snap = sdk.sdk->snapshot();
   if (!snap) return meshos::SdkError{"loop_closed", "the runtime has no snapshot"};
-  auto where = meshos::locate_daemon(*snap, meshos::DaemonAddress::by_name(std::move(name)));
+  auto where = meshos::locate_daemon(*snap, address);
   if (!where) return where.error();
   return where->daemon.id;
 }
 
-// Runs `body(sdk, daemon, event)` under the SDK's lock once the arguments are read.
+// Runs `body(sdk, address, event)` under the SDK's lock once the arguments are read.
 template <class F>
 int with_work(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr, std::size_t name_len,
               const std::uint8_t* payload_ptr, std::size_t payload_len, F&& body) {
@@ -384,17 +389,95 @@ int with_work(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr, 
   return guarded(NET_MESHOS_ERR_CALL_FAILED, [&]() -> int {
     std::lock_guard<std::mutex> lock(sdk->mu);
     if (!sdk->sdk) return fail(NET_MESHOS_ERR_ALREADY_SHUTDOWN, kAlreadyShutdown, "the SDK was already shut down");
-    auto target = work_target(sdk, daemon_id, name_ptr, name_len);
-    if (!target) {
-      return target.error().kind == kInvalidArgument
-                 ? fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, target.error().message.c_str())
-                 : fail(target.error());
-    }
+    auto target = work_target(daemon_id, name_ptr, name_len);
+    if (!target) return fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, target.error().message.c_str());
     meshos::CausalEvent event;
     event.payload = copy_bytes(payload_ptr, payload_len);
     event.received_at_ms = meshos::wall_clock_ms();
-    return body(*sdk->sdk, *target, std::move(event));
+    return body(*sdk, *target, std::move(event));
   });
+}
+
+// A JSON string field of net_meshos_node_start's options; kind invalid_config.
+meshos::Result<std::string> string_at(const nlohmann::json& j, const char* field) {
+  if (!j.is_string()) return meshos::SdkError{"invalid_config", std::string(field) + ": expected a string"};
+  return j.get<std::string>();
+}
+
+// Hands each string of the array `field` (when present) to `use`; the first error stops.
+template <class F>
+std::optional<meshos::SdkError> each_string(const nlohmann::json& j, const char* field, F&& use) {
+  if (!j.contains(field)) return std::nullopt;
+  if (!j[field].is_array()) return meshos::SdkError{"invalid_config", std::string(field) + ": expected an array of strings"};
+  for (const auto& item : j[field]) {
+    auto text = string_at(item, field);
+    if (!text) return text.error();
+    if (auto refused = use(*text)) return refused;
+  }
+  return std::nullopt;
+}
+
+// net_meshos_node_start's options (documented in net_meshos.h); kind invalid_config.
+meshos::Result<std::pair<meshos::MeshOsConfig, meshos::NetworkOptions>> node_options(const std::string& text) {
+  using meshos::SdkError;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return SdkError{"invalid_config", "options: expected a JSON object"};
+  meshos::MeshOsConfig config;
+  meshos::NetworkOptions network;
+  static const std::set<std::string> known{"node_seed", "members", "listen_host", "listen_port", "peers",
+                                           "tick_interval_ms", "heartbeat_interval_ms", "peer_timeout_ms", "tls"};
+  for (const auto& item : j.items())
+    if (known.count(item.key()) == 0) return SdkError{"invalid_config", "options: unknown field \"" + item.key() + "\""};
+  if (!j.contains("node_seed")) return SdkError{"invalid_config", "options: node_seed is required"};
+  auto seed = string_at(j["node_seed"], "node_seed");
+  if (!seed) return seed.error();
+  auto key = meshos::EntityKeypair::from_seed_hex(*seed);
+  if (!key) return SdkError{"invalid_config", "node_seed: " + key.error().message};
+  network.node_key = *key;
+  auto members = each_string(j, "members", [&](const std::string& hex) -> std::optional<SdkError> {
+    auto member = meshos::EntityKeypair::from_public_hex(hex);
+    if (!member) return SdkError{"invalid_config", "members: " + member.error().message};
+    network.members.push_back(member->public_key());
+    return std::nullopt;
+  });
+  if (members) return *members;
+  if (j.contains("listen_host")) {
+    auto host = string_at(j["listen_host"], "listen_host");
+    if (!host) return host.error();
+    network.listen_host = *host;
+  }
+  auto number = [&](const char* field, std::uint64_t max, auto&& set) -> std::optional<SdkError> {
+    if (!j.contains(field)) return std::nullopt;
+    if (!j[field].is_number_unsigned() || j[field].get<std::uint64_t>() > max)
+      return SdkError{"invalid_config", std::string(field) + ": expected a whole number up to " + std::to_string(max)};
+    set(j[field].get<std::uint64_t>());
+    return std::nullopt;
+  };
+  constexpr std::uint64_t kDay = 86'400'000;
+  using ms = std::chrono::milliseconds;
+  if (auto e = number("listen_port", 65535, [&](std::uint64_t v) { network.listen_port = static_cast<std::uint16_t>(v); })) return *e;
+  if (auto e = number("tick_interval_ms", kDay, [&](std::uint64_t v) { config.tick_interval = ms(v); })) return *e;
+  if (auto e = number("heartbeat_interval_ms", kDay, [&](std::uint64_t v) { network.heartbeat_interval = ms(v); })) return *e;
+  if (auto e = number("peer_timeout_ms", kDay, [&](std::uint64_t v) { network.peer_timeout = ms(v); })) return *e;
+  auto peers = each_string(j, "peers", [&](const std::string& address_text) -> std::optional<SdkError> {
+    auto address = meshos::PeerAddress::parse(address_text);
+    if (!address) return SdkError{"invalid_config", "peers: " + address.error().message};
+    network.peers.push_back(*address);
+    return std::nullopt;
+  });
+  if (peers) return *peers;
+  if (j.contains("tls")) {
+    const auto& tls = j["tls"];
+    if (!tls.is_object()) return SdkError{"invalid_config", "tls: expected an object"};
+    for (auto [field, target] : {std::pair{"certificate", &network.tls.certificate}, std::pair{"key", &network.tls.key},
+                                 std::pair{"ca_file", &network.tls.ca_file}}) {
+      if (!tls.contains(field)) return SdkError{"invalid_config", std::string("tls.") + field + " is required"};
+      auto value = string_at(tls[field], field);
+      if (!value) return value.error();
+      *target = *value;
+    }
+  }
+  return std::make_pair(std::move(config), std::move(network));
 }
 
 }  // namespace
@@ -430,12 +513,45 @@ int net_meshos_sdk_start(uint64_t this_node, uint64_t tick_interval_ms, size_t e
     }
     const auto capacity = config.control_capacity;
     auto wrapper = std::make_unique<NetMeshOsSdk>();
-    wrapper->sdk.emplace(
+    wrapper->own.emplace(
         meshos::MeshOsDaemonSdk::start(std::move(config), std::make_shared<meshos::LoggingDispatcher>()));
+    wrapper->sdk = &*wrapper->own;
     wrapper->sdk->with_control_capacity(capacity);
     *out = wrapper.release();
     return NET_MESHOS_OK;
   });
+}
+
+int net_meshos_node_start(const char* options_json_ptr, size_t options_json_len, NetMeshOsSdk** out) {
+  last_error.clear();
+  if (out == nullptr) return fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, "out is NULL");
+  std::string text;
+  if (options_json_ptr == nullptr) return fail(NET_MESHOS_ERR_INVALID_ARG, kInvalidArgument, "options are NULL");
+  if (!read_text(options_json_ptr, options_json_len, "options", text)) return NET_MESHOS_ERR_INVALID_ARG;
+  return guarded(NET_MESHOS_ERR_CALL_FAILED, [&]() -> int {
+    auto options = node_options(text);
+    if (!options) {
+      last_error.set(options.error());
+      return NET_MESHOS_ERR_INVALID_ARG;
+    }
+    auto node = meshos::MeshNode::start(std::move(options->first), std::move(options->second),
+                                        std::make_shared<meshos::LoggingDispatcher>());
+    if (!node) {
+      last_error.set(node.error());
+      const auto& kind = node.error().kind;
+      return kind == "invalid_config" || kind == "invalid_tls" ? NET_MESHOS_ERR_INVALID_ARG : NET_MESHOS_ERR_CALL_FAILED;
+    }
+    auto wrapper = std::make_unique<NetMeshOsSdk>();
+    wrapper->node = std::move(*node);
+    wrapper->sdk = &wrapper->node->sdk();
+    *out = wrapper.release();
+    return NET_MESHOS_OK;
+  });
+}
+
+uint16_t net_meshos_node_port(const NetMeshOsSdk* sdk) {
+  if (sdk == nullptr || !sdk->node) return 0;
+  return sdk->node->port();
 }
 
 void net_meshos_sdk_free(NetMeshOsSdk* sdk) {
@@ -451,14 +567,17 @@ int net_meshos_sdk_shutdown(NetMeshOsSdk* sdk) {
   if (sdk == nullptr) return fail(NET_MESHOS_ERR_NULL, kInvalidArgument, "sdk is NULL");
   return guarded(NET_MESHOS_ERR_CALL_FAILED, [&]() -> int {
     std::optional<meshos::MeshOsDaemonSdk> running;
+    std::unique_ptr<meshos::MeshNode> node;
     {
       std::lock_guard<std::mutex> lock(sdk->mu);
       if (!sdk->sdk) return fail(NET_MESHOS_ERR_ALREADY_SHUTDOWN, kAlreadyShutdown, "the SDK was already shut down");
-      running.swap(sdk->sdk);
+      running.swap(sdk->own);
+      node.swap(sdk->node);
+      sdk->sdk = nullptr;
     }
     // Outside the lock: shutdown waits for every actor, and other threads must see "already shut down"
     // meanwhile rather than block.
-    auto stats = running->shutdown();
+    auto stats = node ? node->shutdown() : running->shutdown();
     if (!stats) return fail(stats.error());
     return NET_MESHOS_OK;
   });
@@ -586,8 +705,14 @@ int net_meshos_publish_log(NetMeshOsHandle* handle, int level, const char* messa
 int net_meshos_deliver(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_ptr, size_t name_len,
                        const uint8_t* payload_ptr, size_t payload_len) {
   return with_work(sdk, daemon_id, name_ptr, name_len, payload_ptr, payload_len,
-                   [](meshos::MeshOsDaemonSdk& s, meshos::DaemonId daemon, meshos::CausalEvent event) {
-                     auto delivered = s.deliver(daemon, std::move(event));
+                   [](NetMeshOsSdk& s, const meshos::DaemonAddress& address, meshos::CausalEvent event) {
+                     if (s.node) {
+                       auto delivered = s.node->deliver(address, std::move(event));
+                       return delivered ? NET_MESHOS_OK : fail(delivered.error());
+                     }
+                     auto daemon = local_daemon(s, address);
+                     if (!daemon) return fail(daemon.error());
+                     auto delivered = s.sdk->deliver(*daemon, std::move(event));
                      return delivered ? NET_MESHOS_OK : fail(delivered.error());
                    });
 }
@@ -599,8 +724,16 @@ int net_meshos_process(NetMeshOsSdk* sdk, uint64_t daemon_id, const char* name_p
       timeout_ms == 0 ? kDefaultProcessTimeoutMs : std::min(timeout_ms, kLongestProcessTimeoutMs);
   std::vector<meshos::Bytes> outputs;
   const int code = with_work(sdk, daemon_id, name_ptr, name_len, payload_ptr, payload_len,
-                             [&](meshos::MeshOsDaemonSdk& s, meshos::DaemonId daemon, meshos::CausalEvent event) {
-                               auto answer = s.process(daemon, std::move(event), std::chrono::milliseconds(ms));
+                             [&](NetMeshOsSdk& s, const meshos::DaemonAddress& address, meshos::CausalEvent event) {
+                               const std::chrono::milliseconds timeout(ms);
+                               meshos::Result<std::vector<meshos::Bytes>> answer = meshos::SdkError{};
+                               if (s.node) {
+                                 answer = s.node->process(address, std::move(event), timeout);
+                               } else if (auto daemon = local_daemon(s, address)) {
+                                 answer = s.sdk->process(*daemon, std::move(event), timeout);
+                               } else {
+                                 answer = daemon.error();
+                               }
                                if (!answer) return fail(answer.error());
                                outputs = std::move(*answer);
                                return NET_MESHOS_OK;

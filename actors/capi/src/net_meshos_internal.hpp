@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "meshos/meshos.hpp"
+#include "meshos/node.hpp"
 #include "net_meshos.h"
 
 struct NetMeshOsProcessEmitCtx {
@@ -21,7 +22,9 @@ struct NetMeshOsSnapshotEmitCtx {
 
 struct NetMeshOsSdk {
   std::mutex mu;
-  std::optional<meshos::MeshOsDaemonSdk> sdk;  // empty once shut down
+  std::optional<meshos::MeshOsDaemonSdk> own;  // net_meshos_sdk_start: a runtime off the network
+  std::unique_ptr<meshos::MeshNode> node;      // net_meshos_node_start: a node on the network
+  meshos::MeshOsDaemonSdk* sdk = nullptr;      // the runtime of either; null once shut down
 };
 
 namespace meshos::capi {
