@@ -32,7 +32,7 @@ void reconcile_daemons(const ActualState& actual, const DesiredState& desired, T
   for (const auto& [id, d] : actual.daemons) {
     if (is_moving(actual, id)) continue;  // it stays as it is until it has left or the move failed
     const DaemonIntent intent = effective_intent(actual, desired, id);
-    if (entering && d.from_factory && d.lifecycle == DaemonLifecycleState::Running) {
+    if (entering && d.from_factory && !d.pinned && d.lifecycle == DaemonLifecycleState::Running) {
       // A drain moves what the node built from a factory; what cannot move stops, and the drain says why.
       auto target = migration_target(actual, d, now);
       if (target) {
@@ -66,15 +66,17 @@ void reconcile_maintenance(const ActualState& actual, const DesiredState& desire
   if (actual.pending_transition) return;
   const NodeId node = actual.this_node;
   if (const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance)) {
+    // A pinned daemon runs on through the drain: it does not hold it up.
     const bool all_stopped = std::all_of(actual.daemons.begin(), actual.daemons.end(), [](const auto& kv) {
-      return kv.second.lifecycle == DaemonLifecycleState::Stopped;
+      return kv.second.lifecycle == DaemonLifecycleState::Stopped || kv.second.pinned;
     });
     if (all_stopped) {
       std::string unmoved;
       for (const auto& [id, d] : actual.daemons) {
-        if (d.unmovable.empty()) continue;
+        if (d.unmovable.empty() && !d.pinned) continue;
         if (!unmoved.empty()) unmoved += "; ";
-        unmoved += d.ref.name + " (" + to_hex(id) + "): " + d.unmovable;
+        unmoved += d.ref.name + " (" + to_hex(id) + "): " +
+                   (d.pinned ? std::string("kept here, running: its move was aborted by a KillMigration") : d.unmovable);
       }
       if (unmoved.empty()) {
         out.emplace_back(action::CommitMaintenanceTransition{node, maintenance::Maintenance{now}});
@@ -121,8 +123,11 @@ DaemonIntent effective_intent(const ActualState& actual, const DesiredState& des
   switch (kind_of(actual.maintenance)) {
     case MaintenanceKind::EnteringMaintenance:
     case MaintenanceKind::Maintenance:
-    case MaintenanceKind::DrainFailed:
+    case MaintenanceKind::DrainFailed: {
+      auto d = actual.daemons.find(id);
+      if (d != actual.daemons.end() && d->second.pinned) return operator_intent(desired, id);
       return DaemonIntent::Stop;
+    }
     default:
       return operator_intent(desired, id);
   }

@@ -155,7 +155,7 @@ void undo_in_flight(ActualState& actual, const MeshOsAction& a) {
 }
 
 // A failed or gated action leaves a mark where retrying at once would fail the same way: a peer that could not
-// take a daemon, or a move an operator aborted (KillMigration), is not tried again during this drain; a daemon the node could not build waits out a backoff, as
+// take a daemon is not asked again during this drain (a move an operator aborted pins the daemon instead); a daemon the node could not build waits out a backoff, as
 // after a crash, instead of being built again on every tick.
 void note_failure(ActualState& actual, const MeshOsAction& a, const std::string& reason, TimePoint now,
                   const MeshOsConfig& config) {
@@ -271,6 +271,7 @@ struct FoldStep {
             for (auto& kv : actual.daemons) {
               kv.second.move_refused.clear();
               kv.second.unmovable.clear();
+              kv.second.pinned = false;
             }
             // Reported even when already entering: the drain restarted with a new deadline.
             effects.maintenance_changed = std::make_pair(from, MaintenanceKind::EnteringMaintenance);
@@ -371,6 +372,7 @@ struct FoldStep {
             }
             it->second.phase = "aborting";
             effects.abort_migrations.push_back(x.migration_id);
+            if (auto d = actual.daemons.find(it->second.daemon.id); d != actual.daemons.end()) d->second.pinned = true;
           }
           return std::nullopt;
         },

@@ -146,9 +146,11 @@ class SlowToRestore : public CountingDaemon {
 
 }  // namespace
 
-TEST_CASE("a target killed in the middle of a move leaves the daemon at its source, and the drain says so") {
+namespace {
+
+void killed_target(TestPki* pki) {
   // A short stop grace bounds how long the source waits for the target's answer.
-  ThreeNodeCluster cluster(nullptr, fast_network(), [] { return SdkOptions{}; },
+  ThreeNodeCluster cluster(pki, fast_network(), [] { return SdkOptions{}; },
                            [](MeshOsConfig& c) { c.stop_grace = std::chrono::milliseconds(1000); });
   auto hold = std::make_shared<SlowToRestore::Hold>();
   REQUIRE(cluster[0].sdk().register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }));
@@ -186,12 +188,26 @@ TEST_CASE("a target killed in the middle of a move leaves the daemon at its sour
   CHECK(CountingDaemon::decode(next.value()[0]) == 4);
 }
 
+}  // namespace
+
+TEST_CASE("a target killed in the middle of a move leaves the daemon at its source, and the drain says so (plain)") {
+  killed_target(nullptr);
+}
+
+TEST_CASE("a target killed in the middle of a move leaves the daemon at its source, and the drain says so (TLS)") {
+  TestPki pki;
+  pki.make_ca("ca");
+  killed_target(&pki);
+}
+
 }  // namespace meshos::test
 
 namespace meshos::test {
 
-TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on the one the cluster picks") {
-  ThreeNodeCluster cluster(nullptr);
+namespace {
+
+void placement(TestPki* pki) {
+  ThreeNodeCluster cluster(pki);
   register_counters(cluster);
   MeshNode& a = cluster[0];
   MeshNode& b = cluster[1];
@@ -199,7 +215,7 @@ TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on 
 
   // For b, asked at b (unsigned commits, as these nodes take without an operator registry, are not forwarded:
   // mesh_commits shows a signed one handed to any node reaching its target).
-  auto placed = ctl(cluster, b, nullptr, {"daemon", "place", "counter", "--on", to_hex(b.node_id())});
+  auto placed = ctl(cluster, b, pki, {"daemon", "place", "counter", "--on", to_hex(b.node_id())});
   INFO("place: " << placed.out << placed.err);
   REQUIRE(placed.code == 0);
   const DaemonId on_b = hosted_daemon_id(b.node_id(), "counter");
@@ -213,7 +229,7 @@ TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on 
 
   // No node named: the least loaded node that can take one, as c sees the cluster (not b, which runs one; c
   // itself, closest to itself, of the two idle ones).
-  auto picked = ctl(cluster, c, nullptr, {"daemon", "place", "counter"});
+  auto picked = ctl(cluster, c, pki, {"daemon", "place", "counter"});
   INFO("place: " << picked.out << picked.err);
   REQUIRE(picked.code == 0);
   REQUIRE(watch_c.seen([&](const MeshOsSnapshot& s) {
@@ -224,7 +240,7 @@ TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on 
   }));
 
   // A bad kind fails where it is built, visibly: the node records the failed start.
-  auto bad = ctl(cluster, a, nullptr, {"daemon", "place", "nothing-builds-this", "--on", to_hex(a.node_id())});
+  auto bad = ctl(cluster, a, pki, {"daemon", "place", "nothing-builds-this", "--on", to_hex(a.node_id())});
   REQUIRE(bad.code == 0);
   SnapshotWatch watch_a(a.sdk());
   REQUIRE(watch_a.seen([](const MeshOsSnapshot& s) {
@@ -232,6 +248,18 @@ TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on 
       if (f.reason.find("no_factory") != std::string::npos) return true;
     return false;
   }));
+}
+
+}  // namespace
+
+TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on the one the cluster picks (plain)") {
+  placement(nullptr);
+}
+
+TEST_CASE("meshos-ctl daemon place: a daemon kind runs on the node named, or on the one the cluster picks (TLS)") {
+  TestPki pki;
+  pki.make_ca("ca");
+  placement(&pki);
 }
 
 }  // namespace meshos::test

@@ -883,7 +883,7 @@ TEST_CASE("drain: a refused move tries the next peer, with none left the daemon 
   CHECK(n.daemon(kCounter).move_refused.empty());
 }
 
-TEST_CASE("KillMigration aborts a move in flight, an unknown one is refused, a relayed one is only known") {
+TEST_CASE("KillMigration aborts a move in flight and keeps the daemon running here, an unknown one is refused") {
   Node n;
   host_counter(n);
   peer(n, kPeer, 40ms);
@@ -909,9 +909,21 @@ TEST_CASE("KillMigration aborts a move in flight, an unknown one is refused, a r
   n.fold(event::ActionOutcome{pending[0].id, pending[0].action, ActionOutcomeKind::Gated, "aborted by a KillMigration", 1});
   CHECK(n.state.actual().migrations.empty());
   CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);
-  // That move is not tried again in this drain: with no other peer the daemon stays here, stopped by the drain.
-  auto stop_actions = n.tick();
-  CHECK(only<action::StopDaemon>(stop_actions).reason.find("aborted by a KillMigration") != std::string::npos);
+  // Pinned: it is neither moved again (there is another peer) nor stopped, and the drain ends at once in
+  // DrainFailed naming it; a new drain may move it again.
+  peer(n, kFar, 90ms);
+  CHECK(n.daemon(kCounter).pinned);
+  auto commit_actions = n.tick();
+  const auto& commit = only<action::CommitMaintenanceTransition>(commit_actions);
+  const auto* failed = std::get_if<maintenance::DrainFailed>(&commit.target);
+  REQUIRE(failed != nullptr);
+  CHECK(failed->reason.find("aborted by a KillMigration") != std::string::npos);
+  n.fold(event::MaintenanceTransitionObserved{kThisNode, commit.target});
+  CHECK(n.tick().empty());  // DrainFailed stops everything but what an operator kept here
+  CHECK(n.daemon(kCounter).lifecycle == DaemonLifecycleState::Running);
+  n.fold(event::Admin{admin::EnterMaintenance{kThisNode, 60'000}});
+  CHECK_FALSE(n.daemon(kCounter).pinned);
+  CHECK(std::holds_alternative<action::MigrateDaemon>(n.tick().at(0)));
 }
 
 TEST_CASE("an operator's start for a name the node has no daemon of places one there, built from its factory") {

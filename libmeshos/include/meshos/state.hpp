@@ -51,6 +51,9 @@ struct DaemonState {
   bool registered = true;
   std::map<NodeId, std::string> move_refused;  // peers a move to failed during this drain, and why
   std::string unmovable;  // why this drain could not move it (the drain then ends in DrainFailed)
+  // An operator aborted its move (KillMigration): it stays at this node, running, through this drain, which
+  // ends in DrainFailed naming it.
+  bool pinned = false;
 };
 
 // A daemon on its way to a peer (action::MigrateDaemon), until it leaves this node or the move fails.
@@ -111,7 +114,8 @@ struct DesiredState {
 DaemonId hosted_daemon_id(NodeId node, const std::string& name);
 
 // The daemon intent reconcile acts on: the operator's intent, overridden to Stop while the node drains
-// or sits in maintenance (Entering, Maintenance, DrainFailed).
+// or sits in maintenance (Entering, Maintenance, DrainFailed), except for a daemon whose move an operator
+// aborted (pinned).
 DaemonIntent effective_intent(const ActualState& actual, const DesiredState& desired, DaemonId id);
 
 // Side effects of folding one event that the loop must carry out (it owns the actors).
