@@ -44,7 +44,8 @@ ensure_debian_packages
 # Line tables only (-g1) in CI's builds: nobody debugs them, failures and sanitizer reports still name every
 # function with file and line, and the CAF-heavy files compile in half the time of -g.
 MESHOS_CI_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
-build_main "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO"
+build_main "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" \
+  "${MESHOS_FAST_LINK[@]}"
 log "running all tests (build: $MESHOS_BUILD_DIR)"
 run_ctest "$MESHOS_BUILD_DIR"
 
@@ -57,7 +58,7 @@ run_ctest "$MESHOS_BUILD_DIR" -L '^actor$' --repeat until-fail:10
 # Everything again with ASan+UBSan (benches aside): the whole build, because the C SDK's test installs it.
 configure_and_build "$MESHOS_ASAN_BUILD_DIR" all \
   -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF \
-  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1
+  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 "${MESHOS_FAST_LINK[@]}"
 log "running unit and actor tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
 run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/unit-actor" "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor)$'
 # CAF 0.17 leaks by design where actors talk to remote nodes (test/sanitizers/lsan-caf.supp says which and why).
@@ -87,7 +88,8 @@ run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/e2e" \
 # mapping") on kernels that randomize mmap with more bits than it expects.
 configure_and_build "$MESHOS_TSAN_BUILD_DIR" "meshos_actor_tests meshos_integration_net meshos_integration_hostile_traffic" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_SANITIZE=thread -DMESHOS_BUILD_BENCHES=OFF -DMESHOS_WERROR=ON \
-  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO"
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" \
+  "${MESHOS_FAST_LINK[@]}"
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$MESHOS_ROOT/test/sanitizers/tsan-caf.supp}
 CTEST=(setarch "$(uname -m)" -R ctest)
 log "running the actor suite under ThreadSanitizer (build: $MESHOS_TSAN_BUILD_DIR)"
