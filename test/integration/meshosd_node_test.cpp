@@ -2,6 +2,8 @@
 // operator's connection, and drains and exits 0 on SIGTERM.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "meshos/node.hpp"
@@ -82,4 +84,45 @@ TEST_CASE("the same node key gives the same daemon ids across restarts") {
     CHECK(e.exited);
     CHECK(e.code == 0);
   }
+}
+
+TEST_CASE("meshosd builds what an operator places on it from its built-in kinds") {
+  const std::string dir = scratch_dir("meshosd-place");
+  REQUIRE(make_test_certs(dir));
+  write_file(dir + "/node.conf", "[meshos]\ntick-interval = 50ms\n\n[node]\nkey-file = \"" + dir +
+                                     "/node.key.json\"\nlisten-port = 0\n");
+  ChildProcess node({meshosd_path(), "--config", dir + "/node.conf"});
+  auto start_line = node.wait_for_line("listening on", deadline_in(20s));
+  INFO("stderr: " << node.err());
+  REQUIRE(start_line);
+  auto remote = RemoteNode::connect(PeerAddress{"127.0.0.1", port_from_start_line(*start_line)});
+  REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().message));
+  auto status = (*remote)->request("status", "{}");
+  REQUIRE(status);
+  NodeId id = 0;
+  REQUIRE(parse_hex_u64(nlohmann::json::parse(*status).at("node_id").get<std::string>(), id));
+  // No operator registry: unsigned commits apply (as meshos-ctl sends them without --key).
+  for (const char* kind : {"counter", "echo"}) {
+    auto placed = (*remote)->request("admin", nlohmann::json{{"unsigned", AdminEvent{admin::SetDaemonIntent{id, kind, true}}}}.dump());
+    REQUIRE_MESSAGE(placed, (placed ? "" : placed.error().message));
+  }
+  std::set<std::string> running;
+  auto watched = (*remote)->watch([&](const std::string& text) {
+    auto snapshot = snapshot_from_json(nlohmann::json::parse(text));
+    if (!snapshot) return true;
+    running.clear();
+    for (const auto& [daemon, d] : snapshot->daemons)
+      if (d.lifecycle == DaemonLifecycleState::Running) running.insert(d.name);
+    return running.size() < 2;
+  });
+  CHECK(watched);
+  CHECK(running == std::set<std::string>{"counter", "echo"});
+  remote->reset();
+  // Daemons built from factories move when their node drains; a lone node has no peer to move them to, and
+  // going away it says so (they are stopped all the same).
+  node.signal(SIGTERM);
+  const Exit e = node.wait_exit(deadline_in(30s));
+  CHECK(e.exited);
+  CHECK(e.code == 1);
+  CHECK(node.err().find("could not move") != std::string::npos);
 }
