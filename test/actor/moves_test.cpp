@@ -222,7 +222,8 @@ TEST_CASE("during a move the daemon refuses work with a retriable error, KillMig
   CHECK(runs(*failed, kCounterRef.id));
   CHECK(failed->migrations.empty());
   CHECK(nodes.transport->releases.load() == 1);
-  CHECK(nodes.b.snapshot()->daemons.count(kCounterRef.id) == 0);
+  SnapshotWatch watch_b(nodes.b);
+  CHECK(watch_b.seen([](const MeshOsSnapshot& s) { return s.daemons.count(kCounterRef.id) == 0; }));
   // It works on at a from the count it had.
   CHECK(count_after_one_more(nodes.a) == 2);
   auto stats = nodes.a.shutdown();
