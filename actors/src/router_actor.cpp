@@ -24,7 +24,8 @@ caf::actor spawn_router(RuntimePtr runtime) {
           if (auto slot = rt->find(id)) self->send(slot->actor, stop_atom::value);
         },
         [=](poll_atom) {
-          for (auto& slot : rt->daemons()) self->send(slot->actor, poll_atom::value);
+          for (auto& slot : rt->daemons())
+            if (slot->announced.load(std::memory_order_acquire)) self->send(slot->actor, poll_atom::value);
         },
         [=](quit_atom) { self->quit(); },
     };

@@ -154,11 +154,14 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
   slot->metadata.daemon_id = ref.id;
   slot->metadata.daemon_name = name;
   if (auto snap = snapshot()) slot->metadata.peers = snap->peers;
-  // Registered reaches the loop before anything the daemon's actor reports about itself.
-  publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{std::move(requirements), from_factory}});
   slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
   tracker_.track(slot->actor);
+  // Findable before the loop hears of it: once a snapshot shows the daemon, work and control reach it (a
+  // daemon built by the dispatcher is first seen in a snapshot, not through a handle). Polls wait for the
+  // announcement, so what the actor reports reaches the loop after its Registered.
   slot->live.store(true, std::memory_order_release);
+  publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{std::move(requirements), from_factory}});
+  slot->announced.store(true, std::memory_order_release);
   return slot;
 }
 

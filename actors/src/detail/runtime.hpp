@@ -39,6 +39,9 @@ struct DaemonSlot {
   // Set (release) once `actor` is assigned; the registry hands out only live slots (acquire), so no reader
   // sees the slot while its actor is still being spawned.
   std::atomic<bool> live{false};
+  // Set (release) once its Registered is on its way to the loop. The actor is polled (which makes it report
+  // health and saturation) only from then on, so its reports reach the loop after its registration.
+  std::atomic<bool> announced{false};
   Gate control_gate;  // control events sent by the router, not yet handled by the daemon's actor
   Gate data_gate;     // causal events delivered, not yet processed
 
