@@ -488,7 +488,8 @@ Result<NodeId> placement_target(const MeshOsSnapshot& s, const CapabilityFilter&
   for (const auto& [id, peer] : s.peers) {
     if (peer.health == PeerHealth::Unreachable) continue;
     if (peer.maintenance && kind_of(*peer.maintenance) != MaintenanceKind::Active) continue;
-    const bool avoided = std::any_of(s.avoid.begin(), s.avoid.end(), [&](const AvoidSnapshot& a) { return a.peer == id; });
+    const NodeId node = id;  // a structured binding cannot be captured in C++17
+    const bool avoided = std::any_of(s.avoid.begin(), s.avoid.end(), [node](const AvoidSnapshot& a) { return a.peer == node; });
     if (avoided) continue;
     CapabilitySet caps;
     caps.tags.insert(peer.capability_tags.begin(), peer.capability_tags.end());
