@@ -443,27 +443,38 @@ struct RemoteDeliverFigures {
   std::uint64_t window_full = 0;  // deliver calls the link's window refused (tried again at once)
 };
 
+// Two nodes of the bench's cluster in this process, the second joined to the first.
+struct NodePair {
+  std::unique_ptr<meshos::MeshNode> first, second;
+};
+NodePair start_node_pair(const meshos::MeshOsConfig& cfg, const std::string& workload) {
+  auto first = meshos::MeshNode::start(cfg, bench_network(1));
+  if (!first) fail(workload + ": node 1: " + first.error().to_string());
+  auto net2 = bench_network(2);
+  net2.peers = {meshos::PeerAddress{"127.0.0.1", (*first)->port()}};
+  auto second = meshos::MeshNode::start(cfg, net2);
+  if (!second) fail(workload + ": node 2: " + second.error().to_string());
+  return NodePair{std::move(*first), std::move(*second)};
+}
+
 // meshos: MeshNode::deliver from node 2 to a daemon on node 1 (two nodes, two actor systems, one process),
 // `events` of kPayloadBytes; the caller retries on queue_full (a full window). The figure: events until the
 // daemon counted the last one.
 RemoteDeliverFigures remote_deliver_meshos(std::uint64_t events) {
   meshos::MeshOsConfig cfg;
   cfg.event_queue_capacity = 65536;
-  auto receiver = meshos::MeshNode::start(cfg, bench_network(1));
-  if (!receiver) fail("remote_deliver: node 1: " + receiver.error().to_string());
-  auto net2 = bench_network(2);
-  net2.peers = {meshos::PeerAddress{"127.0.0.1", (*receiver)->port()}};
-  auto sender = meshos::MeshNode::start(cfg, net2);
-  if (!sender) fail("remote_deliver: node 2: " + sender.error().to_string());
+  auto nodes = start_node_pair(cfg, "remote_deliver");
+  auto& receiver = nodes.first;
+  auto& sender = nodes.second;
   Tally tally;
   auto key = meshos::EntityKeypair::generate();
-  auto handle = (*receiver)->sdk().register_daemon(std::make_unique<CountingDaemon>(&tally), key);
+  auto handle = receiver->sdk().register_daemon(std::make_unique<CountingDaemon>(&tally), key);
   if (!handle) fail("remote_deliver: register: " + handle.error().to_string());
   const auto target = meshos::DaemonAddress::by_id(key.origin_hash());
   // Node 2 knows the daemon once node 1's next hello described it.
   const auto until = BenchClock::now() + kWaitLimit;
   while (true) {
-    auto snap = (*sender)->sdk().snapshot();
+    auto snap = sender->sdk().snapshot();
     if (snap && meshos::locate_daemon(*snap, target)) break;
     if (BenchClock::now() > until) fail("remote_deliver: node 2 never saw the daemon");
     std::this_thread::yield();
@@ -473,7 +484,7 @@ RemoteDeliverFigures remote_deliver_meshos(std::uint64_t events) {
   RemoteDeliverFigures f;
   const auto start = now_ns();
   for (std::uint64_t i = 0; i < events;) {
-    auto sent = (*sender)->deliver(target, ev);
+    auto sent = sender->deliver(target, ev);
     if (sent) {
       ++i;
     } else if (sent.error().kind == "queue_full") {
@@ -486,8 +497,8 @@ RemoteDeliverFigures remote_deliver_meshos(std::uint64_t events) {
   if (!tally.wait_for_count(events)) fail("remote_deliver: not every event arrived");
   f.rate = per_second(events, seconds_between(start, tally.last_ns()));
   (void)handle->graceful_shutdown();
-  (void)(*sender)->shutdown();
-  (void)(*receiver)->shutdown();
+  (void)sender->shutdown();
+  (void)receiver->shutdown();
   return f;
 }
 
@@ -559,24 +570,21 @@ class HeavyDaemon : public meshos::MeshDaemon {
 double migrate_meshos_us(std::size_t state_bytes) {
   meshos::MeshOsConfig cfg;
   cfg.tick_interval = std::chrono::milliseconds(1);
-  auto source = meshos::MeshNode::start(cfg, bench_network(1));
-  if (!source) fail("migrate: node 1: " + source.error().to_string());
-  auto net2 = bench_network(2);
-  net2.peers = {meshos::PeerAddress{"127.0.0.1", (*source)->port()}};
-  auto target = meshos::MeshNode::start(cfg, net2);
-  if (!target) fail("migrate: node 2: " + target.error().to_string());
-  for (auto* node : {&*source, &*target}) {
+  auto nodes = start_node_pair(cfg, "migrate");
+  auto& source = nodes.first;
+  auto& target = nodes.second;
+  for (auto* node : {&source, &target}) {
     auto factory = (*node)->sdk().register_factory("heavy", [state_bytes] { return std::make_unique<HeavyDaemon>(state_bytes); });
     if (!factory) fail("migrate: factory: " + factory.error().to_string());
   }
   const meshos::DaemonRef daemon{0x4ea11, "heavy"};
-  if (!(*source)->sdk().publish(meshos::event::DaemonIntentUpdate{daemon, meshos::DaemonIntent::Run}))
+  if (!source->sdk().publish(meshos::event::DaemonIntentUpdate{daemon, meshos::DaemonIntent::Run}))
     fail("migrate: publish intent");
   // Ready once the source runs the daemon and sees the target healthy with an RTT (a move needs a peer).
-  const auto node2 = (*target)->node_id();
+  const auto node2 = target->node_id();
   const auto until = BenchClock::now() + kWaitLimit;
   while (true) {
-    auto snap = (*source)->sdk().snapshot();
+    auto snap = source->sdk().snapshot();
     auto peer = snap->peers.find(node2);
     auto d = snap->daemons.find(daemon.id);
     if (peer != snap->peers.end() && peer->second.rtt_ms && peer->second.health == meshos::PeerHealth::Healthy &&
@@ -586,15 +594,15 @@ double migrate_meshos_us(std::size_t state_bytes) {
     std::this_thread::yield();
   }
   const auto start = now_ns();
-  if (!(*source)->sdk().publish(meshos::event::Admin{meshos::admin::EnterMaintenance{(*source)->node_id(), 30'000}}))
+  if (!source->sdk().publish(meshos::event::Admin{meshos::admin::EnterMaintenance{source->node_id(), 30'000}}))
     fail("migrate: publish maintenance");
-  while (!(*target)->sdk().process(daemon.id, meshos::CausalEvent{}, std::chrono::seconds(5))) {
+  while (!target->sdk().process(daemon.id, meshos::CausalEvent{}, std::chrono::seconds(5))) {
     if (BenchClock::now() > until) fail("migrate: the daemon never ran on node 2");
     std::this_thread::yield();
   }
   const auto us = static_cast<double>(now_ns() - start) / 1e3;
-  (void)(*target)->shutdown();
-  (void)(*source)->shutdown();
+  (void)target->shutdown();
+  (void)source->shutdown();
   return us;
 }
 
