@@ -126,11 +126,12 @@ void Runtime::stop_saving_state() {
 Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,
                                                             const EntityKeypair& keypair,
                                                             std::size_t control_capacity) {
-  return add_daemon(std::move(daemon), keypair.origin_hash(), false, control_capacity);
+  return add_daemon(std::move(daemon), keypair.origin_hash(), nullptr, control_capacity);
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
-                                                       bool from_factory, std::size_t control_capacity) {
+                                                       const std::string* factory_name, std::size_t control_capacity) {
+  const bool from_factory = factory_name != nullptr;
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
   if (!daemon) return SdkError{"register_failed", "no daemon given"};
   std::string name;
@@ -142,6 +143,8 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
     return SdkError{"register_failed", std::string("daemon name() or requirements() threw: ") + e.what()};
   }
   if (name.empty()) return SdkError{"register_failed", "daemon name is empty"};
+  if (factory_name && name != *factory_name)
+    return SdkError{"register_failed", "the factory for '" + *factory_name + "' built a daemon named '" + name + "'"};
   DaemonRef ref{id, name};
   auto slot = std::make_shared<DaemonSlot>(shared_from_this(), ref, control_capacity, config_.event_queue_capacity);
   {
@@ -192,14 +195,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::host(const DaemonRef& ref) {
     return SdkError{"register_failed", "the factory for '" + ref.name + "' threw a non-standard exception"};
   }
   if (!daemon) return SdkError{"register_failed", "the factory for '" + ref.name + "' returned no daemon"};
-  std::string name;
-  try {
-    name = daemon->name();
-  } catch (...) {
-  }
-  if (name != ref.name)
-    return SdkError{"register_failed", "the factory for '" + ref.name + "' built a daemon named '" + name + "'"};
-  return add_daemon(std::move(daemon), ref.id, true, kDefaultControlCapacity);
+  return add_daemon(std::move(daemon), ref.id, &ref.name, kDefaultControlCapacity);
 }
 
 namespace {
@@ -245,13 +241,9 @@ void Runtime::migration_began(std::uint64_t id) {
   migrations_[id] = false;
 }
 
-bool Runtime::migration_ended(std::uint64_t id) {
+void Runtime::migration_ended(std::uint64_t id) {
   std::lock_guard<std::mutex> lock(migrations_mu_);
-  auto it = migrations_.find(id);
-  if (it == migrations_.end()) return false;
-  const bool aborted = it->second;
-  migrations_.erase(it);
-  return aborted;
+  migrations_.erase(id);
 }
 
 bool Runtime::migration_aborted(std::uint64_t id) const {

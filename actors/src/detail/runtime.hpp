@@ -150,8 +150,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::shared_ptr<MigrationTransport> migration_transport() const;
   // The dispatcher brackets each move; a KillMigration (from the loop) marks a move between the two.
   void migration_began(std::uint64_t id);
-  // True if the move was aborted meanwhile; forgets it either way.
-  bool migration_ended(std::uint64_t id);
+  void migration_ended(std::uint64_t id);
   bool migration_aborted(std::uint64_t id) const;
   void abort_migration(std::uint64_t id);
   // Idempotent. `force`: the daemon did not stop in time; kill its actor.
@@ -206,8 +205,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::atomic<bool> shut_down_{false};
   ActorTracker tracker_;
 
+  // `factory_name`: the daemon was built by the factory of that name and must carry it.
   Result<std::shared_ptr<DaemonSlot>> add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
-                                                 bool from_factory, std::size_t control_capacity);
+                                                 const std::string* factory_name, std::size_t control_capacity);
 
   mutable std::mutex registry_mu_;
   std::map<DaemonId, std::shared_ptr<DaemonSlot>> registry_;
