@@ -21,6 +21,8 @@ struct DaemonActorState {
   std::uint64_t processed = 0;
   std::uint64_t outputs = 0;
   std::uint64_t rejected = 0;  // causal events that arrived while stopped
+  // Work done since the state was last taken: an idle stateful daemon is not asked for its state again.
+  bool state_changed = false;
   // On its way to a peer: its state is out, so what it would process now would be lost with it. Work is refused
   // (daemon_moving, retriable: the daemon runs on the peer soon, or here again if the move fails).
   bool moving = false;
@@ -66,10 +68,12 @@ struct DaemonActorState {
     if (!stateful().value_or(false)) return;
     guarded("snapshot", [&] {
       if (auto s = daemon->snapshot()) last_snapshot = std::move(*s);
+      state_changed = false;
     });
   }
 
-  void poll() {
+  // On the actor's own cadence (daemon-check-interval): what changed is reported to the loop, nothing else.
+  void check() {
     if (!running) return;
     guarded("health", [&] {
       auto h = daemon->health();
@@ -85,7 +89,7 @@ struct DaemonActorState {
         report(lifecycle::SaturationChanged{s});
       }
     });
-    if (running) take_snapshot();
+    if (running && state_changed) take_snapshot();
   }
 
   void start() {
@@ -149,6 +153,7 @@ struct DaemonActorState {
       return out;
     }
     last_snapshot = state;
+    state_changed = false;
     return out;
   }
 
@@ -157,7 +162,7 @@ struct DaemonActorState {
   void accept(CausalEvent ev, caf::response_promise reply) {
     if (moving) {
       slot->data_gate.release();
-      rt->refused_while_moving.fetch_add(1, std::memory_order_relaxed);
+      rt->count_refused_while_moving();
       OutputsMsg out;
       out.error = SdkError{"daemon_moving", "daemon " + slot->daemon.name + " is moving to another node; try again"};
       if (reply.pending()) reply.deliver(std::move(out));
@@ -206,6 +211,7 @@ struct DaemonActorState {
       ++processed;
       outputs += out->size();
     }
+    state_changed = true;
     return out;
   }
 };
@@ -234,10 +240,12 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               self->state.accept(std::move(m.event), rp);
               return rp;
             },
-            [=](poll_atom) {
+            [=](check_atom) {
+              auto& state = self->state;
               // A control event the router dropped (its daemon left meanwhile) must not hold events forever.
-              self->state.release_held();
-              self->state.poll();
+              state.release_held();
+              state.check();
+              self->delayed_send(self, state.rt->config().daemon_check_interval, check_atom::value);
             },
             [=](move_out_atom) -> MoveOutMsg { return self->state.move_out(); },
             [=](move_back_atom) { self->state.moving = false; },

@@ -70,7 +70,7 @@ struct ExecutorState {
 
   void finish(caf::event_based_actor* self, const PendingAction& p, ActionOutcomeKind kind, std::string reason,
               std::uint32_t attempts) {
-    rt->action_depth.fetch_sub(1, std::memory_order_acq_rel);
+    rt->action_finished();
     if (kind != ActionOutcomeKind::Dispatched)
       rt->publish_internal(event::ActionOutcome{p.id, p.action, kind, std::move(reason), attempts});
     update_backpressure();
@@ -78,7 +78,7 @@ struct ExecutorState {
   }
 
   void update_backpressure() {
-    auto depth = rt->action_depth.load(std::memory_order_acquire);
+    auto depth = rt->actions_in_flight();
     switch (gauge->update(depth)) {
       case BackpressureGauge::Change::Asserted:
         ++stats.backpressure_asserts;
@@ -94,10 +94,10 @@ struct ExecutorState {
   }
 
   void report(caf::event_based_actor* self) {
-    stats.queue_depth = rt->action_depth.load(std::memory_order_relaxed);
-    stats.dropped = rt->actions_dropped.load(std::memory_order_relaxed);
+    stats.queue_depth = rt->actions_in_flight();
+    stats.dropped = rt->actions_dropped();
     stats.backpressure_active = gauge->active();
-    self->send(rt->loop, exec_stats_atom::value, StatsMsg{stats});
+    self->send(rt->loop(), exec_stats_atom::value, StatsMsg{stats});
   }
 };
 

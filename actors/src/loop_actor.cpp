@@ -147,9 +147,9 @@ struct LoopState {
 
   void publish_snapshot(TimePoint now) {
     auto& stats = state->loop_stats();
-    stats.events_rejected = rt->intake.dropped();
+    stats.events_rejected = rt->events_rejected();
     stats.control_dropped = rt->control_dropped();
-    stats.actions_dropped = rt->actions_dropped.load(std::memory_order_relaxed);
+    stats.actions_dropped = rt->actions_dropped();
     auto built = state->snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq);
     if (saving.on()) {
       auto& audit = built.audit;
@@ -159,11 +159,8 @@ struct LoopState {
     }
     // The executor reports when it finishes something; a stuck dispatcher must not freeze these figures.
     built.executor.dropped = stats.actions_dropped;
-    built.executor.queue_depth = rt->action_depth.load(std::memory_order_relaxed);
-    auto snap = std::make_shared<const MeshOsSnapshot>(std::move(built));
-    rt->store_snapshot(snap);
-    rt->snapshots_published.fetch_add(1, std::memory_order_relaxed);
-    rt->fan_out(snap);
+    built.executor.queue_depth = rt->actions_in_flight();
+    rt->publish_snapshot(std::make_shared<const MeshOsSnapshot>(std::move(built)));
   }
 
   void tick(caf::event_based_actor* self) {
@@ -171,18 +168,14 @@ struct LoopState {
     fold(event::Tick{});  // counts the tick
     auto actions = reconcile(state->actual(), state->desired(), now, state->config());
     auto pending = state->record_emitted(std::move(actions), now);
-    auto capacity = state->config().action_queue_capacity;
     for (auto& p : pending) {
-      if (rt->action_depth.load(std::memory_order_acquire) >= capacity) {
-        rt->actions_dropped.fetch_add(1, std::memory_order_relaxed);
+      if (!rt->accept_action()) {
         // The action never runs: undo its in-flight marks so a later reconcile emits it again.
         fold(event::ActionOutcome{p.id, p.action, ActionOutcomeKind::Failed, "action queue full", 0});
         continue;
       }
-      rt->action_depth.fetch_add(1, std::memory_order_acq_rel);
-      self->send(rt->executor, action_atom::value, ActionMsg{std::move(p)});
+      self->send(rt->executor(), action_atom::value, ActionMsg{std::move(p)});
     }
-    self->send(rt->router, poll_atom::value);
     save_if_changed(self, true);
     publish_snapshot(now);
     schedule_tick(self, now);
@@ -249,7 +242,7 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
         st.schedule_tick(self, now);
         return {
             [=](event_atom, const EventMsg& m) {
-              self->state.rt->intake.release();
+              self->state.rt->event_folded();
               if (self->state.stopped) return;
               self->state.fold(m.event);
               self->state.save_if_changed(self, false);

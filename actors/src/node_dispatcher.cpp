@@ -36,7 +36,7 @@ class NodeDispatcher : public ActionDispatcher {
     if (auto* stop = std::get_if<action::StopDaemon>(&a)) {
       if (!rt.find(stop->daemon.id))
         return DispatchOutcome::failed("daemon " + stop->daemon.name + " is not registered");
-      caf::anon_send(rt.router, stop_atom::value, stop->daemon.id);
+      caf::anon_send(rt.router(), stop_atom::value, stop->daemon.id);
       return DispatchOutcome::done();
     }
     if (auto* commit = std::get_if<action::CommitMaintenanceTransition>(&a)) {

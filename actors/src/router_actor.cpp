@@ -1,6 +1,7 @@
 // The control router: forwards control events to daemon actors with high priority, in the order they were
 // routed. The sender already holds a slot of the daemon's gate (Runtime::route), so at most control_capacity
-// events per daemon are outstanding, here or in the daemon's mailbox.
+// events per daemon are outstanding, here or in the daemon's mailbox. It sends nothing on its own: daemon
+// actors look at their daemons on their own cadence, so no tick makes one actor send N messages.
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 
@@ -22,10 +23,6 @@ caf::actor spawn_router(RuntimePtr runtime) {
         // After any Shutdown routed before it: high priority overtakes this normal-priority stop.
         [=](stop_atom, DaemonId id) {
           if (auto slot = rt->find(id)) self->send(slot->actor, stop_atom::value);
-        },
-        [=](poll_atom) {
-          for (auto& slot : rt->daemons())
-            if (slot->announced.load(std::memory_order_acquire)) self->send(slot->actor, poll_atom::value);
         },
         [=](quit_atom) { self->quit(); },
     };

@@ -30,18 +30,20 @@ std::shared_ptr<Runtime> make_runtime(std::unique_ptr<detail::OwnedSystem> owned
 
 // ---- MeshOsDaemonHandle ----
 
-MeshOsDaemonHandle::MeshOsDaemonHandle(std::shared_ptr<DaemonSlot> slot) : slot_(std::move(slot)) {}
+MeshOsDaemonHandle::MeshOsDaemonHandle(std::shared_ptr<Runtime> runtime, std::shared_ptr<DaemonSlot> slot)
+    : rt_(std::move(runtime)), slot_(std::move(slot)) {}
 MeshOsDaemonHandle::MeshOsDaemonHandle(MeshOsDaemonHandle&&) noexcept = default;
 MeshOsDaemonHandle& MeshOsDaemonHandle::operator=(MeshOsDaemonHandle&& other) noexcept {
   if (this != &other) {
-    if (slot_ && slot_->rt) slot_->rt->unregister_daemon(slot_, false);
+    if (slot_) rt_->unregister_daemon(slot_, false);
+    rt_ = std::move(other.rt_);
     slot_ = std::move(other.slot_);
   }
   return *this;
 }
 
 MeshOsDaemonHandle::~MeshOsDaemonHandle() {
-  if (slot_ && slot_->rt) slot_->rt->unregister_daemon(slot_, false);
+  if (slot_) rt_->unregister_daemon(slot_, false);
 }
 
 DaemonId MeshOsDaemonHandle::daemon_id() const { return slot_->daemon.id; }
@@ -61,23 +63,23 @@ std::optional<DaemonControl> MeshOsDaemonHandle::try_next_control() { return nex
 const MetadataView& MeshOsDaemonHandle::metadata() const { return slot_->metadata; }
 
 const MetadataView& MeshOsDaemonHandle::refresh_metadata() {
-  if (auto snap = slot_->rt->snapshot())
+  if (auto snap = rt_->snapshot())
     slot_->metadata = metadata_from_snapshot(*snap, slot_->daemon.id, slot_->daemon.name);
-  slot_->metadata.node_id = slot_->rt->node_id();
+  slot_->metadata.node_id = rt_->node_id();
   return slot_->metadata;
 }
 
 Result<void> MeshOsDaemonHandle::publish_log(LogLevel level, std::string message) {
-  if (slot_->rt->closed()) return loop_closed("daemon log line dropped");
-  return slot_->rt->publish(event::Log{LogLine{level, slot_->daemon.id, std::move(message)}});
+  if (rt_->closed()) return loop_closed("daemon log line dropped");
+  return rt_->publish(event::Log{LogLine{level, slot_->daemon.id, std::move(message)}});
 }
 
 Result<void> MeshOsDaemonHandle::publish_capabilities(CapabilitySet caps) {
   std::vector<std::string> tags(caps.tags.begin(), caps.tags.end());
   auto checked = make_capability_set(tags, caps.metadata);
   if (!checked) return checked.error();
-  if (slot_->rt->closed()) return loop_closed("capabilities not published");
-  return slot_->rt->publish(event::CapabilitiesPublished{slot_->daemon.id, std::move(checked.value())});
+  if (rt_->closed()) return loop_closed("capabilities not published");
+  return rt_->publish(event::CapabilitiesPublished{slot_->daemon.id, std::move(checked.value())});
 }
 
 std::uint64_t MeshOsDaemonHandle::dropped_control_events() const { return slot_->dropped(); }
@@ -100,7 +102,7 @@ Result<ShutdownOutcome> MeshOsDaemonHandle::graceful_shutdown(std::chrono::milli
     consumed = slot_->cv.wait_for(lock, grace, [&] { return slot_->shutdowns_consumed > before || slot_->closed; }) &&
                slot_->shutdowns_consumed > before;
   }
-  slot_->rt->unregister_daemon(slot_, !consumed);
+  rt_->unregister_daemon(slot_, !consumed);
   return consumed ? ShutdownOutcome::Consumed : ShutdownOutcome::Forced;
 }
 
@@ -150,7 +152,7 @@ Result<MeshOsDaemonHandle> MeshOsDaemonSdk::register_daemon(std::unique_ptr<Mesh
                                                             const EntityKeypair& keypair) {
   auto slot = rt_->register_daemon(std::move(daemon), keypair, control_capacity_);
   if (!slot) return slot.error();
-  return MeshOsDaemonHandle(std::move(slot.value()));
+  return MeshOsDaemonHandle(rt_, std::move(slot.value()));
 }
 
 Result<void> MeshOsDaemonSdk::register_factory(std::string name, DaemonFactory factory) {

@@ -46,6 +46,7 @@ const std::vector<Field>& fields() {
   static const std::vector<Field> all = {
       node_field("this-node", &C::this_node),
       duration_field("tick-interval", &C::tick_interval),
+      duration_field("daemon-check-interval", &C::daemon_check_interval),
       size_field("event-queue-capacity", &C::event_queue_capacity),
       size_field("action-queue-capacity", &C::action_queue_capacity),
       size_field("control-capacity", &C::control_capacity),
@@ -224,6 +225,7 @@ Result<void> MeshOsConfig::validate() const {
   // Zero would stop the loop, disable a bound or make a window meaningless.
   const std::pair<const char*, Millis> positive_durations[] = {
       {"tick-interval", tick_interval},
+      {"daemon-check-interval", daemon_check_interval},
       {"restart-backoff-initial", restart_backoff_initial},
       {"crash-loop-window", crash_loop_window},
       {"healthy-run-reset", healthy_run_reset},

@@ -165,13 +165,9 @@ TEST_CASE("a stateful daemon is restarted from its last snapshot after a crash")
   REQUIRE(h);
   auto id = h->daemon_id();
   for (int i = 0; i < 3; ++i) REQUIRE(sdk.process(id, CausalEvent{}, 5s));
-  // A poll reports health and takes the daemon's snapshot in the same step: once health is known, a
-  // snapshot exists to restart from.
+  // The first check after the work takes the daemon's state: from then on there is one to restart from.
+  REQUIRE(probe->states_taken.wait_at_least(1, 5s));
   SnapshotWatch watch(sdk);
-  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) {
-    auto* d = find_daemon(s, id);
-    return d && d->health.has_value();
-  }));
   probe->crash_on_process = true;
   REQUIRE_FALSE(sdk.process(id, CausalEvent{}, 5s));
   probe->crash_on_process = false;
@@ -386,7 +382,7 @@ TEST_CASE("cluster backpressure is broadcast to daemons on assert and on release
   CHECK(sdk.shutdown());
 }
 
-TEST_CASE("daemon health is polled each tick and shows in the snapshot") {
+TEST_CASE("daemon health is checked on the daemon's own cadence and shows in the snapshot") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   auto probe = std::make_shared<Probe>();
   auto h = sdk.register_daemon(make_daemon("h", probe), EntityKeypair::generate());
@@ -513,6 +509,8 @@ TEST_CASE("a daemon whose is_stateful throws is a crash in the snapshot, and the
   REQUIRE(h);
   const auto id = h->daemon_id();
   SnapshotWatch watch(sdk);
+  // Work makes the next check take the daemon's state, which asks is_stateful() first.
+  CHECK(sdk.process(id, CausalEvent{}, 5s));
   auto seen = watch.wait([&](const MeshOsSnapshot& s) {
     auto* d = find_daemon(s, id);
     return d && d->total_crashes >= 1;
@@ -524,5 +522,34 @@ TEST_CASE("a daemon whose is_stateful throws is a crash in the snapshot, and the
   auto other = sdk.register_daemon(make_daemon("steady", probe), EntityKeypair::generate());
   REQUIRE(other);
   CHECK(sdk.process(other->daemon_id(), CausalEvent{}, 5s));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("each daemon's actor checks its daemon on its own cadence, whatever the tick") {
+  auto cfg = fast_config();
+  cfg.tick_interval = std::chrono::hours(1);  // no tick runs while the test does
+  cfg.daemon_check_interval = 5ms;
+  auto sdk = MeshOsDaemonSdk::start(cfg, nullptr);
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("checked", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  CHECK(probe->health_checks.wait_at_least(5, 10s));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a stateful daemon's state is taken at the first check after work, never again while it idles") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("ledger", probe, /*stateful=*/true), EntityKeypair::generate());
+  REQUIRE(h);
+  const auto id = h->daemon_id();
+  REQUIRE(sdk.process(id, CausalEvent{}, 5s));
+  REQUIRE(probe->states_taken.wait_at_least(1, 5s));
+  const int taken = probe->states_taken.count();
+  // Five more checks of an idle daemon: its state is not asked for again.
+  REQUIRE(probe->health_checks.wait_at_least(probe->health_checks.count() + 5, 10s));
+  CHECK(probe->states_taken.count() == taken);
+  REQUIRE(sdk.process(id, CausalEvent{}, 5s));
+  CHECK(probe->states_taken.wait_at_least(taken + 1, 5s));
   CHECK(sdk.shutdown());
 }

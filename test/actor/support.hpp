@@ -17,6 +17,7 @@ using namespace std::chrono_literals;
 inline MeshOsConfig fast_config() {
   MeshOsConfig cfg;
   cfg.tick_interval = 10ms;
+  cfg.daemon_check_interval = 10ms;
   return cfg;
 }
 
@@ -41,6 +42,31 @@ class Latch {
   bool open_ = false;
 };
 
+// Counts calls made on another thread; a test waits for a count instead of for time to pass.
+class CallCounter {
+ public:
+  void add() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++count_;
+    }
+    cv_.notify_all();
+  }
+  int count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+  bool wait_at_least(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
 // What a test daemon observed, shared with the test after the daemon moved into the runtime.
 struct Probe {
   std::atomic<int> processed{0};
@@ -50,6 +76,8 @@ struct Probe {
   std::shared_ptr<Latch> gate;                                 // when set, process() waits on it
   std::atomic<bool> crash_on_process{false};
   std::atomic<bool> healthy{true};
+  CallCounter health_checks;  // health() calls: one per check of the daemon's actor
+  CallCounter states_taken;   // snapshot() calls of a stateful daemon
 };
 
 class TestDaemon : public MeshDaemon {
@@ -69,6 +97,7 @@ class TestDaemon : public MeshDaemon {
   bool is_stateful() const override { return stateful_; }
   std::optional<Bytes> snapshot() const override {
     if (!stateful_) return std::nullopt;
+    probe_->states_taken.add();
     return Bytes{static_cast<std::uint8_t>(count_)};
   }
   Result<void> restore(const Bytes& b) override {
@@ -77,6 +106,7 @@ class TestDaemon : public MeshDaemon {
     return {};
   }
   DaemonHealth health() const override {
+    probe_->health_checks.add();
     if (probe_->healthy) return health::Healthy{};
     return health::Degraded{"probe says so"};
   }

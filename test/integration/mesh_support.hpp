@@ -217,6 +217,12 @@ inline CtlRun ctl(const ThreeNodeCluster& cluster, MeshNode& node, TestPki* pki,
   args.insert(args.end(), words.begin(), words.end());
   ChildProcess child(args);
   auto exit = child.wait_exit(deadline_in(30s));
+  if (!exit.exited || exit.code != 0) {
+    std::string line;
+    for (const auto& w : words) line += " " + w;
+    MESSAGE("meshos-ctl" << line << (exit.exited ? " exited " + std::to_string(exit.code) : std::string(" hung"))
+                         << "\nstdout: " << child.out() << "\nstderr: " << child.err());
+  }
   REQUIRE(exit.exited);
   return CtlRun{exit.code, child.out(), child.err()};
 }

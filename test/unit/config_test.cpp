@@ -79,10 +79,10 @@ TEST_CASE("defaults match SPEC.md") {
 
 TEST_CASE("keys() lists every field once, in dashed form") {
   const auto& keys = MeshOsConfig::keys();
-  CHECK(keys.size() == 25);
+  CHECK(keys.size() == 26);
   CHECK(std::set<std::string>(keys.begin(), keys.end()).size() == keys.size());
   for (const char* key :
-       {"this-node", "tick-interval", "event-queue-capacity", "action-queue-capacity", "control-capacity",
+       {"this-node", "tick-interval", "daemon-check-interval", "event-queue-capacity", "action-queue-capacity", "control-capacity",
         "default-drain-deadline", "recovery-ramp-window", "stop-grace", "restart-backoff-initial",
         "restart-backoff-max", "restart-backoff-factor", "crash-loop-threshold", "crash-loop-window",
         "crash-loop-hold", "healthy-run-reset", "start-timeout", "rtt-degraded-threshold", "avoid-ttl",
@@ -97,6 +97,7 @@ TEST_CASE("every key can be set and shows up in the JSON form") {
   // A valid value for each key that differs from its default.
   const std::map<std::string, std::string> values = {
       {"this-node", "0x00000000000000ff"},  {"tick-interval", "7s"},
+      {"daemon-check-interval", "7s"},
       {"event-queue-capacity", "3"},        {"action-queue-capacity", "3"},
       {"control-capacity", "3"},            {"default-drain-deadline", "7s"},
       {"recovery-ramp-window", "7s"},       {"stop-grace", "7s"},

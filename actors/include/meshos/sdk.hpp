@@ -93,7 +93,8 @@ class MeshOsDaemonHandle {
 
  private:
   friend class MeshOsDaemonSdk;
-  explicit MeshOsDaemonHandle(std::shared_ptr<detail::DaemonSlot> slot);
+  MeshOsDaemonHandle(std::shared_ptr<detail::Runtime> runtime, std::shared_ptr<detail::DaemonSlot> slot);
+  std::shared_ptr<detail::Runtime> rt_;
   std::shared_ptr<detail::DaemonSlot> slot_;
 };
 

@@ -23,7 +23,8 @@ using action_atom = caf::atom_constant<caf::atom("action")>;    // PendingAction
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;  // DaemonControl, to a daemon
 using route_atom = caf::atom_constant<caf::atom("route")>;      // (DaemonId, DaemonControl), to the router
-using poll_atom = caf::atom_constant<caf::atom("poll")>;
+// To a daemon actor: look at the daemon now (health, saturation, state) and again on the actor's own cadence.
+using check_atom = caf::atom_constant<caf::atom("check")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
@@ -32,9 +33,6 @@ using process_atom = caf::atom_constant<caf::atom("process")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using exec_stats_atom = caf::atom_constant<caf::atom("execstats")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;  // ActionMsg -> OutcomeMsg, to the worker
-using attach_atom = caf::atom_constant<caf::atom("attach")>;
-using detach_atom = caf::atom_constant<caf::atom("detach")>;
-using close_atom = caf::atom_constant<caf::atom("close")>;
 using quit_atom = caf::atom_constant<caf::atom("quit")>;
 // (revision, audit seq, file bytes) to the state writer; (revision, audit seq, error or "") back to the loop.
 using save_atom = caf::atom_constant<caf::atom("save")>;
@@ -73,12 +71,6 @@ struct SnapshotMsg {
 struct StatsMsg {
   ExecutorStats stats;
 };
-struct DeadlineMsg {
-  TimePoint deadline;
-};
-struct SlotMsg {
-  std::shared_ptr<DaemonSlot> slot;
-};
 struct MoveOutMsg {
   std::optional<Bytes> state;  // nullopt: a stateless daemon, or a stateful one with nothing to save
   std::optional<SdkError> error;
@@ -97,7 +89,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::OutcomeMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::OutputsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SnapshotMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::DeadlineMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SlotMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::MoveOutMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StateMsg)

@@ -7,32 +7,6 @@
 
 namespace meshos::detail {
 
-// ---- DaemonSlot ----
-
-void DaemonSlot::consumed(const DaemonControl& c) {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (closed) return;
-    if (inbox.size() >= inbox_capacity) {
-      inbox.pop_front();
-      ++inbox_dropped;
-    }
-    inbox.push_back(c);
-    if (std::holds_alternative<Shutdown>(c)) ++shutdowns_consumed;
-  }
-  cv.notify_all();
-}
-
-void DaemonSlot::close() {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    closed = true;
-  }
-  cv.notify_all();
-}
-
-std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }
-
 // ---- ActorTracker ----
 
 void ActorTracker::track(const caf::actor& a) {
@@ -72,13 +46,14 @@ std::uint64_t random_epoch() {
 
 Runtime::Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed, MeshOsConfig config,
                  std::shared_ptr<ActionDispatcher> dispatcher, MeshOsDaemonSdk::Options options)
-    : intake(config.event_queue_capacity),
-      owned_system_(std::move(owned)),
+    : owned_system_(std::move(owned)),
       system_(owned_system_ ? &owned_system_->system : borrowed),
       config_(std::move(config)),
       dispatcher_(std::move(dispatcher)),
       options_(std::move(options)),
-      epoch_(random_epoch()) {}
+      epoch_(random_epoch()),
+      intake_(config_.event_queue_capacity),
+      actions_(config_.action_queue_capacity) {}
 
 // shutdown() (called by the SDK) stopped every actor and destroyed an owned system already; the destructor
 // may run on an actor's thread (the last reference), where waiting for actors would deadlock.
@@ -90,37 +65,36 @@ Result<void> Runtime::start() {
   auto node_dispatcher = options_.replace_node_dispatcher
                              ? dispatcher_
                              : make_node_dispatcher(weak_from_this(), dispatcher_);
-  router = spawn_router(shared_from_this());
-  tracker_.track(router);
-  executor = spawn_executor(shared_from_this(), std::move(node_dispatcher));
-  tracker_.track(executor);
-  loop = spawn_loop(shared_from_this(), std::move(*loop_start));
-  tracker_.track(loop);
+  router_ = spawn_router(shared_from_this());
+  tracker_.track(router_);
+  executor_ = spawn_executor(shared_from_this(), std::move(node_dispatcher));
+  tracker_.track(executor_);
+  loop_ = spawn_loop(shared_from_this(), std::move(*loop_start));
+  tracker_.track(loop_);
   // The loop publishes its first snapshot as it starts, on a scheduler thread: wait for it, so that
   // snapshot() is never empty once start() returned (issue 9, bug 1).
-  std::unique_lock<std::mutex> lock(snapshot_mu_);
-  if (!first_snapshot_.wait_for(lock, std::chrono::seconds(10), [&] { return latest_ != nullptr; }))
+  if (!snapshots_.wait_first(std::chrono::seconds(10)))
     return SdkError{"start_failed", "the loop did not publish its first snapshot within 10 s"};
   return {};
 }
 
 Result<void> Runtime::publish(MeshOsEvent ev) {
   if (closed()) return SdkError{"loop_closed", "the MeshOS loop has shut down; event dropped"};
-  if (!intake.try_acquire())
+  if (!intake_.try_acquire())
     return SdkError{"queue_full", "the MeshOS event queue is at capacity (" +
-                                      std::to_string(intake.capacity()) + "); event dropped"};
-  caf::anon_send(loop, event_atom::value, EventMsg{std::move(ev)});
+                                      std::to_string(intake_.capacity()) + "); event dropped"};
+  caf::anon_send(loop_, event_atom::value, EventMsg{std::move(ev)});
   return {};
 }
 
 void Runtime::publish_internal(MeshOsEvent ev) {
   if (closed()) return;
-  caf::anon_send(loop, internal_atom::value, EventMsg{std::move(ev)});
+  caf::anon_send(loop_, internal_atom::value, EventMsg{std::move(ev)});
 }
 
 // Not high priority: what was published before it is still saved.
 void Runtime::stop_saving_state() {
-  if (!closed()) caf::anon_send(loop, nosave_atom::value);
+  if (!closed()) caf::anon_send(loop_, nosave_atom::value);
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,
@@ -146,13 +120,8 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
   if (factory_name && name != *factory_name)
     return SdkError{"register_failed", "the factory for '" + *factory_name + "' built a daemon named '" + name + "'"};
   DaemonRef ref{id, name};
-  auto slot = std::make_shared<DaemonSlot>(shared_from_this(), ref, control_capacity, config_.event_queue_capacity);
-  {
-    std::lock_guard<std::mutex> lock(registry_mu_);
-    if (registry_.count(ref.id) != 0)
-      return SdkError{"register_failed", "daemon " + to_hex(ref.id) + " ('" + name + "') is already registered"};
-    registry_.emplace(ref.id, slot);
-  }
+  auto slot = std::make_shared<DaemonSlot>(ref, control_capacity, config_.event_queue_capacity);
+  if (auto added = registry_.add(slot); !added) return added.error();
   slot->metadata.node_id = node_id();
   slot->metadata.daemon_id = ref.id;
   slot->metadata.daemon_name = name;
@@ -160,35 +129,24 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
   slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
   tracker_.track(slot->actor);
   // Findable before the loop hears of it: once a snapshot shows the daemon, work and control reach it (a
-  // daemon built by the dispatcher is first seen in a snapshot, not through a handle). Polls wait for the
-  // announcement, so what the actor reports reaches the loop after its Registered.
+  // daemon built by the dispatcher is first seen in a snapshot, not through a handle). The actor checks its
+  // daemon only once told to, after the Registered is on its way, so what it reports reaches the loop after.
   slot->live.store(true, std::memory_order_release);
   publish_internal(event::DaemonLifecycle{ref, lifecycle::Registered{std::move(requirements), from_factory}});
-  slot->announced.store(true, std::memory_order_release);
+  caf::anon_send(slot->actor, check_atom::value);
   return slot;
 }
 
 Result<void> Runtime::register_factory(std::string name, DaemonFactory factory) {
-  if (name.empty()) return SdkError{"register_failed", "a daemon factory needs a name"};
-  if (!factory) return SdkError{"register_failed", "no factory given for daemons named '" + name + "'"};
-  std::lock_guard<std::mutex> lock(registry_mu_);
-  if (!factories_.emplace(name, std::move(factory)).second)
-    return SdkError{"register_failed", "a factory for daemons named '" + name + "' is registered already"};
-  return {};
+  return registry_.add_factory(std::move(name), std::move(factory));
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::host(const DaemonRef& ref) {
-  DaemonFactory factory;
-  {
-    std::lock_guard<std::mutex> lock(registry_mu_);
-    auto it = factories_.find(ref.name);
-    if (it == factories_.end())
-      return SdkError{"no_factory", "node " + to_hex(node_id()) + " has no factory for daemons named '" + ref.name + "'"};
-    factory = it->second;
-  }
+  auto factory = registry_.factory(ref.name, node_id());
+  if (!factory) return factory.error();
   std::unique_ptr<MeshDaemon> daemon;
   try {
-    daemon = factory();
+    daemon = factory.value()();
   } catch (const std::exception& e) {
     return SdkError{"register_failed", "the factory for '" + ref.name + "' threw: " + e.what()};
   } catch (...) {
@@ -261,12 +219,7 @@ void Runtime::abort_migration(std::uint64_t id) {
 
 void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force) {
   if (slot->unregistered.exchange(true)) return;
-  {
-    std::lock_guard<std::mutex> lock(registry_mu_);
-    auto i = registry_.find(slot->daemon.id);
-    if (i != registry_.end() && i->second == slot) registry_.erase(i);
-  }
-  removed_control_dropped.fetch_add(slot->dropped());
+  registry_.remove(slot);
   slot->close();
   if (force)
     caf::anon_send_exit(slot->actor, caf::exit_reason::kill);
@@ -274,86 +227,29 @@ void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool fo
   publish_internal(event::DaemonLifecycle{slot->daemon, lifecycle::Unregistered{}});
 }
 
-std::shared_ptr<DaemonSlot> Runtime::find(DaemonId id) const {
-  std::lock_guard<std::mutex> lock(registry_mu_);
-  auto i = registry_.find(id);
-  return i == registry_.end() || !i->second->live.load(std::memory_order_acquire) ? nullptr : i->second;
-}
-
-std::vector<std::shared_ptr<DaemonSlot>> Runtime::daemons() const {
-  std::lock_guard<std::mutex> lock(registry_mu_);
-  std::vector<std::shared_ptr<DaemonSlot>> out;
-  out.reserve(registry_.size());
-  for (auto& kv : registry_)
-    if (kv.second->live.load(std::memory_order_acquire)) out.push_back(kv.second);
-  return out;
-}
-
 // The gate is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
 // more than the daemons' capacities together.
 void Runtime::route(DaemonId id, const DaemonControl& c) {
   if (closed()) return;
-  auto slot = find(id);
-  if (!slot || !slot->control_gate.try_acquire()) return;  // unknown daemon: no-op; full: counted by the gate
-  caf::anon_send<caf::message_priority::high>(router, route_atom::value, ControlMsg{c, true, std::move(slot)});
+  if (auto slot = registry_.reserve_control(id))
+    caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
 void Runtime::broadcast(const DaemonControl& c) {
   if (closed()) return;
-  for (auto& slot : daemons())
-    if (slot->control_gate.try_acquire())
-      caf::anon_send<caf::message_priority::high>(router, route_atom::value, ControlMsg{c, true, slot});
-}
-
-std::uint64_t Runtime::control_dropped() const {
-  std::uint64_t total = removed_control_dropped.load();
-  for (auto& s : daemons()) total += s->dropped();
-  return total;
-}
-
-SnapshotPtr Runtime::snapshot() const {
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  return latest_;
-}
-
-void Runtime::store_snapshot(SnapshotPtr s) {
-  {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
-    latest_ = std::move(s);
-  }
-  first_snapshot_.notify_all();
+  for (auto& slot : registry_.reserve_control_all())
+    caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
 std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {
-  auto gate = std::make_shared<Gate>(1);
+  auto gate = std::make_shared<Gate>(1);  // a busy subscriber skips snapshots instead of queueing them
   auto a = spawn_subscriber(shared_from_this(), std::move(cb), gate);
   tracker_.track(a);
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  auto id = next_subscriber_++;
-  subscribers_.emplace(id, Subscriber{a, gate});
-  return id;
+  return snapshots_.add_subscriber(std::move(a), std::move(gate));
 }
 
 void Runtime::unsubscribe(std::uint64_t id) {
-  caf::actor a;
-  {
-    std::lock_guard<std::mutex> lock(subscribers_mu_);
-    auto i = subscribers_.find(id);
-    if (i == subscribers_.end()) return;
-    a = i->second.actor;
-    subscribers_.erase(i);
-  }
-  caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
-}
-
-void Runtime::fan_out(const SnapshotPtr& s) {
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  for (auto& kv : subscribers_) {
-    if (kv.second.gate->try_acquire())
-      caf::anon_send(kv.second.actor, snapshot_atom::value, SnapshotMsg{s});
-    else
-      subscriber_drops.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (auto a = snapshots_.remove_subscriber(id)) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
@@ -404,32 +300,20 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
     stats.loop = snap->loop;
     stats.executor = snap->executor;
   }
-  stats.snapshots_published = snapshots_published.load();
-  stats.subscriber_drops = subscriber_drops.load();
-  stats.refused_while_moving = refused_while_moving.load();
+  stats.snapshots_published = snapshots_.published();
+  stats.subscriber_drops = snapshots_.subscriber_drops();
+  stats.refused_while_moving = refused_while_moving_.load();
 
-  std::vector<std::shared_ptr<DaemonSlot>> slots;
-  {
-    std::lock_guard<std::mutex> lock(registry_mu_);
-    for (auto& kv : registry_) slots.push_back(kv.second);
-    registry_.clear();
-  }
+  auto slots = registry_.take_all();
   stats.daemons_at_shutdown = slots.size();
-  stats.control_dropped = removed_control_dropped.load();
+  stats.control_dropped = registry_.control_dropped();
   for (auto& s : slots) {
-    stats.control_dropped += s->dropped();
     s->unregistered.store(true);
     s->close();
     caf::anon_send<caf::message_priority::high>(s->actor, quit_atom::value);
   }
-  std::vector<caf::actor> subs;
-  {
-    std::lock_guard<std::mutex> lock(subscribers_mu_);
-    for (auto& kv : subscribers_) subs.push_back(kv.second.actor);
-    subscribers_.clear();
-  }
-  for (auto& a : subs) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
-  for (auto* a : {&loop, &executor, &router})
+  for (auto& a : snapshots_.remove_all_subscribers()) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
+  for (auto* a : {&loop_, &executor_, &router_})
     if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
 
   // Daemon code may be stuck: wait a bounded time, then kill, then give up waiting rather than hang.

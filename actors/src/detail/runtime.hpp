@@ -1,6 +1,7 @@
 #pragma once
 // The runtime behind MeshOsDaemonSdk: the actor system (owned or borrowed), the loop, executor and router
-// actors, the registry of daemons, the bounded event intake and the latest snapshot.
+// actors, and the pieces they share, each with one owner: the daemons (DaemonRegistry), the snapshots
+// (SnapshotHub), and the bounds on events and actions in flight (Gates behind intent-named calls).
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -17,54 +18,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include "detail/daemon_registry.hpp"
 #include "detail/gate.hpp"
+#include "detail/snapshot_hub.hpp"
 #include "meshos/sdk.hpp"
 #include "meshos/state.hpp"
 
 namespace meshos::detail {
 
-class Runtime;
 struct OutputsMsg;
-
-// Everything one registered daemon shares between its handle, the registry, the router and its actor.
-struct DaemonSlot {
-  DaemonSlot(std::shared_ptr<Runtime> runtime, DaemonRef ref, std::size_t control_capacity,
-             std::size_t data_capacity)
-      : rt(std::move(runtime)), daemon(std::move(ref)), control_gate(control_capacity),
-        data_gate(data_capacity), inbox_capacity(control_capacity) {}
-
-  std::shared_ptr<Runtime> rt;
-  DaemonRef daemon;
-  caf::actor actor;
-  // Set (release) once `actor` is assigned; the registry hands out only live slots (acquire), so no reader
-  // sees the slot while its actor is still being spawned.
-  std::atomic<bool> live{false};
-  // Set (release) once its Registered is on its way to the loop. The actor is polled (which makes it report
-  // health and saturation) only from then on, so its reports reach the loop after its registration.
-  std::atomic<bool> announced{false};
-  Gate control_gate;  // control events sent by the router, not yet handled by the daemon's actor
-  Gate data_gate;     // causal events delivered, not yet processed
-
-  // Control events the actor consumed, kept for next_control(): the newest inbox_capacity of them. A daemon
-  // that only uses on_control never drains it; what falls out is not a dropped control event (it was
-  // consumed), so it is counted apart.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<DaemonControl> inbox;
-  std::size_t inbox_capacity;
-  std::uint64_t inbox_dropped = 0;
-  bool closed = false;               // unregistered or runtime gone: next_control returns nullopt
-  std::uint64_t shutdowns_consumed = 0;
-
-  MetadataView metadata;
-  std::atomic<bool> unregistered{false};
-  std::atomic<bool> shutdown_requested{false};
-
-  // Called by the daemon's actor after it handled a control event.
-  void consumed(const DaemonControl& c);
-  void close();
-  std::uint64_t dropped() const;
-};
 
 // How a daemon reaches a peer when its node drains (action::MigrateDaemon): the network layer (MeshNode)
 // installs one; an SDK off the network has none, so its daemons cannot move. Both calls block (they run on
@@ -123,6 +85,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   Result<void> publish(MeshOsEvent ev);  // gated
   void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
+  // The loop took a published event out of its mailbox.
+  void event_folded() { intake_.release(); }
+  std::uint64_t events_rejected() const { return intake_.dropped(); }
   void stop_saving_state();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   // The loop folded a Shutdown event: nothing is published, delivered or registered any more (loop_closed);
@@ -153,23 +118,28 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void migration_ended(std::uint64_t id);
   bool migration_aborted(std::uint64_t id) const;
   void abort_migration(std::uint64_t id);
+  // A daemon on its way to a peer refused a causal event (daemon_moving).
+  void count_refused_while_moving() { refused_while_moving_.fetch_add(1, std::memory_order_relaxed); }
   // Idempotent. `force`: the daemon did not stop in time; kill its actor.
   void unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force);
-  std::shared_ptr<DaemonSlot> find(DaemonId id) const;
-  std::vector<std::shared_ptr<DaemonSlot>> daemons() const;
+  std::shared_ptr<DaemonSlot> find(DaemonId id) const { return registry_.find(id); }
 
   // Control routing (at-most-once, bounded per daemon, high priority). Unknown daemon: a silent no-op.
   void route(DaemonId id, const DaemonControl& c);
   void broadcast(const DaemonControl& c);
-  std::uint64_t control_dropped() const;
+  std::uint64_t control_dropped() const { return registry_.control_dropped(); }
 
-  SnapshotPtr snapshot() const;
-  void store_snapshot(SnapshotPtr s);
+  // The executor's bound (action_queue_capacity): false when it is full (the action is dropped and counted).
+  bool accept_action() { return actions_.try_acquire(); }
+  void action_finished() { actions_.release(); }
+  std::size_t actions_in_flight() const { return actions_.in_flight(); }
+  std::uint64_t actions_dropped() const { return actions_.dropped(); }
 
+  SnapshotPtr snapshot() const { return snapshots_.latest(); }
+  // The loop's newest snapshot: what snapshot() reads from now on, handed to every subscriber.
+  void publish_snapshot(const SnapshotPtr& s) { snapshots_.publish(s); }
   std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> cb);
   void unsubscribe(std::uint64_t id);
-  // Hands one snapshot to every subscriber (one shared pointer, no copy of the snapshot).
-  void fan_out(const SnapshotPtr& s);
 
   Result<void> deliver(DaemonId id, CausalEvent ev);
   // The daemon's slot with one unit of its data gate taken (loop_closed, not_found, queue_full).
@@ -180,19 +150,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // Counted so shutdown() can wait for it (with a deadline).
   void track(const caf::actor& a) { tracker_.track(a); }
 
-  // Shared with the actors.
-  Gate intake;              // events published, not yet folded
-  std::atomic<std::size_t> action_depth{0};  // actions accepted by the executor, not yet finished
-  std::atomic<std::uint64_t> actions_dropped{0};
-  std::atomic<std::uint64_t> snapshots_published{0};
-  std::atomic<std::uint64_t> subscriber_drops{0};
-  std::atomic<std::uint64_t> removed_control_dropped{0};  // drop counts of daemons that left
-  // Causal events refused (daemon_moving) by daemons on their way to a peer.
-  std::atomic<std::uint64_t> refused_while_moving{0};
-
-  caf::actor loop;
-  caf::actor executor;
-  caf::actor router;
+  // Spawned in start(), before anything else can reach them; read-only from then on.
+  const caf::actor& loop() const { return loop_; }
+  const caf::actor& executor() const { return executor_; }
+  const caf::actor& router() const { return router_; }
 
  private:
   std::unique_ptr<OwnedSystem> owned_system_;
@@ -209,26 +170,19 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   Result<std::shared_ptr<DaemonSlot>> add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
                                                  const std::string* factory_name, std::size_t control_capacity);
 
-  mutable std::mutex registry_mu_;
-  std::map<DaemonId, std::shared_ptr<DaemonSlot>> registry_;
-  std::map<std::string, DaemonFactory> factories_;  // under registry_mu_
+  DaemonRegistry registry_;
+  SnapshotHub snapshots_;
+  Gate intake_;   // events published, not yet folded
+  Gate actions_;  // actions accepted by the executor, not yet finished
+  std::atomic<std::uint64_t> refused_while_moving_{0};
+  caf::actor loop_;
+  caf::actor executor_;
+  caf::actor router_;
 
   mutable std::mutex migrations_mu_;
   std::shared_ptr<MigrationTransport> transport_;
   std::map<std::uint64_t, bool> migrations_;  // moves under way: aborted?
   std::deque<std::pair<std::uint64_t, DaemonId>> adopted_;  // the latest moves that came here (bounded)
-
-  mutable std::mutex snapshot_mu_;
-  std::condition_variable first_snapshot_;  // start() waits on it: snapshot() is never empty after start
-  SnapshotPtr latest_;
-
-  std::mutex subscribers_mu_;
-  struct Subscriber {
-    caf::actor actor;
-    std::shared_ptr<Gate> gate;  // capacity 1: a busy subscriber skips snapshots instead of queueing them
-  };
-  std::map<std::uint64_t, Subscriber> subscribers_;
-  std::uint64_t next_subscriber_ = 1;
 };
 
 // What the loop starts from: its state (with what the state dir kept put back) and where to save it.

@@ -18,6 +18,9 @@ namespace meshos {
 struct MeshOsConfig {
   NodeId this_node = 0;                    // this-node
   Millis tick_interval{500};               // tick-interval
+  // daemon-check-interval: how often each daemon's actor asks its daemon for health, saturation and (when it
+  // did work since) its state. Each actor keeps its own cadence, so no tick makes one actor send N messages.
+  Millis daemon_check_interval{500};
   std::size_t event_queue_capacity = 1024;   // event-queue-capacity
   std::size_t action_queue_capacity = 1024;  // action-queue-capacity
   std::size_t control_capacity = 8;          // control-capacity (min 1)

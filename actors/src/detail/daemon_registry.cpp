@@ -1,0 +1,120 @@
+#include "detail/daemon_registry.hpp"
+
+namespace meshos::detail {
+
+// ---- DaemonSlot ----
+
+void DaemonSlot::consumed(const DaemonControl& c) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) return;
+    if (inbox.size() >= inbox_capacity) {
+      inbox.pop_front();
+      ++inbox_dropped;
+    }
+    inbox.push_back(c);
+    if (std::holds_alternative<Shutdown>(c)) ++shutdowns_consumed;
+  }
+  cv.notify_all();
+}
+
+void DaemonSlot::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    closed = true;
+  }
+  cv.notify_all();
+}
+
+std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }
+
+// ---- DaemonRegistry ----
+
+Result<void> DaemonRegistry::add(const SlotPtr& slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!slots_.emplace(slot->daemon.id, slot).second)
+    return SdkError{"register_failed", "daemon " + to_hex(slot->daemon.id) + " ('" + slot->daemon.name +
+                                           "') is already registered"};
+  return {};
+}
+
+bool DaemonRegistry::remove(const SlotPtr& slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto i = slots_.find(slot->daemon.id);
+  if (i == slots_.end() || i->second != slot) return false;
+  slots_.erase(i);
+  return true;
+}
+
+std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::take_all() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SlotPtr> out;
+  out.reserve(slots_.size());
+  for (auto& kv : slots_) out.push_back(std::move(kv.second));
+  slots_.clear();
+  return out;
+}
+
+DaemonRegistry::SlotPtr DaemonRegistry::find(DaemonId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto i = slots_.find(id);
+  return i == slots_.end() || !i->second->live.load(std::memory_order_acquire) ? nullptr : i->second;
+}
+
+std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SlotPtr> out;
+  out.reserve(slots_.size());
+  for (auto& kv : slots_)
+    if (kv.second->live.load(std::memory_order_acquire)) out.push_back(kv.second);
+  return out;
+}
+
+std::size_t DaemonRegistry::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slots_.size();
+}
+
+Result<void> DaemonRegistry::add_factory(std::string name, DaemonFactory factory) {
+  if (name.empty()) return SdkError{"register_failed", "a daemon factory needs a name"};
+  if (!factory) return SdkError{"register_failed", "no factory given for daemons named '" + name + "'"};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!factories_.emplace(name, std::move(factory)).second)
+    return SdkError{"register_failed", "a factory for daemons named '" + name + "' is registered already"};
+  return {};
+}
+
+Result<DaemonFactory> DaemonRegistry::factory(const std::string& name, NodeId node) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = factories_.find(name);
+  if (it == factories_.end())
+    return SdkError{"no_factory", "node " + to_hex(node) + " has no factory for daemons named '" + name + "'"};
+  return it->second;
+}
+
+DaemonRegistry::SlotPtr DaemonRegistry::reserve_control(DaemonId id) {
+  auto slot = find(id);
+  if (!slot) return nullptr;
+  if (!slot->control_gate.try_acquire()) {
+    control_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return slot;
+}
+
+std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::reserve_control_all() {
+  auto slots = live();
+  std::size_t kept = 0;
+  std::uint64_t full = 0;
+  for (auto& slot : slots) {
+    if (slot->control_gate.try_acquire())
+      slots[kept++] = std::move(slot);
+    else
+      ++full;
+  }
+  slots.resize(kept);
+  if (full != 0) control_dropped_.fetch_add(full, std::memory_order_relaxed);
+  return slots;
+}
+
+}  // namespace meshos::detail
