@@ -191,6 +191,14 @@ class Launcher {
       schedule_restart(n);
       return;
     }
+    // Made before fork: between fork and exec the child may only make async-signal-safe calls (a malloc
+    // there deadlocks if another thread held the allocator's lock at the fork).
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    const std::string exec_failed = "meshos-run: cannot run " + argv[0] + " (errno ";
+    sigset_t none;
+    sigemptyset(&none);
     const pid_t launcher = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
@@ -206,17 +214,16 @@ class Launcher {
       // If meshos-run itself dies (SIGKILL), its nodes must not live on unsupervised: they get SIGTERM and drain.
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != launcher) _exit(1);  // the launcher died before prctl took effect
-      sigset_t none;
-      sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
       dup2(pipe_fds[1], STDOUT_FILENO);
       dup2(pipe_fds[1], STDERR_FILENO);
-      std::vector<char*> cargv;
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
       execvp(cargv[0], cargv.data());
-      const std::string msg = "meshos-run: cannot run " + argv[0] + ": " + std::strerror(errno) + "\n";
-      (void)!write(STDERR_FILENO, msg.data(), msg.size());
+      char digits[16];
+      int n = 0;
+      for (int e = errno; n == 0 || e != 0; e /= 10) digits[n++] = static_cast<char>('0' + e % 10);
+      (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+      while (n > 0) (void)!write(STDERR_FILENO, &digits[--n], 1);
+      (void)!write(STDERR_FILENO, ")\n", 2);
       _exit(127);
     }
     close(pipe_fds[1]);

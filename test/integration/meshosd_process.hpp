@@ -63,16 +63,19 @@ class ChildProcess {
     int out[2];
     int err[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return;
+    // Everything the child needs is made before fork: in a multithreaded parent only async-signal-safe calls
+    // are allowed between fork and exec. A malloc there deadlocks when another thread held the allocator's
+    // lock at the fork (seen under ASan: the child never ran, its pipes stayed open, the test saw a hang).
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    sigset_t none;
+    sigemptyset(&none);
     pid_ = fork();
     if (pid_ == 0) {
-      sigset_t none;
-      sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
       dup2(out[1], STDOUT_FILENO);
       dup2(err[1], STDERR_FILENO);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
       execv(args[0], args.data());
       _exit(127);
     }
