@@ -20,7 +20,8 @@ MESHOS_DEBIAN_PACKAGES=(build-essential cmake g++ libcaf-dev nlohmann-json3-dev 
 MESHOS_FAST_LINK=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld
                   -DCMAKE_MODULE_LINKER_FLAGS=-fuse-ld=lld)
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Each line says how long the script has run, so a CI log shows where its 30 minutes go.
+log() { printf '==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs whichever of the packages above are missing (apt-get only runs when something is).
