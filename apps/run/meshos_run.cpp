@@ -219,10 +219,10 @@ class Launcher {
       dup2(pipe_fds[1], STDERR_FILENO);
       execvp(cargv[0], cargv.data());
       char digits[16];
-      int n = 0;
-      for (int e = errno; n == 0 || e != 0; e /= 10) digits[n++] = static_cast<char>('0' + e % 10);
+      int len = 0;
+      for (int e = errno; len == 0 || e != 0; e /= 10) digits[len++] = static_cast<char>('0' + e % 10);
       (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
-      while (n > 0) (void)!write(STDERR_FILENO, &digits[--n], 1);
+      while (len > 0) (void)!write(STDERR_FILENO, &digits[--len], 1);
       (void)!write(STDERR_FILENO, ")\n", 2);
       _exit(127);
     }
