@@ -54,6 +54,7 @@ void moves_with_its_count(TestPki* pki) {
   // c keeps calling the counter by name while a drains: every call either counted once or was refused.
   std::atomic<bool> drained{false};
   std::map<std::string, int> refusals;
+  std::string last_refusal;  // its kind and message: what to read when a kind is not one of a move's
   std::uint64_t answered = 0, last_count = 0;
   bool in_order = true;
   SnapshotWatch c_watch(c.sdk());
@@ -66,6 +67,7 @@ void moves_with_its_count(TestPki* pki) {
       auto out = c.process(DaemonAddress::by_name("counter"), CausalEvent{}, 10s);
       if (!out) {
         ++refusals[out.error().kind];
+        last_refusal = out.error().describe();
         // Not where c's view says: the view follows with the next heartbeat, so wait for c's next snapshot.
         if (out.error().kind == "not_found" || out.error().kind == "ambiguous_daemon") (void)c_watch.next(1s);
         continue;
@@ -99,7 +101,7 @@ void moves_with_its_count(TestPki* pki) {
   INFO("refusals: " << [&] {
     std::string all;
     for (auto& [kind, n] : refusals) all += kind + "=" + std::to_string(n) + " ";
-    return all;
+    return all + "(last: " + last_refusal + ")";
   }());
   CHECK(answered >= 20);
   CHECK(in_order);

@@ -256,9 +256,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
   auto slot = find(id);
   if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
-  if (!slot->data_gate.try_acquire())
-    return SdkError{"queue_full", "daemon " + slot->daemon.name + " has " +
-                                      std::to_string(slot->data_gate.capacity()) + " events pending; event dropped"};
+  if (!slot->data_gate.try_acquire()) return SdkError{"queue_full", slot->queue_full_text};
   return slot;
 }
 
@@ -288,6 +286,10 @@ Result<std::vector<Bytes>> outputs_of(OutputsMsg m) {
 
 SdkError process_failure(caf::actor_system& sys, const caf::error& err, const std::string& daemon_name) {
   if (err == caf::sec::request_timeout) return SdkError{"timeout", "daemon " + daemon_name + " did not answer in time"};
+  // Its actor ended with the event still in the mailbox (the daemon was unregistered, or moved to a peer,
+  // meanwhile): the event was never processed, so the caller may send it again.
+  if (err == caf::sec::request_receiver_down)
+    return SdkError{"not_running", "daemon " + daemon_name + " left before it took the event"};
   return SdkError{"process_failed", sys.render(err)};
 }
 
