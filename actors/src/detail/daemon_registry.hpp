@@ -24,7 +24,9 @@ namespace meshos::detail {
 struct DaemonSlot {
   DaemonSlot(DaemonRef ref, std::size_t control_capacity, std::size_t data_capacity)
       : daemon(std::move(ref)), control_gate(control_capacity), data_gate(data_capacity),
-        inbox_capacity(control_capacity) {}
+        inbox_capacity(control_capacity),
+        queue_full_text("daemon " + daemon.name + " has " + std::to_string(data_gate.capacity()) +
+                        " events pending; event dropped") {}
 
   DaemonRef daemon;
   caf::actor actor;
@@ -44,6 +46,9 @@ struct DaemonSlot {
   std::uint64_t inbox_dropped = 0;
   bool closed = false;               // unregistered or runtime gone: next_control returns nullopt
   std::uint64_t shutdowns_consumed = 0;
+
+  // The queue_full message, made once: a caller that retries a full daemon meets it on every attempt.
+  const std::string queue_full_text;
 
   MetadataView metadata;
   std::atomic<bool> unregistered{false};

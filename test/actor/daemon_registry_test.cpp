@@ -1,0 +1,116 @@
+// The runtime's shared pieces on their own: the daemon registry and the snapshot hub.
+#include <doctest/doctest.h>
+
+#include <caf/all.hpp>
+
+#include "detail/daemon_registry.hpp"
+#include "detail/messages.hpp"
+#include "detail/snapshot_hub.hpp"
+
+namespace meshos::detail {
+
+namespace {
+
+std::shared_ptr<DaemonSlot> live_slot(DaemonId id, const std::string& name, std::size_t control_capacity = 2) {
+  auto slot = std::make_shared<DaemonSlot>(DaemonRef{id, name}, control_capacity, 4);
+  slot->live.store(true);
+  return slot;
+}
+
+}  // namespace
+
+TEST_CASE("the registry holds one slot per id and hands out live slots only") {
+  DaemonRegistry registry;
+  auto a = live_slot(1, "a");
+  REQUIRE(registry.add(a));
+  auto again = registry.add(live_slot(1, "a-again"));
+  REQUIRE_FALSE(again);
+  CHECK(again.error().kind == "register_failed");
+  CHECK(registry.find(1) == a);
+
+  auto spawning = std::make_shared<DaemonSlot>(DaemonRef{2, "b"}, 2, 4);  // its actor is not there yet
+  REQUIRE(registry.add(spawning));
+  CHECK(registry.find(2) == nullptr);
+  CHECK(registry.live().size() == 1);
+  CHECK(registry.size() == 2);
+
+  // Only the slot given is removed: a newer slot under the same id stays.
+  CHECK_FALSE(registry.remove(live_slot(1, "a")));
+  CHECK(registry.remove(a));
+  CHECK_FALSE(registry.remove(a));
+  CHECK(registry.find(1) == nullptr);
+  CHECK(registry.take_all().size() == 1);
+  CHECK(registry.size() == 0);
+}
+
+TEST_CASE("control reservations stop at each daemon's capacity and the drops stay counted after it leaves") {
+  DaemonRegistry registry;
+  auto a = live_slot(1, "a", 2);
+  auto b = live_slot(2, "b", 1);
+  REQUIRE(registry.add(a));
+  REQUIRE(registry.add(b));
+  CHECK(registry.reserve_control(1) == a);
+  CHECK(registry.reserve_control(1) == a);
+  CHECK(registry.reserve_control(1) == nullptr);  // full: dropped, counted
+  CHECK(registry.reserve_control(99) == nullptr);  // unknown: not a drop
+  CHECK(registry.control_dropped() == 1);
+
+  // One reservation per daemon with room: a is full, b takes one.
+  auto reserved = registry.reserve_control_all();
+  REQUIRE(reserved.size() == 1);
+  CHECK(reserved[0] == b);
+  CHECK(registry.control_dropped() == 2);
+  CHECK(a->dropped() == 2);
+
+  a->control_gate.release(2);
+  CHECK(registry.remove(a));
+  CHECK(registry.control_dropped() == 2);  // a running total: a daemon that left keeps its drops counted
+}
+
+TEST_CASE("factories: one per name, and a missing one names the node") {
+  DaemonRegistry registry;
+  auto make = [] { return std::unique_ptr<MeshDaemon>(); };
+  REQUIRE(registry.add_factory("counter", make));
+  CHECK(registry.add_factory("counter", make).error().kind == "register_failed");
+  CHECK(registry.add_factory("", make).error().kind == "register_failed");
+  CHECK(registry.add_factory("null", nullptr).error().kind == "register_failed");
+  CHECK(registry.factory("counter", 7));
+  auto missing = registry.factory("echo", 0xab);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().kind == "no_factory");
+  CHECK(missing.error().message.find(to_hex(NodeId{0xab})) != std::string::npos);
+}
+
+TEST_CASE("the snapshot hub keeps the latest snapshot and skips a subscriber that is still busy") {
+  caf::actor_system_config cfg;
+  caf::actor_system system{cfg};
+  SnapshotHub hub;
+  CHECK(hub.latest() == nullptr);
+  CHECK_FALSE(hub.wait_first(std::chrono::milliseconds(1)));
+
+  // A subscriber that never releases its gate: it gets the first snapshot, then is skipped.
+  auto gate = std::make_shared<Gate>(1);
+  auto received = std::make_shared<std::atomic<int>>(0);
+  auto subscriber = system.spawn([received]() -> caf::behavior {
+    return {[received](snapshot_atom, const SnapshotMsg&) { ++*received; }};
+  });
+  const auto id = hub.add_subscriber(subscriber, gate);
+
+  auto first = std::make_shared<const MeshOsSnapshot>();
+  hub.publish(first);
+  CHECK(hub.wait_first(std::chrono::milliseconds(1)));
+  CHECK(hub.latest() == first);
+  auto second = std::make_shared<const MeshOsSnapshot>();
+  hub.publish(second);
+  CHECK(hub.latest() == second);
+  CHECK(hub.published() == 2);
+  CHECK(hub.subscriber_drops() == 1);
+
+  CHECK(hub.remove_subscriber(id) == subscriber);
+  CHECK(hub.remove_subscriber(id) == nullptr);
+  hub.publish(first);
+  CHECK(hub.subscriber_drops() == 1);  // nobody left to skip
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+}
+
+}  // namespace meshos::detail
