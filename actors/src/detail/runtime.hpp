@@ -20,6 +20,7 @@
 
 #include "detail/daemon_registry.hpp"
 #include "detail/gate.hpp"
+#include "detail/scheduler.hpp"
 #include "detail/snapshot_hub.hpp"
 #include "meshos/sdk.hpp"
 #include "meshos/state.hpp"
@@ -62,9 +63,13 @@ class ActorTracker {
   std::shared_ptr<Count> count_ = std::make_shared<Count>();
 };
 
-// An actor system meshos owns; the config must outlive the system that refers to it.
+// An actor system meshos owns, with the scheduler meshos chose; the config must outlive the system that refers
+// to it.
 struct OwnedSystem {
-  caf::actor_system_config cfg;
+  struct Config : caf::actor_system_config {
+    Config() { choose_scheduler(*this); }
+  };
+  Config cfg;
   caf::actor_system system;
   OwnedSystem() : system(cfg) {}
 };

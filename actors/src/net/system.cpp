@@ -1,8 +1,11 @@
 #include "net/context.hpp"
 
+#include "detail/scheduler.hpp"
+
 namespace meshos::net {
 
 void configure_system(caf::actor_system_config& cfg, std::chrono::milliseconds heartbeat) {
+  detail::choose_scheduler(cfg);
   cfg.load<caf::io::middleman>();
   // Heartbeats keep every connection carrying bytes, which is how the guard tells a silent peer from an idle
   // one. CAF's own connection timeout stays off: it races new outgoing connections (their last-seen time
