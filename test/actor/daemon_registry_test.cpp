@@ -91,9 +91,13 @@ TEST_CASE("the snapshot hub keeps the latest snapshot and skips a subscriber tha
   // A subscriber that never releases its gate: it gets the first snapshot, then is skipped.
   auto gate = std::make_shared<Gate>(1);
   auto received = std::make_shared<std::atomic<int>>(0);
-  auto subscriber = system.spawn([received]() -> caf::behavior {
-    return {[received](snapshot_atom, const SnapshotMsg&) { ++*received; }};
-  });
+  // The counter travels as a spawn argument: CAF 0.17 dereferences a null argument tuple for a spawn without
+  // arguments (UBSan reports it).
+  auto subscriber = system.spawn(
+      [](caf::event_based_actor*, std::shared_ptr<std::atomic<int>> count) -> caf::behavior {
+        return {[count](snapshot_atom, const SnapshotMsg&) { ++*count; }};
+      },
+      received);
   const auto id = hub.add_subscriber(subscriber, gate);
 
   auto first = std::make_shared<const MeshOsSnapshot>();
