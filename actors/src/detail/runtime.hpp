@@ -110,7 +110,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   // A daemon moving here from a draining peer, built from its factory under its id: target_unavailable while
   // this node drains or sits in maintenance, no_factory, register_failed, loop_closed. The caller restores the
-  // state the move brought (restore_atom, first in the daemon's mailbox) and unregisters it if that fails.
+  // state the move brought (restore_atom, ahead of any work; only the actor's first check, which reads health
+  // and takes no state, may come before it) and unregisters it if that fails.
   Result<std::shared_ptr<DaemonSlot>> accept_move(std::uint64_t migration, const DaemonRef& ref);
   // The peer that sent daemon `ref` with `migration` aborted the move: the daemon leaves this node again.
   // unknown_migration when no such move came here.
