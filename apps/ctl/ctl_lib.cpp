@@ -18,7 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "meshos/ini.hpp"
+#include "meshos/time.hpp"
+#include "meshos/value_text.hpp"
+#include "meshos/version.hpp"
 #include "meshos/keyfile.hpp"
 #include "meshos/types.hpp"
 #include "meshos/untrusted_json.hpp"
@@ -46,7 +48,7 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
                                              "name",   "cluster",  "capability", "timeout", "on"};
-const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "force", "hex"};
+const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "version", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
 const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
 
@@ -601,7 +603,7 @@ std::string number_text(double value, int decimals) {
 std::string usage_text() {
   std::ostringstream text;
   text << "usage: meshos-ctl [--node HOST:PORT] [--json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
-          "                  [--target NODE_HEX] [--cluster NAME] <command>\n"
+          "                  [--target NODE_HEX] [--cluster NAME] <command>     (or --help, --version)\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
   text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw | flush-avoid | force-restart DAEMON_ID |\n"
@@ -615,7 +617,7 @@ std::string usage_text() {
           "names none); ice propose signs for --cluster, \"meshos\" by default.\n"
           "send / call: DAEMON is a daemon's id (16 hex digits) or name, on any node of the cluster; PAYLOAD is\n"
           "text (--hex: hex digits). call prints the daemon's outputs, one per line.\n"
-          "Errors: one line on stderr, exit 2 for usage errors, 1 for failures.\n";
+          "Errors: one line on stderr (meshos-ctl: KIND: message), exit 2 for usage errors, 1 for failures.\n";
   return text.str();
 }
 
@@ -662,7 +664,7 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
       return usage_error("unknown option --" + name + " (see meshos-ctl --help)");
     }
   }
-  if (inv.flag("help")) return inv;
+  if (inv.flag("help") || inv.flag("version")) return inv;
 
   if (inv.command.empty()) return usage_error("no command given (see meshos-ctl --help)");
   const CommandSpec* spec = find_spec(inv.command);
@@ -822,22 +824,6 @@ Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& sig
 }
 
 // ---- rendering ------------------------------------------------------------------------------------
-
-std::string format_wall_ms(std::int64_t wall_ms) {
-  std::int64_t seconds = wall_ms / 1000;
-  std::int64_t millis = wall_ms % 1000;
-  if (millis < 0) {
-    millis += 1000;
-    seconds -= 1;
-  }
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  if (::gmtime_r(&t, &utc) == nullptr) return std::to_string(wall_ms) + " ms";
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
-  return text;
-}
 
 std::string format_ms(std::uint64_t ms) {
   if (ms < 1000) return std::to_string(ms) + " ms";
@@ -1024,7 +1010,7 @@ LogFollower::Step LogFollower::next(const MeshOsSnapshot& s) {
 
 int run(const std::vector<std::string>& args, Environment& env) {
   auto fail = [&](const SdkError& error) {
-    std::string message = error.to_string();
+    std::string message = error.kind + ": " + error.message;
     std::replace(message.begin(), message.end(), '\n', ' ');
     env.err << "meshos-ctl: " << message << '\n' << std::flush;
     return error.kind == kUsage || error.kind == kInvalidArgument ? kExitUsage : kExitFailed;
@@ -1034,6 +1020,10 @@ int run(const std::vector<std::string>& args, Environment& env) {
     if (!inv) return fail(inv.error());
     if (inv->flag("help")) {
       env.out << usage_text();
+      return kExitOk;
+    }
+    if (inv->flag("version")) {
+      env.out << "meshos-ctl " << version() << '\n';
       return kExitOk;
     }
     auto done = dispatch(*inv, env);

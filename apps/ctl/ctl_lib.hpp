@@ -77,8 +77,6 @@ Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& sig
 
 // ---- rendering for people -----------------------------------------------------------------------
 
-// "2024-05-01T12:00:00.123Z".
-std::string format_wall_ms(std::int64_t wall_ms);
 // "850 ms", "12.3 s", "4 min 2 s", "3 h 12 min".
 std::string format_ms(std::uint64_t ms);
 std::string describe_maintenance(const MaintenanceStateView& v);
@@ -129,7 +127,7 @@ struct Environment {
 };
 
 // Runs one invocation; returns the exit code. Errors are one line on `err`:
-// "meshos-ctl: <<meshos-sdk-kind:KIND>>MESSAGE".
+// "meshos-ctl: KIND: MESSAGE".
 int run(const std::vector<std::string>& args, Environment& env);
 
 }  // namespace meshos::ctl

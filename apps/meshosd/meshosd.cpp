@@ -11,13 +11,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "meshos/node.hpp"
+#include "meshos/version.hpp"
+#include "node_log.hpp"
 #include "node_options.hpp"
+#include "service_manager.hpp"
 
 namespace {
 
@@ -28,21 +32,32 @@ constexpr int kExitDrained = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadConfig = 2;
 
+// Each line of `message` (a config may have several problems) as a line of its own.
 int fail(int code, const std::string& message) {
-  std::cerr << "meshosd: " << message << std::endl;
+  std::size_t begin = 0;
+  do {
+    const auto end = message.find('\n', begin);
+    std::cerr << "meshosd: " << message.substr(begin, end == std::string::npos ? end : end - begin) << "\n";
+    begin = end == std::string::npos ? end : end + 1;
+  } while (begin != std::string::npos);
+  std::cerr << std::flush;
   return code;
 }
 
 // The latest maintenance state the node published, for the main thread to wait on without polling.
 class MaintenanceWatch {
  public:
-  void observe(MaintenanceKind kind, std::string detail) {
+  // Whether the state changed.
+  bool observe(MaintenanceKind kind, std::string detail) {
+    bool changed = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      changed = kind != kind_;
       kind_ = kind;
       detail_ = std::move(detail);
     }
     cv_.notify_all();
+    return changed;
   }
   // Maintenance or DrainFailed, or nullopt when `deadline` passed first.
   std::optional<std::pair<MaintenanceKind, std::string>> wait_settled(std::chrono::steady_clock::time_point deadline) {
@@ -78,30 +93,37 @@ bool is_bad_input(const std::string& kind) {
 
 // SIGHUP with --on-hangup=reload: the TLS files again, validated before use (MeshNode::reload_tls keeps the
 // old credentials on any error). Never stops the node; one line says what happened.
-void reload_on_hangup(MeshNode& node, const NodeProgramOptions& options) {
+void reload_on_hangup(MeshNode& node, const NodeProgramOptions& options, NodeLog& node_log) {
   const TlsOptions& tls = options.network.tls;
   if (!tls.enabled()) {
-    std::cout << "meshosd: Hangup: nothing to reload (the node runs without TLS); "
-                 "the members-file is read only at start; the node keeps running"
-              << std::endl;
+    node_log.write(LogLevel::Info, "meshosd",
+              "Hangup: nothing to reload (the node runs without TLS); the members-file is read only at start; "
+              "the node keeps running");
     return;
   }
   auto reloaded = node.reload_tls();
   if (reloaded) {
-    std::cout << "meshosd: Hangup: reloaded TLS certificate " << tls.certificate << ", key " << tls.key
-              << ", ca-file " << tls.ca_file << "; new connections use them" << std::endl;
+    node_log.write(LogLevel::Info, "meshosd",
+              "Hangup: reloaded TLS certificate " + tls.certificate + ", key " + tls.key + ", ca-file " + tls.ca_file +
+                  "; new connections use them");
   } else {
-    std::cout << "meshosd: Hangup: TLS reload refused (" << reloaded.error().kind << ": "
-              << reloaded.error().message << "); the node keeps the credentials it had" << std::endl;
+    node_log.write(LogLevel::Warn, "meshosd",
+              "Hangup: TLS reload refused (" + reloaded.error().kind + ": " + reloaded.error().message +
+                  "); the node keeps the credentials it had");
   }
 }
 
-int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
+int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, const sigset_t& stop_signals) {
   SdkOptions sdk_options;
   sdk_options.verifier = options.verifier;
   sdk_options.state_dir = options.state_dir;
   sdk_options.fresh_state = options.fresh_state;
-  auto started = MeshNode::start(options.meshos, options.network, nullptr, std::move(sdk_options));
+  // The node's actor system runs with the CAF keys of the config (scheduler.*, middleman.*, ...).
+  ServiceManager service;  // systemd: READY, STATUS, STOPPING, watchdog pings (nothing without NOTIFY_SOCKET)
+  std::map<OperatorId, std::string> operator_names;
+  if (options.verifier) operator_names = options.verifier->registry().names();
+  NodeLog node_log(std::cout, options.log_format, std::move(operator_names));
+  auto started = MeshNode::start(std::move(config), options.meshos, options.network, nullptr, std::move(sdk_options));
   if (!started) {
     const int code = is_bad_input(started.error().kind) ? kExitBadConfig : kExitFailure;
     return fail(code, started.error().kind + ": " + started.error().message);
@@ -137,28 +159,35 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
   }
 
   MaintenanceWatch watch;
-  const auto subscription = sdk.subscribe([&watch](const SnapshotPtr& snapshot) {
+  const auto subscription = sdk.subscribe([&watch, &service, &node_log](const SnapshotPtr& snapshot) {
+    service.alive();
+    node_log.observe(*snapshot);
     std::string detail;
     if (auto* failed = std::get_if<view::DrainFailed>(&snapshot->local_maintenance)) detail = failed->reason;
-    watch.observe(kind_of(snapshot->local_maintenance), std::move(detail));
+    const MaintenanceKind kind = kind_of(snapshot->local_maintenance);
+    if (watch.observe(kind, detail))
+      service.status(std::string("node state: ") + to_string(kind) + (detail.empty() ? "" : " (" + detail + ")"));
   });
 
-  std::cout << "meshosd: node " << to_hex(node->node_id()) << " listening on " << options.network.listen_host << ":"
-            << node->port() << (options.network.tls.enabled() ? " (tls)" : "") << ", daemons: "
-            << (names.empty() ? "none" : names) << std::endl;
+  const std::string listening = "node " + to_hex(node->node_id()) + " listening on " + options.network.listen_host +
+                                ":" + std::to_string(node->port()) + (options.network.tls.enabled() ? " (tls)" : "");
+  node_log.write(LogLevel::Info, "meshosd", listening + ", daemons: " + (names.empty() ? "none" : names));
+  service.ready(listening + ", " + std::to_string(handles.size()) + " daemons");
 
   int signal_number = 0;
   for (;;) {
     if (sigwait(&stop_signals, &signal_number) != 0) continue;
     if (signal_number != SIGHUP || options.on_hangup == OnHangup::Drain) break;
     try {
-      reload_on_hangup(*node, options);
+      reload_on_hangup(*node, options, node_log);
     } catch (const std::exception& e) {  // a reload never stops the node
-      std::cout << "meshosd: Hangup: reload failed (" << e.what() << "); the node keeps what it had" << std::endl;
+      node_log.write(LogLevel::Warn, "meshosd", std::string("Hangup: reload failed (") + e.what() + "); the node keeps what it had");
     }
   }
-  std::cout << "meshosd: " << strsignal(signal_number) << ": draining (deadline "
-            << options.drain_deadline.count() << " ms)" << std::endl;
+  node_log.write(LogLevel::Info, "meshosd",
+            std::string(strsignal(signal_number)) + ": draining (deadline " +
+                std::to_string(options.drain_deadline.count()) + " ms)");
+  service.stopping("draining (deadline " + std::to_string(options.drain_deadline.count()) + " ms)");
 
   const auto drain_ms = static_cast<std::uint64_t>(options.drain_deadline.count());
   // This drain is the node going away, not an operator's commit: its next start must not find it.
@@ -182,7 +211,7 @@ int run(const NodeProgramOptions& options, const sigset_t& stop_signals) {
   const int code = stop_node(problem);
   if (!problem.empty()) fail(kExitFailure, problem + "stopped anyway");
   handles.clear();
-  if (code == kExitDrained) std::cout << "meshosd: drained and stopped" << std::endl;
+  if (code == kExitDrained) node_log.write(LogLevel::Info, "meshosd", "drained and stopped");
   return code;
 }
 
@@ -199,16 +228,27 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto command_line = parse_command_line(argc, argv);
-  if (!command_line) return fail(kExitBadConfig, command_line.error().message + " (see --help)");
-  if (command_line->help) {
-    std::cout << usage_text();
+  auto config = std::make_unique<NodeConfig>();
+  auto loaded = config->load(std::vector<std::string>(argv + 1, argv + argc));
+  if (!loaded) return fail(kExitBadConfig, loaded.error().message);
+  if (config->version_requested()) {
+    std::cout << "meshosd " << version() << std::endl;
     return 0;
   }
-  auto options = load_node_options(*command_line);
+  if (config->help_requested() || config->long_help_requested()) {
+    std::cout << usage_text() << config->options_text(config->long_help_requested()) << std::flush;
+    return 0;
+  }
+  if (config->dump_requested()) {
+    if (auto checked = config->verdict(); !checked) return fail(kExitBadConfig, checked.error().message);
+    std::cout << config->dump_text() << std::flush;
+    return 0;
+  }
+  if (config->file().empty()) return fail(kExitBadConfig, "no config file given (--config FILE; see --help)");
+  auto options = node_options(*config);
   if (!options) return fail(kExitBadConfig, options.error().message);
   try {
-    return run(*options, stop_signals);
+    return run(std::move(config), *options, stop_signals);
   } catch (const std::exception& e) {
     return fail(kExitFailure, std::string("unexpected failure: ") + e.what());
   }

@@ -1,190 +1,24 @@
 #include "node_options.hpp"
 
 #include <algorithm>
-#include <functional>
-#include <map>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "meshos/file_io.hpp"
-#include "meshos/ini.hpp"
 #include "meshos/keyfile.hpp"
 #include "meshos/untrusted_json.hpp"
+#include "meshos/value_text.hpp"
 
 namespace meshos::apps {
 
 namespace {
 
+using caf::timespan;
+using Strings = std::vector<std::string>;
+
 SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
 
-// What the file and the command line set, before the files it names are loaded.
-struct Draft {
-  NodeProgramOptions out;
-  std::string key_file;
-  std::string registry_file;
-  std::string members_file;
-  std::uint64_t threshold = 1;
-  std::vector<std::string> builtin;
-  std::vector<std::string> plugins;
-};
-
-using Setter = std::function<Result<void>(Draft&, const std::string& value)>;
-
-Setter string_key(std::string Draft::*field) {
-  return [field](Draft& d, const std::string& v) -> Result<void> {
-    auto s = parse_string(v);
-    if (!s) return s.error();
-    d.*field = *s;
-    return ok();
-  };
-}
-
-Setter network_string(std::string NetworkOptions::*field) {
-  return [field](Draft& d, const std::string& v) -> Result<void> {
-    auto s = parse_string(v);
-    if (!s) return s.error();
-    d.out.network.*field = *s;
-    return ok();
-  };
-}
-
-Setter tls_string(std::string TlsOptions::*field) {
-  return [field](Draft& d, const std::string& v) -> Result<void> {
-    auto s = parse_string(v);
-    if (!s) return s.error();
-    d.out.network.tls.*field = *s;
-    return ok();
-  };
-}
-
-Setter positive_duration(std::function<std::chrono::milliseconds&(Draft&)> field) {
-  return [field](Draft& d, const std::string& v) -> Result<void> {
-    auto ms = parse_duration(v);
-    if (!ms) return ms.error();
-    if (ms->count() <= 0) return invalid("must be a positive duration (e.g. 250ms)");
-    field(d) = *ms;
-    return ok();
-  };
-}
-
-Setter string_list(std::vector<std::string> Draft::*field) {
-  return [field](Draft& d, const std::string& v) -> Result<void> {
-    auto list = parse_string_list(v);
-    if (!list) return list.error();
-    d.*field = *list;
-    return ok();
-  };
-}
-
-// Every key meshosd knows outside [meshos]; [meshos] is MeshOsConfig's (config_from_ini checks it).
-const std::map<std::string, std::map<std::string, Setter>>& setters() {
-  static const std::map<std::string, std::map<std::string, Setter>> table{
-      {"node",
-       {
-           {"key-file", string_key(&Draft::key_file)},
-           {"members-file", string_key(&Draft::members_file)},
-           {"cluster-name",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto name = parse_string(v);
-              if (!name) return name.error();
-              if (auto valid = check_cluster_name(*name); !valid) return invalid(valid.error().message);
-              d.out.cluster_name = *name;
-              return ok();
-            }},
-           {"listen-host", network_string(&NetworkOptions::listen_host)},
-           {"listen-port",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto n = parse_uint(v);
-              if (!n) return n.error();
-              if (*n > 65535) return invalid("port " + std::to_string(*n) + " is out of range (0..65535, 0 = ephemeral)");
-              d.out.network.listen_port = static_cast<std::uint16_t>(*n);
-              return ok();
-            }},
-           {"port-file", network_string(&NetworkOptions::port_file)},
-           {"peers",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto list = parse_string_list(v);
-              if (!list) return list.error();
-              std::vector<PeerAddress> peers;
-              for (const auto& text : *list) {
-                auto peer = PeerAddress::parse(text);
-                if (!peer) return invalid("peer \"" + text + "\": " + peer.error().message);
-                peers.push_back(*peer);
-              }
-              d.out.network.peers = std::move(peers);
-              return ok();
-            }},
-           {"heartbeat-interval", positive_duration([](Draft& d) -> auto& { return d.out.network.heartbeat_interval; })},
-           {"peer-timeout", positive_duration([](Draft& d) -> auto& { return d.out.network.peer_timeout; })},
-           {"reconnect-initial", positive_duration([](Draft& d) -> auto& { return d.out.network.reconnect_initial; })},
-           {"reconnect-max", positive_duration([](Draft& d) -> auto& { return d.out.network.reconnect_max; })},
-           {"software-version", network_string(&NetworkOptions::software_version)},
-           {"drain-deadline", positive_duration([](Draft& d) -> auto& { return d.out.drain_deadline; })},
-           {"shutdown-deadline", positive_duration([](Draft& d) -> auto& { return d.out.shutdown_deadline; })},
-           {"state-dir",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto s = parse_string(v);
-              if (!s) return s.error();
-              if (s->empty()) return invalid("must not be empty (leave the key out to keep no state)");
-              d.out.state_dir = *s;
-              return ok();
-            }},
-           {"fresh-state",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto b = parse_bool(v);
-              if (!b) return b.error();
-              d.out.fresh_state = *b;
-              return ok();
-            }},
-       }},
-      {"tls",
-       {
-           {"certificate", tls_string(&TlsOptions::certificate)},
-           {"key", tls_string(&TlsOptions::key)},
-           {"ca-file", tls_string(&TlsOptions::ca_file)},
-           {"passphrase", tls_string(&TlsOptions::passphrase)},
-       }},
-      {"operators",
-       {
-           {"registry-file", string_key(&Draft::registry_file)},
-           {"threshold",
-            [](Draft& d, const std::string& v) -> Result<void> {
-              auto n = parse_uint(v);
-              if (!n) return n.error();
-              if (*n < 1 || *n > 1024) return invalid("threshold must be between 1 and 1024");
-              d.threshold = *n;
-              return ok();
-            }},
-       }},
-      {"daemons",
-       {
-           {"builtin", string_list(&Draft::builtin)},
-           {"plugins", string_list(&Draft::plugins)},
-       }},
-  };
-  return table;
-}
-
-bool known_section(const std::string& section) { return section == "meshos" || setters().count(section) != 0; }
-
-// `where` says where the value came from ("line 7" or "--node.listen-port"), for the one error line.
-Result<void> apply(Draft& draft, const std::string& section, const std::string& key, const std::string& value,
-                   const std::string& where) {
-  if (!known_section(section)) return invalid(where + ": unknown section [" + section + "]");
-  if (section == "meshos") {
-    const auto& keys = MeshOsConfig::keys();
-    if (std::find(keys.begin(), keys.end(), key) == keys.end())
-      return invalid(where + ": unknown key \"" + key + "\" in [meshos]");
-    return ok();  // config_from_ini / MeshOsConfig::set read it
-  }
-  const auto& keys = setters().at(section);
-  auto it = keys.find(key);
-  if (it == keys.end()) return invalid(where + ": unknown key \"" + key + "\" in [" + section + "]");
-  auto set = it->second(draft, value);
-  if (!set) return invalid(where + ": [" + section + "] " + key + ": " + set.error().message);
-  return ok();
-}
+timespan span(std::chrono::milliseconds ms) { return std::chrono::duration_cast<timespan>(ms); }
 
 Result<void> add_daemon(std::vector<HostedDaemon>& daemons, HostedDaemon daemon) {
   for (const auto& d : daemons) {
@@ -194,87 +28,123 @@ Result<void> add_daemon(std::vector<HostedDaemon>& daemons, HostedDaemon daemon)
   return ok();
 }
 
-Result<void> resolve_daemons(Draft& d) {
-  for (const auto& entry : d.builtin) {
-    // "kind" or "kind:name" (several instances of one kind need names of their own).
+// "kind" or "kind:name" (several instances of one kind need names of their own), then the plugins.
+Result<void> resolve_daemons(const NodeConfig& config, std::vector<HostedDaemon>& daemons) {
+  const std::string where = config.where("daemons.builtin") + ": [daemons] builtin: ";
+  for (const auto& entry : config.texts("daemons.builtin")) {
     const auto colon = entry.find(':');
     const std::string kind = entry.substr(0, colon);
     const std::string name = colon == std::string::npos ? kind : entry.substr(colon + 1);
     const auto& kinds = builtin_daemon_kinds();
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
-      return invalid("[daemons] builtin: unknown daemon kind \"" + kind + "\" (known: echo, counter)");
-    if (name.empty()) return invalid("[daemons] builtin: \"" + entry + "\" has an empty name");
-    auto added = add_daemon(d.out.daemons, HostedDaemon{kind, name, nullptr});
+      return invalid(where + "unknown daemon kind \"" + kind + "\" (known: echo, counter)");
+    if (name.empty()) return invalid(where + "\"" + entry + "\" has an empty name");
+    auto added = add_daemon(daemons, HostedDaemon{kind, name, nullptr});
     if (!added) return added.error();
   }
-  for (const auto& path : d.plugins) {
+  for (const auto& path : config.paths("daemons.plugins")) {
     auto plugin = DaemonPlugin::open(path);
     if (!plugin) return SdkError{plugin.error().kind, "[daemons] plugins: " + plugin.error().message};
-    auto added = add_daemon(d.out.daemons, HostedDaemon{"plugin", (*plugin)->default_name(), *plugin});
+    auto added = add_daemon(daemons, HostedDaemon{"plugin", (*plugin)->default_name(), *plugin});
     if (!added) return added.error();
   }
   return ok();
 }
 
-Result<MeshOsConfig> meshos_section(const IniDocument& doc, const std::vector<std::pair<std::string, std::string>>& cli) {
-  // The command line wins: its keys are taken out of the file's section, then set one by one.
-  IniDocument file_part;
-  for (const auto& e : doc.entries) {
-    const bool overridden = std::any_of(cli.begin(), cli.end(), [&](const auto& kv) { return kv.first == e.key; });
-    if (e.section == "meshos" && !overridden) file_part.entries.push_back(e);
+// [meshos]: every key set, into MeshOsConfig (fields first, invariants after: a file may set related keys in
+// any order).
+MeshOsConfig meshos_section(NodeConfig& config) {
+  MeshOsConfig out;
+  const auto& keys = MeshOsConfig::describe();
+  for (const auto& key : config.keys_set_in("meshos")) {
+    const std::string name = "meshos." + key;
+    const auto info = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.key == key; });
+    std::string text;
+    switch (info->kind) {
+      case MeshOsConfig::ValueKind::Duration: text = duration_text(config.duration(name)); break;
+      case MeshOsConfig::ValueKind::Count: text = std::to_string(config.count(name)); break;
+      case MeshOsConfig::ValueKind::NodeIdentifier: text = config.text(name); break;
+    }
+    if (auto assigned = out.assign(key, text); !assigned) config.report(config.where(name) + ": [meshos] " + assigned.error().message);
   }
-  auto config = config_from_ini(file_part);
-  if (!config) return config.error();
-  for (const auto& [key, value] : cli) {
-    auto set = config->set(key, value);
-    if (!set) return invalid("--meshos." + key + ": " + set.error().message);
-  }
-  return config;
+  if (auto valid = out.validate(); !valid) config.report("[meshos]: " + valid.error().message);
+  return out;
 }
 
 }  // namespace
 
-Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
-  CommandLine out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      out.help = true;
-    } else if (arg == "--fresh-state") {
-      out.overrides.emplace_back("node.fresh-state", "true");
-    } else if (arg == "--on-hangup" || arg.rfind("--on-hangup=", 0) == 0) {
-      std::string value;
-      if (arg == "--on-hangup") {
-        if (i + 1 >= argc) return invalid("--on-hangup needs drain or reload");
-        value = argv[++i];
-      } else {
-        value = arg.substr(12);
-      }
-      if (value == "reload") {
-        out.on_hangup = OnHangup::Reload;
-      } else if (value == "drain") {
-        out.on_hangup = OnHangup::Drain;
-      } else {
-        return invalid("--on-hangup: \"" + value + "\" is neither drain nor reload");
-      }
-    } else if (arg == "--config" || arg == "--config-file") {
-      if (i + 1 >= argc) return invalid(arg + " needs a file name");
-      out.config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      out.config_path = arg.substr(9);
-    } else if (arg.rfind("--config-file=", 0) == 0) {
-      out.config_path = arg.substr(14);
-    } else if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos &&
-               arg.find('.') < arg.find('=')) {
-      const auto eq = arg.find('=');
-      out.overrides.emplace_back(arg.substr(2, eq - 2), arg.substr(eq + 1));
-    } else {
-      return invalid("unknown argument \"" + arg + "\" (expected --config FILE, --section.key=value, --on-hangup=drain|reload or --help)");
+NodeConfig::NodeConfig() : StrictConfig("meshosd") {
+  add_value_alias("--config", "--config-file");
+  add_flag_alias("--fresh-state", "--node.fresh-state=true");
+  add_value_alias("--on-hangup", "--on-hangup");
+  declare<std::string>("global", "on-hangup", "reload",
+                       "what SIGHUP does: reload (the TLS files) or drain (and stop, like SIGTERM)");
+  declare<std::string>("global", "log-format", "text",
+                       "what the node prints on stdout: text lines (time level source: message) or json lines");
+
+  const MeshOsConfig runtime;
+  for (const auto& k : MeshOsConfig::describe()) {
+    const std::string text = runtime.text_of(k.key);
+    switch (k.kind) {
+      case MeshOsConfig::ValueKind::Duration:
+        declare<timespan>("meshos", k.key, span(parse_duration(text).value()), k.help);
+        break;
+      case MeshOsConfig::ValueKind::Count:
+        declare<std::uint64_t>("meshos", k.key, parse_uint(text).value(), k.help);
+        break;
+      case MeshOsConfig::ValueKind::NodeIdentifier:
+        declare<std::string>("meshos", k.key, parse_string(text).value(), k.help + " (0: the key file's)");
+        break;
     }
   }
-  if (!out.help && out.config_path.empty()) return invalid("no config file given (--config FILE)");
-  return out;
+
+  const NetworkOptions network;
+  const NodeProgramOptions program;
+  declare<std::string>("node", "key-file", "", "this node's key (JSON {name, seed, public_key}, mode 0600); required");
+  declare<std::string>("node", "members-file", "",
+                       "the cluster's node keys (JSON {members: [{name, public_key}]}): only they are admitted as "
+                       "peers; required with peers");
+  declare<std::string>("node", "cluster-name", kDefaultClusterName, "the cluster signed commits must name (1 to 256 bytes)");
+  declare<std::string>("node", "listen-host", network.listen_host, "the address peers and meshos-ctl connect to");
+  declare<std::uint16_t>("node", "listen-port", network.listen_port, "its port (0: ephemeral)");
+  declare<std::string>("node", "port-file", network.port_file, "the port chosen is written there once listening");
+  declare<Strings>("node", "peers", Strings{}, "nodes to join at start: [\"host:port\", ...]");
+  declare<timespan>("node", "heartbeat-interval", span(network.heartbeat_interval), "how often peers are greeted");
+  declare<timespan>("node", "peer-timeout", span(network.peer_timeout), "a peer silent this long is unreachable");
+  declare<timespan>("node", "reconnect-initial", span(network.reconnect_initial), "first wait before reconnecting");
+  declare<timespan>("node", "reconnect-max", span(network.reconnect_max), "longest wait before reconnecting");
+  declare<std::string>("node", "software-version", "", "the version peers are told (empty: meshos' own)");
+  declare<timespan>("node", "drain-deadline", span(program.drain_deadline),
+                    "the drain on SIGTERM / SIGINT (and SIGHUP with --on-hangup=drain)");
+  declare<timespan>("node", "shutdown-deadline", span(program.shutdown_deadline), "the bound of the final stop");
+  declare<std::string>("node", "state-dir", "",
+                       "what operators committed survives restarts there (made when missing; unset: nothing kept)");
+  declare<bool>("node", "fresh-state", false, "an unusable state file is renamed aside and the node starts fresh");
+
+  declare<std::string>("tls", "certificate", "", "PEM certificate naming this node (all three files, or none)");
+  declare<std::string>("tls", "key", "", "PEM private key of the certificate");
+  declare<std::string>("tls", "ca-file", "", "PEM CA certificates peers must be signed by");
+  declare<std::string>("tls", "passphrase", "", "of the private key, if it is encrypted");
+
+  declare<std::string>("operators", "registry-file", "",
+                       "operators who may sign commits (JSON {operators: [{name, public_key}]})");
+  declare<std::uint64_t>("operators", "threshold", 1, "signatures a break-glass commit needs (1 to 1024)");
+
+  declare<Strings>("daemons", "builtin", Strings{},
+                   "built-in daemons: [\"echo\", \"counter\", \"echo:second-echo\"] (kind or kind:name)");
+  declare<Strings>("daemons", "plugins", Strings{}, "C daemons from shared libraries exporting meshos_plugin_vtable");
+
+  for (const char* name : {"node.key-file", "node.members-file", "node.port-file", "node.state-dir", "tls.certificate",
+                           "tls.key", "tls.ca-file", "operators.registry-file", "daemons.plugins"})
+    mark_path(name);
+  describe_default("scheduler.policy", "'sharing', meshos' choice");
+  describe_default("scheduler.max-threads", "one per CPU, at least 2: meshos' choice");
+  // The node's actor system runs with CAF's keys as given, except these, which meshos sets itself.
+  reserve("middleman.heartbeat-interval", "set by meshos from node.heartbeat-interval");
+  reserve("middleman.connection-timeout", "meshos keeps it off: its guard closes silent connections");
 }
+
+namespace {
 
 // The cluster's members: the operator registry's file format under "members" (a name and an Ed25519 public
 // key each), so the same tools write both. Kind invalid_members_file.
@@ -292,75 +162,103 @@ Result<std::vector<PublicKey>> load_members_file(const std::string& path) {
   return keys;
 }
 
-Result<NodeProgramOptions> load_node_options(const CommandLine& command_line) {
-  const std::string& path = command_line.config_path;
-  auto doc = parse_ini_file(path);
-  if (!doc) {
-    if (doc.error().kind == "config_not_found") return doc.error();
-    return SdkError{doc.error().kind, path + ": " + doc.error().message};
-  }
-  Draft draft;
-  draft.out.on_hangup = command_line.on_hangup;
-  for (const auto& section : doc->sections) {
-    if (!known_section(section)) return invalid(path + ": unknown section [" + section + "]");
-  }
-  for (const auto& e : doc->entries) {
-    if (e.section.empty())
-      return invalid(path + ": line " + std::to_string(e.line) + ": key \"" + e.key + "\" outside any [section]");
-    auto applied = apply(draft, e.section, e.key, e.value, "line " + std::to_string(e.line));
-    if (!applied) return invalid(path + ": " + applied.error().message);
-  }
-  std::vector<std::pair<std::string, std::string>> meshos_overrides;
-  for (const auto& [dotted, value] : command_line.overrides) {
-    const auto dot = dotted.find('.');
-    const std::string section = dotted.substr(0, dot);
-    const std::string key = dotted.substr(dot + 1);
-    auto applied = apply(draft, section, key, value, "--" + dotted);
-    if (!applied) return applied.error();
-    if (section == "meshos") meshos_overrides.emplace_back(key, value);
+}  // namespace
+
+Result<NodeProgramOptions> node_options(NodeConfig& config) {
+  auto problem = [&](const std::string& name, const std::string& what) { config.report(name, what); };
+  NodeProgramOptions out;
+  out.meshos = meshos_section(config);
+
+  const std::string hangup = config.text("on-hangup");
+  if (hangup == "drain") {
+    out.on_hangup = OnHangup::Drain;
+  } else if (hangup != "reload") {
+    problem("on-hangup", "\"" + hangup + "\" is neither drain nor reload");
   }
 
-  auto meshos = meshos_section(*doc, meshos_overrides);
-  if (!meshos) return SdkError{meshos.error().kind, path + ": " + meshos.error().message};
-  draft.out.meshos = *meshos;
+  const std::string log_format = config.text("log-format");
+  if (log_format == "json") {
+    out.log_format = NodeLog::Format::Json;
+  } else if (log_format != "text") {
+    problem("log-format", "\"" + log_format + "\" is neither text nor json");
+  }
 
-  if (draft.out.network.reconnect_initial > draft.out.network.reconnect_max)
-    return invalid(path + ": [node] reconnect-initial must not exceed reconnect-max");
-  if (draft.out.network.listen_host.empty()) return invalid(path + ": [node] listen-host is empty");
+  NetworkOptions& net = out.network;
+  auto positive = [&](const std::string& name, std::chrono::milliseconds& field) {
+    field = config.duration(name);
+    if (field.count() <= 0) problem(name, "must be a positive duration (e.g. 250ms)");
+  };
+  positive("node.heartbeat-interval", net.heartbeat_interval);
+  positive("node.peer-timeout", net.peer_timeout);
+  positive("node.reconnect-initial", net.reconnect_initial);
+  positive("node.reconnect-max", net.reconnect_max);
+  positive("node.drain-deadline", out.drain_deadline);
+  positive("node.shutdown-deadline", out.shutdown_deadline);
+  if (net.reconnect_initial > net.reconnect_max) problem("node.reconnect-initial", "must not exceed reconnect-max");
 
-  if (draft.key_file.empty()) return invalid(path + ": [node] key-file is required (a node key file, JSON)");
-  auto key = load_key_file(draft.key_file);
+  out.cluster_name = config.text("node.cluster-name");
+  if (auto valid = check_cluster_name(out.cluster_name); !valid) problem("node.cluster-name", valid.error().message);
+  net.listen_host = config.text("node.listen-host");
+  if (net.listen_host.empty()) problem("node.listen-host", "is empty");
+  net.listen_port = static_cast<std::uint16_t>(config.count("node.listen-port"));
+  net.port_file = config.path("node.port-file");
+  for (const auto& text : config.texts("node.peers")) {
+    auto peer = PeerAddress::parse(text);
+    if (peer) {
+      net.peers.push_back(*peer);
+    } else {
+      problem("node.peers", "peer \"" + text + "\": " + peer.error().message);
+    }
+  }
+  net.software_version = config.text("node.software-version");
+  if (config.is_set("node.state-dir") && config.text("node.state-dir").empty())
+    problem("node.state-dir", "must not be empty (leave the key out to keep no state)");
+  out.state_dir = config.path("node.state-dir");
+  out.fresh_state = config.flag("node.fresh-state");
+  net.tls.certificate = config.path("tls.certificate");
+  net.tls.key = config.path("tls.key");
+  net.tls.ca_file = config.path("tls.ca-file");
+  net.tls.passphrase = config.text("tls.passphrase");
+  const std::uint64_t threshold = config.count("operators.threshold");
+  if (threshold < 1 || threshold > 1024) problem("operators.threshold", "must be between 1 and 1024");
+  const std::string key_file = config.path("node.key-file");
+  if (key_file.empty()) problem("node.key-file", "is required (a node key file, JSON)");
+  const std::string members_file = config.path("node.members-file");
+  if (members_file.empty() && !net.peers.empty())
+    problem("node.peers", "peers need a members-file (only the cluster's members are admitted as peers)");
+  if (auto checked = config.verdict(); !checked) return checked.error();
+
+  // The files the config names, in order; the first that does not load stops the start.
+  auto key = load_key_file(key_file);
   if (!key) return SdkError{key.error().kind, "[node] key-file: " + key.error().message};
   if (!key->keypair.has_secret())
-    return SdkError{"invalid_key_file", "[node] key-file " + draft.key_file + " holds no secret seed"};
-  draft.out.node_key = key->keypair;
-  draft.out.network.node_key = key->keypair;
-  if (draft.out.meshos.this_node == 0) draft.out.meshos.this_node = draft.out.node_key.node_id();
+    return SdkError{"invalid_key_file", "[node] key-file " + key_file + " holds no secret seed"};
+  out.node_key = key->keypair;
+  net.node_key = key->keypair;
+  if (out.meshos.this_node == 0) out.meshos.this_node = out.node_key.node_id();
 
-  if (!draft.members_file.empty()) {
-    auto members = load_members_file(draft.members_file);
+  if (!members_file.empty()) {
+    auto members = load_members_file(members_file);
     if (!members) return SdkError{members.error().kind, "[node] members-file: " + members.error().message};
-    draft.out.network.members = std::move(*members);
-  } else if (!draft.out.network.peers.empty()) {
-    return invalid(path + ": [node] peers need a members-file (only the cluster's members are admitted as peers)");
+    net.members = std::move(*members);
   }
 
-  if (!draft.registry_file.empty()) {
-    auto registry = OperatorRegistry::load_file(draft.registry_file);
+  if (const std::string registry_file = config.path("operators.registry-file"); !registry_file.empty()) {
+    auto registry = OperatorRegistry::load_file(registry_file);
     if (!registry) return SdkError{registry.error().kind, "[operators] registry-file: " + registry.error().message};
     VerifierPolicy policy;
-    policy.cluster = draft.out.cluster_name;
-    draft.out.verifier = std::make_shared<AdminVerifier>(std::move(*registry), draft.threshold, policy);
+    policy.cluster = out.cluster_name;
+    out.verifier = std::make_shared<AdminVerifier>(std::move(*registry), threshold, policy);
   }
 
-  if (draft.out.network.tls.enabled()) {
-    auto tls = draft.out.network.tls.validate();
+  if (net.tls.enabled()) {
+    auto tls = net.tls.validate();
     if (!tls) return SdkError{tls.error().kind, "[tls]: " + tls.error().message};
   }
 
-  auto daemons = resolve_daemons(draft);
+  auto daemons = resolve_daemons(config, out.daemons);
   if (!daemons) return daemons.error();
-  return std::move(draft.out);
+  return out;
 }
 
 EntityKeypair daemon_keypair(const EntityKeypair& node_key, const std::string& daemon_name) {
@@ -373,44 +271,29 @@ EntityKeypair daemon_keypair(const EntityKeypair& node_key, const std::string& d
   return EntityKeypair::from_seed(seed);
 }
 
+
 std::string usage_text() {
   return R"(usage: meshosd --config FILE [--section.key=value ...] [--fresh-state] [--on-hangup=reload|drain]
-               [--help]
+               [--help | --long-help | --dump-config | --version]
 
 A meshos node: hosts the daemons its config names and joins its peers over CAF's network layer.
-The config is CAF's INI dialect (';' comments, strings quoted, durations like 250ms, lists ["a", "b"]);
-every key is checked, and --section.key=value on the command line overrides the file (strings may be
-bare there). Relative paths are taken from the working directory.
 
-[meshos]     the runtime's keys (tick-interval, default-drain-deadline, recovery-ramp-window, ...);
-             this-node defaults to the node id of the key file.
-[node]       key-file (required; JSON {"name", "seed", "public_key"}, mode 0600)
-             members-file (JSON {"members": [{"name", "public_key"}]}: the cluster's node keys;
-             only they are admitted as peers; required with peers)
-             cluster-name ("meshos": commits must be signed for it; 1 to 256 bytes)
-             listen-host ("127.0.0.1"), listen-port (0 = ephemeral), port-file (the chosen port is
-             written there), peers (["host:port", ...]), heartbeat-interval (250ms),
-             peer-timeout (1500ms), reconnect-initial (100ms), reconnect-max (5s),
-             software-version, drain-deadline (30s: the drain on SIGTERM / SIGINT, and on
-             SIGHUP with --on-hangup=drain), shutdown-deadline (5s: the bound of the final stop)
-             state-dir (what operators committed survives restarts there: maintenance, cordon,
-             freeze, avoid list, daemon intents, replay memory, audit; made when missing),
-             fresh-state (false; true or --fresh-state: an unusable state file is renamed
-             aside, kept, and the node starts fresh)
-[tls]        certificate, key, ca-file (PEM files; all three, or none for plain TCP), passphrase
-[operators]  registry-file (JSON {"operators": [{"name", "public_key"}]}), threshold (break-glass, 1)
-[daemons]    builtin (["echo", "counter", "echo:second-echo", ...]: kind or kind:name)
-             plugins (["path/to/libplugin.so", ...]: C daemons exporting meshos_plugin_vtable)
+The config is a CAF config file (';' comments, strings quoted, durations like 250ms, lists ["a", "b"]),
+read by CAF's config system: --section.key=value on the command line overrides the file, CAF's own
+sections (scheduler, middleman, ...) configure the node's actor system, --dump-config prints the
+configuration in effect as a file meshosd reads back. Every key is checked (unknown keys, values of the
+wrong type, keys set twice): every problem is reported at once with its file and line. Relative paths in
+the file are taken from the file's folder; on the command line, from the working directory.
 
 Signals: SIGTERM / SIGINT drain the node and stop it. SIGHUP, with --on-hangup=reload (the default),
 reads the [tls] files again and uses them for new connections once they validate; a refused reload
-(a file missing, unreadable, or a key that does not match its certificate) changes nothing and never
-stops the node: it keeps the credentials it had. One line on stdout tells what happened. The
-members-file is read only at start. --on-hangup=drain makes SIGHUP drain and stop like SIGTERM
+changes nothing and never stops the node. --on-hangup=drain makes SIGHUP drain and stop like SIGTERM
 (meshos-run passes it to the nodes it starts through `ssh -tt`, which hang up when the session ends).
 
-Exit codes: 0 drained and stopped; 1 runtime failure or drain deadline passed; 2 bad config
-or an unusable state file (one line on stderr, nothing started).
+Exit codes: 0 drained and stopped; 1 runtime failure or drain deadline passed; 2 bad config or an
+unusable state file (on stderr, nothing started).
+
+Keys (--long-help adds CAF's own):
 )";
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// meshosd's configuration: a CAF-dialect INI file checked key by key (CAF itself ignores unknown keys in a
-// file), `--section.key=value` overrides on the command line, and everything it names loaded and checked
-// (node key, operator registry, TLS files, plugins) before anything starts.
+// meshosd's configuration: CAF's config system (NodeConfig declares every key, CAF reads the file and the
+// command line, StrictConfig reports what CAF lets pass), then everything it names loaded and checked (node
+// key, operator registry, TLS files, plugins) before anything starts.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "builtin_daemons.hpp"
+#include "node_log.hpp"
 #include "meshos/config.hpp"
 #include "meshos/identity.hpp"
 #include "meshos/node.hpp"
 #include "meshos/operators.hpp"
 #include "meshos/result.hpp"
+#include "strict_config.hpp"
 
 namespace meshos::apps {
 
@@ -22,17 +24,13 @@ namespace meshos::apps {
 // hang-up is how they learn that the session ended).
 enum class OnHangup { Reload, Drain };
 
-struct CommandLine {
-  std::string config_path;
-  bool help = false;
-  OnHangup on_hangup = OnHangup::Reload;
-  // "section.key" -> value as written after '='; CLI values may be bare strings.
-  std::vector<std::pair<std::string, std::string>> overrides;
+// Every key meshosd reads: [meshos] (MeshOsConfig's keys), [node], [tls], [operators], [daemons], the command
+// line's --on-hangup, and CAF's own sections (scheduler.*, middleman.*, ...), which the node's actor system
+// runs with. --config is --config-file; --fresh-state is --node.fresh-state=true.
+class NodeConfig : public StrictConfig {
+ public:
+  NodeConfig();
 };
-
-// Kind "invalid_config": an argument that is neither --config, --help, --fresh-state (= --node.fresh-state=true),
-// --on-hangup=drain|reload nor --section.key=value.
-Result<CommandLine> parse_command_line(int argc, const char* const* argv);
 
 struct HostedDaemon {
   std::string kind;  // "echo", "counter" or "plugin"
@@ -52,16 +50,20 @@ struct NodeProgramOptions {
   std::string state_dir;    // what operators committed survives restarts there ("" = nothing kept)
   bool fresh_state = false; // an unusable state file is set aside and the node starts fresh
   OnHangup on_hangup = OnHangup::Reload;  // from the command line
+  NodeLog::Format log_format = NodeLog::Format::Text;  // log-format: text or json lines on stdout
 };
 
-// Every problem as one line (kind "invalid_config", or the loader's kind: key_file_not_found,
-// invalid_key_file, invalid_operator_registry, invalid_tls, invalid_plugin), naming where it is.
-Result<NodeProgramOptions> load_node_options(const CommandLine& command_line);
+// What `config` (loaded) says, checked, and the files it names loaded. Kind invalid_config with every problem
+// of the config at once (StrictConfig's and these values' own), one per line, each naming where it is; or the kind of the first file that does not
+// load: key_file_not_found, invalid_key_file, invalid_members_file, invalid_operator_registry, invalid_tls,
+// invalid_plugin.
+Result<NodeProgramOptions> node_options(NodeConfig& config);
 
 // The daemon's key: seed = BLAKE2s-MAC(node seed, "meshosd-daemon:" + name), so its id is stable across
 // restarts of the same node and differs between nodes.
 EntityKeypair daemon_keypair(const EntityKeypair& node_key, const std::string& daemon_name);
 
+// What --help prints before the keys.
 std::string usage_text();
 
 }  // namespace meshos::apps

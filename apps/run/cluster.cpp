@@ -1,104 +1,98 @@
 #include "cluster.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
-#include "meshos/ini.hpp"
+#include "strict_config.hpp"
 
 namespace meshos::apps {
 
 namespace {
 
-SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
+using caf::timespan;
 
-Result<void> positive(const std::string& value, std::chrono::milliseconds& out) {
-  auto ms = parse_duration(value);
-  if (!ms) return ms.error();
-  if (ms->count() <= 0) return invalid("must be a positive duration");
-  out = *ms;
-  return ok();
-}
+// [cluster] is declared up front; each other section is a node, declared once the file names it.
+class ClusterConfig : public StrictConfig {
+ public:
+  ClusterConfig() : StrictConfig("meshos-run") {
+    const ClusterDescription defaults;
+    declare<std::string>("cluster", "meshosd", "", "the program for local nodes (default: next to meshos-run, then PATH)");
+    mark_path("cluster.meshosd");
+    declare<std::string>("cluster", "remote-meshosd", defaults.remote_meshosd, "the program on remote hosts");
+    declare<timespan>("cluster", "stop-timeout", defaults.stop_timeout, "SIGTERM to SIGKILL");
+    declare<timespan>("cluster", "restart-initial", defaults.restart_initial, "first wait before restarting a node");
+    declare<timespan>("cluster", "restart-max", defaults.restart_max, "longest wait before restarting a node");
+  }
+  std::vector<std::string> nodes;
+  std::vector<std::string> caf_sections;  // sections named like one of CAF's: not taken as nodes
 
-Result<void> assign_cluster(ClusterDescription& c, const std::string& key, const std::string& value) {
-  if (key == "meshosd" || key == "remote-meshosd") {
-    auto s = parse_string(value);
-    if (!s) return s.error();
-    (key == "meshosd" ? c.meshosd : c.remote_meshosd) = *s;
-    return ok();
+ protected:
+  void declare_sections_of_file(const std::vector<std::string>& sections) override {
+    for (const auto& name : sections) {
+      if (name == "cluster" || name == "global") continue;
+      if (std::any_of(custom_options_.begin(), custom_options_.end(),
+                      [&](const caf::config_option& o) { return o.category() == name; })) {
+        caf_sections.push_back(name);
+        continue;
+      }
+      nodes.push_back(name);
+      const ClusterNode defaults;
+      declare<std::string>(name, "host", defaults.host, "loopback: a child process; other hosts: through ssh");
+      declare<std::uint16_t>(name, "port", defaults.port, "passed as --node.listen-port (0: learned)");
+      declare<std::string>(name, "config", "", "the node's meshosd config");
+      declare<std::vector<std::string>>(name, "join", {}, "earlier nodes to join (passed as --node.peers)");
+    }
   }
-  if (key == "stop-timeout") return positive(value, c.stop_timeout);
-  if (key == "restart-initial") return positive(value, c.restart_initial);
-  if (key == "restart-max") return positive(value, c.restart_max);
-  return invalid("unknown key \"" + key + "\" in [cluster]");
-}
-
-Result<void> assign_node(ClusterNode& n, const std::string& key, const std::string& value) {
-  if (key == "host" || key == "config") {
-    auto s = parse_string(value);
-    if (!s) return s.error();
-    if (s->empty()) return invalid(key + " is empty");
-    (key == "host" ? n.host : n.config) = *s;
-    return ok();
-  }
-  if (key == "port") {
-    auto p = parse_uint(value);
-    if (!p) return p.error();
-    if (*p > 65535) return invalid("port " + std::to_string(*p) + " is out of range (0..65535)");
-    n.port = static_cast<std::uint16_t>(*p);
-    return ok();
-  }
-  if (key == "join") {
-    auto list = parse_string_list(value);
-    if (!list) return list.error();
-    n.join = *list;
-    return ok();
-  }
-  return invalid("unknown key \"" + key + "\" in [" + n.name + "]");
-}
+};
 
 }  // namespace
 
-Result<ClusterDescription> load_cluster_file(const std::string& path) {
-  auto doc = parse_ini_file(path);
-  if (!doc) {
-    if (doc.error().kind == "config_not_found") return doc.error();
-    return SdkError{doc.error().kind, path + ": " + doc.error().message};
-  }
+Result<ClusterDescription> load_cluster_file(const std::string& path, const std::vector<std::string>& overrides) {
+  ClusterConfig config;
+  auto loaded = config.load(overrides, path);
+  if (!loaded) return loaded.error();
+  auto problem = [&](const std::string& name, const std::string& what) { config.report(name, what); };
   ClusterDescription c;
-  for (const auto& section : doc->sections) {
-    if (section != "cluster") c.nodes.push_back(ClusterNode{section, "127.0.0.1", 0, "", {}});
+  c.meshosd = config.path("cluster.meshosd");
+  c.remote_meshosd = config.text("cluster.remote-meshosd");
+  for (auto [name, field] : {std::pair{"cluster.stop-timeout", &c.stop_timeout},
+                             std::pair{"cluster.restart-initial", &c.restart_initial},
+                             std::pair{"cluster.restart-max", &c.restart_max}}) {
+    *field = config.duration(name);
+    if (field->count() <= 0) problem(name, "must be a positive duration");
   }
-  for (const auto& e : doc->entries) {
-    const std::string where = path + ": line " + std::to_string(e.line) + ": ";
-    if (e.section.empty()) return invalid(where + "key \"" + e.key + "\" outside any [section]");
-    Result<void> assigned = ok();
-    if (e.section == "cluster") {
-      assigned = assign_cluster(c, e.key, e.value);
-    } else {
-      auto node = std::find_if(c.nodes.begin(), c.nodes.end(), [&](const auto& n) { return n.name == e.section; });
-      assigned = assign_node(*node, e.key, e.value);
-    }
-    if (!assigned) return invalid(where + assigned.error().message);
+  if (c.restart_initial > c.restart_max) problem("cluster.restart-initial", "must not exceed restart-max");
+
+  for (const auto& name : config.nodes) {
+    ClusterNode n;
+    n.name = name;
+    n.host = config.text(name + ".host");
+    n.port = static_cast<std::uint16_t>(config.count(name + ".port"));
+    n.join = config.texts(name + ".join");
+    // A remote node's config is a path on that host, as written.
+    n.config = n.is_local() ? config.path(name + ".config") : config.text(name + ".config");
+    if (n.host.empty()) problem(name + ".host", "is empty");
+    if (n.config.empty()) problem(name + ".config", "is required (the node's meshosd config)");
+    c.nodes.push_back(std::move(n));
   }
-  if (c.nodes.empty()) return invalid(path + ": no node sections");
-  if (c.restart_initial > c.restart_max) return invalid(path + ": restart-initial must not exceed restart-max");
-  std::set<std::string> names;
-  for (const auto& n : c.nodes) names.insert(n.name);
-  for (const auto& n : c.nodes) {
-    if (n.config.empty()) return invalid(path + ": [" + n.name + "] has no config");
-    for (const auto& j : n.join) {
-      if (!names.count(j)) return invalid(path + ": [" + n.name + "] joins \"" + j + "\", which is not a node here");
-      if (j == n.name) return invalid(path + ": [" + n.name + "] joins itself");
-    }
-  }
-  // Joins must name earlier nodes: then start order is file order and there is no cycle to untangle.
+  for (const auto& name : config.caf_sections) config.report(path + ": [" + name + "] is a section of CAF's, not a node name");
+  if (c.nodes.empty() && config.caf_sections.empty()) config.report(path + ": no node sections");
   for (std::size_t i = 0; i < c.nodes.size(); ++i) {
-    for (const auto& j : c.nodes[i].join) {
-      auto it = std::find_if(c.nodes.begin(), c.nodes.end(), [&](const auto& n) { return n.name == j; });
-      if (static_cast<std::size_t>(it - c.nodes.begin()) > i)
-        return invalid(path + ": [" + c.nodes[i].name + "] joins \"" + j + "\", which comes later in the file");
+    const auto& n = c.nodes[i];
+    for (const auto& j : n.join) {
+      auto it = std::find_if(c.nodes.begin(), c.nodes.end(), [&](const auto& other) { return other.name == j; });
+      // Joins name earlier nodes: then start order is file order and there is no cycle to untangle.
+      if (j == n.name) {
+        problem(n.name + ".join", "a node cannot join itself");
+      } else if (it == c.nodes.end()) {
+        problem(n.name + ".join", "\"" + j + "\" is not a node here");
+      } else if (static_cast<std::size_t>(it - c.nodes.begin()) > i) {
+        problem(n.name + ".join", "\"" + j + "\" comes later in the file (join earlier nodes)");
+      }
     }
   }
+  if (auto checked = config.verdict(); !checked) return checked.error();
   return c;
 }
 

@@ -1,9 +1,10 @@
 #pragma once
-// The cluster description meshos-run reads: CAF's INI dialect, one [cluster] section and one section per
-// node, in start order.
+// The cluster description meshos-run reads: a CAF config file (read by CAF's config system, checked by
+// StrictConfig), one [cluster] section and one section per node, in start order. Relative paths (meshosd, a
+// local node's config) are taken from the cluster file's folder.
 //
 //   [cluster]
-//   meshosd = "build/apps/meshosd/meshosd"   ; optional: the program for local nodes
+//   meshosd = "../build/apps/meshosd/meshosd" ; optional: the program for local nodes
 //   remote-meshosd = "meshosd"               ; optional: the program on remote hosts (found in their PATH)
 //   stop-timeout = 30s                       ; SIGTERM to SIGKILL
 //   restart-initial = 500ms                  ; backoff of a node that died, doubling ...
@@ -12,7 +13,7 @@
 //   [node-a]
 //   host = "127.0.0.1"                       ; 127.0.0.1 / localhost / ::1: a child process; else `ssh host`
 //   port = 7001                              ; 0 = ephemeral (learned from the node's start line)
-//   config = "conf/cluster/node-a.conf"      ; the node's meshosd config (on that host)
+//   config = "cluster/node-a.conf"           ; the node's meshosd config (on a remote host: as given)
 //   join = ["node-b"]                        ; optional: nodes of this cluster to join (started first)
 #include <chrono>
 #include <cstdint>
@@ -41,7 +42,8 @@ struct ClusterDescription {
   std::vector<ClusterNode> nodes;
 };
 
-// Kind "invalid_config" (one line, with the file and line), or "config_not_found".
-Result<ClusterDescription> load_cluster_file(const std::string& path);
+// Kind "invalid_config" (every problem, one per line, each with the file and line), or "config_not_found".
+// `overrides`: --section.key=value arguments, over the file.
+Result<ClusterDescription> load_cluster_file(const std::string& path, const std::vector<std::string>& overrides = {});
 
 }  // namespace meshos::apps

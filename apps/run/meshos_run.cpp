@@ -162,7 +162,8 @@ class Launcher {
   }
 
   std::vector<std::string> meshosd_arguments(const NodeProcess& n) const {
-    std::vector<std::string> args{"--config", n.spec.config};
+    // Text lines: meshos-run reads each node's start line (its port) and relays every line with the node's name.
+    std::vector<std::string> args{"--config", n.spec.config, "--log-format=text"};
     // The cluster file owns the port; a node keeps a learned one across restarts so its peers find it again.
     args.push_back("--node.listen-port=" + std::to_string(n.port.value_or(n.spec.port)));
     if (!n.spec.join.empty()) {
@@ -257,13 +258,13 @@ class Launcher {
 
   void on_line(NodeProcess& n, const std::string& line) {
     std::cout << "[" << n.spec.name << "] " << line << std::endl;
-    // meshosd's start line: "meshosd: node <id> listening on <host>:<port>..."
+    // meshosd's start line: "<time> info meshosd: node <id> listening on <host>:<port>...".
     const std::string node_marker = "meshosd: node ";
     const std::string listen_marker = " listening on ";
-    if (line.rfind(node_marker, 0) != 0) return;
+    const auto node_at = line.find(node_marker);
     const auto listen = line.find(listen_marker);
-    if (listen == std::string::npos) return;
-    n.node_id = line.substr(node_marker.size(), listen - node_marker.size());
+    if (node_at == std::string::npos || listen == std::string::npos || listen < node_at) return;
+    n.node_id = line.substr(node_at + node_marker.size(), listen - node_at - node_marker.size());
     const std::string rest = line.substr(listen + listen_marker.size());
     const auto colon = rest.rfind(':', rest.find_first_of(" ,"));
     if (colon == std::string::npos) return;
@@ -374,7 +375,7 @@ class Launcher {
   int exit_code_ = kExitClean;
 };
 
-const char* kUsage = R"(usage: meshos-run CLUSTER-FILE [--meshosd=PATH] [--help]
+const char* kUsage = R"(usage: meshos-run CLUSTER-FILE [--meshosd=PATH] [--section.key=value ...] [--help]
 
 Starts every node of the cluster description (local hosts as child processes, others through ssh),
 restarts a node that dies (with backoff), relays what the nodes print, and on Ctrl-C / SIGTERM stops them
@@ -394,6 +395,7 @@ int main(int argc, char** argv) {
 
   std::string cluster_path;
   std::string meshosd;
+  std::vector<std::string> overrides;  // --section.key=value over the cluster file
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -402,6 +404,8 @@ int main(int argc, char** argv) {
     }
     if (arg.rfind("--meshosd=", 0) == 0) {
       meshosd = arg.substr(10);
+    } else if (arg.rfind("--", 0) == 0 && arg.find('.') < arg.find('=') && arg.find('=') != std::string::npos) {
+      overrides.push_back(arg);
     } else if (arg.rfind("--", 0) != 0 && cluster_path.empty()) {
       cluster_path = arg;
     } else {
@@ -413,9 +417,15 @@ int main(int argc, char** argv) {
     std::cerr << "meshos-run: no cluster file given (see --help)" << std::endl;
     return kExitBadConfig;
   }
-  auto cluster = load_cluster_file(cluster_path);
+  auto cluster = load_cluster_file(cluster_path, overrides);
   if (!cluster) {
-    std::cerr << "meshos-run: " << cluster.error().message << std::endl;
+    const std::string& message = cluster.error().message;
+    for (std::size_t begin = 0; begin < message.size();) {
+      const auto end = std::min(message.find('\n', begin), message.size());
+      std::cerr << "meshos-run: " << message.substr(begin, end - begin) << "\n";
+      begin = end + 1;
+    }
+    std::cerr << std::flush;
     return kExitBadConfig;
   }
   const int signal_fd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);

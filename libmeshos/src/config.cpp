@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshos/value_text.hpp"
 #include "text.hpp"
 
 namespace meshos {
@@ -20,56 +21,61 @@ constexpr std::size_t kMaxCapacity = std::size_t{1} << 20;
 
 enum class FieldType { NodeIdentifier, Duration, Size, U32 };
 
-// One configurable field: its file key and where it lives in MeshOsConfig.
+// One configurable field: its file key, where it lives in MeshOsConfig, and what it means (meshosd --help).
 struct Field {
   const char* key;
   FieldType type;
+  const char* help;
   NodeId MeshOsConfig::*node = nullptr;
   Millis MeshOsConfig::*duration = nullptr;
   std::size_t MeshOsConfig::*size = nullptr;
   std::uint32_t MeshOsConfig::*u32 = nullptr;
 };
 
-Field node_field(const char* key, NodeId MeshOsConfig::*m) { return {key, FieldType::NodeIdentifier, m}; }
-Field duration_field(const char* key, Millis MeshOsConfig::*m) {
-  return {key, FieldType::Duration, nullptr, m};
+Field node_field(const char* key, NodeId MeshOsConfig::*m, const char* help) {
+  return {key, FieldType::NodeIdentifier, help, m};
 }
-Field size_field(const char* key, std::size_t MeshOsConfig::*m) {
-  return {key, FieldType::Size, nullptr, nullptr, m};
+Field duration_field(const char* key, Millis MeshOsConfig::*m, const char* help) {
+  return {key, FieldType::Duration, help, nullptr, m};
 }
-Field u32_field(const char* key, std::uint32_t MeshOsConfig::*m) {
-  return {key, FieldType::U32, nullptr, nullptr, nullptr, m};
+Field size_field(const char* key, std::size_t MeshOsConfig::*m, const char* help) {
+  return {key, FieldType::Size, help, nullptr, nullptr, m};
+}
+Field u32_field(const char* key, std::uint32_t MeshOsConfig::*m, const char* help) {
+  return {key, FieldType::U32, help, nullptr, nullptr, nullptr, m};
 }
 
 const std::vector<Field>& fields() {
   using C = MeshOsConfig;
   static const std::vector<Field> all = {
-      node_field("this-node", &C::this_node),
-      duration_field("tick-interval", &C::tick_interval),
-      duration_field("daemon-check-interval", &C::daemon_check_interval),
-      size_field("event-queue-capacity", &C::event_queue_capacity),
-      size_field("action-queue-capacity", &C::action_queue_capacity),
-      size_field("control-capacity", &C::control_capacity),
-      duration_field("default-drain-deadline", &C::default_drain_deadline),
-      duration_field("recovery-ramp-window", &C::recovery_ramp_window),
-      duration_field("stop-grace", &C::stop_grace),
-      duration_field("restart-backoff-initial", &C::restart_backoff_initial),
-      duration_field("restart-backoff-max", &C::restart_backoff_max),
-      u32_field("restart-backoff-factor", &C::restart_backoff_factor),
-      u32_field("crash-loop-threshold", &C::crash_loop_threshold),
-      duration_field("crash-loop-window", &C::crash_loop_window),
-      duration_field("crash-loop-hold", &C::crash_loop_hold),
-      duration_field("healthy-run-reset", &C::healthy_run_reset),
-      duration_field("start-timeout", &C::start_timeout),
-      duration_field("rtt-degraded-threshold", &C::rtt_degraded_threshold),
-      duration_field("avoid-ttl", &C::avoid_ttl),
-      u32_field("dispatch-budget", &C::dispatch_budget),
-      size_field("backpressure-assert-depth", &C::backpressure_assert_depth),
-      size_field("backpressure-release-depth", &C::backpressure_release_depth),
-      size_field("log-ring-capacity", &C::log_ring_capacity),
-      size_field("failure-ring-capacity", &C::failure_ring_capacity),
-      size_field("audit-ring-capacity", &C::audit_ring_capacity),
-      size_field("recent-actions-capacity", &C::recent_actions_capacity),
+      node_field("this-node", &C::this_node, "this node's id, 16 hex digits (meshosd: the key file's node id)"),
+      duration_field("tick-interval", &C::tick_interval, "how often the loop reconciles and publishes a snapshot"),
+      duration_field("daemon-check-interval", &C::daemon_check_interval,
+                     "how often each daemon's actor reads its health, saturation and state"),
+      size_field("event-queue-capacity", &C::event_queue_capacity, "events waiting for the loop (1..2^20)"),
+      size_field("action-queue-capacity", &C::action_queue_capacity, "actions waiting for the dispatcher (1..2^20)"),
+      size_field("control-capacity", &C::control_capacity, "control events waiting per daemon (1..2^20)"),
+      duration_field("default-drain-deadline", &C::default_drain_deadline, "drain deadline of a maintenance without one"),
+      duration_field("recovery-ramp-window", &C::recovery_ramp_window, "how long a node ramps up after maintenance"),
+      duration_field("stop-grace", &C::stop_grace, "grace of a daemon stopped by an intent Stop"),
+      duration_field("restart-backoff-initial", &C::restart_backoff_initial, "first wait before restarting a crashed daemon"),
+      duration_field("restart-backoff-max", &C::restart_backoff_max, "longest wait before a restart"),
+      u32_field("restart-backoff-factor", &C::restart_backoff_factor, "growth of the wait per crash"),
+      u32_field("crash-loop-threshold", &C::crash_loop_threshold, "crashes within crash-loop-window that make a crash loop"),
+      duration_field("crash-loop-window", &C::crash_loop_window, "window in which crashes are counted"),
+      duration_field("crash-loop-hold", &C::crash_loop_hold, "how long a crash-looping daemon is held off"),
+      duration_field("healthy-run-reset", &C::healthy_run_reset, "a start this long after the previous one resets the backoff"),
+      duration_field("start-timeout", &C::start_timeout, "a start not confirmed by then is retried"),
+      duration_field("rtt-degraded-threshold", &C::rtt_degraded_threshold, "a peer slower than this is degraded"),
+      duration_field("avoid-ttl", &C::avoid_ttl, "how long an avoid-list entry lasts"),
+      u32_field("dispatch-budget", &C::dispatch_budget, "retries and deferrals per action"),
+      size_field("backpressure-assert-depth", &C::backpressure_assert_depth, "action queue depth that asserts backpressure"),
+      size_field("backpressure-release-depth", &C::backpressure_release_depth,
+                 "action queue depth that releases it (below the assert depth)"),
+      size_field("log-ring-capacity", &C::log_ring_capacity, "daemon log records kept (1..2^20)"),
+      size_field("failure-ring-capacity", &C::failure_ring_capacity, "dispatch failures kept (1..2^20)"),
+      size_field("audit-ring-capacity", &C::audit_ring_capacity, "audit records kept (1..2^20)"),
+      size_field("recent-actions-capacity", &C::recent_actions_capacity, "recent actions kept (1..2^20)"),
   };
   return all;
 }
@@ -83,36 +89,9 @@ const Field* find_field(const std::string& key) {
 
 SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 SdkError unknown_key(const std::string& key, const std::string& section) {
   std::string message = "unknown key '" + key + "' in [" + section + "]";
-  const char* closest = nullptr;
-  std::size_t best = 3;  // suggest only near misses: typos, not different words
-  for (const auto& f : fields()) {
-    // The distance is at least the difference in length: a long key is not compared letter by letter.
-    const std::size_t key_length = std::char_traits<char>::length(f.key);
-    if ((key.size() > key_length ? key.size() - key_length : key_length - key.size()) >= best) continue;
-    std::size_t d = edit_distance(key, f.key);
-    if (d < best) {
-      best = d;
-      closest = f.key;
-    }
-  }
-  if (closest) message += std::string(" (did you mean '") + closest + "'?)";
+  if (auto closest = closest_word(key, MeshOsConfig::keys())) message += " (did you mean '" + *closest + "'?)";
   return invalid(std::move(message));
 }
 
@@ -197,9 +176,39 @@ const std::vector<std::string>& MeshOsConfig::keys() {
   return all;
 }
 
+const std::vector<MeshOsConfig::KeyInfo>& MeshOsConfig::describe() {
+  static const std::vector<KeyInfo> all = [] {
+    std::vector<KeyInfo> out;
+    for (const auto& f : fields()) {
+      const ValueKind kind = f.type == FieldType::NodeIdentifier ? ValueKind::NodeIdentifier
+                             : f.type == FieldType::Duration     ? ValueKind::Duration
+                                                                 : ValueKind::Count;
+      out.push_back(KeyInfo{f.key, kind, f.help});
+    }
+    return out;
+  }();
+  return all;
+}
+
+std::string MeshOsConfig::text_of(const std::string& key) const {
+  const Field* f = find_field(key);
+  if (!f) return {};
+  switch (f->type) {
+    case FieldType::NodeIdentifier: return "\"" + to_hex(this->*f->node) + "\"";
+    case FieldType::Duration: return duration_text(this->*f->duration);
+    case FieldType::Size: return std::to_string(this->*f->size);
+    case FieldType::U32: return std::to_string(this->*f->u32);
+  }
+  return {};
+}
+
+Result<void> MeshOsConfig::assign(const std::string& key, const std::string& value) {
+  return assign_checked(*this, key, value, "meshos");
+}
+
 Result<void> MeshOsConfig::set(const std::string& key, const std::string& value) {
   MeshOsConfig candidate = *this;
-  auto assigned = assign_checked(candidate, key, value, "meshos");
+  auto assigned = candidate.assign(key, value);
   if (!assigned) return assigned;
   auto valid = candidate.validate();
   if (!valid) return valid;
@@ -267,27 +276,6 @@ Result<void> MeshOsConfig::validate() const {
   if (restart_backoff_factor < 1) return invalid("restart-backoff-factor must be at least 1");
   if (crash_loop_threshold < 1) return invalid("crash-loop-threshold must be at least 1");
   return ok();
-}
-
-Result<MeshOsConfig> config_from_ini(const IniDocument& doc, const std::string& section) {
-  MeshOsConfig config;
-  for (const auto& entry : doc.entries) {
-    if (entry.section != section) continue;
-    // Fields first, invariants after: a file may set related keys in any order.
-    auto assigned = assign_checked(config, entry.key, entry.value, section);
-    if (!assigned) return invalid("line " + std::to_string(entry.line) + ": " + assigned.error().message);
-  }
-  auto valid = config.validate();
-  if (!valid) return invalid("[" + section + "]: " + valid.error().message);
-  return config;
-}
-
-Result<MeshOsConfig> load_config_file(const std::string& path, const std::string& section) {
-  auto doc = parse_ini_file(path);
-  if (!doc) return doc.error();
-  auto config = config_from_ini(*doc, section);
-  if (!config) return SdkError{config.error().kind, path + ": " + config.error().message};
-  return config;
 }
 
 void to_json(nlohmann::json& j, const MeshOsConfig& c) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl_lib.hpp"
+#include "meshos/version.hpp"
 #include "meshos/keyfile.hpp"
 #include "meshos/operators.hpp"
 #include "meshos/snapshot.hpp"
@@ -114,7 +115,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 void check_error_line(const Outcome& o, int code, const std::string& kind) {
   CAPTURE(o.err);
   CHECK(o.code == code);
-  CHECK(o.err.rfind("meshos-ctl: <<meshos-sdk-kind:" + kind + ">>", 0) == 0);
+  CHECK(o.err.rfind("meshos-ctl: " + kind + ": ", 0) == 0);
   CHECK(std::count(o.err.begin(), o.err.end(), '\n') == 1);
 }
 
@@ -275,6 +276,13 @@ TEST_CASE("ctl --help prints the usage on stdout and exits 0, even beside a comm
     CHECK(contains(o.out, "maintenance enter [--drain-for DURATION]"));
     CHECK(contains(o.out, "ice propose"));
   }
+}
+
+TEST_CASE("ctl --version names the build and exits 0") {
+  auto o = run_ctl({"--version"});
+  CHECK(o.code == 0);
+  CHECK(o.err.empty());
+  CHECK(o.out == "meshos-ctl " + version() + "\n");
 }
 
 TEST_CASE("ctl: bad argument values exit 2 before anything is sent") {

@@ -41,3 +41,19 @@ if [[ "$output" != "$expected" ]]; then
   exit 1
 fi
 echo "install test: find_package(meshos) consumer built and ran correctly"
+
+# A package's worth beside the library: the programs (which say their version), the systemd unit pointing
+# at the installed meshosd, the example configs and the key script.
+for f in bin/meshosd bin/meshos-ctl bin/meshos-run share/meshos/make-test-certs.sh; do
+  [[ -x "$prefix/$f" ]] || { echo "install test: $f is not installed (executable)" >&2; exit 1; }
+done
+for f in share/meshos/conf/node.conf share/meshos/conf/cluster-3.conf share/meshos/conf/README.md; do
+  [[ -f "$prefix/$f" ]] || { echo "install test: $f is not installed" >&2; exit 1; }
+done
+unit="$prefix/share/meshos/systemd/meshosd@.service"
+grep -qx "ExecStart=$prefix/bin/meshosd --config $prefix/etc/meshos/%i.conf" "$unit" ||
+  { echo "install test: $unit does not start the installed meshosd:" >&2; cat "$unit" >&2; exit 1; }
+grep -qx "Type=notify" "$unit" || { echo "install test: $unit is not Type=notify" >&2; exit 1; }
+[[ $("$prefix/bin/meshosd" --version) == "meshosd $version" ]] ||
+  { echo "install test: meshosd --version says $("$prefix/bin/meshosd" --version)" >&2; exit 1; }
+echo "install test: programs, unit, configs and key script installed"

@@ -91,7 +91,7 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   auto unsigned_enter = ctl({"--node", address, "maintenance", "enter", "--drain-for", "2s"});
   INFO("unsigned stderr: " << unsigned_enter.err);
   CHECK(unsigned_enter.exit.code == 1);
-  CHECK(unsigned_enter.err.rfind("meshos-ctl: <<meshos-sdk-kind:not_authorized>>", 0) == 0);
+  CHECK(unsigned_enter.err.rfind("meshos-ctl: not_authorized: ", 0) == 0);
 
   auto enter = ctl({"--node", address, "--key", key, "maintenance", "enter", "--drain-for", "2s"});
   INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
@@ -146,7 +146,7 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
 
   auto bad = ctl({"--node", address, "maintenance", "sideways"});
   CHECK(bad.exit.code == 2);
-  CHECK(bad.err.rfind("meshos-ctl: <<meshos-sdk-kind:usage>>", 0) == 0);
+  CHECK(bad.err.rfind("meshos-ctl: usage: ", 0) == 0);
 
   handle = SdkError{"released", "released before shutdown"};
   auto stats = (*node)->shutdown(10s);
@@ -176,17 +176,17 @@ TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another ta
   auto elsewhere = ctl({"--node", address, "--key", key, "--cluster", "blue", "--target", other, "maintenance", "enter"});
   INFO("elsewhere stderr: " << elsewhere.err);
   CHECK(elsewhere.exit.code == 1);
-  CHECK(elsewhere.err.rfind("meshos-ctl: <<meshos-sdk-kind:wrong_node>>", 0) == 0);
+  CHECK(elsewhere.err.rfind("meshos-ctl: wrong_node: ", 0) == 0);
   // 0 is no node: refused before anything is sent.
   auto nobody = ctl({"--node", address, "--key", key, "--target", "0", "maintenance", "enter"});
   CHECK(nobody.exit.code == 2);
-  CHECK(nobody.err.rfind("meshos-ctl: <<meshos-sdk-kind:invalid_argument>>", 0) == 0);
+  CHECK(nobody.err.rfind("meshos-ctl: invalid_argument: ", 0) == 0);
 
   // Signed for another cluster (the default one): refused as wrong_cluster.
   auto other_cluster = ctl({"--node", address, "--key", key, "--cluster", "green", "maintenance", "enter"});
   INFO("other cluster stderr: " << other_cluster.err);
   CHECK(other_cluster.exit.code == 1);
-  CHECK(other_cluster.err.rfind("meshos-ctl: <<meshos-sdk-kind:wrong_cluster>>", 0) == 0);
+  CHECK(other_cluster.err.rfind("meshos-ctl: wrong_cluster: ", 0) == 0);
   CHECK(contains(other_cluster.err, "this node belongs to cluster \"blue\""));
   CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.audit.size() == 2; }));
   CHECK(kind_of((*node)->sdk().snapshot()->local_maintenance) == MaintenanceKind::Active);

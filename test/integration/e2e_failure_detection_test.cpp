@@ -5,6 +5,8 @@
 // asserted, since test machines are loaded.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <iostream>
 #include <regex>
 
@@ -20,19 +22,20 @@ namespace {
 const std::vector<std::string> kNodes = {"node-a", "node-b", "node-c"};
 constexpr std::int64_t kDetectionBoundMs = 10'000;
 
-// The example's paths are relative to the repository root: a scratch root with conf/ linked in and the
-// throwaway keys where the example expects them (build/certs).
+// The example's paths are relative to its files (conf/cluster/*.conf name ../../build/certs): a scratch root
+// with conf/cluster linked in and the throwaway keys where the example expects them (build/certs).
 std::string example_root() {
   const std::string root = scratch_dir("e2e-cluster-3");
   REQUIRE(make_test_certs(root + "/build/certs"));
-  REQUIRE(symlink((std::string(MESHOS_SOURCE_DIR) + "/conf").c_str(), (root + "/conf").c_str()) == 0);
+  REQUIRE(mkdir((root + "/conf").c_str(), 0700) == 0);
+  REQUIRE(symlink((std::string(MESHOS_SOURCE_DIR) + "/conf/cluster").c_str(), (root + "/conf/cluster").c_str()) == 0);
   // Ephemeral ports instead of 7001..7003 (tests run side by side), and a restart backoff well above the
   // detection bound, so that the killed node is seen gone before meshos-run brings it back.
   std::string cluster = read_file(std::string(MESHOS_SOURCE_DIR) + "/conf/cluster-3.conf");
   cluster = std::regex_replace(cluster, std::regex("\nport = [0-9]+"), "\nport = 0");
   cluster = std::regex_replace(cluster, std::regex("\nrestart-initial = [^\n]*"), "\nrestart-initial = 12s");
   REQUIRE(contains(cluster, "restart-initial = 12s"));
-  write_file(root + "/cluster-3.conf", cluster);
+  write_file(root + "/conf/cluster-3.conf", cluster);
   return root;
 }
 
@@ -55,7 +58,7 @@ std::optional<std::int64_t> seen_by_all(std::map<std::string, std::unique_ptr<Sn
 
 TEST_CASE("the conf cluster-3 example under meshos-run sees frozen and killed nodes and re-admits them") {
   const std::string root = example_root();
-  ClusterRun run({"/bin/sh", "-c", "cd '" + root + "' && exec '" + meshos_run_path() + "' cluster-3.conf '--meshosd=" +
+  ClusterRun run({"/bin/sh", "-c", "cd '" + root + "' && exec '" + meshos_run_path() + "' conf/cluster-3.conf '--meshosd=" +
                                        meshosd_path() + "'"});
   auto nodes = run.wait_until_up(kNodes, deadline_in(30s));
   INFO("meshos-run output:\n" << run.transcript());

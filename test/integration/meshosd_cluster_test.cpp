@@ -128,12 +128,24 @@ TEST_CASE("meshos-run forms a cluster that sees killed and frozen nodes") {
   CHECK(run.out().find("node-b: stopped (exit code 0)") != std::string::npos);
 }
 
-TEST_CASE("meshos-run refuses a bad cluster file with one line and exit 2") {
+TEST_CASE("meshos-run refuses a bad cluster file with every problem where it is, and exit 2") {
   const std::string dir = scratch_dir("meshos-run-bad");
-  write_file(dir + "/cluster.conf", "[cluster]\nstop-timout = 1s\n\n[n]\nconfig = \"x.conf\"\n");
-  ChildProcess run({meshos_run_path(), dir + "/cluster.conf"});
+  write_file(dir + "/cluster.conf",
+             "[cluster]\nstop-timout = 1s\n\n[n]\nconfig = \"x.conf\"\nport = \"7001\"\njoin = [\"m\"]\n\n[m]\n");
+  ChildProcess run({meshos_run_path(), dir + "/cluster.conf", "--cluster.restart-max=0s"});
   const Exit e = run.wait_exit(deadline_in(20s));
+  INFO(run.err());
   CHECK(e.exited);
   CHECK(e.code == 2);
-  CHECK(run.err().find("line 2: unknown key \"stop-timout\" in [cluster]") != std::string::npos);
+  const std::string file = dir + "/cluster.conf";
+  for (const std::string& problem :
+       {file + ":2: unknown key stop-timout in [cluster] (did you mean stop-timeout?)",
+        file + ":6: [n] port: expected a value of type uint16, got \"7001\"",
+        std::string("--cluster.restart-max: [cluster] restart-max: must be a positive duration"),
+        file + ":7: [n] join: \"m\" comes later in the file (join earlier nodes)",
+        file + ":9: [m] config: is required (the node's meshosd config)"}) {
+    CAPTURE(problem);
+    CHECK(run.err().find("meshos-run: " + problem + "\n") != std::string::npos);
+  }
+  CHECK(run.out().empty());
 }

@@ -198,17 +198,24 @@ TEST_CASE("meshos-run's remote node drains and stops when its ssh session hangs 
   REQUIRE(b > 0);
   CHECK(contains(read_file(root + "/remote-command"), "--on-hangup=drain"));
 
+  // A line meshos-run relays from node `name` ("[node-b] <time> info meshosd: ...") holding `words`.
+  auto node_line = [&run](const std::string& name, const std::string& words, Deadline deadline) {
+    std::optional<std::string> found;
+    while (!found && (found = run.wait_for_line(words, deadline)))
+      if (found->rfind("[" + name + "] ", 0) != 0) found.reset();
+    return found;
+  };
   kill(b, SIGHUP);  // the ssh session ended
-  CHECK(run.wait_for_line("[node-b] meshosd: Hangup: draining", deadline_in(20s)));
-  CHECK(run.wait_for_line("[node-b] meshosd: drained and stopped", deadline_in(30s)));
+  CHECK(node_line("node-b", "meshosd: Hangup: draining", deadline_in(20s)));
+  CHECK(node_line("node-b", "meshosd: drained and stopped", deadline_in(30s)));
   // The local node runs with the default: a hang-up is a reload (here: of nothing, it has no TLS).
   kill(a, SIGHUP);
-  auto reload = run.wait_for_line("[node-a] meshosd: Hangup:", deadline_in(20s));
+  auto reload = node_line("node-a", "meshosd: Hangup:", deadline_in(20s));
   REQUIRE(reload);
   CHECK(contains(*reload, "nothing to reload"));
 
   run.signal(SIGTERM);
-  CHECK(run.wait_for_line("[node-a] meshosd: drained and stopped", deadline_in(30s)));
+  CHECK(node_line("node-a", "meshosd: drained and stopped", deadline_in(30s)));
   const Exit e = run.wait_exit(deadline_in(60s));
   CHECK(e.exited);
 }

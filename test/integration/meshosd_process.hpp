@@ -2,6 +2,8 @@
 // Child processes for the meshosd / meshos-run integration tests: spawned with their output on pipes,
 // read line by line against a deadline, and always killed (SIGKILL, then reaped) when the handle goes,
 // so a failing test leaves nothing running.
+#include <doctest/doctest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -198,6 +200,15 @@ inline void write_ssh_stand_in(const std::string& root) {
              "echo \"$*\" > \"$(dirname \"$0\")/../remote-command\"\n"
              "exec /bin/sh -c \"$*\"\n",
              0700);
+}
+
+// How a node that drains cleanly ends: SIGTERM (or `signal`), its last line, exit code 0.
+inline void check_drains(ChildProcess& node, int signal = SIGTERM) {
+  node.signal(signal);
+  CHECK(node.wait_for_line("drained and stopped", deadline_in(std::chrono::seconds(30))));
+  const Exit e = node.wait_exit(deadline_in(std::chrono::seconds(30)));
+  CHECK(e.exited);
+  CHECK(e.code == 0);
 }
 
 }  // namespace meshos::test

@@ -1,10 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <map>
-#include <random>
 #include <set>
 #include <string>
 
@@ -15,23 +12,6 @@
 using namespace meshos;
 
 namespace {
-
-// A scratch file in the test's working directory, removed again when the test ends.
-class TempFile {
- public:
-  explicit TempFile(const std::string& content)
-      : path_("meshos_config_test_" + std::to_string(std::random_device{}()) + ".conf") {
-    std::ofstream out(path_);
-    out << content;
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 bool same_config(const MeshOsConfig& a, const MeshOsConfig& b) { return nlohmann::json(a) == nlohmann::json(b); }
 
@@ -236,10 +216,12 @@ TEST_CASE("ring and queue capacities above 2^20 are refused, naming the key and 
     CHECK(unchanged == original);
     REQUIRE(c.set(key, "1048576"));
   }
-  auto from_file = config_from_ini(*parse_ini("[meshos]\nlog-ring-capacity = 18446744073709551615\n"));
-  REQUIRE_FALSE(from_file);
-  CHECK(from_file.error().kind == "invalid_config");
-  CHECK(from_file.error().message.find("log-ring-capacity must not exceed 1048576") != std::string::npos);
+  MeshOsConfig assigned;
+  REQUIRE(assigned.assign("log-ring-capacity", "18446744073709551615"));  // a field alone: no bound yet
+  auto bounded = assigned.validate();
+  REQUIRE_FALSE(bounded);
+  CHECK(bounded.error().kind == "invalid_config");
+  CHECK(bounded.error().message.find("log-ring-capacity must not exceed 1048576") != std::string::npos);
   MeshOsConfig direct;
   direct.audit_ring_capacity = (std::size_t{1} << 20) + 1;
   CHECK_FALSE(direct.validate());
@@ -285,114 +267,71 @@ TEST_CASE("apply_override takes key=value") {
   CHECK(c.tick_interval == Millis(10));
 }
 
-TEST_CASE("config_from_ini reads only its section and applies invariants after all keys") {
-  auto doc = parse_ini(
-      "[caf.scheduler]\n"
-      "max-threads = 2\n"
-      "[meshos]\n"
-      "; assert depth comes after release depth: order in the file must not matter\n"
-      "backpressure-release-depth = 1500\n"
-      "backpressure-assert-depth = 3000\n"
-      "tick-interval = 10ms\n"
-      "this-node = \"00000000000000aa\"\n"
-      "[other]\n"
-      "tick-interval = 1h\n");
-  REQUIRE(doc);
-  auto config = config_from_ini(*doc);
-  REQUIRE_MESSAGE(config, config.error().to_string());
-  CHECK(config->backpressure_release_depth == 1500);
-  CHECK(config->backpressure_assert_depth == 3000);
-  CHECK(config->tick_interval == Millis(10));
-  CHECK(config->this_node == 0xaa);
-  CHECK(config->control_capacity == 8);  // untouched keys keep their defaults
+TEST_CASE("assign takes fields in any order and leaves the invariants to validate") {
+  MeshOsConfig config;
+  // assert depth comes after release depth: a reader of a whole section must not depend on the order
+  REQUIRE(config.assign("backpressure-release-depth", "1500"));
+  CHECK_FALSE(config.validate());
+  REQUIRE(config.assign("backpressure-assert-depth", "3000"));
+  REQUIRE(config.assign("tick-interval", "10ms"));
+  REQUIRE(config.assign("this-node", "\"00000000000000aa\""));
+  REQUIRE(config.validate());
+  CHECK(config.backpressure_release_depth == 1500);
+  CHECK(config.backpressure_assert_depth == 3000);
+  CHECK(config.tick_interval == Millis(10));
+  CHECK(config.this_node == 0xaa);
+  CHECK(config.control_capacity == 8);  // untouched keys keep their defaults
 
-  auto other = config_from_ini(*doc, "other");
-  REQUIRE(other);
-  CHECK(other->tick_interval == Millis(3'600'000));
-
-  auto absent = config_from_ini(*doc, "missing");
-  REQUIRE(absent);
-  CHECK(same_config(*absent, MeshOsConfig{}));
-}
-
-TEST_CASE("config_from_ini rejects unknown keys in its section with their line") {
-  auto doc = parse_ini("[meshos]\ntick-interval = 10ms\ntick-intervall = 20ms\n[elsewhere]\nanything = 1\n");
-  REQUIRE(doc);
-  auto config = config_from_ini(*doc);
-  REQUIRE_FALSE(config);
-  CHECK(config.error().kind == "invalid_config");
-  CHECK(config.error().message.rfind("line 3: unknown key 'tick-intervall' in [meshos]", 0) == 0);
-}
-
-TEST_CASE("config_from_ini reports bad values and broken invariants") {
-  auto bad_value = config_from_ini(*parse_ini("[meshos]\n\ncontrol-capacity = -2\n"));
+  auto unknown = config.assign("tick-intervall", "20ms");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message == "unknown key 'tick-intervall' in [meshos] (did you mean 'tick-interval'?)");
+  auto bad_value = config.assign("control-capacity", "-2");
   REQUIRE_FALSE(bad_value);
-  CHECK(bad_value.error().message.rfind("line 3: bad value for control-capacity: ", 0) == 0);
-
-  auto broken = config_from_ini(*parse_ini("[meshos]\nbackpressure-release-depth = 1000\n"));
-  REQUIRE_FALSE(broken);
-  CHECK(broken.error().kind == "invalid_config");
-  CHECK(broken.error().message.find("backpressure-release-depth") != std::string::npos);
+  CHECK(bad_value.error().message.rfind("bad value for control-capacity: ", 0) == 0);
+  CHECK(config.control_capacity == 8);
 }
 
-TEST_CASE("a config file round-trips through load_config_file") {
+TEST_CASE("text_of writes every key so that set reads it back to the same config") {
   MeshOsConfig written;
   written.this_node = 0x0123456789abcdefULL;
   written.tick_interval = Millis(20);
   written.control_capacity = 3;
   written.default_drain_deadline = Millis(90'000);
+  written.crash_loop_hold = Millis(7'200'000);
   written.restart_backoff_factor = 4;
   written.backpressure_assert_depth = 50;
   written.backpressure_release_depth = 10;
   written.avoid_ttl = Millis(1'000);
 
-  const nlohmann::json j = written;
-  std::string text = "; written by config_test\n[meshos]\n";
-  for (const auto& key : MeshOsConfig::keys()) {
-    std::string json_key = key;
-    std::replace(json_key.begin(), json_key.end(), '-', '_');
-    if (key == "this-node") {
-      text += key + " = \"" + j.at(json_key).get<std::string>() + "\"\n";
-    } else if (j.contains(json_key + "_ms")) {
-      text += key + " = " + std::to_string(j.at(json_key + "_ms").get<std::int64_t>()) + "ms\n";
-    } else {
-      text += key + " = " + std::to_string(j.at(json_key).get<std::uint64_t>()) + "\n";
-    }
+  CHECK(written.text_of("this-node") == "\"0123456789abcdef\"");
+  CHECK(written.text_of("tick-interval") == "20ms");
+  CHECK(written.text_of("default-drain-deadline") == "90s");
+  CHECK(written.text_of("crash-loop-hold") == "2h");
+  CHECK(written.text_of("recovery-ramp-window") == "5min");
+  CHECK(written.text_of("control-capacity") == "3");
+  CHECK(written.text_of("no-such-key").empty());
+
+  MeshOsConfig read;
+  for (const auto& key : MeshOsConfig::keys()) REQUIRE(read.assign(key, written.text_of(key)));
+  REQUIRE(read.validate());
+  CHECK(same_config(read, written));
+}
+
+TEST_CASE("describe names every key once, with its kind and a help text") {
+  const auto& info = MeshOsConfig::describe();
+  REQUIRE(info.size() == MeshOsConfig::keys().size());
+  for (std::size_t i = 0; i < info.size(); ++i) {
+    CAPTURE(info[i].key);
+    CHECK(info[i].key == MeshOsConfig::keys()[i]);
+    CHECK_FALSE(info[i].help.empty());
   }
-  TempFile file(text);
-  auto loaded = load_config_file(file.path());
-  REQUIRE_MESSAGE(loaded, loaded.error().to_string());
-  CHECK(same_config(*loaded, written));
-  CHECK(loaded->this_node == written.this_node);
-}
-
-TEST_CASE("load_config_file names the file in its errors") {
-  auto missing = load_config_file("/nonexistent/meshos.conf");
-  REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "config_not_found");
-
-  TempFile hash_comment("[meshos]\n# not INI\n");
-  auto syntax = load_config_file(hash_comment.path());
-  REQUIRE_FALSE(syntax);
-  CHECK(syntax.error().kind == "invalid_config");
-  CHECK(syntax.error().message.find(hash_comment.path()) != std::string::npos);
-  CHECK(syntax.error().message.find("line 2") != std::string::npos);
-
-  TempFile unknown("[meshos]\ncolour = 1\n");
-  auto unknown_key = load_config_file(unknown.path());
-  REQUIRE_FALSE(unknown_key);
-  CHECK(unknown_key.error().message.find(unknown.path()) != std::string::npos);
-  CHECK(unknown_key.error().message.find("unknown key 'colour'") != std::string::npos);
-}
-
-TEST_CASE("overrides take precedence over the file") {
-  TempFile file("[meshos]\ntick-interval = 100ms\ncontrol-capacity = 4\n");
-  auto config = load_config_file(file.path());
-  REQUIRE(config);
-  CHECK(config->tick_interval == Millis(100));
-  REQUIRE(config->apply_override("tick-interval=5ms"));
-  CHECK(config->tick_interval == Millis(5));
-  CHECK(config->control_capacity == 4);  // not overridden: the file's value stays
+  auto kind_of = [&](const std::string& key) {
+    return std::find_if(info.begin(), info.end(), [&](const auto& k) { return k.key == key; })->kind;
+  };
+  CHECK(kind_of("this-node") == MeshOsConfig::ValueKind::NodeIdentifier);
+  CHECK(kind_of("tick-interval") == MeshOsConfig::ValueKind::Duration);
+  CHECK(kind_of("control-capacity") == MeshOsConfig::ValueKind::Count);
+  CHECK(kind_of("restart-backoff-factor") == MeshOsConfig::ValueKind::Count);
 }
 
 TEST_CASE("the JSON form carries durations in milliseconds and the node id in hex") {

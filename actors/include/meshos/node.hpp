@@ -91,6 +91,13 @@ class MeshNode {
   static Result<std::unique_ptr<MeshNode>> start(MeshOsConfig config, NetworkOptions network,
                                                  std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
                                                  SdkOptions options = {});
+  // The same with the CAF configuration the caller read (meshosd's: scheduler.*, middleman.*, ...), which the
+  // node's actor system runs with. meshos adds what it needs (the network module, its message types, its
+  // heartbeat) and picks its scheduler (SPEC.md, "Scheduler") only where the caller chose none.
+  static Result<std::unique_ptr<MeshNode>> start(std::unique_ptr<caf::actor_system_config> system_config,
+                                                 MeshOsConfig config, NetworkOptions network,
+                                                 std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
+                                                 SdkOptions options = {});
   virtual ~MeshNode() = default;
 
   virtual MeshOsDaemonSdk& sdk() = 0;

@@ -21,6 +21,7 @@
 
 namespace caf {
 class actor_system;
+class actor_system_config;
 }
 
 namespace meshos {

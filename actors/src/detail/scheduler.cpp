@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 
 namespace meshos::detail {
@@ -20,9 +21,10 @@ std::size_t scheduler_workers() {
 // 2-core machine twice as many workers as cores, and a steal walks the victim's whole queue under two
 // spinlocks (issue 8's profile: 25% of a 10k-daemon tick, 61% of a 100k shutdown). Measured side by side
 // (BENCHMARKS.md, "Scheduler"): sharing is ahead on every meshos-bench workload, the process round trip 4x.
+// A choice the application made in its own config (scheduler.policy, scheduler.max-threads) stays.
 void choose_scheduler(caf::actor_system_config& cfg) {
-  cfg.set("scheduler.max-threads", scheduler_workers());
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  if (caf::get_if(&cfg.content, "scheduler.max-threads") == nullptr) cfg.set("scheduler.max-threads", scheduler_workers());
+  if (caf::get_if(&cfg.content, "scheduler.policy") == nullptr) cfg.set("scheduler.policy", caf::atom("sharing"));
 }
 
 }  // namespace meshos::detail

@@ -3,8 +3,8 @@
 // answering only once the commit's audit record shows the real outcome.
 //
 // Operator requests, (mrequest, kind, body) -> NetReply{error_kind, error_message, json}:
-//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster", "runtime_epoch", "seq",
-//                     "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
+//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster",
+//                     "scheduler": {"workers", "policy"}, "runtime_epoch", "seq", "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
 //                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
 //                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops",
 //                     "refused": {what the front door refused, by kind}, "connections"}
@@ -481,6 +481,8 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.tls = st.ctx->tls;
   f.verifies_commits = st.ctx->has_verifier;
   f.cluster = st.ctx->cluster;
+  f.scheduler_workers = self->system().scheduler().num_workers();
+  f.scheduler_policy = caf::to_string(caf::get_or(self->system().config(), "scheduler.policy", caf::atom("stealing")));
   f.watchers = st.watchers.size();
   f.watch_drops = st.watch_drops;
   if (st.ctx->guard) f.guard = st.ctx->guard->stats();

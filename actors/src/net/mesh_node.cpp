@@ -54,7 +54,8 @@ class MeshNodeImpl final : public MeshNode {
     if (!shut_down_) (void)shutdown(kDefaultShutdownDeadline);
   }
 
-  static Result<std::unique_ptr<MeshNode>> create(MeshOsConfig config, NetworkOptions network,
+  static Result<std::unique_ptr<MeshNode>> create(std::unique_ptr<caf::actor_system_config> system_config,
+                                                  MeshOsConfig config, NetworkOptions network,
                                                   std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
     if (!network.node_key) network.node_key = EntityKeypair::generate();
     if (!network.node_key->has_secret())
@@ -82,7 +83,7 @@ class MeshNodeImpl final : public MeshNode {
     std::unique_ptr<MeshNodeImpl> node(new MeshNodeImpl());
     node->tls_options_ = network.tls;
     node->guard_ = std::move(*guard);
-    node->cfg_ = std::make_unique<caf::actor_system_config>();
+    node->cfg_ = std::move(system_config);
     net::configure_system(*node->cfg_, network.heartbeat_interval);
     try {
       node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
@@ -256,7 +257,16 @@ class MeshNodeImpl final : public MeshNode {
 
 Result<std::unique_ptr<MeshNode>> MeshNode::start(MeshOsConfig config, NetworkOptions network,
                                                   std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
-  return MeshNodeImpl::create(std::move(config), std::move(network), std::move(dispatcher), std::move(options));
+  return start(std::make_unique<caf::actor_system_config>(), std::move(config), std::move(network),
+               std::move(dispatcher), std::move(options));
+}
+
+Result<std::unique_ptr<MeshNode>> MeshNode::start(std::unique_ptr<caf::actor_system_config> system_config,
+                                                  MeshOsConfig config, NetworkOptions network,
+                                                  std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
+  if (!system_config) system_config = std::make_unique<caf::actor_system_config>();
+  return MeshNodeImpl::create(std::move(system_config), std::move(config), std::move(network), std::move(dispatcher),
+                              std::move(options));
 }
 
 }  // namespace meshos

@@ -64,6 +64,7 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
          {"tls", facts.tls},
          {"verifies_commits", facts.verifies_commits},
          {"cluster", facts.cluster},
+         {"scheduler", {{"workers", facts.scheduler_workers}, {"policy", facts.scheduler_policy}}},
          {"runtime_epoch", to_hex(s.runtime_epoch)},
          {"seq", s.seq},
          {"wall_ms", s.wall_ms},

@@ -28,6 +28,9 @@ struct GatewayFacts {
   bool tls = false;
   bool verifies_commits = false;
   std::string cluster;  // what signed commits must name
+  // The node's actor system as it runs (its config's scheduler.* keys, or meshos' choice).
+  std::size_t scheduler_workers = 0;
+  std::string scheduler_policy;
   std::size_t watchers = 0;
   std::uint64_t watch_drops = 0;
   // What the node's front door refused (SPEC.md, "Threat model").

@@ -1,6 +1,6 @@
 #pragma once
-// Runtime configuration with the Rust crate's defaults; loadable from the [meshos] section of a config
-// file and overridable key by key ("tick-interval=10ms").
+// Runtime configuration with the Rust crate's defaults, set key by key from config text ("tick-interval=10ms").
+// meshosd declares every key below in CAF's config system from describe(), as its [meshos] section.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,7 +8,6 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "meshos/ini.hpp"
 #include "meshos/result.hpp"
 #include "meshos/time.hpp"
 #include "meshos/types.hpp"
@@ -53,6 +52,22 @@ struct MeshOsConfig {
   // Every key above, as written in a config file.
   static const std::vector<std::string>& keys();
 
+  // What a key holds, for readers that parse values themselves (CAF declares each key with its type).
+  enum class ValueKind { NodeIdentifier, Duration, Count };
+  struct KeyInfo {
+    std::string key;
+    ValueKind kind;
+    std::string help;
+  };
+  static const std::vector<KeyInfo>& describe();
+
+  // The key's current value as set() reads it: "500ms", "1024", "\"00000000000000ab\"". Empty for an unknown key.
+  std::string text_of(const std::string& key) const;
+
+  // One field, without the invariants between fields, so that a reader can take a whole section in any order
+  // and validate() once. Kind "invalid_config" naming the key (unknown key: with the nearest known one).
+  Result<void> assign(const std::string& key, const std::string& value);
+
   // Kind "invalid_config": unknown key, bad value, or a value that breaks an invariant
   // (e.g. release depth >= assert depth, zero capacities, zero tick). The config is unchanged on error.
   Result<void> set(const std::string& key, const std::string& value);
@@ -60,10 +75,6 @@ struct MeshOsConfig {
   Result<void> apply_override(const std::string& assignment);
   Result<void> validate() const;
 };
-
-// Reads the [meshos] section (other sections are left to their owners); every key in it must be known.
-Result<MeshOsConfig> config_from_ini(const IniDocument& doc, const std::string& section = "meshos");
-Result<MeshOsConfig> load_config_file(const std::string& path, const std::string& section = "meshos");
 
 void to_json(nlohmann::json& j, const MeshOsConfig& c);
 

@@ -9,7 +9,7 @@
 #include "meshos/event.hpp"
 #include "meshos/file_io.hpp"
 #include "meshos/identity.hpp"
-#include "meshos/ini.hpp"
+#include "meshos/value_text.hpp"
 #include "meshos/logs.hpp"
 #include "meshos/maintenance.hpp"
 #include "meshos/operators.hpp"

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace meshos {
 
@@ -30,6 +31,9 @@ inline std::uint64_t to_ms(Clock::duration d) {
 inline std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
+// "2026-12-01T05:37:27.123Z" (UTC), or "<n> ms" for a time gmtime cannot show.
+std::string format_wall_ms(std::int64_t wall_ms);
 
 // Wall-clock arithmetic on untrusted times (a commit's issued_at_ms): now - then in ms, exact for any pair of
 // int64 values (the true difference always fits in 64 bits unsigned when then <= now).

@@ -1,9 +1,8 @@
-#include "meshos/ini.hpp"
+#include "meshos/value_text.hpp"
 
+#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <limits>
-#include <set>
 #include <sstream>
 #include <utility>
 
@@ -13,76 +12,6 @@ namespace meshos {
 namespace {
 
 SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
-
-SdkError at_line(int line, const std::string& message) {
-  return invalid("line " + std::to_string(line) + ": " + message);
-}
-
-// A key as CAF reads it: a letter, digit or '_', then letters, digits, '_' or '-'.
-bool is_key(const std::string& s) {
-  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-  if (s.empty() || !word_char(s[0])) return false;
-  for (char c : s) {
-    if (!word_char(c) && c != '-') return false;
-  }
-  return true;
-}
-
-// A section name: keys joined by '.', as in [caf.middleman].
-bool is_section_name(const std::string& s) {
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t dot = s.find('.', start);
-    if (!is_key(s.substr(start, dot == std::string::npos ? std::string::npos : dot - start))) return false;
-    if (dot == std::string::npos) return true;
-    start = dot + 1;
-  }
-}
-
-// CAF decides a value's type by its first character and has no bare strings: a value that starts
-// with a letter must be a boolean. Checking this here gives a line number where CAF would only fail.
-bool caf_can_read(const std::string& value) {
-  char first = value[0];
-  if (std::isalpha(static_cast<unsigned char>(first))) return value == "true" || value == "false";
-  return std::string("\"'.+-<[{0123456789").find(first) != std::string::npos;
-}
-
-// What the scanner learned about one value text: where a ';' comment starts outside quotes, whether a
-// quote was left open, and how deep the '[' nesting is at the end.
-struct ValueScan {
-  std::size_t comment_at = std::string::npos;
-  bool open_quote = false;
-  int bracket_depth = 0;
-};
-
-ValueScan scan_value(const std::string& text, int initial_depth) {
-  ValueScan scan;
-  scan.bracket_depth = initial_depth;
-  bool in_quote = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_quote) {
-      if (c == '\\' && i + 1 < text.size()) {
-        ++i;
-      } else if (c == '"') {
-        in_quote = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_quote = true;
-    } else if (c == ';') {
-      scan.comment_at = i;
-      break;
-    } else if (c == '[') {
-      ++scan.bracket_depth;
-    } else if (c == ']') {
-      --scan.bracket_depth;
-    }
-  }
-  scan.open_quote = in_quote;
-  return scan;
-}
 
 std::string describe_char(char c) {
   if (std::isprint(static_cast<unsigned char>(c))) return std::string("'") + c + "'";
@@ -138,86 +67,6 @@ Result<std::string> read_quoted(const std::string& text, std::size_t& pos) {
 }
 
 }  // namespace
-
-Result<IniDocument> parse_ini(const std::string& text) {
-  IniDocument doc;
-  std::set<std::pair<std::string, std::string>> seen_keys;
-  std::set<std::string> seen_sections;
-  std::string section;
-
-  std::istringstream lines(text);
-  std::string raw;
-  int line_no = 0;
-  while (std::getline(lines, raw)) {
-    ++line_no;
-    std::string line = trim_blanks(raw);
-    if (line.empty() || line[0] == ';') continue;
-    if (line[0] == '#') {
-      return at_line(line_no, "'#' comments are not INI syntax (CAF rejects them); use ';'");
-    }
-    if (line[0] == '[') {
-      ValueScan scan = scan_value(line, 0);
-      std::string header = trim_blanks(line.substr(0, scan.comment_at));
-      if (header.size() < 2 || header.back() != ']') {
-        return at_line(line_no, "malformed section header: " + line);
-      }
-      std::string name = trim_blanks(header.substr(1, header.size() - 2));
-      if (!is_section_name(name)) return at_line(line_no, "invalid section name '" + name + "'");
-      section = name;
-      if (seen_sections.insert(name).second) doc.sections.push_back(name);
-      continue;
-    }
-
-    std::size_t eq = line.find('=');
-    if (eq == std::string::npos) {
-      return at_line(line_no, "expected '[section]' or 'key = value', got: " + line);
-    }
-    std::string key = trim_blanks(line.substr(0, eq));
-    if (!is_key(key)) {
-      return at_line(line_no, key.empty() ? std::string("missing key before '='")
-                                           : "invalid key '" + key + "'");
-    }
-
-    const int first_line = line_no;
-    std::string value_text = line.substr(eq + 1);
-    ValueScan scan = scan_value(value_text, 0);
-    std::string value = trim_blanks(value_text.substr(0, scan.comment_at));
-    // A list may continue over several lines until its brackets balance, as CAF allows.
-    while (!scan.open_quote && scan.bracket_depth > 0) {
-      if (!std::getline(lines, raw)) {
-        return at_line(first_line, "unterminated list for key '" + key + "'");
-      }
-      ++line_no;
-      std::string continuation = trim_blanks(raw);
-      scan = scan_value(continuation, scan.bracket_depth);
-      continuation = trim_blanks(continuation.substr(0, scan.comment_at));
-      if (!continuation.empty()) value += (value.empty() ? "" : " ") + continuation;
-    }
-    if (scan.open_quote) return at_line(first_line, "unterminated string for key '" + key + "'");
-    if (scan.bracket_depth < 0) return at_line(first_line, "unbalanced ']' for key '" + key + "'");
-    if (value.empty()) return at_line(first_line, "missing value for key '" + key + "'");
-    if (!caf_can_read(value)) {
-      return at_line(first_line, "value of '" + key + "' must be quoted: " + value +
-                                     " (CAF reads strings only in double quotes)");
-    }
-    if (!seen_keys.emplace(section, key).second) {
-      return at_line(first_line, "duplicate key '" + key + "' in [" + section + "]");
-    }
-    doc.entries.push_back(IniEntry{section, key, value, first_line});
-  }
-  return doc;
-}
-
-Result<IniDocument> parse_ini_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return SdkError{"config_not_found", "cannot read config file '" + path + "'"};
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) return SdkError{"config_not_found", "error while reading config file '" + path + "'"};
-  auto doc = parse_ini(content.str());
-  if (!doc) return SdkError{doc.error().kind, path + ": " + doc.error().message};
-  return doc;
-}
 
 Result<std::uint64_t> parse_uint(const std::string& text) {
   std::uint64_t value = 0;
@@ -339,6 +188,50 @@ Result<std::vector<std::string>> parse_string_list(const std::string& text) {
   skip_blanks();
   if (pos != text.size()) return invalid("unexpected text after the list in " + text);
   return items;
+}
+
+std::string duration_text(Millis d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "min";
+  if (ms != 0 && ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+namespace {
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::optional<std::string> closest_word(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string* closest = nullptr;
+  std::size_t best = 3;  // near misses only: typos, not different words
+  for (const auto& candidate : candidates) {
+    // The distance is at least the difference in length: a long word is not compared letter by letter.
+    const std::size_t gap = word.size() > candidate.size() ? word.size() - candidate.size() : candidate.size() - word.size();
+    if (gap >= best) continue;
+    const std::size_t d = edit_distance(word, candidate);
+    if (d < best) {
+      best = d;
+      closest = &candidate;
+    }
+  }
+  if (!closest) return std::nullopt;
+  return *closest;
 }
 
 }  // namespace meshos
