@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +27,22 @@
 #include "meshos/untrusted_json.hpp"
 
 namespace meshos::ctl {
+
+nlohmann::json without_clock_fields(const nlohmann::json& snapshot) {
+  if (snapshot.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : snapshot) out.push_back(without_clock_fields(item));
+    return out;
+  }
+  if (!snapshot.is_object()) return snapshot;
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, value] : snapshot.items()) {
+    const bool clock = key == "seq" || (key.size() > 3 && key.compare(key.size() - 3, 3, "_ms") == 0);
+    if (!clock) out[key] = without_clock_fields(value);
+  }
+  return out;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -47,10 +64,11 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
-                                             "name",   "cluster",  "capability", "timeout", "on"};
+                                             "name",   "cluster",  "capability", "timeout", "on",  "deadline",
+                                             "interval"};
 const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "version", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
-const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help"};
+const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help", "timeout"};
 
 struct CommandSpec {
   std::vector<std::string> words;
@@ -63,14 +81,18 @@ struct CommandSpec {
 const std::vector<CommandSpec>& command_specs() {
   static const std::vector<CommandSpec> specs = {
       {{"status"}, 0, 0, {}, "status"},
-      {{"snapshot"}, 0, 0, {"watch"}, "snapshot [--watch]"},
+      {{"snapshot"}, 0, 0, {"watch", "interval"}, "snapshot [--watch [--interval DURATION]]"},
       {{"logs"}, 0, 0, {"follow", "daemon", "level"}, "logs [--follow] [--daemon ID] [--level L]"},
       {{"peers"}, 0, 0, {}, "peers"},
       {{"daemons"}, 0, 0, {"capability"}, "daemons [--capability TAG[,TAG...]]"},
       {{"send"}, 2, 2, {"hex"}, "send DAEMON PAYLOAD [--hex]"},
-      {{"call"}, 2, 2, {"hex", "timeout"}, "call DAEMON PAYLOAD [--hex] [--timeout DURATION]"},
+      {{"call"}, 2, 2, {"hex"}, "call DAEMON PAYLOAD [--hex]"},
       {{"maintenance", "enter"}, 0, 0, {"drain-for", "target", "cluster"}, "maintenance enter [--drain-for DURATION]"},
       {{"maintenance", "exit"}, 0, 0, {"target", "cluster"}, "maintenance exit"},
+      {{"drain"}, 0, 0, {"deadline", "target", "cluster"}, "drain [--deadline DURATION]"},
+      {{"cordon"}, 0, 0, {"target", "cluster"}, "cordon"},
+      {{"uncordon"}, 0, 0, {"target", "cluster"}, "uncordon"},
+      {{"restart-daemons"}, 0, 0, {"target", "cluster"}, "restart-daemons"},
       {{"daemon", "start"}, 1, 1, {"target", "cluster"}, "daemon start NAME"},
       {{"daemon", "stop"}, 1, 1, {"target", "cluster"}, "daemon stop NAME"},
       {{"daemon", "place"}, 1, 1, {"on", "cluster"}, "daemon place KIND [--on NODE_HEX]"},
@@ -186,16 +208,33 @@ Result<EntityKeypair> signer_from(const Invocation& inv) {
 
 // ---- the connection -------------------------------------------------------------------------------
 
+// --timeout bounds the connection (tried again within it) and each request; call's also the daemon's work.
+Result<Millis> timeout_of(const Invocation& inv) {
+  auto text = inv.value("timeout");
+  if (!text) return Millis(10'000);
+  auto parsed = parse_duration(*text);
+  if (!parsed || parsed->count() <= 0 || parsed->count() > 600'000)
+    return usage_error("--timeout: expected a duration from 1ms to 10min");
+  return *parsed;
+}
+
 Result<std::unique_ptr<RemoteNode>> connect_to_node(const Invocation& inv, Environment& env) {
-  auto address = inv.value("node");
-  if (!address) return usage_error(command_name(inv) + " needs --node HOST:PORT");
+  // --node, else MESHOS_NODE: the node an operator works with most is set once in the shell.
+  std::optional<std::string> address = inv.value("node");
+  if (!address) {
+    if (const char* from_env = std::getenv("MESHOS_NODE"); from_env != nullptr && *from_env != '\0')
+      address = std::string(from_env);
+  }
+  if (!address) return usage_error(command_name(inv) + " needs --node HOST:PORT (or MESHOS_NODE)");
+  auto timeout = timeout_of(inv);
+  if (!timeout) return timeout.error();
   TlsOptions tls;
   tls.certificate = inv.value("tls-cert").value_or("");
   tls.key = inv.value("tls-key").value_or("");
   tls.ca_file = inv.value("tls-ca").value_or("");
   if (tls.enabled() && (tls.certificate.empty() || tls.key.empty() || tls.ca_file.empty()))
     return usage_error("TLS needs all three of --tls-cert, --tls-key and --tls-ca");
-  return env.connect(*address, tls);
+  return env.connect(*address, tls, *timeout);
 }
 
 Result<json> parse_answer(const std::string& kind, const std::string& text) {
@@ -257,21 +296,38 @@ Result<void> cmd_status(const Invocation& inv, Environment& env, RemoteNode& nod
   return ok();
 }
 
+// --watch prints a snapshot when something in it changed (not its clock), at most once per --interval: a
+// change seen sooner is printed with the first snapshot after the interval.
 Result<void> cmd_snapshot(const Invocation& inv, Environment& env, RemoteNode& node) {
   if (!inv.flag("watch")) {
+    if (inv.value("interval")) return usage_error("--interval goes with --watch");
     auto answer = request_json(node, "snapshot", json::object());
     if (!answer) return answer.error();
     env.out << answer->dump(2) << '\n';
     return ok();
   }
+  Millis interval{0};
+  if (auto text = inv.value("interval")) {
+    auto parsed = parse_duration(*text);
+    if (!parsed || parsed->count() <= 0) return usage_error("--interval: expected a positive duration");
+    interval = *parsed;
+  }
   std::optional<SdkError> failure;
+  std::optional<json> last_printed;  // without its clock
+  std::int64_t last_printed_ms = 0;
   auto watched = node.watch([&](const std::string& text) {
     auto j = parse_answer("snapshot", text);
     if (!j) {
       failure = j.error();
       return false;
     }
+    json content = without_clock_fields(*j);
+    if (last_printed && content == *last_printed) return true;
+    const std::int64_t now = env.wall_clock_ms();
+    if (last_printed && now - last_printed_ms < interval.count()) return true;
     env.out << j->dump() << '\n' << std::flush;
+    last_printed = std::move(content);
+    last_printed_ms = now;
     return true;
   });
   if (failure) return *failure;
@@ -512,13 +568,9 @@ Result<void> cmd_work(const Invocation& inv, Environment& env, RemoteNode& node,
   } else {
     body["payload"] = inv.command.at(2);
   }
-  Millis timeout = std::chrono::milliseconds(5000);
-  if (auto text = inv.value("timeout")) {
-    auto parsed = parse_duration(*text);
-    if (!parsed || parsed->count() <= 0 || parsed->count() > 60'000)
-      return usage_error("--timeout: expected a duration from 1ms to 60s");
-    timeout = *parsed;
-  }
+  auto bound = timeout_of(inv);
+  if (!bound) return bound.error();
+  const Millis timeout = std::min<Millis>(*bound, Millis(60'000));  // what a node grants a call at most
   if (call) body["timeout_ms"] = timeout.count();
   auto answer = node.request(call ? "process" : "deliver", body.dump(), timeout + std::chrono::seconds(5));
   if (!answer) return answer.error();
@@ -602,7 +654,7 @@ std::string number_text(double value, int decimals) {
 
 std::string usage_text() {
   std::ostringstream text;
-  text << "usage: meshos-ctl [--node HOST:PORT] [--json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
+  text << "usage: meshos-ctl [--node HOST:PORT] [--json | -o json|text] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
           "                  [--target NODE_HEX] [--cluster NAME] <command>     (or --help, --version)\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
@@ -642,6 +694,24 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
     }
     if (arg == "-h") {
       inv.flags.insert("help");
+      continue;
+    }
+    // -o json (kubectl's habit) is --json; -o text the default.
+    if (arg == "-o" || arg.rfind("--output", 0) == 0) {
+      std::string format;
+      if (arg.rfind("--output=", 0) == 0) {
+        format = arg.substr(9);
+      } else if (arg == "-o" || arg == "--output") {
+        if (i + 1 >= args.size()) return usage_error(arg + " needs json or text");
+        format = args[++i];
+      } else {
+        return usage_error("unknown option " + arg + " (see meshos-ctl --help)");
+      }
+      if (format == "json") {
+        inv.flags.insert("json");
+      } else if (format != "text") {
+        return usage_error(arg + ": \"" + format + "\" is neither json nor text");
+      }
       continue;
     }
     if (arg.compare(0, 2, "--") != 0) return usage_error("unknown option " + arg + " (see meshos-ctl --help)");
@@ -741,17 +811,22 @@ Result<CommitTarget> commit_target(const Invocation& inv, const std::function<Re
 
 Result<AdminEvent> admin_event_for(const Invocation& inv, NodeId target) {
   const std::string name = command_name(inv);
-  if (name == "maintenance enter") {
+  // drain is kubectl's word for it: the node enters maintenance, its daemons drain (or move) within the deadline.
+  if (name == "maintenance enter" || name == "drain") {
+    const std::string option = name == "drain" ? "deadline" : "drain-for";
     admin::EnterMaintenance enter{target, std::nullopt};
-    if (auto text = inv.value("drain-for")) {
+    if (auto text = inv.value(option)) {
       auto duration = parse_duration(*text);
-      if (!duration) return invalid_argument("--drain-for: " + duration.error().message);
-      if (duration->count() < 0) return invalid_argument("--drain-for: must not be negative");
+      if (!duration) return invalid_argument("--" + option + ": " + duration.error().message);
+      if (duration->count() < 0) return invalid_argument("--" + option + ": must not be negative");
       enter.drain_for_ms = static_cast<std::uint64_t>(duration->count());
     }
     return AdminEvent{enter};
   }
   if (name == "maintenance exit") return AdminEvent{admin::ExitMaintenance{target}};
+  if (name == "cordon") return AdminEvent{admin::Cordon{target}};
+  if (name == "uncordon") return AdminEvent{admin::Uncordon{target}};
+  if (name == "restart-daemons") return AdminEvent{admin::RestartAllDaemons{target}};
   if (name == "daemon start" || name == "daemon stop" || name == "daemon place") {
     const std::string& daemon = inv.command.at(2);
     if (daemon.empty()) return invalid_argument(name + ": the daemon name must not be empty");

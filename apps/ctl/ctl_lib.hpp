@@ -1,6 +1,7 @@
 #pragma once
 // meshos-ctl's logic without the process around it: argument parsing, rendering, commit building and
 // the command runner. The connection is injected, so all of it is testable without a node.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -11,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "meshos/admin.hpp"
 #include "meshos/logs.hpp"
@@ -117,7 +118,13 @@ class LogFollower {
 
 // ---- running ------------------------------------------------------------------------------------
 
-using Connector = std::function<Result<std::unique_ptr<RemoteNode>>(const std::string& address, const TlsOptions& tls)>;
+// Connects to a node, trying again until `timeout` when it cannot be reached yet (a node still starting).
+using Connector = std::function<Result<std::unique_ptr<RemoteNode>>(const std::string& address, const TlsOptions& tls,
+                                                                    std::chrono::milliseconds timeout)>;
+
+// What `snapshot --watch` compares to tell a change: the snapshot without what moves by itself every tick
+// (seq, times, ages, RTTs: every field named seq or ending in _ms).
+nlohmann::json without_clock_fields(const nlohmann::json& snapshot);
 
 struct Environment {
   std::ostream& out;

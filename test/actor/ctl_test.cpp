@@ -56,6 +56,7 @@ struct Script {
   std::vector<Request> requests;
   std::vector<std::string> addresses;
   std::vector<TlsOptions> tls;
+  std::vector<std::chrono::milliseconds> timeouts;
   bool refuse_connection = false;
 };
 
@@ -88,8 +89,9 @@ Outcome run_ctl(Script& script, const std::vector<std::string>& args) {
   std::ostringstream out;
   std::ostringstream err;
   ctl::Environment env{out, err,
-                       [&](const std::string& address, const TlsOptions& tls)
+                       [&](const std::string& address, const TlsOptions& tls, std::chrono::milliseconds timeout)
                            -> Result<std::unique_ptr<RemoteNode>> {
+                         script.timeouts.push_back(timeout);
                          script.addresses.push_back(address);
                          script.tls.push_back(tls);
                          if (script.refuse_connection)
@@ -232,6 +234,15 @@ TEST_CASE("ctl arguments: options before or after the command, with = or a separ
   CHECK(inv->flag("json"));
   CHECK_FALSE(inv->flag("watch"));
 
+  for (auto args : {std::vector<std::string>{"status", "-o", "json"}, std::vector<std::string>{"--output=json", "peers"}}) {
+    auto as_json = ctl::parse_arguments(args);
+    REQUIRE(as_json);
+    CHECK(as_json->flag("json"));  // kubectl's -o json
+  }
+  auto as_text = ctl::parse_arguments({"status", "-o", "text"});
+  REQUIRE(as_text);
+  CHECK_FALSE(as_text->flag("json"));
+
   auto daemon = ctl::parse_arguments({"daemon", "stop", "--", "--odd-name"});
   REQUIRE(daemon);
   CHECK(daemon->command == std::vector<std::string>{"daemon", "stop", "--odd-name"});
@@ -254,6 +265,10 @@ TEST_CASE("ctl arguments: every malformed command line is a usage error") {
       {"snapshot", "--drain-for", "1s"},
       {"status", "--node", "a:1", "--node", "b:2"},
       {"ice", "propose"},
+      {"status", "-o", "yaml"},
+      {"status", "-o"},
+      {"cordon", "extra"},
+      {"drain", "--drain-for", "1s"},
   };
   for (const auto& args : bad) {
     CAPTURE(ctl::usage_text());
@@ -480,6 +495,10 @@ TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
       {{"maintenance", "exit", "--target", "1f"}, "exit_maintenance"},
       {{"daemon", "stop", "echo"}, "set_daemon_intent"},
       {{"daemon", "start", "echo"}, "set_daemon_intent"},
+      {{"drain", "--deadline", "2min"}, "enter_maintenance"},
+      {{"cordon"}, "cordon"},
+      {{"uncordon"}, "uncordon"},
+      {{"restart-daemons"}, "restart_all_daemons"},
   };
   for (const auto& c : cases) {
     Script script;
@@ -687,25 +706,61 @@ TEST_CASE("ctl logs --follow prints each record once from the pushed snapshots")
   CHECK(as_json.out == json(log_record(2, LogLevel::Info, 0xaa, "two")).dump() + "\n");
 }
 
-TEST_CASE("ctl snapshot --watch streams one JSON line per published snapshot") {
+TEST_CASE("ctl snapshot --watch prints a snapshot when it changed, not when only its clock moved") {
   Script script;
   MeshOsSnapshot s = sample_snapshot();
-  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+  std::vector<std::uint64_t> printed_seqs;
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {
     s.seq = seq;
+    s.wall_ms += 100;  // the clock moves on every snapshot
+    if (seq == 3) s.cordoned = !s.cordoned;  // a change
+    if (seq == 5) s.daemons.begin()->second.lifecycle = DaemonLifecycleState::Stopping;  // another
+    if (seq == 1 || seq == 3 || seq == 5) printed_seqs.push_back(seq);
     script.published.push_back(json(s).dump(2));  // whatever layout the node uses, one line each out
   }
   auto o = run_ctl(script, {"--node", "n:1", "snapshot", "--watch"});
   check_error_line(o, 1, "connection_lost");
   CHECK(script.requests.empty());
   std::istringstream lines(o.out);
-  std::string line;
-  std::uint64_t expected = 1;
-  while (std::getline(lines, line)) {
+  std::vector<std::uint64_t> seqs;
+  for (std::string line; std::getline(lines, line);) {
     auto back = snapshot_from_json(json::parse(line));
     REQUIRE(back);
-    CHECK(back->seq == expected++);
+    seqs.push_back(back->seq);
   }
-  CHECK(expected == 4);
+  CHECK(seqs == printed_seqs);
+  // The clock's fields alone: seq and every *_ms, at any depth.
+  const json stripped = ctl::without_clock_fields(json{{"seq", 1}, {"wall_ms", 2}, {"cordoned", true},
+                                                       {"daemons", json::array({json{{"age_ms", 3}, {"name", "e"}}})}});
+  CHECK(stripped == json{{"cordoned", true}, {"daemons", json::array({json{{"name", "e"}}})}});
+}
+
+TEST_CASE("ctl snapshot --watch --interval prints at most once per interval, the latest change included") {
+  Script script;
+  MeshOsSnapshot s = sample_snapshot();
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+    s.seq = seq;
+    s.cordoned = seq % 2 == 0;  // every snapshot changes; the scripted clock stands still (kNow)
+    script.published.push_back(json(s).dump());
+  }
+  auto o = run_ctl(script, {"--node", "n:1", "snapshot", "--watch", "--interval", "1s"});
+  check_error_line(o, 1, "connection_lost");
+  CHECK(std::count(o.out.begin(), o.out.end(), '\n') == 1);  // the first; the rest came within the second
+}
+
+TEST_CASE("ctl takes its node from MESHOS_NODE, and bounds the connection with --timeout (10 s by default)") {
+  Script script;
+  script.answers.emplace("snapshot", Result<std::string>(json(sample_snapshot()).dump()));
+  REQUIRE(setenv("MESHOS_NODE", "from-env:7000", 1) == 0);
+  auto from_env = run_ctl(script, {"snapshot"});
+  auto given = run_ctl(script, {"--node", "given:1", "--timeout", "3s", "snapshot"});
+  unsetenv("MESHOS_NODE");
+  CHECK(from_env.code == 0);
+  CHECK(given.code == 0);
+  CHECK(script.addresses == std::vector<std::string>{"from-env:7000", "given:1"});
+  CHECK(script.timeouts == std::vector<std::chrono::milliseconds>{std::chrono::seconds(10), std::chrono::seconds(3)});
+  check_error_line(run_ctl({"status"}), 2, "usage");  // neither
+  check_error_line(run_ctl({"--node", "n:1", "--timeout", "forever", "status"}), 2, "usage");
 }
 
 // ---- keys and break-glass -----------------------------------------------------------------------
