@@ -1,8 +1,10 @@
 #pragma once
 // Shared fixtures for the actor tests: test daemons and waiting on snapshots (never sleeping).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -133,6 +135,8 @@ class SnapshotWatch {
       {
         std::lock_guard<std::mutex> lock(s->mu);
         s->last = snap;
+        s->history.push_back(snap);
+        if (s->history.size() > kHistory) s->history.pop_front();
         ++s->count;
       }
       s->cv.notify_all();
@@ -140,10 +144,22 @@ class SnapshotWatch {
   }
   ~SnapshotWatch() { sdk_.unsubscribe(id_); }
 
+  // The latest snapshot when called, then every one received while waiting, in order: a state that lasts a
+  // tick or two (BackingOff between crashes, say) is seen however late this thread gets to look.
   SnapshotPtr wait(const std::function<bool(const MeshOsSnapshot&)>& pred, std::chrono::milliseconds timeout = 10s) {
     std::unique_lock<std::mutex> lock(shared_->mu);
-    bool ok = shared_->cv.wait_for(lock, timeout, [&] { return shared_->last && pred(*shared_->last); });
-    return ok ? shared_->last : nullptr;
+    if (shared_->last && pred(*shared_->last)) return shared_->last;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::uint64_t checked = shared_->count;  // snapshots numbered from 0; those below are checked
+    for (;;) {
+      const std::uint64_t first_kept = shared_->count - shared_->history.size();
+      for (std::uint64_t i = std::max(checked, first_kept); i < shared_->count; ++i) {
+        const SnapshotPtr& snap = shared_->history[i - first_kept];
+        if (pred(*snap)) return snap;
+      }
+      checked = shared_->count;
+      if (!shared_->cv.wait_until(lock, deadline, [&] { return shared_->count > checked; })) return nullptr;
+    }
   }
   bool seen(const std::function<bool(const MeshOsSnapshot&)>& pred, std::chrono::milliseconds timeout = 10s) {
     return wait(pred, timeout) != nullptr;
@@ -156,11 +172,13 @@ class SnapshotWatch {
   }
 
  private:
+  static constexpr std::size_t kHistory = 4096;  // a wait looks back no further (minutes at a fast tick)
   struct Shared {
     std::mutex mu;
     std::condition_variable cv;
     SnapshotPtr last;
-    std::uint64_t count = 0;
+    std::deque<SnapshotPtr> history;  // the latest kHistory snapshots, oldest first
+    std::uint64_t count = 0;          // snapshots received
   };
   std::shared_ptr<Shared> shared_;
   MeshOsDaemonSdk& sdk_;
