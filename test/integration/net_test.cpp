@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
 #include "mesh_support.hpp"
@@ -76,6 +77,47 @@ TEST_CASE("two nodes joined by one side see each other healthy with rtt, version
   REQUIRE(a->shutdown());
 }
 
+
+TEST_CASE("a node on the application's own actor system joins a node on its own - the system outlives it") {
+  auto own = fast_network();
+  caf::actor_system_config cfg;
+  prepare_system_config(cfg, own.heartbeat_interval);
+  caf::actor_system app_system(cfg);
+  const NodeId id = fresh_node_id();
+  auto started = MeshNode::start(app_system, node_config(id), with_key(own, id));
+  REQUIRE_MESSAGE(started, (started ? "" : started.error().message));
+  auto a = std::move(*started);
+  auto net_b = fast_network();
+  net_b.peers = {loopback(a->port())};
+  auto b = start_node(net_b);
+  SnapshotWatch wa(a->sdk()), wb(b->sdk());
+  CHECK(wb.wait([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, a->node_id()); }));
+  CHECK(wa.wait([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, b->node_id()); }));
+  REQUIRE(b->shutdown());
+  auto stats = a->shutdown();
+  REQUIRE(stats);
+  CHECK_FALSE(stats->forced);
+
+  // The application's system still runs its own actors.
+  auto echo = app_system.spawn([](caf::event_based_actor*, int) -> caf::behavior {
+    return {[](int x) { return x + 1; }};
+  }, 0);
+  caf::scoped_actor self{app_system};
+  int answer = 0;
+  self->request(echo, std::chrono::seconds(10), 41).receive([&](int x) { answer = x; }, [](caf::error&) {});
+  CHECK(answer == 42);
+  self->send_exit(echo, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a node refuses an application's actor system that was not prepared for it") {
+  caf::actor_system_config plain_cfg;
+  caf::actor_system plain(plain_cfg);
+  const NodeId id = fresh_node_id();
+  auto refused = MeshNode::start(plain, node_config(id), with_key(fast_network(), id));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == "invalid_config");
+  CHECK(refused.error().message.find("prepare_system_config") != std::string::npos);
+}
 
 TEST_CASE("a peer whose heartbeats come back slower than the RTT threshold lands on the avoid list") {
   auto slow = start_node();

@@ -85,6 +85,12 @@ struct NetworkOptions {
 // the sender refuses with queue_full (counted as the link's window_full).
 inline constexpr std::size_t kWorkWindow = 64;
 
+// What a MeshNode needs of an actor system, set in its config before the system is made: CAF's network module,
+// meshos' message types, the heartbeat CAF sends on every connection (the guard closes silent ones), and
+// meshos' scheduler where the config names none.
+void prepare_system_config(caf::actor_system_config& cfg,
+                           std::chrono::milliseconds heartbeat = std::chrono::milliseconds(250));
+
 class MeshNode {
  public:
   // Kinds: invalid_tls, listen_failed, invalid_config (from MeshOsConfig::validate).
@@ -96,6 +102,14 @@ class MeshNode {
   // heartbeat) and picks its scheduler (SPEC.md, "Scheduler") only where the caller chose none.
   static Result<std::unique_ptr<MeshNode>> start(std::unique_ptr<caf::actor_system_config> system_config,
                                                  MeshOsConfig config, NetworkOptions network,
+                                                 std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
+                                                 SdkOptions options = {});
+  // The same on the application's own actor system, whose config went through prepare_system_config before
+  // the system was made (CAF takes modules and message types only then). The node runs its actors there and
+  // never stops the system; after shutdown() the application's actors go on. Kind invalid_config for a
+  // system that was not prepared, or whose heartbeat does not fit within the peer timeout.
+  static Result<std::unique_ptr<MeshNode>> start(caf::actor_system& system, MeshOsConfig config,
+                                                 NetworkOptions network,
                                                  std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
                                                  SdkOptions options = {});
   virtual ~MeshNode() = default;

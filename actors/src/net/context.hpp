@@ -25,6 +25,9 @@ namespace meshos::net {
 // plain BASP over loopback, to the endpoint's guard (guard.hpp), which owns TLS and every public socket.
 // Heartbeats go on every endpoint: the peer's guard closes a connection that stays silent.
 void configure_system(caf::actor_system_config& cfg, std::chrono::milliseconds heartbeat);
+// Kind invalid_config unless `sys` was made from a config that went through configure_system, with a heartbeat
+// below `peer_timeout`.
+Result<void> check_prepared(caf::actor_system& sys, std::chrono::milliseconds peer_timeout);
 
 // The actor that opens connections without blocking its caller (to a guard's loopback tunnel).
 caf::io::middleman_actor connector(caf::actor_system& sys);

@@ -54,9 +54,12 @@ class MeshNodeImpl final : public MeshNode {
     if (!shut_down_) (void)shutdown(kDefaultShutdownDeadline);
   }
 
+  // On a system of its own made from `system_config`, or on the application's `borrowed` system (prepared with
+  // prepare_system_config), which the node never stops.
   static Result<std::unique_ptr<MeshNode>> create(std::unique_ptr<caf::actor_system_config> system_config,
-                                                  MeshOsConfig config, NetworkOptions network,
-                                                  std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
+                                                  caf::actor_system* borrowed, MeshOsConfig config,
+                                                  NetworkOptions network, std::shared_ptr<ActionDispatcher> dispatcher,
+                                                  SdkOptions options) {
     if (!network.node_key) network.node_key = EntityKeypair::generate();
     if (!network.node_key->has_secret())
       return SdkError{"invalid_config", "the node key must hold its secret (it signs the node's hellos)"};
@@ -83,27 +86,36 @@ class MeshNodeImpl final : public MeshNode {
     std::unique_ptr<MeshNodeImpl> node(new MeshNodeImpl());
     node->tls_options_ = network.tls;
     node->guard_ = std::move(*guard);
-    node->cfg_ = std::move(system_config);
-    net::configure_system(*node->cfg_, network.heartbeat_interval);
-    try {
-      node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
-    } catch (const std::exception& e) {
-      node->shut_down_ = true;  // nothing started: the destructor has nothing to stop
-      return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
+    if (borrowed != nullptr) {
+      if (auto prepared = net::check_prepared(*borrowed, network.peer_timeout); !prepared) {
+        node->shut_down_ = true;
+        return prepared.error();
+      }
+      node->sys_ = borrowed;
+    } else {
+      node->cfg_ = std::move(system_config);
+      net::configure_system(*node->cfg_, network.heartbeat_interval);
+      try {
+        node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
+      } catch (const std::exception& e) {
+        node->shut_down_ = true;  // nothing started: the destructor has nothing to stop
+        return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
+      }
+      node->sys_ = node->system_.get();
     }
-    node->guard_->set_local_node(node->system_->node());
+    node->guard_->set_local_node(node->sys_->node());
     const bool verifies = options.verifier != nullptr;
     const std::string cluster = verifies ? options.verifier->cluster() : std::string(kDefaultClusterName);
     try {
       node->sdk_ = std::make_unique<MeshOsDaemonSdk>(
-          MeshOsDaemonSdk::start(*node->system_, std::move(config), std::move(dispatcher), std::move(options)));
+          MeshOsDaemonSdk::start(*node->sys_, std::move(config), std::move(dispatcher), std::move(options)));
     } catch (const SdkException& e) {
       node->shut_down_ = true;
       return e.error();
     }
 
     auto ctx = std::make_shared<net::NetContext>();
-    ctx->system = node->system_.get();
+    ctx->system = node->sys_;
     ctx->sdk = node->sdk_.get();
     ctx->node_id = node->sdk_->node_id();
     ctx->node_key = *network.node_key;
@@ -121,9 +133,9 @@ class MeshNodeImpl final : public MeshNode {
     node->tracker_.track(node->gateway_);
 
     // CAF listens on loopback only; the public address belongs to the guard.
-    auto backend = node->system_->middleman().publish(node->gateway_, 0, "127.0.0.1", true);
+    auto backend = node->sys_->middleman().publish(node->gateway_, 0, "127.0.0.1", true);
     if (!backend) {
-      auto why = node->system_->render(backend.error());
+      auto why = node->sys_->render(backend.error());
       (void)node->shutdown(kDefaultShutdownDeadline);
       return SdkError{"listen_failed", "cannot open the loopback listener: " + why};
     }
@@ -208,10 +220,10 @@ class MeshNodeImpl final : public MeshNode {
     if (gateway_) {
       // The gateway stops its peer actors and quits; high priority so a backlog cannot delay it.
       caf::anon_send<caf::message_priority::high>(gateway_, GatewayCommand{});
-      if (published_) close_port(*system_, backend_port_);
+      if (published_) close_port(*sys_, backend_port_);
       // publish() put the gateway into the registry, which would keep it alive (and the system's
       // destructor waiting) forever.
-      system_->registry().erase(gateway_->id());
+      sys_->registry().erase(gateway_->id());
     }
     Result<RuntimeStats> stats = sdk_->shutdown(std::max(std::chrono::milliseconds(0),
                                                         std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -225,11 +237,13 @@ class MeshNodeImpl final : public MeshNode {
     // Every connection closes now, so peers see this node leave at once.
     guard_.reset();
     bool forced = !stopped || (stats && stats->forced);
-    if (forced) {
+    // An application's system stays the application's: what did not stop in time is left to it.
+    if (system_ && forced) {
       abandon(std::move(system_), std::move(cfg_));
     } else {
       system_.reset();
     }
+    sys_ = nullptr;
     if (stats && forced) stats->forced = true;
     return stats;
   }
@@ -240,7 +254,8 @@ class MeshNodeImpl final : public MeshNode {
   // Declared first: outlives the system whose actors report to it.
   detail::ActorTracker tracker_;
   std::unique_ptr<caf::actor_system_config> cfg_;
-  std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<caf::actor_system> system_;  // the node's own system; null on an application's
+  caf::actor_system* sys_ = nullptr;           // the system the node runs on
   std::unique_ptr<MeshOsDaemonSdk> sdk_;
   caf::actor gateway_;
   net::NetContextPtr ctx_;  // what the gateway and the peer actors share (links for work to peers)
@@ -265,8 +280,19 @@ Result<std::unique_ptr<MeshNode>> MeshNode::start(std::unique_ptr<caf::actor_sys
                                                   MeshOsConfig config, NetworkOptions network,
                                                   std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
   if (!system_config) system_config = std::make_unique<caf::actor_system_config>();
-  return MeshNodeImpl::create(std::move(system_config), std::move(config), std::move(network), std::move(dispatcher),
+  return MeshNodeImpl::create(std::move(system_config), nullptr, std::move(config), std::move(network),
+                              std::move(dispatcher), std::move(options));
+}
+
+Result<std::unique_ptr<MeshNode>> MeshNode::start(caf::actor_system& system, MeshOsConfig config,
+                                                  NetworkOptions network, std::shared_ptr<ActionDispatcher> dispatcher,
+                                                  SdkOptions options) {
+  return MeshNodeImpl::create(nullptr, &system, std::move(config), std::move(network), std::move(dispatcher),
                               std::move(options));
+}
+
+void prepare_system_config(caf::actor_system_config& cfg, std::chrono::milliseconds heartbeat) {
+  net::configure_system(cfg, heartbeat);
 }
 
 }  // namespace meshos
