@@ -65,7 +65,7 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
                                              "name",   "cluster",  "capability", "timeout", "on",  "deadline",
-                                             "interval"};
+                                             "interval", "since"};
 const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "version", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
 const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help", "timeout"};
@@ -82,7 +82,8 @@ const std::vector<CommandSpec>& command_specs() {
   static const std::vector<CommandSpec> specs = {
       {{"status"}, 0, 0, {}, "status"},
       {{"snapshot"}, 0, 0, {"watch", "interval"}, "snapshot [--watch [--interval DURATION]]"},
-      {{"logs"}, 0, 0, {"follow", "daemon", "level"}, "logs [--follow] [--daemon ID] [--level L]"},
+      {{"logs"}, 0, 0, {"follow", "daemon", "level", "since"},
+       "logs [--follow] [--daemon NAME|ID] [--level L] [--since DURATION]"},
       {{"peers"}, 0, 0, {}, "peers"},
       {{"daemons"}, 0, 0, {"capability"}, "daemons [--capability TAG[,TAG...]]"},
       {{"send"}, 2, 2, {"hex"}, "send DAEMON PAYLOAD [--hex]"},
@@ -335,8 +336,17 @@ Result<void> cmd_snapshot(const Invocation& inv, Environment& env, RemoteNode& n
 }
 
 Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node) {
-  auto filter = log_filter_for(inv);
+  auto filter = log_filter_for(inv, env.wall_clock_ms());
   if (!filter) return filter.error();
+  if (filter->daemon_name) {  // the node's snapshot names its daemons
+    auto answer = request_json(node, "snapshot", json::object());
+    if (!answer) return answer.error();
+    auto snapshot = snapshot_from_json(*answer);
+    if (!snapshot) return snapshot.error();
+    for (const auto& [id, d] : snapshot->daemons)
+      if (d.name == *filter->daemon_name) filter->daemon = id;
+    if (!filter->daemon) return SdkError{"not_found", "--daemon: this node has no daemon named " + *filter->daemon_name};
+  }
   const bool as_json = inv.flag("json");
   if (!inv.flag("follow")) {
     json body = json::object();
@@ -1030,15 +1040,27 @@ std::string render_log(const LogRecord& r) {
 bool LogFilter::matches(const LogRecord& r) const {
   if (daemon && r.daemon_id != daemon) return false;
   if (min_level && static_cast<int>(r.level) < static_cast<int>(*min_level)) return false;
+  if (since_wall_ms && r.wall_ms < *since_wall_ms) return false;
   return true;
 }
 
-Result<LogFilter> log_filter_for(const Invocation& inv) {
+Result<LogFilter> log_filter_for(const Invocation& inv, std::int64_t now_wall_ms) {
   LogFilter filter;
   if (auto daemon = inv.value("daemon")) {
+    // An id in hex (as the snapshot shows it), else a daemon's name (a name of hex digits only: give its id).
     DaemonId id = 0;
-    if (!parse_hex_u64(*daemon, id)) return invalid_argument("--daemon: expected a daemon id in hex (1 to 16 digits)");
-    filter.daemon = id;
+    if (parse_hex_u64(*daemon, id)) {
+      filter.daemon = id;
+    } else if (daemon->empty()) {
+      return invalid_argument("--daemon: expected a daemon's name or id");
+    } else {
+      filter.daemon_name = *daemon;
+    }
+  }
+  if (auto since = inv.value("since")) {
+    auto back = parse_duration(*since);
+    if (!back) return invalid_argument("--since: " + back.error().message);
+    filter.since_wall_ms = now_wall_ms - static_cast<std::int64_t>(back->count());
   }
   if (auto level = inv.value("level")) {
     auto parsed = log_level_from_string(*level);

@@ -92,10 +92,13 @@ std::string render_log(const LogRecord& r);
 
 struct LogFilter {
   std::optional<DaemonId> daemon;
+  std::optional<std::string> daemon_name;  // --daemon NAME, to be resolved to `daemon` from the node's snapshot
   std::optional<LogLevel> min_level;
+  std::optional<std::int64_t> since_wall_ms;  // --since: records at or after this wall-clock time
   bool matches(const LogRecord& r) const;
 };
-Result<LogFilter> log_filter_for(const Invocation& inv);
+// --daemon ID (hex) or NAME, --level L, --since DURATION (back from `now_wall_ms`).
+Result<LogFilter> log_filter_for(const Invocation& inv, std::int64_t now_wall_ms);
 // The node's answer to "logs": an array of records or {"logs": [...]}. Kind "invalid_answer".
 Result<std::vector<LogRecord>> logs_from_answer(const nlohmann::json& answer);
 

@@ -311,7 +311,7 @@ TEST_CASE("ctl: bad argument values exit 2 before anything is sent") {
                    "invalid_argument");
   check_error_line(run_ctl(script, {"--node", "n:1", "maintenance", "exit", "--cluster", ""}), 2, "invalid_argument");
   check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--level", "loud"}), 2, "invalid_argument");
-  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--daemon", "not-hex"}), 2, "invalid_argument");
+  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--daemon", ""}), 2, "invalid_argument");
   check_error_line(run_ctl(script, {"status"}), 2, "usage");  // no --node
   check_error_line(run_ctl(script, {"--node", "n:1", "--tls-cert", "c.pem", "status"}), 2, "usage");
   CHECK(script.requests.empty());
@@ -651,6 +651,29 @@ TEST_CASE("ctl logs asks the node with the filters and applies them itself too")
   CHECK(json::parse(wrapped.requests.at(0).body) == json::object());
   CHECK(std::count(all.out.begin(), all.out.end(), '\n') == 4);
   CHECK(contains(all.out, "#4  2023-11-14T22:13:20.004Z  error  node              node itself"));
+}
+
+TEST_CASE("ctl logs --daemon NAME asks the node's snapshot for the id - --since keeps the recent records") {
+  Script script;
+  MeshOsSnapshot s = sample_snapshot();
+  const auto echo = std::find_if(s.daemons.begin(), s.daemons.end(), [](const auto& d) { return d.second.name == "echo"; });
+  REQUIRE(echo != s.daemons.end());
+  script.answers.emplace("snapshot", Result<std::string>(json(s).dump()));
+  json records = json::array({json(log_record(1, LogLevel::Info, echo->first, "old")),
+                              json(log_record(2, LogLevel::Info, echo->first, "recent"))});
+  records[0]["wall_ms"] = kNow - 20'000;
+  records[1]["wall_ms"] = kNow - 5'000;
+  script.answers.emplace("logs", records.dump());
+  auto o = run_ctl(script, {"--node", "n:1", "logs", "--daemon", "echo", "--since", "10s"});
+  CAPTURE(o.err);
+  REQUIRE(o.code == 0);
+  REQUIRE(script.requests.size() == 2);
+  CHECK(script.requests[0].kind == "snapshot");
+  CHECK(json::parse(script.requests[1].body) == json{{"daemon", to_hex(echo->first)}});
+  CHECK(std::count(o.out.begin(), o.out.end(), '\n') == 1);
+  CHECK(contains(o.out, "recent"));
+  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--daemon", "nobody"}), 1, "not_found");
+  check_error_line(run_ctl(script, {"--node", "n:1", "logs", "--since", "lately"}), 2, "invalid_argument");
 }
 
 TEST_CASE("ctl log follower: only new records, reset when the runtime epoch changes") {
