@@ -47,7 +47,7 @@ std::string code_of(const std::string& line, int& depth, int& deepest) {
       return line.substr(0, i);
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
+    } else if ((c == ']' || c == '}') && depth > 0) {  // a stray closer is CAF's to report
       --depth;
     }
   }
@@ -162,7 +162,6 @@ ConfigFileLayout scan_config_layout(const std::string& text) {
   if (depth > 0)
     layout.problems.push_back("line " + std::to_string(value_line) + ": the list or map of " + value_key +
                               " is never closed");
-  // One level more than a section header's bracket: a list of lists of lists ... deeper than any key needs.
   if (deepest > kMaxNesting) {
     layout.too_deep = true;
     layout.problems.push_back("line " + std::to_string(deep_line == 0 ? line : deep_line) + ": lists nested more than " +

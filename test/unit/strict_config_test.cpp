@@ -62,6 +62,11 @@ TEST_CASE("scan_config_layout finds each key's line, keys set twice and lists le
   REQUIRE(open.problems.size() == 1);
   CHECK(open.problems[0] == "line 2: the list or map of plugins is never closed");
 
+  // A stray closer (CAF's to report) does not hide a list opened later and never closed.
+  auto stray = scan_config_layout("[node]\nport = 1]\nplugins = [\"a\",\n");
+  REQUIRE(stray.problems.size() == 1);
+  CHECK(stray.problems[0] == "line 3: the list or map of plugins is never closed");
+
   auto deep = scan_config_layout("[node]\nplugins = " + std::string(200, '[') + std::string(200, ']') + "\n");
   CHECK(deep.too_deep);
 }
