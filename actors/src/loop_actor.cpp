@@ -11,23 +11,53 @@
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 #include "meshos/file_io.hpp"
+#include "meshos/journal.hpp"
 #include "meshos/persistent_state.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/state.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos::detail {
 
 namespace {
 
-// Writes what the loop hands over, in order; quits after the loop is gone and everything it sent is written.
-caf::behavior state_writer(caf::event_based_actor* self, const caf::actor& loop, const std::string& path) {
+constexpr const char* kLogJournal = "logs";
+constexpr const char* kAuditJournal = "audit";
+constexpr JsonLimits kJournalLine{kMaxJournalLineBytes, kMaxJsonDepth};
+
+// The node's files, written off the loop's thread in the order the loop hands them over: the state file
+// (fsynced) and the log and audit journals (appended). Quits after the loop is gone and everything it sent
+// is written.
+struct NodeFilesWriter {
+  std::string state_path;
+  std::optional<JournalWriter> logs;
+  std::optional<JournalWriter> audit;
+  std::string journal_error;  // the last append's failure, "" when the last one worked
+};
+
+caf::behavior node_files_writer(caf::stateful_actor<NodeFilesWriter>* self, const caf::actor& loop,
+                                const std::string& state_path, const std::string& journal_dir,
+                                const JournalLimits& limits) {
+  self->state.state_path = state_path;
+  self->state.logs.emplace(journal_dir, kLogJournal, limits);
+  self->state.audit.emplace(journal_dir, kAuditJournal, limits);
   self->monitor(loop);  // normal priority: the down message queues behind the loop's last writes
   self->set_down_handler([self](const caf::down_msg&) { self->quit(); });
   return {
-      [self, path](save_atom, std::uint64_t revision, std::uint64_t audit_seq, const std::string& bytes) {
-        auto written = write_file_atomically(path, bytes);
+      [self](save_atom, std::uint64_t revision, std::uint64_t audit_seq, const std::string& bytes) {
+        auto written = write_file_atomically(self->state.state_path, bytes);
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), saved_atom::value, revision, audit_seq,
                    written ? std::string() : written.error().message);
+      },
+      [self](journal_atom, const std::vector<std::string>& log_lines, const std::vector<std::string>& audit_lines) {
+        auto& st = self->state;
+        auto appended = st.logs->append(log_lines);
+        if (appended) appended = st.audit->append(audit_lines);
+        std::string error = appended ? std::string() : appended.error().message;
+        // The loop hears of a failure once, and of the recovery.
+        if (error != st.journal_error)
+          self->send(caf::actor_cast<caf::actor>(self->current_sender()), journaled_atom::value, error);
+        st.journal_error = std::move(error);
       },
   };
 }
@@ -44,12 +74,21 @@ struct Saving {
   bool on() const { return !path.empty() && !stopped; }
 };
 
+// What of the log and the audit the journals hold: records up to these numbers were handed to the writer.
+struct Journaling {
+  bool on = false;
+  std::uint64_t log_seq = 0;
+  std::uint64_t audit_seq = 0;
+  bool failing = false;
+};
+
 struct LoopState {
   RuntimePtr rt;
   std::shared_ptr<MeshOsState> state;
   std::uint64_t snapshot_seq = 0;
   TimePoint next_tick;
   Saving saving;
+  Journaling journaling;
   bool stopped = false;  // a Shutdown event was folded: nothing more is folded, no more ticks
 
   static std::optional<NodeId> peer_of(const MeshOsEvent& ev) {
@@ -145,6 +184,39 @@ struct LoopState {
     saving.stopped = true;
   }
 
+  // The log and audit records since the last hand-over, as journal lines, to the writer.
+  void journal(caf::event_based_actor* self) {
+    if (!journaling.on) return;
+    // A daemon's message is anybody's bytes: invalid UTF-8 is replaced, never a reason to throw.
+    auto line = [](const auto& record) {
+      return nlohmann::json(record).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    std::vector<std::string> log_lines;
+    const auto& logs = state->logs().items();
+    auto first_new = logs.end();
+    while (first_new != logs.begin() && std::prev(first_new)->seq > journaling.log_seq) --first_new;
+    for (auto it = first_new; it != logs.end(); ++it) log_lines.push_back(line(*it));
+    if (!logs.empty()) journaling.log_seq = std::max(journaling.log_seq, logs.back().seq);
+    std::vector<std::string> audit_lines;
+    if (state->audit_seq() > journaling.audit_seq) {
+      for (const auto& r : state->audit_records())
+        if (r.seq > journaling.audit_seq) audit_lines.push_back(line(r));
+      journaling.audit_seq = state->audit_seq();
+    }
+    if (log_lines.empty() && audit_lines.empty()) return;
+    self->send(saving.writer, journal_atom::value, std::move(log_lines), std::move(audit_lines));
+  }
+
+  void on_journaled(const std::string& error) {
+    if (!error.empty()) {
+      journaling.failing = true;
+      log(LogLevel::Error, "log and audit journal not written: " + error + "; the node goes on without it");
+    } else if (journaling.failing) {
+      journaling.failing = false;
+      log(LogLevel::Info, "log and audit journal written again");
+    }
+  }
+
   void publish_snapshot(TimePoint now) {
     auto& stats = state->loop_stats();
     stats.events_rejected = rt->events_rejected();
@@ -177,6 +249,7 @@ struct LoopState {
       self->send(rt->executor(), action_atom::value, ActionMsg{std::move(p)});
     }
     save_if_changed(self, true);
+    journal(self);
     publish_snapshot(now);
     schedule_tick(self, now);
   }
@@ -190,15 +263,46 @@ struct LoopState {
   }
 };
 
+
+// What the log journal holds of earlier runs goes back into the log ring, so that "what happened before the
+// restart" is still asked of the node. Unreadable lines are skipped and said.
+void restore_logs(MeshOsState& state, LoopStart& start) {
+  auto tail = read_journal_tail(start.journal_dir, kLogJournal, start.journal, state.config().log_ring_capacity);
+  std::vector<LogRecord> records;
+  std::size_t skipped = tail.skipped_lines;
+  for (const auto& line : tail.lines) {
+    auto parsed = parse_untrusted_json(line, kJournalLine, "invalid_log_record", "journal line");
+    auto record = parsed ? log_record_from_json(*parsed) : Result<LogRecord>(parsed.error());
+    if (record) {
+      records.push_back(std::move(*record));
+    } else {
+      ++skipped;
+    }
+  }
+  const std::size_t restored = records.size();
+  state.restore_logs(std::move(records));
+  if (restored == 0 && skipped == 0 && tail.skipped_files == 0) return;
+  std::string note = "log restored from " + journal_file(start.journal_dir, kLogJournal, 0) + " and its rotated files: " +
+                     std::to_string(restored) + " records";
+  if (skipped > 0) note += ", " + std::to_string(skipped) + " unreadable lines skipped";
+  if (tail.skipped_files > 0) note += ", " + std::to_string(tail.skipped_files) + " unreadable files skipped";
+  start.notes.push_back(LogLine{skipped + tail.skipped_files > 0 ? LogLevel::Warn : LogLevel::Info, std::nullopt, note});
+}
+
 }  // namespace
 
 Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOptions& options) {
   LoopStart start;
   start.state = std::make_shared<MeshOsState>(config, options.verifier);
   if (options.state_dir.empty()) return start;
+  if (auto limits = check_journal_limits(options.journal); !limits)
+    return SdkError{"invalid_state_dir", "journal: " + limits.error().message};
   auto opened = open_state_dir(options.state_dir, config.this_node, options.fresh_state, wall_clock_ms());
   if (!opened) return opened.error();
   start.state_file = opened->path;
+  start.journal_dir = options.state_dir;
+  start.journal = options.journal;
+  restore_logs(*start.state, start);
   if (!opened->set_aside.empty()) {
     start.notes.push_back(LogLine{LogLevel::Warn, std::nullopt,
                                   "state file " + opened->path + " was unusable (" + opened->set_aside_reason +
@@ -229,11 +333,14 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
         st.saving.path = std::move(init.state_file);
         st.saving.handed_revision = st.state->persistent_revision();
         st.saving.durable_audit_seq = st.state->audit_seq();
+        st.journaling.log_seq = st.state->logs().empty() ? 0 : st.state->logs().items().back().seq;
+        st.journaling.audit_seq = st.state->audit_seq();
         if (!st.saving.path.empty()) {
           // Its own thread: an fsync may take a while and must not hold up a scheduler worker.
-          st.saving.writer =
-              st.rt->system().spawn<caf::detached>(state_writer, caf::actor_cast<caf::actor>(self), st.saving.path);
+          st.saving.writer = st.rt->system().spawn<caf::detached>(
+              node_files_writer, caf::actor_cast<caf::actor>(self), st.saving.path, init.journal_dir, init.journal);
           st.rt->track(st.saving.writer);
+          st.journaling.on = true;
         }
         for (auto& note : init.notes) st.log(note.level, std::move(note.message));
         auto now = Clock::now();
@@ -259,9 +366,11 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
             [=](saved_atom, std::uint64_t, std::uint64_t audit_seq, const std::string& error) {
               self->state.on_saved(self, audit_seq, error);
             },
+            [=](journaled_atom, const std::string& error) { self->state.on_journaled(error); },
             [=](nosave_atom) { self->state.stop_saving(self); },
             [=](quit_atom) {
               self->state.stop_saving(self);  // the writer finishes what it was given, then follows
+              self->state.journal(self);
               self->quit();
             },
         };

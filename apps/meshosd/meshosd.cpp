@@ -118,6 +118,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   sdk_options.verifier = options.verifier;
   sdk_options.state_dir = options.state_dir;
   sdk_options.fresh_state = options.fresh_state;
+  sdk_options.journal = options.journal;
   // The node's actor system runs with the CAF keys of the config (scheduler.*, middleman.*, ...).
   ServiceManager service;  // systemd: READY, STATUS, STOPPING, watchdog pings (nothing without NOTIFY_SOCKET)
   std::map<OperatorId, std::string> operator_names;

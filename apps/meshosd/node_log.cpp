@@ -7,8 +7,25 @@
 
 namespace meshos::apps {
 
+namespace {
+
+// Drops the entries `now` no longer holds, after `gone(id)` wrote their line.
+template <class Seen, class Now, class Gone>
+void forget_missing(Seen& seen, const Now& now, Gone gone) {
+  for (auto it = seen.begin(); it != seen.end();) {
+    if (now.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    gone(it->first);
+    it = seen.erase(it);
+  }
+}
+
+}  // namespace
+
 NodeLog::NodeLog(std::ostream& out, Format format, std::map<OperatorId, std::string> operator_names)
-    : out_(out), format_(format), operator_names_(std::move(operator_names)) {}
+    : out_(out), format_(format), operator_names_(std::move(operator_names)), started_wall_ms_(wall_clock_ms()) {}
 
 void NodeLog::write(LogLevel level, const std::string& source, const std::string& message, std::int64_t wall_ms) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -54,14 +71,17 @@ void NodeLog::observe(const MeshOsSnapshot& s) {
     auto d = s.daemons.find(*id);
     return "daemon " + (d != s.daemons.end() ? d->second.name : to_hex(*id));
   };
+  // Records stamped before this process started were restored from the state dir: earlier runs wrote them.
   for (const auto& r : s.logs) {
     if (r.seq <= log_seq_) continue;
-    write_locked(r.level, daemon_name(r.daemon_id), r.message, r.wall_ms);
     log_seq_ = r.seq;
+    if (r.wall_ms < started_wall_ms_) continue;
+    write_locked(r.level, daemon_name(r.daemon_id), r.message, r.wall_ms);
   }
   for (const auto& r : s.audit) {
     if (r.seq <= audit_seq_) continue;
     audit_seq_ = std::max(audit_seq_, r.seq);
+    if (r.wall_ms < started_wall_ms_) continue;
     std::string text = r.commit + " " + (r.event.empty() ? std::string("commit") : r.event) + " " + r.outcome +
                        ", signed by " + who(r);
     if (r.relayed_from != 0) text += ", relayed by " + to_hex(r.relayed_from);
@@ -94,14 +114,8 @@ void NodeLog::observe(const MeshOsSnapshot& s) {
     }
     peers_[id] = peer.health;
   }
-  for (auto it = peers_.begin(); it != peers_.end();) {
-    if (s.peers.count(it->first)) {
-      ++it;
-      continue;
-    }
-    write_locked(LogLevel::Info, "peer " + to_hex(it->first), "left", s.wall_ms);
-    it = peers_.erase(it);
-  }
+  forget_missing(peers_, s.peers,
+                 [&](NodeId id) { write_locked(LogLevel::Info, "peer " + to_hex(id), "left", s.wall_ms); });
 
   for (const auto& [id, d] : s.daemons) {
     const std::string source = "daemon " + d.name;
@@ -124,14 +138,8 @@ void NodeLog::observe(const MeshOsSnapshot& s) {
     }
     daemons_[id] = DaemonSeen{d.lifecycle, d.restart, d.total_crashes};
   }
-  for (auto it = daemons_.begin(); it != daemons_.end();) {
-    if (s.daemons.count(it->first)) {
-      ++it;
-      continue;
-    }
-    write_locked(LogLevel::Info, "daemon " + to_hex(it->first), "unregistered", s.wall_ms);
-    it = daemons_.erase(it);
-  }
+  forget_missing(daemons_, s.daemons,
+                 [&](DaemonId id) { write_locked(LogLevel::Info, "daemon " + to_hex(id), "unregistered", s.wall_ms); });
   seen_any_ = true;
 }
 

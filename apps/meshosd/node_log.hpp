@@ -26,7 +26,8 @@ class NodeLog {
   // One line, now (or at `wall_ms`). Safe from any thread.
   void write(LogLevel level, const std::string& source, const std::string& message, std::int64_t wall_ms = 0);
   // The lines for what `snapshot` shows that the previous one did not (the first sets the baseline of peers,
-  // daemons and maintenance, and prints the logs and commits it already holds).
+  // daemons and maintenance, and prints the logs and commits it already holds that were stamped since this
+  // NodeLog was made: older ones come from the state dir's journal and an earlier run printed them).
   void observe(const MeshOsSnapshot& snapshot);
 
  private:
@@ -36,6 +37,7 @@ class NodeLog {
   std::ostream& out_;
   Format format_;
   std::map<OperatorId, std::string> operator_names_;
+  std::int64_t started_wall_ms_;  // log and audit records stamped earlier are an earlier run's
   std::mutex mu_;
   bool seen_any_ = false;
   std::uint64_t epoch_ = 0;

@@ -120,6 +120,11 @@ NodeConfig::NodeConfig() : StrictConfig("meshosd") {
   declare<std::string>("node", "state-dir", "",
                        "what operators committed survives restarts there (made when missing; unset: nothing kept)");
   declare<bool>("node", "fresh-state", false, "an unusable state file is renamed aside and the node starts fresh");
+  const JournalLimits journal;
+  declare<std::uint64_t>("node", "journal-file-bytes", journal.file_bytes,
+                         "with state-dir: a log or audit journal file is rotated at this size (at least 65536)");
+  declare<std::uint64_t>("node", "journal-files", journal.files,
+                         "with state-dir: journal files kept per journal, the live one included (1 to 100)");
 
   declare<std::string>("tls", "certificate", "", "PEM certificate naming this node (all three files, or none)");
   declare<std::string>("tls", "key", "", "PEM private key of the certificate");
@@ -215,6 +220,11 @@ Result<NodeProgramOptions> node_options(NodeConfig& config) {
     problem("node.state-dir", "must not be empty (leave the key out to keep no state)");
   out.state_dir = config.path("node.state-dir");
   out.fresh_state = config.flag("node.fresh-state");
+  out.journal.file_bytes = config.count("node.journal-file-bytes");
+  out.journal.files = static_cast<std::size_t>(config.count("node.journal-files"));
+  if (auto limits = check_journal_limits(out.journal); !limits)
+    problem(out.journal.file_bytes < kMinJournalFileBytes ? "node.journal-file-bytes" : "node.journal-files",
+            limits.error().message);
   net.tls.certificate = config.path("tls.certificate");
   net.tls.key = config.path("tls.key");
   net.tls.ca_file = config.path("tls.ca-file");

@@ -48,6 +48,7 @@ struct NodeProgramOptions {
   std::chrono::milliseconds drain_deadline{30'000};     // SIGTERM: how long daemons get to drain
   std::chrono::milliseconds shutdown_deadline{5'000};   // then: bound of the network and runtime stop
   std::string state_dir;    // what operators committed survives restarts there ("" = nothing kept)
+  JournalLimits journal;    // the log and audit journals kept in the state dir
   bool fresh_state = false; // an unusable state file is set aside and the node starts fresh
   OnHangup on_hangup = OnHangup::Reload;  // from the command line
   NodeLog::Format log_format = NodeLog::Format::Text;  // log-format: text or json lines on stdout

@@ -1,5 +1,7 @@
 #include "meshos/file_io.hpp"
 
+#include "posix_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,44 +15,13 @@
 namespace meshos {
 namespace {
 
+using detail::Fd;
+using detail::write_all;
+
 std::string errno_text(int err) { return std::strerror(err); }
 
 SdkError write_failed(const std::string& path, const std::string& step, int err) {
   return SdkError{"write_failed", "cannot " + step + " '" + path + "': " + errno_text(err)};
-}
-
-// Closes the descriptor when it goes out of scope unless released first.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now and reports close's own error (it can be the first sign of a failed write).
-  int close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 std::string directory_of(const std::string& path) {

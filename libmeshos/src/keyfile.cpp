@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "posix_fd.hpp"
+
 #include "meshos/untrusted_json.hpp"
 
 namespace meshos {
@@ -42,37 +44,8 @@ struct SecretText {
   }
 };
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { close(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int close() {
-    int rc = 0;
-    if (fd_ >= 0) rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-bool write_all(int fd, const std::string& text) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
+using detail::write_all;
+using detail::Fd;
 
 std::string directory_of(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -84,15 +57,15 @@ std::string directory_of(const std::string& path) {
 // The rename is only durable once the directory entry is on disk; failing to sync it loses nothing
 // that the caller could act on, so it is best effort.
 void sync_directory(const std::string& path) {
-  FileDescriptor dir(::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) (void)::fsync(dir.get());
+  Fd dir(::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() >= 0) (void)::fsync(dir.get());
 }
 
 }  // namespace
 
 Result<KeyFile> load_key_file(const std::string& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (!fd.valid()) return SdkError{"key_file_not_found", "cannot open key file " + path + ": " + errno_text()};
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) return SdkError{"key_file_not_found", "cannot open key file " + path + ": " + errno_text()};
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0)
     return SdkError{"key_file_not_found", "cannot read key file " + path + ": " + errno_text()};
@@ -167,8 +140,8 @@ Result<void> write_key_file(const std::string& path, const std::string& name, co
 
   // mkstemp creates the file 0600 from the start, so the seed is never readable by others, not even briefly.
   std::string temp_path = path + ".tmp.XXXXXX";
-  FileDescriptor fd(::mkstemp(&temp_path[0]));
-  if (!fd.valid())
+  Fd fd(::mkstemp(&temp_path[0]));
+  if (fd.get() < 0)
     return SdkError{"key_file_write_failed", "cannot create a temporary file next to " + path + ": " + errno_text()};
   auto fail = [&](const std::string& what) -> Result<void> {
     SdkError error{"key_file_write_failed", what + " " + path + ": " + errno_text()};
@@ -177,7 +150,7 @@ Result<void> write_key_file(const std::string& path, const std::string& name, co
     return error;
   };
   if (::fchmod(fd.get(), 0600) != 0) return fail("cannot set mode 0600 on the key file for");
-  if (!write_all(fd.get(), content.text)) return fail("cannot write key file");
+  if (!write_all(fd.get(), content.text.data(), content.text.size())) return fail("cannot write key file");
   if (::fsync(fd.get()) != 0) return fail("cannot flush key file");
   if (fd.close() != 0) return fail("cannot close key file");
 

@@ -759,6 +759,16 @@ void MeshOsState::restore_audit(const std::vector<AuditRecord>& records, std::ui
   audit_seq_ = last_seq;
 }
 
+void MeshOsState::restore_logs(std::vector<LogRecord> records) {
+  for (auto& r : records) {
+    // Numbers only ever rise in the ring (a follower reads from the last number it saw).
+    r.seq = std::max(r.seq, log_seq_ + 1);
+    log_seq_ = r.seq;
+    logs_.push(std::move(r));
+  }
+  loop_stats_.logs_evicted = logs_.evicted();
+}
+
 std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction> actions, TimePoint now) {
   std::vector<PendingAction> out;
   out.reserve(actions.size());

@@ -110,12 +110,12 @@ Result<Millis> parse_duration(const std::string& text) {
   } else if (unit == "ms") {
   } else if (unit == "s") {
     multiplier = 1'000;
-  } else if (unit == "min") {
+  } else if (unit == "min" || unit == "m") {  // "m": kubectl's and Go's habit (--since 10m)
     multiplier = 60'000;
   } else if (unit == "h") {
     multiplier = 3'600'000;
   } else {
-    return invalid("unknown duration unit '" + unit + "' in '" + text + "' (use ns, us, ms, s, min, h)");
+    return invalid("unknown duration unit '" + unit + "' in '" + text + "' (use ns, us, ms, s, min or m, h)");
   }
 
   // Every duration must also be representable on the monotonic clock, so deadlines built from it

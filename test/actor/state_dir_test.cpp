@@ -1,13 +1,17 @@
 // An SDK with a state dir: what operators committed (maintenance, cordon, daemon intents) and the verifier's
 // replay memory come back when the SDK starts again on the same dir; an operator's commit shows in the audit
 // only once it is on disk; the node's own drain after stop_saving_state() is not kept; an unusable state file
-// stops the start, or with fresh_state is set aside.
+// stops the start, or with fresh_state is set aside. The log and the audit are journaled there too, and the log
+// ring is read back from its journal at the next start.
 #include "../support/temp_dir.hpp"
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "meshos/file_io.hpp"
+#include "meshos/journal.hpp"
 #include "meshos/persistent_state.hpp"
 #include "support.hpp"
 #include "../support/keys.hpp"
@@ -177,4 +181,101 @@ TEST_CASE("an unusable state file stops the start with invalid_state_file - fres
     kept += entry.path().filename().string().rfind(std::string(kStateFileName) + ".bad-", 0) == 0;
   CHECK(kept == 1);
   CHECK(sdk.shutdown());
+}
+
+namespace {
+
+std::vector<nlohmann::json> journal_lines(const std::string& dir, const std::string& name) {
+  std::vector<nlohmann::json> out;
+  for (const auto& line : read_journal_tail(dir, name, JournalLimits{}, 100'000).lines)
+    out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::size_t count_messages(const std::vector<nlohmann::json>& lines, const std::string& message) {
+  std::size_t n = 0;
+  for (const auto& l : lines) n += l.at("message") == message ? 1 : 0;
+  return n;
+}
+
+const LogRecord* log_with(const MeshOsSnapshot& s, const std::string& text) {
+  for (const auto& r : s.logs)
+    if (r.message.find(text) != std::string::npos) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("the log and the audit are journaled in the state dir and the log ring comes back after a restart") {
+  TempDir dir("meshos-state-dir");
+  {
+    Run first(dir.path());
+    for (int i = 0; i < 3; ++i) REQUIRE(first.handles[0].publish_log(LogLevel::Warn, "before restart #" + std::to_string(i)));
+    REQUIRE(first.handles[0].publish_log(LogLevel::Info, std::string("not UTF-8: \xff\xfe")));
+    REQUIRE(first.sdk.publish(signed_commit(admin::Cordon{kNode})));
+    REQUIRE(first.sdk.publish(signed_commit(admin::SetDaemonIntent{kNode, "nosuch", false})));
+    REQUIRE(first.audited(2));
+    first.stop();
+  }
+  const auto logs = journal_lines(dir.path(), "logs");
+  for (int i = 0; i < 3; ++i) CHECK(count_messages(logs, "before restart #" + std::to_string(i)) == 1);
+  CHECK(count_messages(logs, "not UTF-8: \xEF\xBF\xBD\xEF\xBF\xBD") == 1);  // replaced, not a reason to stop
+  const auto audit = journal_lines(dir.path(), "audit");
+  REQUIRE(audit.size() == 2);
+  CHECK(audit[0].at("event") == "cordon");
+  CHECK(audit[0].at("outcome") == "accepted");
+  CHECK(audit[1].at("outcome") == "rejected");
+  CHECK(audit[1].at("reason_kind") == "unknown_daemon");
+
+  Run second(dir.path());
+  auto back = SnapshotWatch(second.sdk).wait([](const MeshOsSnapshot& s) { return log_with(s, "log restored from") != nullptr; });
+  REQUIRE(back);
+  const LogRecord* restored_note = log_with(*back, "log restored from");
+  CHECK(restored_note->level == LogLevel::Info);
+  const LogRecord* before = log_with(*back, "before restart #2");
+  REQUIRE(before);
+  CHECK(before->level == LogLevel::Warn);
+  CHECK(before->daemon_id == second.handles[0].daemon_id());
+  CHECK(before->seq < restored_note->seq);
+  for (std::size_t i = 1; i < back->logs.size(); ++i) CHECK(back->logs[i - 1].seq < back->logs[i].seq);
+  REQUIRE(second.handles[0].publish_log(LogLevel::Info, "after restart"));
+  REQUIRE(SnapshotWatch(second.sdk).wait([](const MeshOsSnapshot& s) { return log_with(s, "after restart") != nullptr; }));
+  second.stop();
+  // Each record is journaled once: what the second run read back was not written again.
+  const auto all = journal_lines(dir.path(), "logs");
+  CHECK(count_messages(all, "before restart #0") == 1);
+  CHECK(count_messages(all, "after restart") == 1);
+  CHECK(journal_lines(dir.path(), "audit").size() == 2);
+}
+
+TEST_CASE("unreadable journal lines are skipped and said - journal limits out of bounds refuse the start") {
+  TempDir dir("meshos-state-dir");
+  LogRecord kept;
+  kept.seq = 7;
+  kept.wall_ms = 1'000;
+  kept.node_id = kNode;
+  kept.level = LogLevel::Error;
+  kept.message = "kept across the crash";
+  dir.write("logs.jsonl", nlohmann::json(kept).dump() + "\n{\"seq\": \"seven\"}\n{\"seq\": 8, \"wall_ms\": 10");
+  {
+    Run run(dir.path());
+    auto snap = SnapshotWatch(run.sdk).wait([](const MeshOsSnapshot& s) { return log_with(s, "log restored from") != nullptr; });
+    REQUIRE(snap);
+    const LogRecord* note = log_with(*snap, "log restored from");
+    CHECK(note->level == LogLevel::Warn);
+    CHECK(note->message.find("1 records, 2 unreadable lines skipped") != std::string::npos);
+    const LogRecord* restored = log_with(*snap, "kept across the crash");
+    REQUIRE(restored);
+    CHECK(restored->seq == 7);
+    CHECK(restored->level == LogLevel::Error);
+  }
+  SdkOptions tiny = options_on(dir.path());
+  tiny.journal.file_bytes = 1024;
+  try {
+    auto sdk = MeshOsDaemonSdk::start(node_config(), nullptr, tiny);
+    FAIL("started with a 1 KiB journal file");
+  } catch (const SdkException& e) {
+    CHECK(e.error().kind == "invalid_state_dir");
+    CHECK(e.error().message.find("journal") != std::string::npos);
+  }
 }

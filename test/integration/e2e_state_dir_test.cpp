@@ -1,7 +1,8 @@
 // meshosd with [node] state-dir: what an operator committed through meshos-ctl (maintenance enter) and over
 // the wire (a signed cordon) is still in force after the node is killed with SIGKILL and started again, and
 // the cordon commit sent once more is refused as a replay. A corrupt state file stops the start with exit 2
-// and one line naming the file; --fresh-state starts anyway and keeps the bad file aside.
+// and one line naming the file; --fresh-state starts anyway and keeps the bad file aside. What the node logged
+// before a restart is still there for `meshos-ctl logs --since`, and not printed on stdout a second time.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -143,4 +144,31 @@ TEST_CASE("a corrupt state file stops meshosd with exit 2 and one line - --fresh
   auto logs = run_ctl({"--node", fresh.address(), "logs"});
   CHECK(contains(logs.out, "kept as " + kept[0]));
   drain(fresh);
+}
+
+TEST_CASE("after a restart meshos-ctl logs --since shows what the node logged before it, from the journal") {
+  NodeFiles files("e2e-state-dir-logs");
+  {
+    Started first = start_node(files);
+    // Refused (no daemon of that name): the node logs the refusal as a warning.
+    auto refused = run_ctl({"--node", first.address(), "--key", files.alice.key_file, "daemon", "stop", "nosuch"});
+    CHECK(refused.exit.code == 1);
+    CHECK(contains(refused.err, "unknown_daemon"));
+    drain(first);
+    CHECK(contains(first.process->out(), "unknown_daemon"));  // on stdout once, by the run that saw it
+  }
+  const std::string journal = files.state_dir + "/logs.jsonl";
+  REQUIRE(std::filesystem::exists(journal));
+  CHECK(std::filesystem::exists(files.state_dir + "/audit.jsonl"));
+
+  Started second = start_node(files);
+  auto logs = run_ctl({"--node", second.address(), "logs", "--since", "10m"});
+  INFO("logs: " << logs.out << logs.err);
+  REQUIRE(logs.exit.code == 0);
+  CHECK(contains(logs.out, "unknown_daemon"));
+  CHECK(contains(logs.out, "log restored from " + journal));
+  auto recent = run_ctl({"--node", second.address(), "logs", "--since", "1ms"});
+  CHECK_FALSE(contains(recent.out, "unknown_daemon"));
+  drain(second);
+  CHECK_FALSE(contains(second.process->out(), "unknown_daemon"));
 }

@@ -41,6 +41,7 @@ TEST_CASE("parse_duration reads every unit") {
   CHECK(*parse_duration("250ms") == Millis(250));
   CHECK(*parse_duration("10s") == Millis(10'000));
   CHECK(*parse_duration("5min") == Millis(300'000));
+  CHECK(*parse_duration("10m") == Millis(600'000));  // kubectl's --since 10m
   CHECK(*parse_duration("1h") == Millis(3'600'000));
   CHECK(*parse_duration("1500us") == Millis(1));  // rounds down to whole milliseconds
   CHECK(*parse_duration("2000000ns") == Millis(2));
@@ -49,7 +50,7 @@ TEST_CASE("parse_duration reads every unit") {
 }
 
 TEST_CASE("parse_duration requires a known unit and an unsigned integer count") {
-  for (const char* text : {"", "10", "ms", "-5s", "+5s", "1.5s", "10 s", "10sec", "10m", "10S", "5mins", "s10",
+  for (const char* text : {"", "10", "ms", "-5s", "+5s", "1.5s", "10 s", "10sec", "10M", "10S", "5mins", "s10",
                            "10ms ", "1d"}) {
     CAPTURE(std::string(text));
     auto parsed = parse_duration(text);

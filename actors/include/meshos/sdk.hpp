@@ -15,6 +15,7 @@
 #include "meshos/dispatcher.hpp"
 #include "meshos/event.hpp"
 #include "meshos/identity.hpp"
+#include "meshos/journal.hpp"
 #include "meshos/operators.hpp"
 #include "meshos/result.hpp"
 #include "meshos/snapshot.hpp"
@@ -111,6 +112,11 @@ struct SdkOptions {
   std::string state_dir;
   // An unusable state file is renamed aside ("<file>.bad-<UTC time>", kept) and the node starts fresh.
   bool fresh_state = false;
+  // With a state dir the node also keeps its log and audit there as rotated JSON-lines journals
+  // (journal.hpp: logs.jsonl, audit.jsonl and their rotated files); at start the log ring is filled again
+  // from the log journal, so what was logged before a restart can still be asked for. A fresh state keeps
+  // the journals (they are history, not state). Limits outside journal.hpp's bounds: invalid_state_dir.
+  JournalLimits journal;
 };
 
 class MeshOsDaemonSdk {

@@ -37,6 +37,8 @@ using quit_atom = caf::atom_constant<caf::atom("quit")>;
 // (revision, audit seq, file bytes) to the state writer; (revision, audit seq, error or "") back to the loop.
 using save_atom = caf::atom_constant<caf::atom("save")>;
 using saved_atom = caf::atom_constant<caf::atom("saved")>;
+using journal_atom = caf::atom_constant<caf::atom("journal")>;      // log and audit lines, to the writer
+using journaled_atom = caf::atom_constant<caf::atom("journaled")>;  // a journal failure (or "" recovered), to the loop
 using nosave_atom = caf::atom_constant<caf::atom("nosave")>;  // to the loop: stop saving state
 // A daemon leaving for a peer: its state out (-> MoveOutMsg; from then on it refuses work), or back (the move
 // failed: it works again). restore_atom: StateMsg -> OutputsMsg (error only), the state a move brought in.

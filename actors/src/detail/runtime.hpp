@@ -195,6 +195,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 struct LoopStart {
   std::shared_ptr<MeshOsState> state;
   std::string state_file;       // "" = nothing is saved
+  std::string journal_dir;      // where the log and audit journals go (the state dir)
+  JournalLimits journal;
   std::vector<LogLine> notes;   // for the node's log, once the loop runs
 };
 // A fresh state, or the one the state dir kept.

@@ -163,6 +163,10 @@ class MeshOsState {
   // after `last_seq`.
   void restore_audit(const std::vector<AuditRecord>& records, std::uint64_t last_seq);
 
+  // Restore path: log records an earlier run kept (its journal), oldest first, before anything is logged;
+  // numbering goes on after them.
+  void restore_logs(std::vector<LogRecord> records);
+
   void set_executor_stats(const ExecutorStats& s) { executor_stats_ = s; }
   LoopStats& loop_stats() noexcept { return loop_stats_; }
   const LoopStats& loop_stats() const noexcept { return loop_stats_; }

@@ -15,7 +15,7 @@ namespace meshos {
 // Kind "invalid_config" on bad input.
 Result<std::uint64_t> parse_uint(const std::string& text);
 Result<bool> parse_bool(const std::string& text);
-// "250ms", "10s", "5min", "1h", "1500us", "2ns"; a bare number is rejected (unit required).
+// "250ms", "10s", "5min" (or "5m"), "1h", "1500us", "2ns"; a bare number is rejected (unit required).
 Result<Millis> parse_duration(const std::string& text);
 // A "quoted" or bare string; quotes removed, \" and \\ unescaped (and CAF's \n, \r, \t).
 Result<std::string> parse_string(const std::string& text);
