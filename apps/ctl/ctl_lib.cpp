@@ -96,6 +96,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"restart-daemons"}, 0, 0, {"target", "cluster"}, "restart-daemons"},
       {{"daemon", "start"}, 1, 1, {"target", "cluster"}, "daemon start NAME"},
       {{"daemon", "stop"}, 1, 1, {"target", "cluster"}, "daemon stop NAME"},
+      {{"daemon", "restart"}, 1, 1, {"target", "cluster"}, "daemon restart NAME"},
       {{"daemon", "place"}, 1, 1, {"on", "cluster"}, "daemon place KIND [--on NODE_HEX]"},
       {{"keygen"}, 0, 0, {"out", "name", "force"}, "keygen --out FILE [--name N] [--force]"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
@@ -837,9 +838,10 @@ Result<AdminEvent> admin_event_for(const Invocation& inv, NodeId target) {
   if (name == "cordon") return AdminEvent{admin::Cordon{target}};
   if (name == "uncordon") return AdminEvent{admin::Uncordon{target}};
   if (name == "restart-daemons") return AdminEvent{admin::RestartAllDaemons{target}};
-  if (name == "daemon start" || name == "daemon stop" || name == "daemon place") {
+  if (name == "daemon start" || name == "daemon stop" || name == "daemon place" || name == "daemon restart") {
     const std::string& daemon = inv.command.at(2);
     if (daemon.empty()) return invalid_argument(name + ": the daemon name must not be empty");
+    if (name == "daemon restart") return AdminEvent{admin::RestartDaemon{target, daemon}};
     // Placing is starting a daemon of that name where there is none: the node builds it from its factory.
     return AdminEvent{admin::SetDaemonIntent{target, daemon, name != "daemon stop"}};
   }

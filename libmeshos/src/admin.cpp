@@ -48,6 +48,10 @@ void encode(CanonicalWriter& w, const AdminEvent& e) {
                    w.str(x.daemon);
                    w.boolean(x.run);
                  },
+                 [&](const admin::RestartDaemon& x) {
+                   w.u64(x.node);
+                   w.str(x.daemon);
+                 },
                  [&](const auto& x) { w.u64(x.node); },
              },
              e);
@@ -213,6 +217,7 @@ AdminEvent decode_admin_event(const json& j, const std::string& path) {
       x.run = r.boolean("run");
       return x;
     }
+    if (kind == "restart_daemon") return admin::RestartDaemon{r.id("node"), r.name("daemon")};
     fail(r.field_path("kind"), "unknown admin event kind " + quoted_prefix(kind, kMaxQuotedChars));
   }();
   r.finish();
@@ -272,6 +277,7 @@ const char* admin_kind(const AdminEvent& e) {
                         [](const admin::RestartAllDaemons&) { return "restart_all_daemons"; },
                         [](const admin::ClearAvoidList&) { return "clear_avoid_list"; },
                         [](const admin::SetDaemonIntent&) { return "set_daemon_intent"; },
+                        [](const admin::RestartDaemon&) { return "restart_daemon"; },
                     },
                     e);
 }
@@ -358,6 +364,8 @@ void to_json(json& j, const AdminEvent& e) {
   } else if (const auto* intent = std::get_if<admin::SetDaemonIntent>(&e)) {
     j["daemon"] = intent->daemon;
     j["run"] = intent->run;
+  } else if (const auto* restart = std::get_if<admin::RestartDaemon>(&e)) {
+    j["daemon"] = restart->daemon;
   }
 }
 

@@ -290,6 +290,11 @@ struct FoldStep {
             for (const auto& kv : actual.daemons) effects.restart_daemons.push_back(kv.first);
           } else if constexpr (std::is_same_v<T, admin::ClearAvoidList>) {
             actual.avoid.clear();
+          } else if constexpr (std::is_same_v<T, admin::RestartDaemon>) {
+            const DaemonState* d = find_by_name(actual, x.daemon);
+            if (!d || !d->registered)
+              return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+            effects.restart_daemons.push_back(d->ref.id);
           } else {
             static_assert(std::is_same_v<T, admin::SetDaemonIntent>, "every admin event handled");
             const DaemonState* d = find_by_name(actual, x.daemon);

@@ -495,6 +495,7 @@ TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
       {{"maintenance", "exit", "--target", "1f"}, "exit_maintenance"},
       {{"daemon", "stop", "echo"}, "set_daemon_intent"},
       {{"daemon", "start", "echo"}, "set_daemon_intent"},
+      {{"daemon", "restart", "echo"}, "restart_daemon"},
       {{"drain", "--deadline", "2min"}, "enter_maintenance"},
       {{"cordon"}, "cordon"},
       {{"uncordon"}, "uncordon"},
@@ -517,7 +518,9 @@ TEST_CASE("ctl admin commands signed with --key pass the node's verifier") {
     CHECK(commit->cluster == kDefaultClusterName);
     CHECK(admin_kind(commit->event) == c.kind);
     CHECK(std::holds_alternative<outcome::Accepted>(verifier.verify_admin(*commit, kNow)));
-    if (c.args[0] == "daemon") {
+    if (c.args[0] == "daemon" && c.args[1] == "restart") {
+      CHECK(std::get<admin::RestartDaemon>(commit->event).daemon == "echo");
+    } else if (c.args[0] == "daemon") {
       const auto& intent = std::get<admin::SetDaemonIntent>(commit->event);
       CHECK(intent.daemon == "echo");
       CHECK(intent.run == (c.args[1] == "start"));

@@ -201,3 +201,53 @@ TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another ta
   auto stats = (*node)->shutdown(10s);
   CHECK(stats);
 }
+
+TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline change a live node") {
+  const std::string dir = scratch_dir("ctl-node-ops");
+  const std::string key = dir + "/alice.key";
+  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
+  auto entry = ctl({"operator-entry", key});
+  REQUIRE(entry.exit.code == 0);
+  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
+  REQUIRE(registry);
+  SdkOptions options;
+  options.verifier = std::make_shared<AdminVerifier>(*registry, 1);
+  auto node = MeshNode::start(fast_config(), NetworkOptions{}, nullptr, options);
+  REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
+  const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
+  SnapshotWatch watch((*node)->sdk());
+  auto probe = std::make_shared<Probe>();
+  auto handle = (*node)->sdk().register_daemon(make_daemon("keeper", probe, /*stateful=*/true), EntityKeypair::generate());
+  REQUIRE(handle);
+  auto running = [&](const MeshOsSnapshot& s) {
+    auto it = s.daemons.find(handle->daemon_id());
+    return it != s.daemons.end() && it->second.lifecycle == DaemonLifecycleState::Running;
+  };
+  REQUIRE(watch.seen(running));
+  auto commit = [&](std::vector<std::string> words) {
+    std::vector<std::string> args = {"--node", address, "--key", key};
+    args.insert(args.end(), words.begin(), words.end());
+    auto run = ctl(args);
+    INFO(words[0] << ": " << run.out << run.err);
+    CHECK(run.exit.code == 0);
+    return run.out;
+  };
+
+  CHECK(contains(commit({"cordon"}), "cordon: accepted"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.cordoned; }));
+  CHECK(contains(commit({"uncordon"}), "uncordon: accepted"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return !s.cordoned; }));
+
+  // A restart stops the daemon (its state taken) and starts it again (the state given back).
+  CHECK(contains(commit({"daemon", "restart", "keeper"}), "restart_daemon: accepted"));
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) { return probe->restores.load() >= 1 && running(s); }));
+  auto unknown = ctl({"--node", address, "--key", key, "daemon", "restart", "nobody"});
+  CHECK(unknown.exit.code == 1);
+  CHECK(unknown.err.rfind("meshos-ctl: unknown_daemon: ", 0) == 0);
+
+  CHECK(contains(commit({"drain", "--deadline", "5s"}), "enter_maintenance: accepted"));
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) == MaintenanceKind::Maintenance; }));
+
+  handle = SdkError{"released", "released before shutdown"};
+  CHECK((*node)->shutdown(10s));
+}

@@ -159,6 +159,7 @@ TEST_CASE("admin_kind and admin_target name every event") {
       {admin::RestartAllDaemons{6}, "restart_all_daemons"},
       {admin::ClearAvoidList{7}, "clear_avoid_list"},
       {admin::SetDaemonIntent{8, "echo", true}, "set_daemon_intent"},
+      {admin::RestartDaemon{9, "echo"}, "restart_daemon"},
   };
   meshos::NodeId expected_target = 1;
   for (const auto& [event, kind] : cases) {
@@ -320,6 +321,8 @@ TEST_CASE("JSON form of events, actions and envelopes") {
         json::parse(R"({"kind":"enter_maintenance","node":"0123456789abcdef"})"));
   CHECK(json(AdminEvent{admin::SetDaemonIntent{kNode, "echo", false}}) ==
         json::parse(R"({"kind":"set_daemon_intent","node":"0123456789abcdef","daemon":"echo","run":false})"));
+  CHECK(json(AdminEvent{admin::RestartDaemon{kNode, "echo"}}) ==
+        json::parse(R"({"kind":"restart_daemon","node":"0123456789abcdef","daemon":"echo"})"));
   CHECK(json(IceAction{ice::FreezeCluster{600000}}) == json::parse(R"({"kind":"freeze_cluster","ttl_ms":600000})"));
   CHECK(json(IceAction{ice::ThawCluster{}}) == json::parse(R"({"kind":"thaw_cluster"})"));
   CHECK(json(IceAction{ice::ForceRestartDaemon{0xabc}}) ==

@@ -174,6 +174,13 @@ TEST_CASE("admin events: wrong node, cordon, restart all, clear avoid, set daemo
 
   auto restart = n.fold(event::Admin{admin::RestartAllDaemons{kThisNode}});
   CHECK(restart.restart_daemons == std::vector<DaemonId>{kEcho.id, kSink.id});
+  auto restart_one = n.fold(event::Admin{admin::RestartDaemon{kThisNode, "sink"}});
+  CHECK_FALSE(restart_one.rejected.has_value());
+  CHECK(restart_one.restart_daemons == std::vector<DaemonId>{kSink.id});
+  auto restart_nobody = n.fold(event::Admin{admin::RestartDaemon{kThisNode, "nobody"}});
+  REQUIRE(restart_nobody.rejected.has_value());
+  CHECK(restart_nobody.rejected->kind == "unknown_daemon");
+  CHECK(restart_nobody.restart_daemons.empty());
 
   n.state.mutable_actual().avoid[kPeer] = AvoidEntry{"slow", n.now + 1min};
   n.fold(event::Admin{admin::ClearAvoidList{kThisNode}});

@@ -46,13 +46,19 @@ struct SetDaemonIntent {
   std::string daemon;  // name as registered
   bool run = true;
 };
+// Not in the Rust crate's list either: one daemon stopped and started again (meshos-ctl daemon restart),
+// the operator's counterpart of the break-glass ForceRestartDaemon, by name and for one node.
+struct RestartDaemon {
+  NodeId node = 0;
+  std::string daemon;  // name as registered
+};
 }  // namespace admin
 
 using AdminEvent = std::variant<admin::EnterMaintenance, admin::ExitMaintenance, admin::Drain, admin::Cordon,
                                 admin::Uncordon, admin::RestartAllDaemons, admin::ClearAvoidList,
-                                admin::SetDaemonIntent>;
+                                admin::SetDaemonIntent, admin::RestartDaemon>;
 // "enter_maintenance", "exit_maintenance", "drain", "cordon", "uncordon", "restart_all_daemons",
-// "clear_avoid_list", "set_daemon_intent".
+// "clear_avoid_list", "set_daemon_intent", "restart_daemon".
 const char* admin_kind(const AdminEvent& e);
 NodeId admin_target(const AdminEvent& e);
 
