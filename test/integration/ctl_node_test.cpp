@@ -45,6 +45,17 @@ bool has_log(const MeshOsSnapshot& s, const std::string& message) {
   return false;
 }
 
+// An operator key made by meshos-ctl (`keygen`) in `dir`, and the registry holding it (`operator-entry`).
+std::pair<std::string, OperatorRegistry> ctl_operator(const std::string& dir) {
+  const std::string key = dir + "/alice.key";
+  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
+  auto entry = ctl({"operator-entry", key});
+  REQUIRE(entry.exit.code == 0);
+  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
+  REQUIRE(registry);
+  return {key, std::move(*registry)};
+}
+
 }  // namespace
 
 TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused unsigned commit, logs, peers") {
@@ -154,18 +165,13 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
 }
 
 TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another target or cluster is refused") {
-  const std::string dir = scratch_dir("ctl-node-target");
-  const std::string key = dir + "/alice.key";
-  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
-  auto entry = ctl({"operator-entry", key});
-  REQUIRE(entry.exit.code == 0);
-  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
-  REQUIRE(registry);
-
+  const auto made = ctl_operator(scratch_dir("ctl-node-target"));
+  const std::string& key = made.first;
+  const OperatorRegistry& registry = made.second;
   SdkOptions options;
   VerifierPolicy policy;
   policy.cluster = "blue";
-  options.verifier = std::make_shared<AdminVerifier>(*registry, 1, policy);
+  options.verifier = std::make_shared<AdminVerifier>(registry, 1, policy);
   auto node = MeshNode::start(fast_config(), NetworkOptions{}, nullptr, options);
   REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
   const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
@@ -203,15 +209,11 @@ TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another ta
 }
 
 TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline change a live node") {
-  const std::string dir = scratch_dir("ctl-node-ops");
-  const std::string key = dir + "/alice.key";
-  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
-  auto entry = ctl({"operator-entry", key});
-  REQUIRE(entry.exit.code == 0);
-  auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
-  REQUIRE(registry);
+  const auto made = ctl_operator(scratch_dir("ctl-node-ops"));
+  const std::string& key = made.first;
+  const OperatorRegistry& registry = made.second;
   SdkOptions options;
-  options.verifier = std::make_shared<AdminVerifier>(*registry, 1);
+  options.verifier = std::make_shared<AdminVerifier>(registry, 1);
   auto node = MeshNode::start(fast_config(), NetworkOptions{}, nullptr, options);
   REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
   const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
