@@ -66,9 +66,9 @@ const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "t
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
                                              "name",   "cluster",  "capability", "timeout", "on",  "deadline",
                                              "interval", "since"};
-const std::set<std::string> kFlagOptions = {"json", "watch", "follow", "help", "version", "force", "hex"};
+const std::set<std::string> kFlagOptions = {"json", "wide", "watch", "follow", "help", "version", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
-const std::set<std::string> kGlobalOptions = {"node", "json", "tls-cert", "tls-key", "tls-ca", "key", "help", "timeout"};
+const std::set<std::string> kGlobalOptions = {"node", "json", "wide", "tls-cert", "tls-key", "tls-ca", "key", "help", "timeout"};
 
 struct CommandSpec {
   std::vector<std::string> words;
@@ -85,6 +85,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"logs"}, 0, 0, {"follow", "daemon", "level", "since"},
        "logs [--follow] [--daemon NAME|ID] [--level L] [--since DURATION]"},
       {{"peers"}, 0, 0, {}, "peers"},
+      {{"audit"}, 0, 0, {"since"}, "audit [--since DURATION]"},
       {{"daemons"}, 0, 0, {"capability"}, "daemons [--capability TAG[,TAG...]]"},
       {{"send"}, 2, 2, {"hex"}, "send DAEMON PAYLOAD [--hex]"},
       {{"call"}, 2, 2, {"hex"}, "call DAEMON PAYLOAD [--hex]"},
@@ -285,6 +286,13 @@ std::string describe_answer(const json& answer) {
 
 // ---- commands -------------------------------------------------------------------------------------
 
+// The node's snapshot, for what it names (daemons by id).
+Result<MeshOsSnapshot> fetch_snapshot(RemoteNode& node) {
+  auto answer = request_json(node, "snapshot", json::object());
+  if (!answer) return answer.error();
+  return snapshot_from_json(*answer);
+}
+
 Result<void> cmd_status(const Invocation& inv, Environment& env, RemoteNode& node) {
   auto answer = request_json(node, "snapshot", json::object());
   if (!answer) return answer.error();
@@ -294,7 +302,35 @@ Result<void> cmd_status(const Invocation& inv, Environment& env, RemoteNode& nod
   }
   auto snapshot = snapshot_from_json(*answer);
   if (!snapshot) return snapshot.error();
-  env.out << render_status(*snapshot);
+  auto status = request_json(node, "status", json::object());  // the registry's names for the audit
+  if (!status) return status.error();
+  env.out << render_status(*snapshot, operator_names(*status));
+  return ok();
+}
+
+// The node's audit, oldest first, with the registry's names beside the signers' ids.
+Result<void> cmd_audit(const Invocation& inv, Environment& env, RemoteNode& node) {
+  std::optional<std::int64_t> since_wall_ms;
+  if (auto since = inv.value("since")) {
+    auto back = parse_duration(*since);
+    if (!back) return invalid_argument("--since: " + back.error().message);
+    since_wall_ms = env.wall_clock_ms() - static_cast<std::int64_t>(back->count());
+  }
+  auto snapshot = fetch_snapshot(node);
+  if (!snapshot) return snapshot.error();
+  std::vector<AuditRecord> records;
+  for (const auto& r : snapshot->audit)
+    if (!since_wall_ms || r.wall_ms >= *since_wall_ms) records.push_back(r);
+  if (inv.flag("json")) {
+    env.out << json{{"audit", records}, {"strangers", snapshot->audit_strangers}}.dump(2) << '\n';
+    return ok();
+  }
+  auto status = request_json(node, "status", json::object());
+  if (!status) return status.error();
+  env.out << render_audit(records, operator_names(*status), inv.flag("wide"));
+  if (snapshot->audit_strangers.total > 0)
+    env.out << "(and " << snapshot->audit_strangers.total
+            << " refused from strangers, counted only: meshos-ctl status shows them by kind)\n";
   return ok();
 }
 
@@ -339,16 +375,17 @@ Result<void> cmd_snapshot(const Invocation& inv, Environment& env, RemoteNode& n
 Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node) {
   auto filter = log_filter_for(inv, env.wall_clock_ms());
   if (!filter) return filter.error();
-  if (filter->daemon_name) {  // the node's snapshot names its daemons
-    auto answer = request_json(node, "snapshot", json::object());
-    if (!answer) return answer.error();
-    auto snapshot = snapshot_from_json(*answer);
+  std::optional<MeshOsSnapshot> described;  // asked once, when something needs the daemons' names
+  if (filter->daemon_name) {
+    auto snapshot = fetch_snapshot(node);
     if (!snapshot) return snapshot.error();
-    for (const auto& [id, d] : snapshot->daemons)
+    described = std::move(*snapshot);
+    for (const auto& [id, d] : described->daemons)
       if (d.name == *filter->daemon_name) filter->daemon = id;
     if (!filter->daemon) return SdkError{"not_found", "--daemon: this node has no daemon named " + *filter->daemon_name};
   }
   const bool as_json = inv.flag("json");
+  const bool wide = inv.flag("wide");
   if (!inv.flag("follow")) {
     json body = json::object();
     if (filter->daemon) body["daemon"] = to_hex(*filter->daemon);
@@ -361,9 +398,15 @@ Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node)
     }
     auto records = logs_from_answer(*answer);
     if (!records) return records.error();
+    if (!described) {
+      auto snapshot = fetch_snapshot(node);
+      if (!snapshot) return snapshot.error();
+      described = std::move(*snapshot);
+    }
+    const DaemonNames names = daemon_names(*described);
     // The node filters too; filtering here again keeps the output right whatever the node supports.
     for (const auto& r : *records)
-      if (filter->matches(r)) env.out << render_log(r) << '\n';
+      if (filter->matches(r)) env.out << render_log(r, names, wide) << '\n';
     return ok();
   }
   LogFollower follower(*filter);
@@ -378,11 +421,12 @@ Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node)
     auto step = follower.next(*snapshot);
     if (step.epoch_changed && !as_json)
       env.out << "-- node restarted (runtime epoch " << to_hex(snapshot->runtime_epoch) << ") --\n";
+    const DaemonNames names = daemon_names(*snapshot);
     for (const auto& r : step.records) {
       if (as_json) {
         env.out << json(r).dump() << '\n';
       } else {
-        env.out << render_log(r) << '\n';
+        env.out << render_log(r, names, wide) << '\n';
       }
     }
     env.out << std::flush;
@@ -403,9 +447,7 @@ Result<void> cmd_daemons(const Invocation& inv, Environment& env, RemoteNode& no
       filter.required_tags.insert(tag);
     }
   }
-  auto answer = request_json(node, "snapshot", json::object());
-  if (!answer) return answer.error();
-  auto snapshot = snapshot_from_json(*answer);
+  auto snapshot = fetch_snapshot(node);
   if (!snapshot) return snapshot.error();
   const auto found = find_daemons(*snapshot, filter);
   if (inv.flag("json")) {
@@ -414,7 +456,7 @@ Result<void> cmd_daemons(const Invocation& inv, Environment& env, RemoteNode& no
     env.out << list.dump(2) << '\n';
     return ok();
   }
-  env.out << render_daemons(found, snapshot->node_id);
+  env.out << render_daemons(found, snapshot->node_id, inv.flag("wide"));
   return ok();
 }
 
@@ -428,7 +470,8 @@ Result<void> cmd_peers(const Invocation& inv, Environment& env, RemoteNode& node
   const json* peers = &*answer;
   if (answer->is_object() && answer->contains("peers")) peers = &(*answer)["peers"];
   if (!peers->is_array()) return invalid_answer("the node's answer to \"peers\" is not a list of peers");
-  env.out << render_peers(*peers);
+  const json addresses = answer->is_object() ? answer->value("addresses", json::array()) : json::array();
+  env.out << render_peers(*peers, peer_addresses(addresses), inv.flag("wide"));
   return ok();
 }
 
@@ -447,9 +490,7 @@ Result<void> cmd_admin(const Invocation& inv, Environment& env, RemoteNode& node
   if (!target) return target.error();
   if (command_name(inv) == "daemon place" && !inv.value("on")) {
     // The cluster picks, as the node asked sees it: the least loaded node that can take a daemon now.
-    auto answer = request_json(node, "snapshot", json::object());
-    if (!answer) return answer.error();
-    auto snapshot = snapshot_from_json(*answer);
+    auto snapshot = fetch_snapshot(node);
     if (!snapshot) return snapshot.error();
     auto chosen = placement_target(*snapshot);
     if (!chosen) return chosen.error();
@@ -613,6 +654,7 @@ Result<void> dispatch(const Invocation& inv, Environment& env) {
   if (name == "snapshot") return cmd_snapshot(inv, env, **node);
   if (name == "logs") return cmd_logs(inv, env, **node);
   if (name == "peers") return cmd_peers(inv, env, **node);
+  if (name == "audit") return cmd_audit(inv, env, **node);
   if (name == "daemons") return cmd_daemons(inv, env, **node);
   if (name == "send" || name == "call") return cmd_work(inv, env, **node, name == "call");
   if (name == "ice submit") return cmd_ice_submit(inv, env, **node);
@@ -626,25 +668,38 @@ std::string health_text(const std::optional<DaemonHealth>& health) {
   return health_kind(*health);
 }
 
-std::string ids_text(const std::vector<OperatorId>& ids) {
-  std::vector<std::string> hex;
-  for (OperatorId id : ids) hex.push_back(to_hex(id));
-  return join(hex, ",");
+// Each operator as "name (id)" when the registry names it, else its id.
+std::string ids_text(const std::vector<OperatorId>& ids, const OperatorNames& names) {
+  std::vector<std::string> shown;
+  for (OperatorId id : ids) {
+    auto named = names.find(id);
+    shown.push_back(named != names.end() ? named->second + " (" + to_hex(id) + ")" : to_hex(id));
+  }
+  return join(shown, ",");
 }
 
 // "by" names operators whose signatures verified; anyone else only "claimed" to sign.
-std::string audit_line(const AuditRecord& a) {
+std::string signers_text(const AuditRecord& a, const OperatorNames& names) {
+  if (!a.operators.empty()) return "by " + ids_text(a.operators, names);
+  if (a.claimed == std::vector<OperatorId>{0}) return "unsigned";
+  if (!a.claimed.empty()) return "claimed by " + ids_text(a.claimed, names) + " (unverified)";
+  return "by -";
+}
+
+std::string event_text(const AuditRecord& a) { return a.event.empty() ? std::string("(undecodable)") : a.event; }
+
+std::string reason_text(const AuditRecord& a) {
+  if (a.reason.empty()) return a.reason_kind;
+  return a.reason_kind.empty() ? a.reason : a.reason_kind + ": " + a.reason;
+}
+
+std::string audit_line(const AuditRecord& a, const OperatorNames& names) {
   std::string line = "#" + std::to_string(a.seq) + "  " + format_wall_ms(a.wall_ms) + "  " + a.commit + " " +
-                     (a.event.empty() ? std::string("(undecodable)") : a.event) + "  ";
-  if (!a.operators.empty()) line += "by " + ids_text(a.operators);
-  else if (a.claimed == std::vector<OperatorId>{0}) line += "unsigned";
-  else if (!a.claimed.empty()) line += "claimed by " + ids_text(a.claimed) + " (unverified)";
-  else line += "by -";
+                     event_text(a) + "  " + signers_text(a, names);
   line += "  " + a.outcome;
   if (a.mirrored_for != 0) line += " for node " + to_hex(a.mirrored_for);
   if (a.relayed_from != 0) line += " (relayed by " + to_hex(a.relayed_from) + ")";
-  if (!a.reason_kind.empty()) line += " " + a.reason_kind;
-  if (!a.reason.empty()) line += ": " + a.reason;
+  if (const std::string reason = reason_text(a); !reason.empty()) line += " " + reason;
   return line;
 }
 
@@ -665,7 +720,7 @@ std::string number_text(double value, int decimals) {
 
 std::string usage_text() {
   std::ostringstream text;
-  text << "usage: meshos-ctl [--node HOST:PORT] [--json | -o json|text] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
+  text << "usage: meshos-ctl [--node HOST:PORT] [-o text|wide|json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
           "                  [--target NODE_HEX] [--cluster NAME] <command>     (or --help, --version)\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
@@ -680,6 +735,8 @@ std::string usage_text() {
           "names none); ice propose signs for --cluster, \"meshos\" by default.\n"
           "send / call: DAEMON is a daemon's id (16 hex digits) or name, on any node of the cluster; PAYLOAD is\n"
           "text (--hex: hex digits). call prints the daemon's outputs, one per line.\n"
+          "Output: -o text (tables with headers; daemons, operators and peers by name or address beside their\n"
+          "ids), -o wide (more columns), -o json (the node's answer; --json is the same).\n"
           "Errors: one line on stderr (meshos-ctl: KIND: message), exit 2 for usage errors, 1 for failures.\n";
   return text.str();
 }
@@ -713,15 +770,15 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
       if (arg.rfind("--output=", 0) == 0) {
         format = arg.substr(9);
       } else if (arg == "-o" || arg == "--output") {
-        if (i + 1 >= args.size()) return usage_error(arg + " needs json or text");
+        if (i + 1 >= args.size()) return usage_error(arg + " needs json, wide or text");
         format = args[++i];
       } else {
         return usage_error("unknown option " + arg + " (see meshos-ctl --help)");
       }
-      if (format == "json") {
-        inv.flags.insert("json");
+      if (format == "json" || format == "wide") {
+        inv.flags.insert(format);
       } else if (format != "text") {
-        return usage_error(arg + ": \"" + format + "\" is neither json nor text");
+        return usage_error(arg + ": \"" + format + "\" is none of json, wide, text");
       }
       continue;
     }
@@ -937,51 +994,119 @@ std::string describe_maintenance(const MaintenanceStateView& v) {
   return text;
 }
 
-std::string render_peers(const nlohmann::json& peers) {
+std::string render_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows,
+                         const std::string& indent) {
+  std::vector<std::size_t> widths(headers.size());
+  for (std::size_t c = 0; c < headers.size(); ++c) widths[c] = headers[c].size();
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
   std::ostringstream out;
-  if (!peers.is_array() || peers.empty()) {
-    out << "  (none)\n";
-    return out.str();
-  }
-  auto text = [](const json& p, const char* key) {
-    auto it = p.find(key);
-    return it != p.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text = indent;
+    for (std::size_t c = 0; c < headers.size(); ++c) {
+      const std::string cell = c < cells.size() ? cells[c] : std::string();
+      text += c + 1 < headers.size() ? pad(cell, widths[c] + 3) : cell;
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    out << text << '\n';
   };
+  line(headers);
+  for (const auto& row : rows) line(row);
+  return out.str();
+}
+
+std::map<NodeId, std::string> peer_addresses(const nlohmann::json& addresses) {
+  std::map<NodeId, std::string> out;
+  if (!addresses.is_array()) return out;
+  for (const auto& a : addresses) {
+    auto address = string_field(a, "address");
+    auto node = string_field(a, "node");
+    NodeId id = 0;
+    if (address && node && parse_hex_u64(*node, id)) out[id] = *address;
+  }
+  return out;
+}
+
+std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std::string>& addresses, bool wide,
+                         const std::string& indent) {
+  if (!peers.is_array() || peers.empty()) return indent + "(none)\n";
+  auto text = [](const json& p, const char* key) { return string_field(p, key).value_or("-"); };
+  std::vector<std::string> headers = {"NODE", "ADDRESS", "HEALTH", "RTT", "MAINTENANCE"};
+  if (wide) headers.insert(headers.end(), {"VERSION", "SEEN", "DAEMONS", "CAPABILITIES"});
+  std::vector<std::vector<std::string>> rows;
   for (const auto& p : peers) {
     if (!p.is_object()) continue;
-    out << "  " << text(p, "node") << "  " << pad(text(p, "health"), 11);
+    NodeId id = 0;
+    const std::string node = text(p, "node");
+    auto address = parse_hex_u64(node, id) ? addresses.find(id) : addresses.end();
     auto rtt = p.find("rtt_ms");
-    out << "  rtt " << (rtt != p.end() && rtt->is_number() ? number_text(rtt->get<double>(), 2) + " ms" : "-");
-    auto maintenance = p.find("maintenance");
-    if (maintenance != p.end() && maintenance->is_object()) {
-      auto view = maintenance_view_from_json(*maintenance);
-      out << "  maintenance " << (view ? describe_maintenance(*view) : text(*maintenance, "state"));
+    std::string maintenance = "-";
+    auto m = p.find("maintenance");
+    if (m != p.end() && m->is_object()) {
+      auto view = maintenance_view_from_json(*m);
+      maintenance = view ? describe_maintenance(*view) : text(*m, "state");
     }
-    const std::string version = text(p, "version");
-    if (version != "?" && !version.empty()) out << "  version " << version;
-    auto seen = p.find("last_seen_ms");
-    if (seen != p.end() && seen->is_number_unsigned())
-      out << "  seen " << format_ms(seen->get<std::uint64_t>()) << " ago";
-    out << '\n';
+    std::vector<std::string> row = {node, address != addresses.end() ? address->second : "-", text(p, "health"),
+                                    rtt != p.end() && rtt->is_number() ? number_text(rtt->get<double>(), 2) + " ms" : "-",
+                                    maintenance};
+    if (wide) {
+      auto seen = p.find("last_seen_ms");
+      auto daemons = p.find("daemons");
+      std::vector<std::string> tags;
+      auto capabilities = p.find("capability_tags");
+      if (capabilities != p.end() && capabilities->is_array())
+        for (const auto& t : *capabilities)
+          if (t.is_string()) tags.push_back(t.get<std::string>());
+      row.insert(row.end(),
+                 {text(p, "version"),
+                  seen != p.end() && seen->is_number_unsigned() ? format_ms(seen->get<std::uint64_t>()) + " ago" : "-",
+                  daemons != p.end() && daemons->is_array() ? std::to_string(daemons->size()) : "-",
+                  tags.empty() ? "-" : join(tags, ",")});
+    }
+    rows.push_back(std::move(row));
   }
-  return out.str();
+  return render_table(headers, rows, indent);
 }
 
-std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node) {
-  std::ostringstream out;
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide) {
   if (found.empty()) return "(no daemon matches)\n";
-  std::size_t name_width = 4;
-  for (const auto& d : found) name_width = std::max(name_width, d.daemon.name.size());
+  std::vector<std::string> headers = {"NODE", "DAEMON", "NAME", "STATE", "CAPABILITIES"};
+  if (wide) headers.push_back("METADATA");
+  std::vector<std::vector<std::string>> rows;
   for (const auto& d : found) {
-    out << to_hex(d.node) << (d.node == this_node ? " (this node)" : "            ") << "  " << to_hex(d.daemon.id)
-        << "  " << pad(d.daemon.name, name_width) << "  " << (d.daemon.running ? "running" : "stopped") << " ";
-    for (const auto& tag : d.daemon.capabilities.tags) out << ' ' << tag;
-    out << '\n';
+    std::vector<std::string> tags(d.daemon.capabilities.tags.begin(), d.daemon.capabilities.tags.end());
+    std::vector<std::string> row = {to_hex(d.node) + (d.node == this_node ? " (this node)" : ""), to_hex(d.daemon.id),
+                                    d.daemon.name, d.daemon.running ? "running" : "stopped",
+                                    tags.empty() ? "-" : join(tags, ",")};
+    if (wide) {
+      std::vector<std::string> pairs;
+      for (const auto& [key, value] : d.daemon.capabilities.metadata) pairs.push_back(key + "=" + value);
+      row.push_back(pairs.empty() ? "-" : join(pairs, ","));
+    }
+    rows.push_back(std::move(row));
   }
-  return out.str();
+  return render_table(headers, rows);
 }
 
-std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records) {
+std::string render_audit(const std::vector<AuditRecord>& records, const OperatorNames& names, bool wide) {
+  if (records.empty()) return "(no audit record)\n";
+  std::vector<std::string> headers = {"SEQ", "TIME", "COMMIT", "EVENT", "SIGNED", "OUTCOME", "REASON"};
+  if (wide) headers.insert(headers.end(), {"RELAYED-BY", "FOR-NODE"});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : records) {
+    const std::string reason = reason_text(a);
+    std::vector<std::string> row = {std::to_string(a.seq), format_wall_ms(a.wall_ms), a.commit, event_text(a),
+                                    signers_text(a, names), a.outcome, reason.empty() ? "-" : reason};
+    if (wide) {
+      row.push_back(a.relayed_from != 0 ? to_hex(a.relayed_from) : "-");
+      row.push_back(a.mirrored_for != 0 ? to_hex(a.mirrored_for) : "-");
+    }
+    rows.push_back(std::move(row));
+  }
+  return render_table(headers, rows);
+}
+
+std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, std::size_t audit_records) {
   std::ostringstream out;
   out << "node " << to_hex(s.node_id) << "  (snapshot #" << s.seq << " at " << format_wall_ms(s.wall_ms)
       << ", runtime epoch " << to_hex(s.runtime_epoch) << ")\n";
@@ -1009,7 +1134,7 @@ std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records) {
   out << "peers (" << s.peers.size() << "):\n";
   json peers = json::array();
   for (const auto& kv : s.peers) peers.push_back(kv.second);
-  out << render_peers(peers);
+  out << render_peers(peers, {}, false, "  ");
 
   if (!s.avoid.empty()) {
     out << "avoiding (" << s.avoid.size() << "):\n";
@@ -1020,21 +1145,50 @@ std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records) {
   const std::size_t shown = std::min(audit_records, s.audit.size());
   out << "audit (last " << shown << " of " << s.audit.size() << "):\n";
   if (shown == 0) out << "  (none)\n";
-  for (std::size_t i = s.audit.size() - shown; i < s.audit.size(); ++i) out << "  " << audit_line(s.audit[i]) << '\n';
+  for (std::size_t i = s.audit.size() - shown; i < s.audit.size(); ++i)
+    out << "  " << audit_line(s.audit[i], names) << '\n';
   const StrangerRejects& strangers = s.audit_strangers;
   if (strangers.total > 0) {
     std::vector<std::string> kinds;
     for (const auto& [kind, count] : strangers.by_kind) kinds.push_back(kind + " " + std::to_string(count));
     out << "refused from strangers (no registered operator's signature): " << strangers.total << " ("
         << join(kinds, ", ") << ")\n";
-    if (strangers.last) out << "  last: " << audit_line(*strangers.last) << '\n';
+    if (strangers.last) out << "  last: " << audit_line(*strangers.last, names) << '\n';
   }
   return out.str();
 }
 
-std::string render_log(const LogRecord& r) {
+std::string render_log(const LogRecord& r, const DaemonNames& names, bool wide) {
+  std::string source = "node";
+  if (r.daemon_id) {
+    auto named = names.find(*r.daemon_id);
+    if (named == names.end()) {
+      source = to_hex(*r.daemon_id);
+    } else {
+      source = wide ? named->second + " (" + to_hex(*r.daemon_id) + ")" : named->second;
+    }
+  }
   return "#" + std::to_string(r.seq) + "  " + format_wall_ms(r.wall_ms) + "  " + pad(to_string(r.level), 5) + "  " +
-         (r.daemon_id ? to_hex(*r.daemon_id) : pad("node", 16)) + "  " + r.message;
+         pad(source, 16) + "  " + r.message;
+}
+
+DaemonNames daemon_names(const MeshOsSnapshot& s) {
+  DaemonNames names;
+  for (const auto& [id, d] : s.daemons) names[id] = d.name;
+  return names;
+}
+
+OperatorNames operator_names(const nlohmann::json& status) {
+  OperatorNames names;
+  auto list = status.is_object() ? status.find("operators") : status.end();
+  if (!status.is_object() || list == status.end() || !list->is_array()) return names;
+  for (const auto& entry : *list) {
+    auto id_text = string_field(entry, "id");
+    auto name = string_field(entry, "name");
+    OperatorId id = 0;
+    if (id_text && name && parse_hex_u64(*id_text, id)) names[id] = *name;
+  }
+  return names;
 }
 
 // ---- logs -----------------------------------------------------------------------------------------
@@ -1090,13 +1244,21 @@ LogFollower::Step LogFollower::next(const MeshOsSnapshot& s) {
   Step step;
   if (epoch_ && *epoch_ != s.runtime_epoch) {
     step.epoch_changed = true;
-    last_seq_ = 0;
+    // A node with a state dir reads its log back and numbers on (the last record seen is still there, as it
+    // was); without one it counts from 1 again.
+    const bool numbering_goes_on = std::any_of(s.logs.begin(), s.logs.end(), [&](const LogRecord& r) {
+      return r.seq == last_seq_ && r.wall_ms == last_wall_ms_;
+    });
+    if (!numbering_goes_on) last_seq_ = 0;
   }
   epoch_ = s.runtime_epoch;
   std::uint64_t highest = last_seq_;
   for (const auto& r : s.logs) {
     if (r.seq <= last_seq_) continue;
-    highest = std::max(highest, r.seq);
+    if (r.seq > highest) {
+      highest = r.seq;
+      last_wall_ms_ = r.wall_ms;
+    }
     if (filter_.matches(r)) step.records.push_back(r);
   }
   std::sort(step.records.begin(), step.records.end(),

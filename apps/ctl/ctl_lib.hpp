@@ -81,12 +81,29 @@ Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& sig
 // "850 ms", "12.3 s", "4 min 2 s", "3 h 12 min".
 std::string format_ms(std::uint64_t ms);
 std::string describe_maintenance(const MaintenanceStateView& v);
-std::string render_status(const MeshOsSnapshot& s, std::size_t audit_records = 10);
-// One line per peer from the peers' JSON (PeerSnapshot's form); unknown fields are ignored.
-std::string render_peers(const nlohmann::json& peers);
-// One line per daemon: node (marked when it is `this_node`), daemon id, name, running or stopped, tags.
-std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node);
-std::string render_log(const LogRecord& r);
+// Operators by id, as the node's registry names them (its answer to "status"); daemons by id, by name.
+using OperatorNames = std::map<OperatorId, std::string>;
+using DaemonNames = std::map<DaemonId, std::string>;
+OperatorNames operator_names(const nlohmann::json& status);
+DaemonNames daemon_names(const MeshOsSnapshot& s);
+
+// kubectl's habit: a header row, each column as wide as its widest cell, three spaces between columns.
+std::string render_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows,
+                         const std::string& indent = "");
+std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names = {}, std::size_t audit_records = 10);
+// A peers answer's "addresses" ([{"address", "node"}]) by node.
+std::map<NodeId, std::string> peer_addresses(const nlohmann::json& addresses);
+// A table of the peers' JSON (PeerSnapshot's form; unknown fields ignored): node, address, health, RTT,
+// maintenance; wide adds version, last seen, daemons and capability tags.
+std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std::string>& addresses = {},
+                         bool wide = false, const std::string& indent = "");
+// A table of daemons: node (marked when it is `this_node`), daemon id, name, running or stopped, tags; wide
+// adds the capability metadata.
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide = false);
+// A table of audit records, the signers by name beside their ids; wide adds relayed-by and for-node.
+std::string render_audit(const std::vector<AuditRecord>& records, const OperatorNames& names, bool wide = false);
+// One log line: the daemon by name where known (wide: name and id).
+std::string render_log(const LogRecord& r, const DaemonNames& names = {}, bool wide = false);
 
 // ---- logs ---------------------------------------------------------------------------------------
 
@@ -102,8 +119,9 @@ Result<LogFilter> log_filter_for(const Invocation& inv, std::int64_t now_wall_ms
 // The node's answer to "logs": an array of records or {"logs": [...]}. Kind "invalid_answer".
 Result<std::vector<LogRecord>> logs_from_answer(const nlohmann::json& answer);
 
-// Picks from each published snapshot the records not printed yet: seq above the last printed one,
-// starting over when the node's runtime epoch changes (the node restarted and counts from 1 again).
+// Picks from each published snapshot the records not printed yet: seq above the last printed one. When the
+// node's runtime epoch changes it restarted: it starts over from 1, unless the node read its log back from
+// its state dir and numbers on (the last record seen is still there).
 class LogFollower {
  public:
   explicit LogFollower(LogFilter filter) : filter_(std::move(filter)) {}
@@ -117,6 +135,7 @@ class LogFollower {
   LogFilter filter_;
   std::optional<std::uint64_t> epoch_;
   std::uint64_t last_seq_ = 0;
+  std::int64_t last_wall_ms_ = 0;  // of the record numbered last_seq_
 };
 
 // ---- running ------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ struct Request {
 
 // The node every script is: what it says about itself in its answer to "status".
 constexpr NodeId kScriptedNode = 0x1a2b3c4d5e6f7081;
-const std::string kStatusAnswer = R"({"node_id":"1a2b3c4d5e6f7081"})";
+const std::string kStatusAnswer =
+    R"({"node_id":"1a2b3c4d5e6f7081","operators":[{"id":"0000000000000077","name":"alice"}]})";
 
 // What a node would answer, scripted per request kind; records what it was asked.
 struct Script {
@@ -266,6 +267,7 @@ TEST_CASE("ctl arguments: every malformed command line is a usage error") {
       {"status", "--node", "a:1", "--node", "b:2"},
       {"ice", "propose"},
       {"status", "-o", "yaml"},
+      {"status", "-o", "WIDE"},
       {"status", "-o"},
       {"cordon", "extra"},
       {"drain", "--drain-for", "1s"},
@@ -326,8 +328,9 @@ TEST_CASE("ctl status renders the node's snapshot for people") {
   CAPTURE(o.out);
   REQUIRE(o.code == 0);
   CHECK(o.err.empty());
-  REQUIRE(script.requests.size() == 1);
+  REQUIRE(script.requests.size() == 2);
   CHECK(script.requests[0].kind == "snapshot");
+  CHECK(script.requests[1].kind == "status");  // the registry's names
   CHECK(script.addresses == std::vector<std::string>{"127.0.0.1:7000"});
 
   CHECK(contains(o.out, "node 1a2b3c4d5e6f7081"));
@@ -341,15 +344,14 @@ TEST_CASE("ctl status renders the node's snapshot for people") {
   CHECK(contains(o.out, "crashes 2/5"));
   CHECK(contains(o.out, "last crash: boom"));
   CHECK(contains(o.out, "peers (1):"));
-  CHECK(contains(o.out, "0000000000009999  healthy"));
-  CHECK(contains(o.out, "rtt 0.42 ms"));
-  CHECK(contains(o.out, "version 0.1.0"));
+  CHECK(contains(o.out, "  NODE               ADDRESS   HEALTH    RTT       MAINTENANCE\n"
+                        "  0000000000009999   -         healthy   0.42 ms   active\n"));
   // The last ten audit records, newest last, outcomes and reasons shown.
   CHECK(contains(o.out, "audit (last 10 of 12):"));
   CHECK_FALSE(contains(o.out, "#2 "));
   CHECK(contains(o.out, "#3 "));
-  CHECK(contains(o.out, "admin enter_maintenance  by 0000000000000077  accepted"));
-  CHECK(contains(o.out, "#12  2023-11-14T22:13:20.000Z  admin enter_maintenance  by 0000000000000077  rejected "
+  CHECK(contains(o.out, "admin enter_maintenance  by alice (0000000000000077)  accepted"));
+  CHECK(contains(o.out, "#12  2023-11-14T22:13:20.000Z  admin enter_maintenance  by alice (0000000000000077)  rejected "
                         "signature_invalid: bad signature"));
 }
 
@@ -454,11 +456,23 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
     auto o = run_ctl(script, {"--node", "n:1", "peers"});
     CAPTURE(o.out);
     REQUIRE(o.code == 0);
-    CHECK(contains(o.out, "0000000000000abc  unreachable"));
-    CHECK(contains(o.out, "rtt -"));
-    CHECK(contains(o.out, "maintenance maintenance for 5.0 s"));
-    CHECK(contains(o.out, "seen 2.5 s ago"));
+    CHECK(o.out == "NODE               ADDRESS   HEALTH        RTT   MAINTENANCE\n"
+                   "0000000000000abc   -         unreachable   -     maintenance for 5.0 s\n");
   }
+  // With the node's addresses, and -o wide: version, last seen, daemons, tags.
+  p.version = "0.9.1";
+  p.capability_tags = {"gpu", "ssd"};
+  Script script;
+  script.answers.emplace(
+      "peers", json{{"peers", json::array({json(p)})},
+                    {"addresses", json::array({json{{"address", "10.0.0.7:7100"}, {"node", "0000000000000abc"}, {"connected", false}},
+                                               json{{"address", "10.0.0.8:7100"}, {"node", nullptr}, {"connected", false}}})}}
+                   .dump());
+  auto wide = run_ctl(script, {"--node", "n:1", "peers", "-o", "wide"});
+  CAPTURE(wide.out);
+  REQUIRE(wide.code == 0);
+  CHECK(wide.out == "NODE               ADDRESS         HEALTH        RTT   MAINTENANCE             VERSION   SEEN        DAEMONS   CAPABILITIES\n"
+                    "0000000000000abc   10.0.0.7:7100   unreachable   -     maintenance for 5.0 s   0.9.1     2.5 s ago   0         gpu,ssd\n");
 }
 
 TEST_CASE("ctl maintenance enter without a key sends the unsigned event for the node it asked") {
@@ -640,6 +654,13 @@ TEST_CASE("ctl logs asks the node with the filters and applies them itself too")
                               json(log_record(3, LogLevel::Error, 0xbb, "other daemon")),
                               json(log_record(4, LogLevel::Error, std::nullopt, "node itself"))});
   script.answers.emplace("logs", records.dump());
+  // The node's snapshot names daemon bb (others are shown by id).
+  MeshOsSnapshot described = sample_snapshot();
+  DaemonSnapshot other;
+  other.id = 0xbb;
+  other.name = "other";
+  described.daemons.emplace(other.id, other);
+  script.answers.emplace("snapshot", snapshot_text(described));
   auto o = run_ctl(script, {"--node", "n:1", "logs", "--daemon", "aa", "--level", "info"});
   CAPTURE(o.out);
   REQUIRE(o.code == 0);
@@ -649,11 +670,22 @@ TEST_CASE("ctl logs asks the node with the filters and applies them itself too")
 
   Script wrapped;
   wrapped.answers.emplace("logs", json{{"logs", records}}.dump());
+  wrapped.answers.emplace("snapshot", snapshot_text(described));
   auto all = run_ctl(wrapped, {"--node", "n:1", "logs"});
   REQUIRE(all.code == 0);
   CHECK(json::parse(wrapped.requests.at(0).body) == json::object());
+  CHECK(wrapped.requests.at(1).kind == "snapshot");
   CHECK(std::count(all.out.begin(), all.out.end(), '\n') == 4);
   CHECK(contains(all.out, "#4  2023-11-14T22:13:20.004Z  error  node              node itself"));
+  CHECK(contains(all.out, "#3  2023-11-14T22:13:20.003Z  error  other             other daemon"));
+  auto wide = run_ctl(wrapped, {"--node", "n:1", "logs", "-o", "wide"});
+  CHECK(contains(wide.out, "#3  2023-11-14T22:13:20.003Z  error  other (00000000000000bb)  other daemon"));
+  // -o json prints the node's answer as it is, and needs no names.
+  Script raw;
+  raw.answers.emplace("logs", records.dump());
+  auto as_json = run_ctl(raw, {"--node", "n:1", "logs", "-o", "json"});
+  REQUIRE(as_json.code == 0);
+  CHECK(json::parse(as_json.out) == records);
 }
 
 TEST_CASE("ctl logs --daemon NAME asks the node's snapshot for the id - --since keeps the recent records") {
@@ -684,26 +716,29 @@ TEST_CASE("ctl log follower: only new records, reset when the runtime epoch chan
   filter.min_level = LogLevel::Info;
   ctl::LogFollower follower(filter);
   MeshOsSnapshot s;
+  // The next step prints exactly the record `message`, seeing a restart or not.
+  auto prints_only = [&](const std::string& message, bool restarted) {
+    auto step = follower.next(s);
+    CHECK(step.epoch_changed == restarted);
+    REQUIRE(step.records.size() == 1);
+    CHECK(step.records[0].message == message);
+  };
   s.runtime_epoch = 1;
   s.logs = {log_record(1, LogLevel::Info, std::nullopt, "a"), log_record(2, LogLevel::Debug, std::nullopt, "b")};
-  auto first = follower.next(s);
-  CHECK_FALSE(first.epoch_changed);
-  REQUIRE(first.records.size() == 1);
-  CHECK(first.records[0].message == "a");
-
+  prints_only("a", false);
   s.logs.push_back(log_record(3, LogLevel::Warn, std::nullopt, "c"));
-  auto second = follower.next(s);
-  REQUIRE(second.records.size() == 1);
-  CHECK(second.records[0].seq == 3);
+  prints_only("c", false);
   CHECK(follower.next(s).records.empty());
 
   // The node restarted: its sequence starts again from 1 and nothing from it is skipped.
   s.runtime_epoch = 2;
   s.logs = {log_record(1, LogLevel::Error, std::nullopt, "fresh")};
-  auto third = follower.next(s);
-  CHECK(third.epoch_changed);
-  REQUIRE(third.records.size() == 1);
-  CHECK(third.records[0].message == "fresh");
+  prints_only("fresh", true);
+
+  // Restarted on a state dir: the log was read back and numbering goes on; nothing is printed twice.
+  s.runtime_epoch = 3;
+  s.logs = {log_record(1, LogLevel::Error, std::nullopt, "fresh"), log_record(2, LogLevel::Warn, std::nullopt, "next")};
+  prints_only("next", true);
 }
 
 TEST_CASE("ctl logs --follow prints each record once from the pushed snapshots") {
@@ -943,4 +978,71 @@ TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
   std::ofstream(dir.file("garbage.json")) << "{\"issued_at_ms\": 1}";
   check_error_line(run_ctl(script, {"--node", "n:1", "ice", "submit", dir.file("garbage.json")}), 1, "invalid_commit");
   CHECK(script.requests.empty());
+}
+
+TEST_CASE("ctl audit: a table of the node's audit, signers named from its registry, --since and -o wide") {
+  MeshOsSnapshot s = sample_snapshot();
+  s.audit.resize(3);
+  s.audit[0].wall_ms = kNow - 3'600'000;
+  s.audit[1].claimed = {0x66};
+  s.audit[1].operators.clear();
+  s.audit[1].outcome = "unverified";
+  s.audit[2].relayed_from = 0xA;
+  s.audit[2].outcome = "rejected";
+  s.audit[2].reason_kind = "commit_replayed";
+  s.audit_strangers.total = 4;
+  Script script;
+  script.answers.emplace("snapshot", snapshot_text(s));
+  auto o = run_ctl(script, {"--node", "n:1", "audit", "--since", "10m"});
+  CAPTURE(o.out);
+  CAPTURE(o.err);
+  REQUIRE(o.code == 0);
+  CHECK(o.out ==
+        "SEQ   TIME                       COMMIT   EVENT               SIGNED                                     OUTCOME      REASON\n"
+        "2     2023-11-14T22:13:20.000Z   admin    enter_maintenance   claimed by 0000000000000066 (unverified)   unverified   -\n"
+        "3     2023-11-14T22:13:20.000Z   admin    enter_maintenance   by alice (0000000000000077)                rejected     commit_replayed\n"
+        "(and 4 refused from strangers, counted only: meshos-ctl status shows them by kind)\n");
+
+  auto wide = run_ctl(script, {"--node", "n:1", "audit", "-o", "wide"});
+  REQUIRE(wide.code == 0);
+  CHECK(contains(wide.out, "RELAYED-BY         FOR-NODE\n"));
+  CHECK(contains(wide.out, "commit_replayed   000000000000000a   -\n"));
+  CHECK(std::count(wide.out.begin(), wide.out.end(), '\n') == 5);  // header, three records, the strangers
+
+  auto as_json = run_ctl(script, {"--node", "n:1", "audit", "-o", "json"});
+  REQUIRE(as_json.code == 0);
+  const json j = json::parse(as_json.out);
+  CHECK(j.at("audit").size() == 3);
+  CHECK(j.at("strangers").at("total") == 4);
+  check_error_line(run_ctl(script, {"--node", "n:1", "audit", "--since", "soon"}), 2, "invalid_argument");
+}
+
+TEST_CASE("ctl daemons: a table with headers - -o wide adds the capability metadata") {
+  MeshOsSnapshot s = sample_snapshot();
+  DaemonDescription trainer;
+  trainer.id = 0x7;
+  trainer.name = "trainer";
+  trainer.running = true;
+  trainer.capabilities.tags = {"hardware.gpu", "zone=eu"};
+  trainer.capabilities.metadata = {{"owner", "ml"}};
+  s.peers.begin()->second.daemons = {trainer};
+  Script script;
+  script.answers.emplace("snapshot", snapshot_text(s));
+  auto o = run_ctl(script, {"--node", "n:1", "daemons", "--capability", "hardware.gpu"});
+  CAPTURE(o.out);
+  REQUIRE(o.code == 0);
+  CHECK(o.out ==
+        "NODE               DAEMON             NAME      STATE     CAPABILITIES\n"
+        "0000000000009999   0000000000000007   trainer   running   hardware.gpu,zone=eu\n");
+  auto wide = run_ctl(script, {"--node", "n:1", "daemons", "--capability", "hardware.gpu", "-o", "wide"});
+  CHECK(contains(wide.out, "CAPABILITIES           METADATA\n"));
+  CHECK(contains(wide.out, "hardware.gpu,zone=eu   owner=ml\n"));
+}
+
+TEST_CASE("render_table pads each column to its widest cell and drops trailing blanks") {
+  CHECK(ctl::render_table({"A", "LONG HEADER"}, {{"wide cell", "x"}, {"y"}}, "  ") ==
+        "  A           LONG HEADER\n"
+        "  wide cell   x\n"
+        "  y\n");
+  CHECK(ctl::render_table({"ONLY"}, {}) == "ONLY\n");
 }

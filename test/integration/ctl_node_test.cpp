@@ -117,13 +117,13 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   // The unsigned attempt is a stranger's: counted, not kept as a record naming an author.
   CHECK(contains(after.out, "refused from strangers (no registered operator's signature): 1 (not_authorized 1)"));
   CHECK(contains(after.out, "admin enter_maintenance  unsigned  rejected not_authorized"));
-  CHECK(contains(after.out, "enter_maintenance  by " + to_hex(options.verifier->registry().keys().begin()->first) +
-                                "  accepted"));
+  CHECK(contains(after.out, "enter_maintenance  by alice (" +
+                                to_hex(options.verifier->registry().keys().begin()->first) + ")  accepted"));
 
   auto logs = ctl({"--node", address, "logs", "--level", "warn", "--daemon", to_hex(handle->daemon_id())});
   INFO("logs: " << logs.out << logs.err);
   CHECK(logs.exit.code == 0);
-  CHECK(contains(logs.out, "warn   " + to_hex(handle->daemon_id()) + "  hello-from-ctl-test"));
+  CHECK(contains(logs.out, "warn   quiet             hello-from-ctl-test"));  // the daemon by its name
   auto quiet_logs = ctl({"--node", address, "logs", "--level", "error"});
   CHECK(quiet_logs.exit.code == 0);
   CHECK_FALSE(contains(quiet_logs.out, "hello-from-ctl-test"));

@@ -100,8 +100,8 @@ TEST_CASE("meshos-ctl maintenance enter drains both daemons and exit returns thr
   INFO("status: " << status.out << status.err);
   CHECK(status.exit.code == 0);
   CHECK(contains(status.out, "maintenance: active"));
-  CHECK(contains(status.out, "enter_maintenance  by " + alice.id_hex + "  accepted"));
-  CHECK(contains(status.out, "exit_maintenance  by " + alice.id_hex + "  accepted"));
+  CHECK(contains(status.out, "enter_maintenance  by alice (" + alice.id_hex + ")  accepted"));
+  CHECK(contains(status.out, "exit_maintenance  by alice (" + alice.id_hex + ")  accepted"));
 }
 
 TEST_CASE("meshos-ctl commits signed by an unknown key or issued too long ago are refused and audited") {
@@ -137,7 +137,7 @@ TEST_CASE("meshos-ctl commits signed by an unknown key or issued too long ago ar
   CHECK(contains(status.out, "maintenance: active"));
   // Alice's stale commit is hers, audited under her name; mallory's is a stranger's: counted, and shown as
   // claimed, never as by mallory.
-  CHECK(contains(status.out, "enter_maintenance  by " + alice.id_hex + "  rejected envelope_expired"));
+  CHECK(contains(status.out, "enter_maintenance  by alice (" + alice.id_hex + ")  rejected envelope_expired"));
   CHECK(contains(status.out, "refused from strangers (no registered operator's signature): 1 (not_authorized 1)"));
   CHECK(contains(status.out, "enter_maintenance  claimed by " + mallory.id_hex + " (unverified)  rejected not_authorized"));
   CHECK_FALSE(contains(status.out, "by " + mallory.id_hex + "  rejected"));

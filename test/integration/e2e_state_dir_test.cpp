@@ -110,8 +110,8 @@ TEST_CASE("killed with SIGKILL and restarted on its state dir, meshosd is still 
   CHECK_FALSE(contains(status.out, "maintenance: active"));
   CHECK(contains(status.out, "maintenance: "));
   CHECK(contains(status.out, "[cordoned]"));
-  CHECK(contains(status.out, "enter_maintenance  by " + files.alice.id_hex + "  accepted"));
-  CHECK(contains(status.out, "cordon  by " + files.alice.id_hex + "  accepted"));
+  CHECK(contains(status.out, "enter_maintenance  by alice (" + files.alice.id_hex + ")  accepted"));
+  CHECK(contains(status.out, "cordon  by alice (" + files.alice.id_hex + ")  accepted"));
 
   auto replayed = send_commit(second, cordon);
   REQUIRE_FALSE(replayed);

@@ -3,6 +3,7 @@
 // self-description (read by peer actors when they greet a peer).
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,7 @@ struct NetContext {
   bool tls = false;
   bool has_verifier = false;
   std::string cluster;  // the cluster signed commits must name (the verifier's), shown in status
+  std::map<OperatorId, std::string> operator_names;  // the registry's, shown in status beside the audit's ids
   detail::ActorTracker* tracker = nullptr;  // counts the peer actors so shutdown can wait for them
   Guard* guard = nullptr;                   // every outgoing connection is a tunnel through it
   ReplicationCounters replication;

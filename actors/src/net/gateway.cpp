@@ -3,7 +3,7 @@
 // answering only once the commit's audit record shows the real outcome.
 //
 // Operator requests, (mrequest, kind, body) -> NetReply{error_kind, error_message, json}:
-//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster",
+//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster", "operators": [{"id", "name"}],
 //                     "scheduler": {"workers", "policy"}, "runtime_epoch", "seq", "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
 //                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
 //                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops",
@@ -481,6 +481,7 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.tls = st.ctx->tls;
   f.verifies_commits = st.ctx->has_verifier;
   f.cluster = st.ctx->cluster;
+  f.operator_names = &st.ctx->operator_names;
   f.scheduler_workers = self->system().scheduler().num_workers();
   f.scheduler_policy = caf::to_string(caf::get_or(self->system().config(), "scheduler.policy", caf::atom("stealing")));
   f.watchers = st.watchers.size();

@@ -106,6 +106,8 @@ class MeshNodeImpl final : public MeshNode {
     node->guard_->set_local_node(node->sys_->node());
     const bool verifies = options.verifier != nullptr;
     const std::string cluster = verifies ? options.verifier->cluster() : std::string(kDefaultClusterName);
+    std::map<OperatorId, std::string> operator_names;
+    if (verifies) operator_names = options.verifier->registry().names();
     try {
       node->sdk_ = std::make_unique<MeshOsDaemonSdk>(
           MeshOsDaemonSdk::start(*node->sys_, std::move(config), std::move(dispatcher), std::move(options)));
@@ -124,6 +126,7 @@ class MeshNodeImpl final : public MeshNode {
     ctx->tls = network.tls.enabled();
     ctx->has_verifier = verifies;
     ctx->cluster = cluster;
+    ctx->operator_names = std::move(operator_names);
     ctx->tracker = &node->tracker_;
     ctx->guard = node->guard_.get();
     node->ctx_ = ctx;

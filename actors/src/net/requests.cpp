@@ -58,12 +58,17 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
   }
   json peers = json::array();
   for (const auto& kv : s.peers) peers.push_back(kv.second);
+  // The registry's names: an operator reads "alice" where the audit says which id signed.
+  json operators = json::array();
+  if (facts.operator_names != nullptr)
+    for (const auto& [id, name] : *facts.operator_names) operators.push_back(json{{"id", to_hex(id)}, {"name", name}});
   json j{{"node_id", to_hex(s.node_id)},
          {"version", facts.version},
          {"listen", facts.listen},
          {"tls", facts.tls},
          {"verifies_commits", facts.verifies_commits},
          {"cluster", facts.cluster},
+         {"operators", std::move(operators)},
          {"scheduler", {{"workers", facts.scheduler_workers}, {"policy", facts.scheduler_policy}}},
          {"runtime_epoch", to_hex(s.runtime_epoch)},
          {"seq", s.seq},

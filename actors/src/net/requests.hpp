@@ -3,6 +3,7 @@
 // gateway actor owns the timing (waiting for a commit's audit record).
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct GatewayFacts {
   bool tls = false;
   bool verifies_commits = false;
   std::string cluster;  // what signed commits must name
+  const std::map<OperatorId, std::string>* operator_names = nullptr;  // the registry's (none without one)
   // The node's actor system as it runs (its config's scheduler.* keys, or meshos' choice).
   std::size_t scheduler_workers = 0;
   std::string scheduler_policy;
