@@ -116,6 +116,8 @@ class StrictConfig : public caf::actor_system_config {
   // Sections whose names the file chooses (meshos-run's nodes): called with every section the file opens,
   // before anything is checked, so that the program can declare their keys.
   virtual void declare_sections_of_file(const std::vector<std::string>& sections);
+  // Whether some key of `section` is declared (by CAF or by the program) already.
+  bool is_declared_section(const std::string& section) const;
 
  private:
   Result<void> check_and_parse(const std::vector<std::string>& args, const std::string& text);
@@ -125,7 +127,6 @@ class StrictConfig : public caf::actor_system_config {
   std::vector<std::string> check_command_line(const std::vector<std::string>& args);
   const caf::config_value* value_of(const std::string& name) const;
   std::string unknown_key_problem(const std::string& section, const std::string& key) const;
-  bool is_declared_section(const std::string& section) const;
 
   std::string program_;
   std::string file_;

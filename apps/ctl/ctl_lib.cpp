@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ctl_contexts.hpp"
+
 #include "meshos/time.hpp"
 #include "meshos/value_text.hpp"
 #include "meshos/version.hpp"
@@ -65,10 +67,11 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
                                              "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
                                              "name",   "cluster",  "capability", "timeout", "on",  "deadline",
-                                             "interval", "since"};
+                                             "interval", "since", "context"};
 const std::set<std::string> kFlagOptions = {"json", "wide", "watch", "follow", "help", "version", "force", "hex"};
 // Every command takes these; the rest only where the command's entry lists them.
-const std::set<std::string> kGlobalOptions = {"node", "json", "wide", "tls-cert", "tls-key", "tls-ca", "key", "help", "timeout"};
+const std::set<std::string> kGlobalOptions = {"node",   "json", "wide", "tls-cert", "tls-key", "tls-ca",
+                                              "key",    "help", "timeout", "context"};
 
 struct CommandSpec {
   std::vector<std::string> words;
@@ -100,6 +103,8 @@ const std::vector<CommandSpec>& command_specs() {
       {{"daemon", "restart"}, 1, 1, {"target", "cluster"}, "daemon restart NAME"},
       {{"daemon", "place"}, 1, 1, {"on", "cluster"}, "daemon place KIND [--on NODE_HEX]"},
       {{"keygen"}, 0, 0, {"out", "name", "force"}, "keygen --out FILE [--name N] [--force]"},
+      {{"config", "get-contexts"}, 0, 0, {}, "config get-contexts"},
+      {{"config", "current-context"}, 0, 0, {}, "config current-context"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
       {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out", "cluster"},
        "ice propose ACTION --blast-hash HEX64 --out FILE [--cluster NAME]"},
@@ -641,12 +646,95 @@ Result<void> cmd_work(const Invocation& inv, Environment& env, RemoteNode& node,
   return ok();
 }
 
+// ---- contexts (ctl_contexts.hpp) ---------------------------------------------------------------------
+
+std::string env_value(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+// The ctl config file, when there is one.
+Result<std::optional<CtlConfigFile>> read_ctl_config() {
+  const auto [path, must_exist] = ctl_config_location();
+  if (path.empty()) return std::optional<CtlConfigFile>();
+  std::error_code ec;
+  if (!must_exist && !std::filesystem::exists(path, ec)) return std::optional<CtlConfigFile>();
+  auto file = load_ctl_config(path);
+  if (!file) return file.error();
+  return std::optional<CtlConfigFile>(std::move(*file));
+}
+
+std::string context_names(const CtlConfigFile& file) {
+  std::vector<std::string> names;
+  for (const auto& c : file.contexts) names.push_back(c.name);
+  return names.empty() ? std::string("none") : join(names, ", ");
+}
+
+// --context, else MESHOS_CONTEXT, else the file's [ctl] context: its values fill in the options the command
+// line leaves out (and MESHOS_NODE, when set, still picks the node).
+Result<void> apply_context(Invocation& inv) {
+  std::string chosen = inv.value("context").value_or(env_value("MESHOS_CONTEXT"));
+  auto file = read_ctl_config();
+  if (!file) return file.error();
+  if (!*file) {
+    if (chosen.empty()) return ok();
+    const std::string where = ctl_config_location().first;
+    return usage_error("context \"" + chosen + "\": there is no ctl config file" +
+                       (where.empty() ? std::string() : " (" + where + ")"));
+  }
+  if (chosen.empty()) chosen = (*file)->current;
+  if (chosen.empty()) return ok();
+  const CtlContext* context = (*file)->find(chosen);
+  if (context == nullptr)
+    return usage_error("context \"" + chosen + "\" is not in " + (*file)->path + " (it has: " + context_names(**file) + ")");
+  for (const auto& [option, value] : context->values) {
+    if (inv.values.count(option) != 0) continue;
+    if (option == "node" && !env_value("MESHOS_NODE").empty()) continue;
+    inv.values[option] = value;
+  }
+  return ok();
+}
+
+Result<void> cmd_config(const Invocation& inv, Environment& env) {
+  auto file = read_ctl_config();
+  if (!file) return file.error();
+  const std::string chosen = inv.value("context").value_or(env_value("MESHOS_CONTEXT"));
+  const std::string current = !chosen.empty() ? chosen : *file ? (*file)->current : std::string();
+  if (command_name(inv) == "config current-context") {
+    if (current.empty()) return SdkError{"not_found", "no current context (--context, MESHOS_CONTEXT or [ctl] context)"};
+    env.out << current << '\n';
+    return ok();
+  }
+  if (!*file) {
+    const std::string where = ctl_config_location().first;
+    return SdkError{"config_not_found", "no ctl config file" + (where.empty() ? std::string() : " at " + where)};
+  }
+  if (inv.flag("json")) {
+    json list = json::array();
+    for (const auto& c : (*file)->contexts) list.push_back(json{{"name", c.name}, {"current", c.name == current}, {"values", c.values}});
+    env.out << json{{"file", (*file)->path}, {"contexts", list}}.dump(2) << '\n';
+    return ok();
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : (*file)->contexts) {
+    auto value = [&](const char* option) {
+      auto it = c.values.find(option);
+      return it != c.values.end() ? it->second : std::string("-");
+    };
+    rows.push_back({c.name == current ? "*" : "", c.name, value("node"), value("key"),
+                    c.values.count("tls-cert") != 0 ? "yes" : "no"});
+  }
+  env.out << render_table({"CURRENT", "NAME", "NODE", "KEY", "TLS"}, rows);
+  return ok();
+}
+
 Result<void> dispatch(const Invocation& inv, Environment& env) {
   const std::string name = command_name(inv);
   if (name == "keygen") return cmd_keygen(inv, env);
   if (name == "operator-entry") return cmd_operator_entry(inv, env);
   if (name == "ice propose") return cmd_ice_propose(inv, env);
   if (name == "ice sign") return cmd_ice_sign(inv, env);
+  if (name == "config get-contexts" || name == "config current-context") return cmd_config(inv, env);
 
   auto node = connect_to_node(inv, env);
   if (!node) return node.error();
@@ -720,7 +808,7 @@ std::string number_text(double value, int decimals) {
 
 std::string usage_text() {
   std::ostringstream text;
-  text << "usage: meshos-ctl [--node HOST:PORT] [-o text|wide|json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
+  text << "usage: meshos-ctl [--context NAME] [--node HOST:PORT] [-o text|wide|json] [--tls-cert F --tls-key F --tls-ca F] [--key KEYFILE]\n"
           "                  [--target NODE_HEX] [--cluster NAME] <command>     (or --help, --version)\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
@@ -735,6 +823,9 @@ std::string usage_text() {
           "names none); ice propose signs for --cluster, \"meshos\" by default.\n"
           "send / call: DAEMON is a daemon's id (16 hex digits) or name, on any node of the cluster; PAYLOAD is\n"
           "text (--hex: hex digits). call prints the daemon's outputs, one per line.\n"
+          "Contexts: --context NAME (or MESHOS_CONTEXT, or the file's [ctl] context) takes --node, --tls-*, --key,\n"
+          "  --cluster and --timeout from a context of the ctl config file ($MESHOS_CTL_CONFIG, else\n"
+          "  $XDG_CONFIG_HOME/meshos/ctl.conf or ~/.config/meshos/ctl.conf); options given and MESHOS_NODE win.\n"
           "Output: -o text (tables with headers; daemons, operators and peers by name or address beside their\n"
           "ids), -o wide (more columns), -o json (the node's answer; --json is the same).\n"
           "Errors: one line on stderr (meshos-ctl: KIND: message), exit 2 for usage errors, 1 for failures.\n";
@@ -1286,6 +1377,10 @@ int run(const std::vector<std::string>& args, Environment& env) {
     if (inv->flag("version")) {
       env.out << "meshos-ctl " << version() << '\n';
       return kExitOk;
+    }
+    const std::string name = command_name(*inv);
+    if (name != "keygen" && name != "operator-entry" && name.rfind("config ", 0) != 0) {
+      if (auto applied = apply_context(*inv); !applied) return fail(applied.error());
     }
     auto done = dispatch(*inv, env);
     env.out << std::flush;

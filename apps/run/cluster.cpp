@@ -31,8 +31,7 @@ class ClusterConfig : public StrictConfig {
   void declare_sections_of_file(const std::vector<std::string>& sections) override {
     for (const auto& name : sections) {
       if (name == "cluster" || name == "global") continue;
-      if (std::any_of(custom_options_.begin(), custom_options_.end(),
-                      [&](const caf::config_option& o) { return o.category() == name; })) {
+      if (is_declared_section(name)) {
         caf_sections.push_back(name);
         continue;
       }

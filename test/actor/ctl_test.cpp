@@ -35,6 +35,41 @@ const std::string kBlast = std::string(62, '0') + "ab";
 // TempDir: test/support/temp_dir.hpp
 using meshos::test::TempDir;
 
+// An environment variable set (or unset, for nullptr) while this lives; what was there before comes back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* before = std::getenv(name)) before_ = before;
+    if (value != nullptr) {
+      REQUIRE(setenv(name, value, 1) == 0);
+    } else {
+      REQUIRE(unsetenv(name) == 0);
+    }
+  }
+  ~ScopedEnv() {
+    if (before_) {
+      setenv(name_.c_str(), before_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> before_;
+};
+
+// No test here reads the ctl config file of whoever runs the tests.
+struct NoUserCtlConfig {
+  NoUserCtlConfig() {
+    unsetenv("MESHOS_CTL_CONFIG");
+    unsetenv("MESHOS_CONTEXT");
+    setenv("XDG_CONFIG_HOME", "/nonexistent/meshos-ctl-tests", 1);
+  }
+} const no_user_ctl_config;
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -812,16 +847,110 @@ TEST_CASE("ctl snapshot --watch --interval prints at most once per interval, the
 TEST_CASE("ctl takes its node from MESHOS_NODE, and bounds the connection with --timeout (10 s by default)") {
   Script script;
   script.answers.emplace("snapshot", Result<std::string>(json(sample_snapshot()).dump()));
-  REQUIRE(setenv("MESHOS_NODE", "from-env:7000", 1) == 0);
-  auto from_env = run_ctl(script, {"snapshot"});
-  auto given = run_ctl(script, {"--node", "given:1", "--timeout", "3s", "snapshot"});
-  unsetenv("MESHOS_NODE");
+  Outcome from_env;
+  Outcome given;
+  {
+    ScopedEnv node("MESHOS_NODE", "from-env:7000");
+    from_env = run_ctl(script, {"snapshot"});
+    given = run_ctl(script, {"--node", "given:1", "--timeout", "3s", "snapshot"});
+  }
   CHECK(from_env.code == 0);
   CHECK(given.code == 0);
   CHECK(script.addresses == std::vector<std::string>{"from-env:7000", "given:1"});
   CHECK(script.timeouts == std::vector<std::chrono::milliseconds>{std::chrono::seconds(10), std::chrono::seconds(3)});
   check_error_line(run_ctl({"status"}), 2, "usage");  // neither
   check_error_line(run_ctl({"--node", "n:1", "--timeout", "forever", "status"}), 2, "usage");
+}
+
+TEST_CASE("ctl contexts: a ctl config file names nodes and how to reach them - flags and MESHOS_NODE come first") {
+  TempDir dir;
+  const std::string file = dir.write("ctl.conf",
+                                     "[ctl]\ncontext = \"lab\"\n\n"
+                                     "[lab]\nnode = \"lab-node:7000\"\nkey = \"keys/alice.key.json\"\ntimeout = 3s\n\n"
+                                     "[prod]\nnode = \"prod-node:7100\"\ntls-cert = \"op.pem\"\ntls-key = \"op.key\"\n"
+                                     "tls-ca = \"/etc/meshos/ca.pem\"\n");
+  ScopedEnv config("MESHOS_CTL_CONFIG", file.c_str());
+  Script script;
+  script.answers.emplace("snapshot", snapshot_text(sample_snapshot()));
+  REQUIRE(run_ctl(script, {"snapshot"}).code == 0);                         // [ctl] context: lab
+  REQUIRE(run_ctl(script, {"--context", "prod", "snapshot"}).code == 0);    // chosen by flag
+  {
+    ScopedEnv context("MESHOS_CONTEXT", "prod");
+    REQUIRE(run_ctl(script, {"snapshot"}).code == 0);                       // chosen by the environment
+    REQUIRE(run_ctl(script, {"--node", "given:1", "snapshot"}).code == 0);  // a flag beats the context
+  }
+  {
+    ScopedEnv node("MESHOS_NODE", "from-env:7000");
+    REQUIRE(run_ctl(script, {"snapshot"}).code == 0);
+  }
+  CHECK(script.addresses ==
+        std::vector<std::string>{"lab-node:7000", "prod-node:7100", "prod-node:7100", "given:1", "from-env:7000"});
+  CHECK(script.timeouts[0] == std::chrono::seconds(3));
+  CHECK(script.timeouts[1] == std::chrono::seconds(10));
+  CHECK(script.tls[0].certificate.empty());
+  CHECK(script.tls[1].certificate == dir.file("op.pem"));  // relative to the file's folder
+  CHECK(script.tls[1].key == dir.file("op.key"));
+  CHECK(script.tls[1].ca_file == "/etc/meshos/ca.pem");
+  CHECK(script.tls[4].certificate.empty());  // lab, with MESHOS_NODE's node
+
+  // The context's key signs: lab's file does not exist, so the commit fails on it, naming it.
+  auto signed_by_context = run_ctl(script, {"cordon"});
+  CHECK(signed_by_context.code == 1);
+  CHECK(contains(signed_by_context.err, dir.file("keys/alice.key.json")));
+
+  auto contexts = run_ctl({"config", "get-contexts"});
+  CAPTURE(contexts.err);
+  REQUIRE(contexts.code == 0);
+  CHECK(contexts.out.rfind("CURRENT   NAME   NODE             KEY", 0) == 0);
+  CHECK(contains(contexts.out, "\n*         lab    lab-node:7000    " + dir.file("keys/alice.key.json") + "   no\n"));
+  CHECK(contains(contexts.out, "\n          prod   prod-node:7100   -"));
+  CHECK(contexts.out.size() > 4);
+  CHECK(contexts.out.substr(contexts.out.size() - 4) == "yes\n");
+  CHECK(run_ctl({"config", "current-context"}).out == "lab\n");
+  CHECK(run_ctl({"--context", "prod", "config", "current-context"}).out == "prod\n");
+
+  auto unknown = run_ctl(script, {"--context", "staging", "status"});
+  check_error_line(unknown, 2, "usage");
+  CHECK(contains(unknown.err, "(it has: lab, prod)"));
+}
+
+TEST_CASE("ctl contexts: a broken ctl config file is refused with every problem, a missing one only when named") {
+  TempDir dir;
+  const std::string file = dir.write("ctl.conf", "[ctl]\ncontext = \"nowhere\"\n\n[lab]\nnod = \"x:1\"\ntimeout = 0s\n");
+  {
+    ScopedEnv config("MESHOS_CTL_CONFIG", file.c_str());
+    auto o = run_ctl({"--node", "n:1", "status"});
+    check_error_line(o, 1, "invalid_config");
+    CHECK(contains(o.err, "did you mean"));
+    CHECK(contains(o.err, "\"nowhere\" is not a context of this file"));
+    CHECK(contains(o.err, "must be a positive duration"));
+    // Commands that need no node do not read it.
+    CHECK(run_ctl({"keygen", "--out", dir.file("k.json")}).code == 0);
+  }
+  {
+    ScopedEnv config("MESHOS_CTL_CONFIG", dir.file("absent.conf").c_str());
+    check_error_line(run_ctl({"--node", "n:1", "status"}), 1, "config_not_found");
+  }
+  {
+    ScopedEnv home("XDG_CONFIG_HOME", dir.file("nothing-here").c_str());  // the default place may be empty
+    Script script;
+    script.answers.emplace("snapshot", snapshot_text(sample_snapshot()));
+    CHECK(run_ctl(script, {"--node", "n:1", "snapshot"}).code == 0);
+    check_error_line(run_ctl(script, {"--context", "lab", "snapshot"}), 2, "usage");
+  }
+}
+
+TEST_CASE("ctl contexts: the committed example conf/ctl.conf reads, its paths from its folder") {
+  const std::string example = std::string(MESHOS_SOURCE_DIR) + "/conf/ctl.conf";
+  ScopedEnv config("MESHOS_CTL_CONFIG", example.c_str());
+  auto contexts = run_ctl({"-o", "json", "config", "get-contexts"});
+  CAPTURE(contexts.err);
+  REQUIRE(contexts.code == 0);
+  const json j = json::parse(contexts.out);
+  REQUIRE(j.at("contexts").size() == 2);
+  CHECK(j.at("contexts")[0].at("name") == "local");
+  CHECK(j.at("contexts")[0].at("current") == true);
+  CHECK(j.at("contexts")[1].at("values").at("tls-ca") == std::string(MESHOS_SOURCE_DIR) + "/build/certs/ca.pem");
 }
 
 // ---- keys and break-glass -----------------------------------------------------------------------
