@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <ostream>
 #include <sstream>
 
 #include <caf/config_option_adder.hpp>
@@ -90,6 +91,16 @@ std::string syntax_error_text(const caf::error& err) {
 std::string str(caf::string_view s) { return std::string(s.begin(), s.end()); }
 
 }  // namespace
+
+void print_lines(std::ostream& out, const std::string& program, const std::string& message) {
+  std::size_t begin = 0;
+  do {
+    const auto end = message.find('\n', begin);
+    out << program << ": " << message.substr(begin, end == std::string::npos ? end : end - begin) << '\n';
+    begin = end == std::string::npos ? end : end + 1;
+  } while (begin != std::string::npos);
+  out << std::flush;
+}
 
 std::string full_name(const std::string& section, const std::string& key) {
   return section == "global" ? key : section + "." + key;
@@ -424,24 +435,26 @@ std::vector<std::string> StrictConfig::texts(const std::string& name) const {
   return list ? *list : std::vector<std::string>{};
 }
 
-std::string StrictConfig::path(const std::string& name) const {
-  std::string value = text(name);
+// The folder relative paths of `name`'s value are taken from: the file's, when the file set it; none else.
+std::optional<std::filesystem::path> StrictConfig::relative_base(const std::string& name) const {
   const std::filesystem::path folder = std::filesystem::path(file_).parent_path();
   const auto [section, key] = split_name(name);
-  if (value.empty() || std::filesystem::path(value).is_absolute() || from_command_line_.count(name) ||
-      layout_.line_of(section, key) == 0 || folder.empty())
-    return value;
-  // Lexically: a folder reached through a symbolic link keeps its own parent for "..".
-  return (folder / value).lexically_normal().string();
+  if (from_command_line_.count(name) || layout_.line_of(section, key) == 0 || folder.empty()) return std::nullopt;
+  return folder;
 }
 
+std::string StrictConfig::resolve(const std::optional<std::filesystem::path>& base, const std::string& value) {
+  if (!base || value.empty() || std::filesystem::path(value).is_absolute()) return value;
+  // Lexically: a folder reached through a symbolic link keeps its own parent for "..".
+  return (*base / value).lexically_normal().string();
+}
+
+std::string StrictConfig::path(const std::string& name) const { return resolve(relative_base(name), text(name)); }
+
 std::vector<std::string> StrictConfig::paths(const std::string& name) const {
+  const auto base = relative_base(name);
   std::vector<std::string> out = texts(name);
-  const std::filesystem::path folder = std::filesystem::path(file_).parent_path();
-  const auto [section, key] = split_name(name);
-  if (from_command_line_.count(name) || layout_.line_of(section, key) == 0 || folder.empty()) return out;
-  for (auto& p : out)
-    if (!p.empty() && !std::filesystem::path(p).is_absolute()) p = (folder / p).lexically_normal().string();
+  for (auto& p : out) p = resolve(base, p);
   return out;
 }
 

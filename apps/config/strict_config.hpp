@@ -8,7 +8,10 @@
 // default), a key given twice, a list never closed (CAF reads the whole file as empty). Relative paths in a
 // file are taken from the file's folder; on the command line, from the working directory.
 #include <cstdint>
+#include <filesystem>
+#include <iosfwd>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -41,6 +44,9 @@ struct ConfigFileLayout {
 
 // Lines only: values are CAF's to read.
 ConfigFileLayout scan_config_layout(const std::string& text);
+
+// `message` (a verdict holds one problem per line) on `out`, each line as "<program>: <line>".
+void print_lines(std::ostream& out, const std::string& program, const std::string& message);
 
 // "section.key", or "key" for CAF's category "global" (the command line's own options).
 std::string full_name(const std::string& section, const std::string& key);
@@ -127,6 +133,8 @@ class StrictConfig : public caf::actor_system_config {
   std::vector<std::string> check_command_line(const std::vector<std::string>& args);
   const caf::config_value* value_of(const std::string& name) const;
   std::string unknown_key_problem(const std::string& section, const std::string& key) const;
+  std::optional<std::filesystem::path> relative_base(const std::string& name) const;
+  static std::string resolve(const std::optional<std::filesystem::path>& base, const std::string& value);
 
   std::string program_;
   std::string file_;

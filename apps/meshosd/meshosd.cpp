@@ -34,13 +34,7 @@ constexpr int kExitBadConfig = 2;
 
 // Each line of `message` (a config may have several problems) as a line of its own.
 int fail(int code, const std::string& message) {
-  std::size_t begin = 0;
-  do {
-    const auto end = message.find('\n', begin);
-    std::cerr << "meshosd: " << message.substr(begin, end == std::string::npos ? end : end - begin) << "\n";
-    begin = end == std::string::npos ? end : end + 1;
-  } while (begin != std::string::npos);
-  std::cerr << std::flush;
+  print_lines(std::cerr, "meshosd", message);
   return code;
 }
 

@@ -44,13 +44,11 @@ TEST_CASE("meshosd hosts its daemons, writes its port file and drains on SIGTERM
                                      "\"\ndrain-deadline = 10s\n\n[daemons]\nbuiltin = [\"echo\", \"counter\"]\n"
                                      "plugins = [\"" + sample_plugin_path() + "\"]\n");
   ChildProcess node({meshosd_path(), "--config", dir + "/node.conf"});
-  auto start_line = node.wait_for_line("listening on", deadline_in(20s));
-  INFO("stderr: " << node.err());
-  REQUIRE(start_line);
-  CHECK(start_line->find("echo") != std::string::npos);
-  CHECK(start_line->find("counter") != std::string::npos);
-  CHECK(start_line->find("sample-upper") != std::string::npos);
-  const auto port = port_from_start_line(*start_line);
+  const std::string start_line = wait_listening(node);
+  CHECK(start_line.find("echo") != std::string::npos);
+  CHECK(start_line.find("counter") != std::string::npos);
+  CHECK(start_line.find("sample-upper") != std::string::npos);
+  const auto port = port_from_start_line(start_line);
   CHECK(std::stoul(read_file(port_file)) == port);
 
   auto remote = RemoteNode::connect(PeerAddress{"127.0.0.1", port});
@@ -79,10 +77,8 @@ TEST_CASE("the same node key gives the same daemon ids across restarts") {
   std::string first;
   for (int run = 0; run < 2; ++run) {
     ChildProcess node({meshosd_path(), "--config", dir + "/node.conf"});
-    auto line = node.wait_for_line("listening on", deadline_in(20s));
-    INFO("stderr: " << node.err());
-    REQUIRE(line);
-    const std::string daemons = line->substr(line->find("daemons:"));
+    const std::string line = wait_listening(node);
+    const std::string daemons = line.substr(line.find("daemons:"));
     if (run == 0) first = daemons;
     CHECK(daemons == first);
     node.signal(SIGINT);
@@ -98,10 +94,8 @@ TEST_CASE("meshosd builds what an operator places on it from its built-in kinds"
   write_file(dir + "/node.conf", "[meshos]\ntick-interval = 50ms\n\n[node]\nkey-file = \"" + dir +
                                      "/node.key.json\"\nlisten-port = 0\n");
   ChildProcess node({meshosd_path(), "--config", dir + "/node.conf"});
-  auto start_line = node.wait_for_line("listening on", deadline_in(20s));
-  INFO("stderr: " << node.err());
-  REQUIRE(start_line);
-  auto remote = RemoteNode::connect(PeerAddress{"127.0.0.1", port_from_start_line(*start_line)});
+  const std::string start_line = wait_listening(node);
+  auto remote = RemoteNode::connect(PeerAddress{"127.0.0.1", port_from_start_line(start_line)});
   REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().message));
   auto status = (*remote)->request("status", "{}");
   REQUIRE(status);
@@ -216,10 +210,8 @@ TEST_CASE("meshosd prints each node event as a line on stdout, here as JSON line
   write_file(dir + "/node.conf", "log-format = \"json\"\n\n[meshos]\ntick-interval = 50ms\n\n[node]\nkey-file = \"" +
                                      dir + "/node.key.json\"\nlisten-port = 0\n\n[daemons]\nbuiltin = [\"echo\"]\n");
   ChildProcess node({meshosd_path(), "--config", dir + "/node.conf"});
-  auto start_line = node.wait_for_line("listening on", deadline_in(20s));
-  INFO("stderr: " << node.err());
-  REQUIRE(start_line);
-  const auto start = nlohmann::json::parse(*start_line);
+  const std::string start_line = wait_listening(node);
+  const auto start = nlohmann::json::parse(start_line);
   CHECK(start.at("source") == "meshosd");
   const auto at = start.at("message").get<std::string>().find("127.0.0.1:");
   REQUIRE(at != std::string::npos);

@@ -203,6 +203,14 @@ inline void write_ssh_stand_in(const std::string& root) {
 }
 
 // How a node that drains cleanly ends: SIGTERM (or `signal`), its last line, exit code 0.
+// meshosd's "listening on" line, once it is up (its stderr shown when it never comes).
+inline std::string wait_listening(ChildProcess& node) {
+  auto line = node.wait_for_line("listening on", deadline_in(std::chrono::seconds(20)));
+  INFO("meshosd stderr: " << node.err());
+  REQUIRE(line);
+  return *line;
+}
+
 inline void check_drains(ChildProcess& node, int signal = SIGTERM) {
   node.signal(signal);
   CHECK(node.wait_for_line("drained and stopped", deadline_in(std::chrono::seconds(30))));
