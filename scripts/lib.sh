@@ -9,8 +9,9 @@ MESHOS_TSAN_BUILD_DIR=${MESHOS_TSAN_BUILD_DIR:-$MESHOS_ROOT/build-tsan}
 # The CI machine has two cores; more parallel jobs than that only thrash.
 MESHOS_JOBS=${MESHOS_JOBS:-2}
 
+# (meshos-bench measures against baselines of its own in the same run, so Google Benchmark is not needed.)
 MESHOS_DEBIAN_PACKAGES=(build-essential cmake g++ libcaf-dev nlohmann-json3-dev doctest-dev libssl-dev
-                        libsystemd-dev libbenchmark-dev python3 openssl pkg-config lld)
+                        libsystemd-dev python3 openssl pkg-config lld)
 
 # LLVM's linker for the test builds: a test executable links statically against CAF-heavy libraries, and
 # ld.lld links one in about a third of the time GNU ld takes (2.1 s against 7.0 s for an ASan suite, measured

@@ -309,7 +309,7 @@ Result<void> cmd_status(const Invocation& inv, Environment& env, RemoteNode& nod
   if (!snapshot) return snapshot.error();
   auto status = request_json(node, "status", json::object());  // the registry's names for the audit
   if (!status) return status.error();
-  env.out << render_status(*snapshot, operator_names(*status));
+  env.out << render_status(*snapshot, operator_names(*status), string_field(*status, "name").value_or(""));
   return ok();
 }
 
@@ -1122,7 +1122,7 @@ std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std
                          const std::string& indent) {
   if (!peers.is_array() || peers.empty()) return indent + "(none)\n";
   auto text = [](const json& p, const char* key) { return string_field(p, key).value_or("-"); };
-  std::vector<std::string> headers = {"NODE", "ADDRESS", "HEALTH", "RTT", "MAINTENANCE"};
+  std::vector<std::string> headers = {"NODE", "NAME", "ADDRESS", "HEALTH", "RTT", "MAINTENANCE"};
   if (wide) headers.insert(headers.end(), {"VERSION", "SEEN", "DAEMONS", "CAPABILITIES"});
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : peers) {
@@ -1137,7 +1137,9 @@ std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std
       auto view = maintenance_view_from_json(*m);
       maintenance = view ? describe_maintenance(*view) : text(*m, "state");
     }
-    std::vector<std::string> row = {node, address != addresses.end() ? address->second : "-", text(p, "health"),
+    const std::string name = string_field(p, "name").value_or("");
+    std::vector<std::string> row = {node, name.empty() ? "-" : name,
+                                    address != addresses.end() ? address->second : "-", text(p, "health"),
                                     rtt != p.end() && rtt->is_number() ? number_text(rtt->get<double>(), 2) + " ms" : "-",
                                     maintenance};
     if (wide) {
@@ -1197,9 +1199,10 @@ std::string render_audit(const std::vector<AuditRecord>& records, const Operator
   return render_table(headers, rows);
 }
 
-std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, std::size_t audit_records) {
+std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, const std::string& node_name,
+                          std::size_t audit_records) {
   std::ostringstream out;
-  out << "node " << to_hex(s.node_id) << "  (snapshot #" << s.seq << " at " << format_wall_ms(s.wall_ms)
+  out << "node " << to_hex(s.node_id) << (node_name.empty() ? "" : " " + node_name) << "  (snapshot #" << s.seq << " at " << format_wall_ms(s.wall_ms)
       << ", runtime epoch " << to_hex(s.runtime_epoch) << ")\n";
   out << "maintenance: " << describe_maintenance(s.local_maintenance);
   if (s.cordoned) out << "  [cordoned]";

@@ -90,10 +90,12 @@ DaemonNames daemon_names(const MeshOsSnapshot& s);
 // kubectl's habit: a header row, each column as wide as its widest cell, three spaces between columns.
 std::string render_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows,
                          const std::string& indent = "");
-std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names = {}, std::size_t audit_records = 10);
+// The node's snapshot for people; `node_name` is its own name (its answer to "status"), "" for none.
+std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names = {}, const std::string& node_name = "",
+                          std::size_t audit_records = 10);
 // A peers answer's "addresses" ([{"address", "node"}]) by node.
 std::map<NodeId, std::string> peer_addresses(const nlohmann::json& addresses);
-// A table of the peers' JSON (PeerSnapshot's form; unknown fields ignored): node, address, health, RTT,
+// A table of the peers' JSON (PeerSnapshot's form; unknown fields ignored): node, name, address, health, RTT,
 // maintenance; wide adds version, last seen, daemons and capability tags.
 std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std::string>& addresses = {},
                          bool wide = false, const std::string& indent = "");

@@ -105,17 +105,19 @@ void NodeLog::observe(const MeshOsSnapshot& s) {
   }
 
   for (const auto& [id, peer] : s.peers) {
+    // By its name where it gives one, with its id: the name is the peer's own claim, the id is proven.
+    const std::string source = "peer " + (peer.name.empty() ? to_hex(id) : peer.name + " (" + to_hex(id) + ")");
     auto known = peers_.find(id);
     if (known == peers_.end()) {
-      write_locked(LogLevel::Info, "peer " + to_hex(id), std::string("joined, ") + to_string(peer.health), s.wall_ms);
-    } else if (known->second != peer.health) {
-      write_locked(peer.health == PeerHealth::Healthy ? LogLevel::Info : LogLevel::Warn, "peer " + to_hex(id),
-                   std::string(to_string(known->second)) + " -> " + to_string(peer.health), s.wall_ms);
+      write_locked(LogLevel::Info, source, std::string("joined, ") + to_string(peer.health), s.wall_ms);
+    } else if (known->second.health != peer.health) {
+      write_locked(peer.health == PeerHealth::Healthy ? LogLevel::Info : LogLevel::Warn, source,
+                   std::string(to_string(known->second.health)) + " -> " + to_string(peer.health), s.wall_ms);
     }
-    peers_[id] = peer.health;
+    peers_[id] = PeerSeen{peer.health, source};
   }
   forget_missing(peers_, s.peers,
-                 [&](NodeId id) { write_locked(LogLevel::Info, "peer " + to_hex(id), "left", s.wall_ms); });
+                 [&](NodeId id) { write_locked(LogLevel::Info, peers_.at(id).source, "left", s.wall_ms); });
 
   for (const auto& [id, d] : s.daemons) {
     const std::string source = "daemon " + d.name;

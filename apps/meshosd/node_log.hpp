@@ -45,7 +45,11 @@ class NodeLog {
   std::uint64_t audit_seq_ = 0;
   std::uint64_t strangers_ = 0;
   MaintenanceKind maintenance_ = MaintenanceKind::Active;
-  std::map<NodeId, PeerHealth> peers_;
+  struct PeerSeen {
+    PeerHealth health;
+    std::string source;  // "peer NAME (id)"
+  };
+  std::map<NodeId, PeerSeen> peers_;
   struct DaemonSeen {
     DaemonLifecycleState lifecycle;
     RestartPhase restart;

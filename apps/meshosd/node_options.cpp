@@ -114,6 +114,7 @@ NodeConfig::NodeConfig() : StrictConfig("meshosd") {
   declare<timespan>("node", "reconnect-initial", span(network.reconnect_initial), "first wait before reconnecting");
   declare<timespan>("node", "reconnect-max", span(network.reconnect_max), "longest wait before reconnecting");
   declare<std::string>("node", "software-version", "", "the version peers are told (empty: meshos' own)");
+  declare<std::string>("node", "name", "", "what peers, meshos-ctl and the logs call this node beside its id");
   declare<timespan>("node", "drain-deadline", span(program.drain_deadline),
                     "the drain on SIGTERM / SIGINT (and SIGHUP with --on-hangup=drain)");
   declare<timespan>("node", "shutdown-deadline", span(program.shutdown_deadline), "the bound of the final stop");
@@ -216,6 +217,9 @@ Result<NodeProgramOptions> node_options(NodeConfig& config) {
     }
   }
   net.software_version = config.text("node.software-version");
+  net.node_name = config.text("node.name");
+  if (!is_valid_node_name(net.node_name))
+    problem("node.name", "up to " + std::to_string(kMaxNodeNameBytes) + " letters, digits, '.', '_' or '-'");
   if (config.is_set("node.state-dir") && config.text("node.state-dir").empty())
     problem("node.state-dir", "must not be empty (leave the key out to keep no state)");
   out.state_dir = config.path("node.state-dir");

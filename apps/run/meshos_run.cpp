@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cluster.hpp"
+#include "strict_config.hpp"
 
 namespace {
 
@@ -166,6 +167,7 @@ class Launcher {
     std::vector<std::string> args{"--config", n.spec.config, "--log-format=text"};
     // The cluster file owns the port; a node keeps a learned one across restarts so its peers find it again.
     args.push_back("--node.listen-port=" + std::to_string(n.port.value_or(n.spec.port)));
+    args.push_back("--node.name=" + n.spec.name);  // its peers, meshos-ctl and the logs call it so
     if (!n.spec.join.empty()) {
       std::string peers = "[";
       for (const auto& name : n.spec.join) peers += (peers.size() > 1 ? ", \"" : "\"") + find(name).address() + "\"";
@@ -419,13 +421,7 @@ int main(int argc, char** argv) {
   }
   auto cluster = load_cluster_file(cluster_path, overrides);
   if (!cluster) {
-    const std::string& message = cluster.error().message;
-    for (std::size_t begin = 0; begin < message.size();) {
-      const auto end = std::min(message.find('\n', begin), message.size());
-      std::cerr << "meshos-run: " << message.substr(begin, end - begin) << "\n";
-      begin = end + 1;
-    }
-    std::cerr << std::flush;
+    print_lines(std::cerr, "meshos-run", cluster.error().message);
     return kExitBadConfig;
   }
   const int signal_fd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -158,6 +158,7 @@ PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
   }
   if (const json* daemons = r.optional(j, path, "daemons"))
     p.daemons = r.adopt(daemon_descriptions_from_json(*daemons), path + ".daemons");
+  if (has("name")) p.name = r.string(j, path, "name");
   if (has("version")) p.version = r.string(j, path, "version");
   if (has("last_seen_ms")) p.last_seen_ms = r.u64(j, path, "last_seen_ms");
   return p;
@@ -296,6 +297,7 @@ void to_json(json& j, const DaemonSnapshot& d) {
 
 void to_json(json& j, const PeerSnapshot& p) {
   j = json{{"node", to_hex(p.node)},
+           {"name", p.name},
            {"rtt_ms", optional_json(p.rtt_ms)},
            {"health", to_string(p.health)},
            {"maintenance", optional_json(p.maintenance)},

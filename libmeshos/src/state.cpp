@@ -662,6 +662,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           }
         } else if constexpr (std::is_same_v<T, event::PeerInfo>) {
           PeerState& p = peer_entry(actual_, e.peer, now);
+          p.name = e.name;
           p.version = e.version;
           p.capabilities = e.capabilities;
           p.daemons = e.daemons;
@@ -866,6 +867,7 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
     ps.maintenance = p.maintenance;
     ps.capability_tags.assign(p.capabilities.tags.begin(), p.capabilities.tags.end());
     ps.daemons = p.daemons;
+    ps.name = p.name;
     ps.version = p.version;
     ps.last_seen_ms = saturating_ms_since(p.last_seen, now);
     s.peers.emplace(id, std::move(ps));

@@ -379,8 +379,8 @@ TEST_CASE("ctl status renders the node's snapshot for people") {
   CHECK(contains(o.out, "crashes 2/5"));
   CHECK(contains(o.out, "last crash: boom"));
   CHECK(contains(o.out, "peers (1):"));
-  CHECK(contains(o.out, "  NODE               ADDRESS   HEALTH    RTT       MAINTENANCE\n"
-                        "  0000000000009999   -         healthy   0.42 ms   active\n"));
+  CHECK(contains(o.out, "  NODE               NAME   ADDRESS   HEALTH    RTT       MAINTENANCE\n"
+                        "  0000000000009999   -      -         healthy   0.42 ms   active\n"));
   // The last ten audit records, newest last, outcomes and reasons shown.
   CHECK(contains(o.out, "audit (last 10 of 12):"));
   CHECK_FALSE(contains(o.out, "#2 "));
@@ -491,11 +491,12 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
     auto o = run_ctl(script, {"--node", "n:1", "peers"});
     CAPTURE(o.out);
     REQUIRE(o.code == 0);
-    CHECK(o.out == "NODE               ADDRESS   HEALTH        RTT   MAINTENANCE\n"
-                   "0000000000000abc   -         unreachable   -     maintenance for 5.0 s\n");
+    CHECK(o.out == "NODE               NAME   ADDRESS   HEALTH        RTT   MAINTENANCE\n"
+                   "0000000000000abc   -      -         unreachable   -     maintenance for 5.0 s\n");
   }
   // With the node's addresses, and -o wide: version, last seen, daemons, tags.
   p.version = "0.9.1";
+  p.name = "node-c";
   p.capability_tags = {"gpu", "ssd"};
   Script script;
   script.answers.emplace(
@@ -506,8 +507,8 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
   auto wide = run_ctl(script, {"--node", "n:1", "peers", "-o", "wide"});
   CAPTURE(wide.out);
   REQUIRE(wide.code == 0);
-  CHECK(wide.out == "NODE               ADDRESS         HEALTH        RTT   MAINTENANCE             VERSION   SEEN        DAEMONS   CAPABILITIES\n"
-                    "0000000000000abc   10.0.0.7:7100   unreachable   -     maintenance for 5.0 s   0.9.1     2.5 s ago   0         gpu,ssd\n");
+  CHECK(wide.out == "NODE               NAME     ADDRESS         HEALTH        RTT   MAINTENANCE             VERSION   SEEN        DAEMONS   CAPABILITIES\n"
+                    "0000000000000abc   node-c   10.0.0.7:7100   unreachable   -     maintenance for 5.0 s   0.9.1     2.5 s ago   0         gpu,ssd\n");
 }
 
 TEST_CASE("ctl maintenance enter without a key sends the unsigned event for the node it asked") {

@@ -54,11 +54,12 @@ struct VerifyingNode {
 
 }  // namespace
 
-TEST_CASE("two nodes joined by one side see each other healthy with rtt, version and maintenance") {
+TEST_CASE("two nodes joined by one side see each other healthy with rtt, version, name and maintenance") {
   auto a = start_node();
   auto net_b = fast_network();
   net_b.peers = {loopback(a->port())};
   net_b.software_version = "9.9.9-test";
+  net_b.node_name = "node-b";
   auto b = start_node(net_b);
   SnapshotWatch wa(a->sdk()), wb(b->sdk());
 
@@ -69,6 +70,12 @@ TEST_CASE("two nodes joined by one side see each other healthy with rtt, version
   REQUIRE(seen_by_a);
   const auto& b_in_a = seen_by_a->peers.at(b->node_id());
   CHECK(b_in_a.version == "9.9.9-test");
+  CHECK(b_in_a.name == "node-b");  // from its signed hello
+  CHECK(seen_by_b->peers.at(a->node_id()).name.empty());  // a gives none
+  auto status = RemoteNode::connect(loopback(b->port()));
+  REQUIRE(status);
+  CHECK(nlohmann::json::parse((*status)->request("status", "{}").value()).at("name") == "node-b");
+  status->reset();
   REQUIRE(b_in_a.maintenance.has_value());
   CHECK(kind_of(*b_in_a.maintenance) == MaintenanceKind::Active);
   CHECK(seen_by_a->peers.count(a->node_id()) == 0);  // never a peer of itself
@@ -571,4 +578,21 @@ TEST_CASE("a node writes its port file and refuses a port that is taken") {
   REQUIRE(a->shutdown());
 }
 
+
+TEST_CASE("a node name that is too long or holds other characters than letters, digits, '.', '_', '-' is refused") {
+  CHECK(is_valid_node_name(""));
+  CHECK(is_valid_node_name("node-a.eu_1"));
+  CHECK(is_valid_node_name(std::string(kMaxNodeNameBytes, 'n')));
+  CHECK_FALSE(is_valid_node_name(std::string(kMaxNodeNameBytes + 1, 'n')));
+  for (const char* bad : {"node a", "node\n", "n\xc3\xa9", "a/b", "x:1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(is_valid_node_name(bad));
+    auto net = fast_network();
+    net.node_name = bad;
+    const NodeId id = fresh_node_id();
+    auto started = MeshNode::start(node_config(id), with_key(net, id), nullptr);
+    REQUIRE_FALSE(started);
+    CHECK(started.error().kind == "invalid_config");
+  }
+}
 }  // namespace meshos::test

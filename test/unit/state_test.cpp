@@ -138,8 +138,9 @@ TEST_CASE("peer events: RTT, health, info, removal and mirrored maintenance") {
 
   CapabilitySet caps;
   caps.tags = {"hardware.gpu"};
-  n.fold(event::PeerInfo{kPeer, "0.3.1", caps, MaintenanceStateView{view::Maintenance{12}}, {}});
+  n.fold(event::PeerInfo{kPeer, "0.3.1", caps, MaintenanceStateView{view::Maintenance{12}}, {}, "peer-b"});
   CHECK(n.actual().peers.at(kPeer).version == "0.3.1");
+  CHECK(n.actual().peers.at(kPeer).name == "peer-b");
   CHECK(n.actual().peers.at(kPeer).capabilities == caps);
   CHECK(n.actual().peers.at(kPeer).maintenance == MaintenanceStateView{view::Maintenance{12}});
 

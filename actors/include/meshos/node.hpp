@@ -55,6 +55,10 @@ struct ConnectionLimits {
   std::chrono::milliseconds handshake_timeout{3000};
 };
 
+inline constexpr std::size_t kMaxNodeNameBytes = 64;
+// "" (no name) or 1 to kMaxNodeNameBytes of ASCII letters, digits, '.', '_' and '-'.
+bool is_valid_node_name(const std::string& name);
+
 struct NetworkOptions {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0 = ephemeral
@@ -66,6 +70,9 @@ struct NetworkOptions {
   std::chrono::milliseconds reconnect_max{5000};
   TlsOptions tls;
   std::string software_version;  // shown to peers; defaults to meshos::version()
+  // What peers, meshos-ctl and the logs call this node beside its id (meshos-run: its section's name);
+  // "" gives none. At most kMaxNodeNameBytes of letters, digits, '.', '_' and '-' (invalid_config).
+  std::string node_name;
   ConnectionLimits limits;       // a connection silent for peer_timeout is closed as well
 
   // Who this node is, proven to peers by signing its hellos: a node key whose node_id() is the config's

@@ -3,7 +3,7 @@
 // answering only once the commit's audit record shows the real outcome.
 //
 // Operator requests, (mrequest, kind, body) -> NetReply{error_kind, error_message, json}:
-//   "status"   {} -> {"node_id", "version", "listen", "tls", "verifies_commits", "cluster", "operators": [{"id", "name"}],
+//   "status"   {} -> {"node_id", "name", "version", "listen", "tls", "verifies_commits", "cluster", "operators": [{"id", "name"}],
 //                     "scheduler": {"workers", "policy"}, "runtime_epoch", "seq", "wall_ms", "maintenance", "cordoned", "daemons": {"count", "states": {lifecycle: n},
 //                     "list": [{"id", "name", "lifecycle", "intent"}]}, "peers": [PeerSnapshot],
 //                     "avoid_count", "audit": [last 16 AuditRecord], "watchers", "watch_drops",
@@ -128,6 +128,7 @@ void rebuild_hello(gateway_actor* self) {
   auto& st = self->state;
   NetHello h;
   h.node_id = st.ctx->node_id;
+  h.node_name = st.ctx->options.node_name;
   h.version = st.ctx->options.software_version;
   h.listen_host = st.self_address.host;
   h.listen_port = st.self_address.port;
@@ -477,6 +478,7 @@ GatewayFacts facts_of(gateway_actor* self) {
   auto& st = self->state;
   GatewayFacts f;
   f.version = st.ctx->options.software_version;
+  f.node_name = st.ctx->options.node_name;
   f.listen = st.self_address.to_string();
   f.tls = st.ctx->tls;
   f.verifies_commits = st.ctx->has_verifier;

@@ -9,7 +9,7 @@ namespace meshos::net {
 
 namespace {
 
-constexpr char kHelloDomain[] = "meshos/hello/v2";
+constexpr char kHelloDomain[] = "meshos/hello/v3";  // v3: the node's name
 
 SdkError refused(const std::string& why) { return SdkError{"peer_refused", why}; }
 
@@ -19,6 +19,7 @@ Bytes hello_signing_bytes(const NetHello& h) {
   CanonicalWriter w;
   w.domain(kHelloDomain);
   w.u64(h.node_id);
+  w.str(h.node_name);
   w.str(h.version);
   w.str(h.listen_host);
   w.u16(h.listen_port);

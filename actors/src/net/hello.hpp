@@ -11,7 +11,7 @@
 
 namespace meshos::net {
 
-// "meshos/hello/v2" 0x00 | u64 node_id | str version | str listen_host | u16 listen_port |
+// "meshos/hello/v3" 0x00 | u64 node_id | str node_name | str version | str listen_host | u16 listen_port |
 // str capabilities_json | str maintenance_json | str daemons_json | u32 n, n x str peers | u32 m, m x u64 peer_ids |
 // u64 info_rev | 32 bytes public_key | u64 answers | u64 challenge | u64 target   (signing.md conventions)
 Bytes hello_signing_bytes(const NetHello& h);

@@ -1,4 +1,5 @@
 // MeshNode: an actor system with CAF's network layer, the SDK running on it, and the published gateway.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <unistd.h>
@@ -12,6 +13,13 @@
 #include "net/guard.hpp"
 
 namespace meshos {
+
+bool is_valid_node_name(const std::string& name) {
+  if (name.size() > kMaxNodeNameBytes) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+}
 
 namespace {
 
@@ -74,6 +82,10 @@ class MeshNodeImpl final : public MeshNode {
     if (network.reconnect_initial.count() <= 0 || network.reconnect_max < network.reconnect_initial)
       return SdkError{"invalid_config", "reconnect backoff must satisfy 0 < initial <= max"};
     if (network.software_version.empty()) network.software_version = version();
+    if (!is_valid_node_name(network.node_name))
+      return SdkError{"invalid_config", "node name \"" + network.node_name.substr(0, kMaxNodeNameBytes) +
+                                            "\": up to " + std::to_string(kMaxNodeNameBytes) +
+                                            " letters, digits, '.', '_' or '-'"};
     if (network.limits.max_message_size < 1024 || network.limits.max_connections == 0 ||
         network.limits.max_connections_per_source == 0 || network.limits.max_pending == 0 ||
         network.limits.max_pending_per_source == 0 || network.limits.handshake_timeout.count() <= 0)

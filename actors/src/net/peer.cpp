@@ -50,6 +50,8 @@ using peer_actor = caf::stateful_actor<PeerState>;
 event::PeerInfo info_of(NodeId node, const NetHello& h) {
   event::PeerInfo info;
   info.peer = node;
+  // Bounded and checked at the sender; a peer that sends more anyway is shown by its id only.
+  if (is_valid_node_name(h.node_name)) info.name = h.node_name;
   info.version = h.version;
   if (auto caps = capability_set_from_json_text(h.capabilities_json)) info.capabilities = std::move(*caps);
   if (auto daemons = daemon_descriptions_from_json_text(h.daemons_json)) info.daemons = std::move(*daemons);

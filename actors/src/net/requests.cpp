@@ -63,6 +63,7 @@ std::string status_json(const MeshOsSnapshot& s, const GatewayFacts& facts) {
   if (facts.operator_names != nullptr)
     for (const auto& [id, name] : *facts.operator_names) operators.push_back(json{{"id", to_hex(id)}, {"name", name}});
   json j{{"node_id", to_hex(s.node_id)},
+         {"name", facts.node_name},
          {"version", facts.version},
          {"listen", facts.listen},
          {"tls", facts.tls},

@@ -25,6 +25,7 @@ inline NetReply reply_error(const SdkError& e) { return NetReply{e.kind, e.messa
 // What the gateway knows beyond the snapshot.
 struct GatewayFacts {
   std::string version;
+  std::string node_name;
   std::string listen;  // host:port
   bool tls = false;
   bool verifies_commits = false;

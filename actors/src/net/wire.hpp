@@ -89,6 +89,7 @@ inline constexpr std::size_t kMaxSyncDigests = 1024;
 
 struct NetHello {
   std::uint64_t node_id = 0;
+  std::string node_name;  // NetworkOptions::node_name (bounded: kMaxNodeNameBytes)
   std::string version;
   std::string listen_host;
   std::uint16_t listen_port = 0;
@@ -129,12 +130,12 @@ caf::error load_bytes_in_chunks(Deserializer& f, std::vector<std::uint8_t>& xs) 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NetHello& x) {
   if constexpr (Inspector::reads_state) {
-    return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
+    return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.node_name, x.version, x.listen_host, x.listen_port,
              x.capabilities_json, x.maintenance_json, x.daemons_json, x.peers, x.peer_ids, x.info_rev, x.public_key, x.answers,
              x.challenge, x.target, x.signature);
   } else {
     // Loading: the same fields in the same order, the byte vectors through load_bytes_in_chunks.
-    if (auto err = f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.version, x.listen_host, x.listen_port,
+    if (auto err = f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.node_name, x.version, x.listen_host, x.listen_port,
                      x.capabilities_json, x.maintenance_json, x.daemons_json, x.peers, x.peer_ids, x.info_rev))
       return err;
     if (auto err = load_bytes_in_chunks(f, x.public_key)) return err;

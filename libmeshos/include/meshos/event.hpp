@@ -111,6 +111,7 @@ struct PeerInfo {
   CapabilitySet capabilities;
   std::optional<MaintenanceStateView> maintenance;
   std::vector<DaemonDescription> daemons;
+  std::string name;  // the peer's own name for itself ([node] name), "" when it gives none
 };
 struct PeerRemoved {
   NodeId peer = 0;

@@ -46,6 +46,7 @@ struct DaemonSnapshot {
 
 struct PeerSnapshot {
   NodeId node = 0;
+  std::string name;  // what the peer calls itself ([node] name), "" when it gives no name
   std::optional<double> rtt_ms;
   PeerHealth health = PeerHealth::Healthy;
   std::optional<MaintenanceStateView> maintenance;

@@ -72,6 +72,7 @@ struct PeerState {
   std::optional<MaintenanceStateView> maintenance;
   CapabilitySet capabilities;
   std::vector<DaemonDescription> daemons;
+  std::string name;
   std::string version;
   TimePoint last_seen;
 };
