@@ -9,7 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_debian_packages
 # Only what it runs and what drives it, not the test suites and the bench (a fresh clone's first node
 # in minutes rather than after the whole build; README.md has the figure).
-configure_and_build "$MESHOS_BUILD_DIR" "meshosd meshos-ctl meshos-run" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_WERROR=ON
+configure_and_build "$MESHOS_BUILD_DIR" "meshosd meshos-ctl meshos-run" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHOS_WERROR=ON \
+  "${MESHOS_LEAN_PROGRAMS[@]}"
 cd "$MESHOS_ROOT"
 if [[ ! -f build/certs/node.key.json || ! -f build/certs/members.json ]]; then
   log "making throwaway keys and certificates in build/certs"

@@ -47,11 +47,7 @@ run_sanitized_ctest() {
 
 ensure_debian_packages
 
-# Line tables only (-g1) in CI's builds: nobody debugs them, failures and sanitizer reports still name every
-# function with file and line, and the CAF-heavy files compile in half the time of -g.
-MESHOS_CI_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
-build_main -DMESHOS_BUILD_TESTS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" \
-  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$MESHOS_CI_RELWITHDEBINFO" "${MESHOS_FAST_LINK[@]}"
+build_main "${MESHOS_LEAN_PROGRAMS[@]}"
 # What only the release build can show: the installed package works for an outside project (its C++ consumer
 # is built without sanitizers, so it cannot link a sanitized build), and the bench runs to the end.
 log "install test and bench smoke run (build: $MESHOS_BUILD_DIR)"
