@@ -106,7 +106,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"config", "get-contexts"}, 0, 0, {}, "config get-contexts"},
       {{"config", "current-context"}, 0, 0, {}, "config current-context"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
-      {{"ice", "propose"}, 1, 2, {"ttl", "blast-hash", "out", "cluster"},
+      {{"ice", "propose"}, 1, 3, {"ttl", "blast-hash", "out", "cluster"},
        "ice propose ACTION --blast-hash HEX64 --out FILE [--cluster NAME]"},
       {{"ice", "sign"}, 1, 1, {}, "ice sign FILE --key KEYFILE"},
       {{"ice", "submit"}, 1, 1, {}, "ice submit FILE"},
@@ -461,7 +461,7 @@ Result<void> cmd_daemons(const Invocation& inv, Environment& env, RemoteNode& no
     env.out << list.dump(2) << '\n';
     return ok();
   }
-  env.out << render_daemons(found, snapshot->node_id, inv.flag("wide"));
+  env.out << render_daemons(found, snapshot->node_id, inv.flag("wide"), peer_names(*snapshot));
   return ok();
 }
 
@@ -812,7 +812,9 @@ std::string usage_text() {
           "                  [--target NODE_HEX] [--cluster NAME] <command>     (or --help, --version)\n"
           "\ncommands:\n";
   for (const auto& spec : command_specs()) text << "  " << spec.synopsis << '\n';
-  text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw | flush-avoid | force-restart DAEMON_ID |\n"
+  text << "\nice propose ACTION is one of: freeze --ttl DURATION | thaw |\n"
+          "  flush-avoid [global | local NODE_HEX | peer PEER_HEX] (every node's list, one node's, one peer off all) |\n"
+          "  force-restart DAEMON_ID |\n"
           "  kill-migration MIGRATION_ID (ids in hex, as the snapshot shows them).\n"
           "daemon place KIND: the node named by --on (else the least loaded node of the cluster that can take one,\n"
           "  as the node asked sees it) builds a daemon named KIND from its factory and runs it; a draining node\n"
@@ -1004,12 +1006,32 @@ Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityK
   return json(*commit);
 }
 
+namespace {
+
+// flush-avoid [global | local NODE_HEX | peer PEER_HEX]: every node's avoid list, one node's, or one peer off all.
+Result<IceAction> flush_avoid_for(const Invocation& inv) {
+  const std::vector<std::string> words(inv.command.begin() + 3, inv.command.end());
+  if (inv.value("ttl")) return usage_error("--ttl belongs to ice propose freeze only");
+  if (words.empty() || (words.size() == 1 && words[0] == "global")) return IceAction{ice::FlushAvoidLists{}};
+  if (words.size() != 2 || (words[0] != "local" && words[0] != "peer"))
+    return usage_error("ice propose flush-avoid [global | local NODE_HEX | peer PEER_HEX]");
+  std::uint64_t id = 0;
+  if (!parse_hex_u64(words[1], id) || id == 0)
+    return invalid_argument("ice propose flush-avoid " + words[0] + ": \"" + words[1] + "\" is not a node id (hex)");
+  if (words[0] == "local") return IceAction{ice::FlushAvoidLists{avoid_scope::Local{id}}};
+  return IceAction{ice::FlushAvoidLists{avoid_scope::OnPeer{id}}};
+}
+
+}  // namespace
+
 Result<IceAction> ice_action_for(const Invocation& inv) {
   if (inv.command.size() < 3 || command_name(inv) != "ice propose")
     return usage_error("usage: meshos-ctl ice propose ACTION --blast-hash HEX64 --out FILE");
   const std::string& action = inv.command[2];
+  if (action == "flush-avoid") return flush_avoid_for(inv);
   const std::optional<std::string> argument =
       inv.command.size() > 3 ? std::optional<std::string>(inv.command[3]) : std::nullopt;
+  if (inv.command.size() > 4) return usage_error("ice propose " + action + " takes at most one argument");
   const bool takes_argument = action == "force-restart" || action == "kill-migration";
   if (action != "freeze" && action != "thaw" && action != "flush-avoid" && !takes_argument)
     return usage_error("ice propose: unknown action \"" + action +
@@ -1027,7 +1049,6 @@ Result<IceAction> ice_action_for(const Invocation& inv) {
     return IceAction{ice::FreezeCluster{static_cast<std::uint64_t>(ttl->count())}};
   }
   if (action == "thaw") return IceAction{ice::ThawCluster{}};
-  if (action == "flush-avoid") return IceAction{ice::FlushAvoidLists{}};
   std::uint64_t id = 0;
   if (!parse_hex_u64(*argument, id))
     return invalid_argument("ice propose " + action + ": \"" + *argument + "\" is not a hex id (1 to 16 digits)");
@@ -1161,14 +1182,18 @@ std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std
   return render_table(headers, rows, indent);
 }
 
-std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide) {
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide,
+                           const std::map<NodeId, std::string>& node_names) {
   if (found.empty()) return "(no daemon matches)\n";
   std::vector<std::string> headers = {"NODE", "DAEMON", "NAME", "STATE", "CAPABILITIES"};
   if (wide) headers.push_back("METADATA");
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : found) {
     std::vector<std::string> tags(d.daemon.capabilities.tags.begin(), d.daemon.capabilities.tags.end());
-    std::vector<std::string> row = {to_hex(d.node) + (d.node == this_node ? " (this node)" : ""), to_hex(d.daemon.id),
+    auto named = node_names.find(d.node);
+    std::string node = to_hex(d.node) + (named != node_names.end() ? " " + named->second : "");
+    if (d.node == this_node) node += " (this node)";
+    std::vector<std::string> row = {node, to_hex(d.daemon.id),
                                     d.daemon.name, d.daemon.running ? "running" : "stopped",
                                     tags.empty() ? "-" : join(tags, ",")};
     if (wide) {
@@ -1232,8 +1257,10 @@ std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, c
 
   if (!s.avoid.empty()) {
     out << "avoiding (" << s.avoid.size() << "):\n";
+    const auto peers_named = peer_names(s);
     for (const auto& a : s.avoid)
-      out << "  " << to_hex(a.peer) << "  " << a.reason << "  (" << format_ms(a.remaining_ms) << " left)\n";
+      out << "  " << to_hex(a.peer) << (peers_named.count(a.peer) != 0 ? " " + peers_named.at(a.peer) : "") << "  "
+          << a.reason << "  (" << format_ms(a.remaining_ms) << " left)\n";
   }
 
   const std::size_t shown = std::min(audit_records, s.audit.size());
@@ -1264,6 +1291,13 @@ std::string render_log(const LogRecord& r, const DaemonNames& names, bool wide) 
   }
   return "#" + std::to_string(r.seq) + "  " + format_wall_ms(r.wall_ms) + "  " + pad(to_string(r.level), 5) + "  " +
          pad(source, 16) + "  " + r.message;
+}
+
+std::map<NodeId, std::string> peer_names(const MeshOsSnapshot& s) {
+  std::map<NodeId, std::string> names;
+  for (const auto& [id, p] : s.peers)
+    if (!p.name.empty()) names[id] = p.name;
+  return names;
 }
 
 DaemonNames daemon_names(const MeshOsSnapshot& s) {

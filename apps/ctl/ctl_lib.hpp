@@ -86,6 +86,8 @@ using OperatorNames = std::map<OperatorId, std::string>;
 using DaemonNames = std::map<DaemonId, std::string>;
 OperatorNames operator_names(const nlohmann::json& status);
 DaemonNames daemon_names(const MeshOsSnapshot& s);
+// The peers that give a name, by id.
+std::map<NodeId, std::string> peer_names(const MeshOsSnapshot& s);
 
 // kubectl's habit: a header row, each column as wide as its widest cell, three spaces between columns.
 std::string render_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows,
@@ -99,9 +101,11 @@ std::map<NodeId, std::string> peer_addresses(const nlohmann::json& addresses);
 // maintenance; wide adds version, last seen, daemons and capability tags.
 std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std::string>& addresses = {},
                          bool wide = false, const std::string& indent = "");
-// A table of daemons: node (marked when it is `this_node`), daemon id, name, running or stopped, tags; wide
+// A table of daemons: node (its name beside, marked when it is `this_node`), daemon id, name, running or
+// stopped, tags; wide
 // adds the capability metadata.
-std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide = false);
+std::string render_daemons(const std::vector<DaemonLocation>& found, NodeId this_node, bool wide = false,
+                           const std::map<NodeId, std::string>& node_names = {});
 // A table of audit records, the signers by name beside their ids; wide adds relayed-by and for-node.
 std::string render_audit(const std::vector<AuditRecord>& records, const OperatorNames& names, bool wide = false);
 // One log line: the daemon by name where known (wide: name and id).

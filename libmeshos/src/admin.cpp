@@ -62,7 +62,21 @@ void encode(CanonicalWriter& w, const IceAction& a) {
   std::visit(Overloaded{
                  [&](const ice::FreezeCluster& x) { w.u64(x.ttl_ms); },
                  [&](const ice::ThawCluster&) {},
-                 [&](const ice::FlushAvoidLists&) {},
+                 [&](const ice::FlushAvoidLists& x) {
+                   // Global adds nothing: its bytes are the scope-less flush's, as signed before scopes existed.
+                   std::visit(Overloaded{
+                                  [](const avoid_scope::Global&) {},
+                                  [&](const avoid_scope::Local& l) {
+                                    w.u8(1);
+                                    w.u64(l.node);
+                                  },
+                                  [&](const avoid_scope::OnPeer& p) {
+                                    w.u8(2);
+                                    w.u64(p.peer);
+                                  },
+                              },
+                              x.scope);
+                 },
                  [&](const ice::ForceRestartDaemon& x) { w.u64(x.daemon); },
                  [&](const ice::KillMigration& x) { w.u64(x.migration_id); },
              },
@@ -230,7 +244,16 @@ IceAction decode_ice_action(const json& j, const std::string& path) {
   IceAction a = [&]() -> IceAction {
     if (kind == "freeze_cluster") return ice::FreezeCluster{r.u64("ttl_ms")};
     if (kind == "thaw_cluster") return ice::ThawCluster{};
-    if (kind == "flush_avoid_lists") return ice::FlushAvoidLists{};
+    if (kind == "flush_avoid_lists") {
+      const json* scope = r.optional("scope");  // absent: global, as written before scopes existed
+      if (scope == nullptr) return ice::FlushAvoidLists{};
+      if (!scope->is_string()) fail(r.field_path("scope"), "expected a string");
+      const std::string name = scope->get<std::string>();
+      if (name == "global") return ice::FlushAvoidLists{avoid_scope::Global{}};
+      if (name == "local") return ice::FlushAvoidLists{avoid_scope::Local{r.id("node")}};
+      if (name == "on_peer") return ice::FlushAvoidLists{avoid_scope::OnPeer{r.id("peer")}};
+      fail(r.field_path("scope"), "unknown scope " + quoted_prefix(name, kMaxQuotedChars) + " (global, local, on_peer)");
+    }
     if (kind == "force_restart_daemon") return ice::ForceRestartDaemon{r.id("daemon")};
     if (kind == "kill_migration") return ice::KillMigration{r.id("migration_id")};
     fail(r.field_path("kind"), "unknown break-glass action kind " + quoted_prefix(kind, kMaxQuotedChars));
@@ -303,6 +326,14 @@ std::string ice_target_key(const IceAction& a) {
   return std::visit(Overloaded{
                         [](const ice::ForceRestartDaemon& x) { return std::string("force_restart_daemon:") + to_hex(x.daemon); },
                         [](const ice::KillMigration& x) { return std::string("kill_migration:") + to_hex(x.migration_id); },
+                        [](const ice::FlushAvoidLists& x) {
+                          // A global flush acts on the cluster; a scoped one on its node or peer.
+                          if (const auto* l = std::get_if<avoid_scope::Local>(&x.scope))
+                            return std::string("flush_avoid_lists:node:") + to_hex(l->node);
+                          if (const auto* p = std::get_if<avoid_scope::OnPeer>(&x.scope))
+                            return std::string("flush_avoid_lists:peer:") + to_hex(p->peer);
+                          return std::string(kClusterCooldownKey);
+                        },
                         [](const auto&) { return std::string(kClusterCooldownKey); },
                     },
                     a);
@@ -374,6 +405,20 @@ void to_json(json& j, const IceAction& a) {
   std::visit(Overloaded{
                  [&](const ice::FreezeCluster& x) { j["ttl_ms"] = x.ttl_ms; },
                  [&](const ice::ForceRestartDaemon& x) { j["daemon"] = to_hex(x.daemon); },
+                 [&](const ice::FlushAvoidLists& x) {
+                   std::visit(Overloaded{
+                                  [&](const avoid_scope::Global&) { j["scope"] = "global"; },
+                                  [&](const avoid_scope::Local& l) {
+                                    j["scope"] = "local";
+                                    j["node"] = to_hex(l.node);
+                                  },
+                                  [&](const avoid_scope::OnPeer& p) {
+                                    j["scope"] = "on_peer";
+                                    j["peer"] = to_hex(p.peer);
+                                  },
+                              },
+                              x.scope);
+                 },
                  [&](const ice::KillMigration& x) { j["migration_id"] = to_hex(x.migration_id); },
                  [](const auto&) {},
              },

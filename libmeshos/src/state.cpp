@@ -359,7 +359,13 @@ struct FoldStep {
           if constexpr (std::is_same_v<T, ice::FreezeCluster> || std::is_same_v<T, ice::ThawCluster>) {
             return decide_freeze(c, digest);
           } else if constexpr (std::is_same_v<T, ice::FlushAvoidLists>) {
-            actual.avoid.clear();
+            if (const auto* local = std::get_if<avoid_scope::Local>(&x.scope)) {
+              if (local->node == actual.this_node) actual.avoid.clear();  // another node's list is its own
+            } else if (const auto* on_peer = std::get_if<avoid_scope::OnPeer>(&x.scope)) {
+              actual.avoid.erase(on_peer->peer);
+            } else {
+              actual.avoid.clear();
+            }
           } else if constexpr (std::is_same_v<T, ice::ForceRestartDaemon>) {
             auto it = actual.daemons.find(x.daemon);
             if (it == actual.daemons.end()) {

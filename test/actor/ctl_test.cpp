@@ -1072,11 +1072,18 @@ TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
   struct Case {
     std::vector<std::string> words;
     std::string kind;
+    json proposal;  // when given: the proposal's JSON, exactly
   };
-  const std::vector<Case> cases = {{{"thaw"}, "thaw_cluster"},
-                                   {{"flush-avoid"}, "flush_avoid_lists"},
-                                   {{"force-restart", "00000000000000aa"}, "force_restart_daemon"},
-                                   {{"kill-migration", "7"}, "kill_migration"}};
+  const std::vector<Case> cases = {
+      {{"thaw"}, "thaw_cluster", {}},
+      {{"flush-avoid"}, "flush_avoid_lists", json{{"kind", "flush_avoid_lists"}, {"scope", "global"}}},
+      {{"flush-avoid", "global"}, "flush_avoid_lists", json{{"kind", "flush_avoid_lists"}, {"scope", "global"}}},
+      {{"flush-avoid", "local", "1f"}, "flush_avoid_lists",
+       json{{"kind", "flush_avoid_lists"}, {"scope", "local"}, {"node", "000000000000001f"}}},
+      {{"flush-avoid", "peer", "2e"}, "flush_avoid_lists",
+       json{{"kind", "flush_avoid_lists"}, {"scope", "on_peer"}, {"peer", "000000000000002e"}}},
+      {{"force-restart", "00000000000000aa"}, "force_restart_daemon", {}},
+      {{"kill-migration", "7"}, "kill_migration", {}}};
   int n = 0;
   for (const auto& c : cases) {
     const std::string out = dir.file("p" + std::to_string(n++) + ".json");
@@ -1087,8 +1094,18 @@ TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
     auto commit = signed_ice_commit_from_json(json::parse(read_text(out)));
     REQUIRE(commit);
     CHECK(ice_kind(commit->proposal) == c.kind);
+    if (!c.proposal.is_null()) CHECK(json(commit->proposal) == c.proposal);
   }
   const std::string out = dir.file("bad.json");
+  for (auto words : {std::vector<std::string>{"flush-avoid", "local"}, std::vector<std::string>{"flush-avoid", "node", "1f"},
+                     std::vector<std::string>{"flush-avoid", "global", "1f"}, std::vector<std::string>{"thaw", "a", "b"}}) {
+    std::vector<std::string> args = {"ice", "propose"};
+    args.insert(args.end(), words.begin(), words.end());
+    args.insert(args.end(), {"--blast-hash", kBlast, "--out", out});
+    check_error_line(run_ctl(args), 2, "usage");
+  }
+  check_error_line(run_ctl({"ice", "propose", "flush-avoid", "peer", "xyz", "--blast-hash", kBlast, "--out", out}), 2,
+                   "invalid_argument");
   check_error_line(run_ctl({"ice", "propose", "freeze", "--blast-hash", kBlast, "--out", out}), 2, "usage");
   check_error_line(run_ctl({"ice", "propose", "thaw", "--ttl", "1s", "--blast-hash", kBlast, "--out", out}), 2, "usage");
   check_error_line(run_ctl({"ice", "propose", "melt", "--blast-hash", kBlast, "--out", out}), 2, "usage");
@@ -1156,14 +1173,15 @@ TEST_CASE("ctl daemons: a table with headers - -o wide adds the capability metad
   trainer.capabilities.tags = {"hardware.gpu", "zone=eu"};
   trainer.capabilities.metadata = {{"owner", "ml"}};
   s.peers.begin()->second.daemons = {trainer};
+  s.peers.begin()->second.name = "node-b";
   Script script;
   script.answers.emplace("snapshot", snapshot_text(s));
   auto o = run_ctl(script, {"--node", "n:1", "daemons", "--capability", "hardware.gpu"});
   CAPTURE(o.out);
   REQUIRE(o.code == 0);
   CHECK(o.out ==
-        "NODE               DAEMON             NAME      STATE     CAPABILITIES\n"
-        "0000000000009999   0000000000000007   trainer   running   hardware.gpu,zone=eu\n");
+        "NODE                      DAEMON             NAME      STATE     CAPABILITIES\n"
+        "0000000000009999 node-b   0000000000000007   trainer   running   hardware.gpu,zone=eu\n");
   auto wide = run_ctl(script, {"--node", "n:1", "daemons", "--capability", "hardware.gpu", "-o", "wide"});
   CHECK(contains(wide.out, "CAPABILITIES           METADATA\n"));
   CHECK(contains(wide.out, "hardware.gpu,zone=eu   owner=ml\n"));

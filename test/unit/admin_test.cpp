@@ -180,6 +180,11 @@ TEST_CASE("ice_kind names every action and ice_target_key is one key per kind an
   CHECK(meshos::ice_target_key(ice::FreezeCluster{1}) == "cluster");
   CHECK(meshos::ice_target_key(ice::ThawCluster{}) == "cluster");
   CHECK(meshos::ice_target_key(ice::FlushAvoidLists{}) == "cluster");
+  // A scoped flush acts on its node or its peer: a bucket of its own.
+  CHECK(meshos::ice_target_key(ice::FlushAvoidLists{meshos::avoid_scope::Local{0xabc}}) ==
+        "flush_avoid_lists:node:0000000000000abc");
+  CHECK(meshos::ice_target_key(ice::FlushAvoidLists{meshos::avoid_scope::OnPeer{0xabc}}) ==
+        "flush_avoid_lists:peer:0000000000000abc");
   CHECK(meshos::ice_target_key(ice::ForceRestartDaemon{0xabc}) == "force_restart_daemon:0000000000000abc");
   CHECK(meshos::ice_target_key(ice::ForceRestartDaemon{1}) != meshos::ice_target_key(ice::ForceRestartDaemon{2}));
   CHECK(meshos::ice_target_key(ice::KillMigration{1}) == "kill_migration:0000000000000001");
@@ -242,7 +247,11 @@ TEST_CASE("signing bytes: each field is encoded as documented") {
   CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::ThawCluster{})) ==
         ice_prefix + zero_time + hash + "01");
   CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::FlushAvoidLists{})) ==
-        ice_prefix + zero_time + hash + "02");
+        ice_prefix + zero_time + hash + "02");  // the global flush: the same bytes as before scopes existed
+  CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::FlushAvoidLists{meshos::avoid_scope::Local{0x05}})) ==
+        ice_prefix + zero_time + hash + "02" + "01" + "0500000000000000");
+  CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::FlushAvoidLists{meshos::avoid_scope::OnPeer{0x05}})) ==
+        ice_prefix + zero_time + hash + "02" + "02" + "0500000000000000");
   CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::ForceRestartDaemon{0x0102})) ==
         ice_prefix + zero_time + hash + "03" + "0201000000000000");
   CHECK(meshos::bytes_to_hex(meshos::ice_signing_bytes(0, ff, ice::KillMigration{0x03})) ==
@@ -325,6 +334,11 @@ TEST_CASE("JSON form of events, actions and envelopes") {
         json::parse(R"({"kind":"restart_daemon","node":"0123456789abcdef","daemon":"echo"})"));
   CHECK(json(IceAction{ice::FreezeCluster{600000}}) == json::parse(R"({"kind":"freeze_cluster","ttl_ms":600000})"));
   CHECK(json(IceAction{ice::ThawCluster{}}) == json::parse(R"({"kind":"thaw_cluster"})"));
+  CHECK(json(IceAction{ice::FlushAvoidLists{}}) == json::parse(R"({"kind":"flush_avoid_lists","scope":"global"})"));
+  CHECK(json(IceAction{ice::FlushAvoidLists{meshos::avoid_scope::Local{kNode}}}) ==
+        json::parse(R"({"kind":"flush_avoid_lists","scope":"local","node":"0123456789abcdef"})"));
+  CHECK(json(IceAction{ice::FlushAvoidLists{meshos::avoid_scope::OnPeer{kNode}}}) ==
+        json::parse(R"({"kind":"flush_avoid_lists","scope":"on_peer","peer":"0123456789abcdef"})"));
   CHECK(json(IceAction{ice::ForceRestartDaemon{0xabc}}) ==
         json::parse(R"({"kind":"force_restart_daemon","daemon":"0000000000000abc"})"));
   CHECK(json(IceAction{ice::KillMigration{1}}) ==
@@ -581,4 +595,24 @@ TEST_CASE("signed ice envelope decoding rejects malformed input, naming the fiel
   auto at_limit = meshos::signed_ice_commit_from_json(too_many);
   REQUIRE(at_limit);
   CHECK(at_limit->signatures.size() == 256);
+}
+
+TEST_CASE("a flush's scope reads back from JSON - absent is global, an unknown scope or a missing id is refused") {
+  auto with_proposal = [](const json& proposal) {
+    json j = valid_signed_ice_json();
+    j["proposal"] = proposal;
+    return j;
+  };
+  for (const auto& scope : {meshos::AvoidScope{meshos::avoid_scope::Global{}}, meshos::AvoidScope{meshos::avoid_scope::Local{kNode}},
+                            meshos::AvoidScope{meshos::avoid_scope::OnPeer{kNode}}}) {
+    auto back = meshos::signed_ice_commit_from_json(with_proposal(json(IceAction{ice::FlushAvoidLists{scope}})));
+    REQUIRE(back);
+    CHECK(std::get<ice::FlushAvoidLists>(back->proposal).scope == scope);
+  }
+  auto bare = meshos::signed_ice_commit_from_json(with_proposal(json{{"kind", "flush_avoid_lists"}}));
+  REQUIRE(bare);
+  CHECK(std::holds_alternative<meshos::avoid_scope::Global>(std::get<ice::FlushAvoidLists>(bare->proposal).scope));
+  check_invalid_signed_ice(with_proposal(json{{"kind", "flush_avoid_lists"}, {"scope", "cluster"}}), "proposal.scope");
+  check_invalid_signed_ice(with_proposal(json{{"kind", "flush_avoid_lists"}, {"scope", "local"}}), "proposal.node");
+  check_invalid_signed_ice(with_proposal(json{{"kind", "flush_avoid_lists"}, {"scope", 3}}), "proposal.scope");
 }

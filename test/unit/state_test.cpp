@@ -245,7 +245,24 @@ TEST_CASE("break-glass actions without a verifier apply as unverified") {
   auto kill = n.fold(event::SignedIce{ice_commit(ice::KillMigration{7}, n.wall_ms)});
   CHECK(kill.rejected->kind == "unknown_migration");
 
-  n.state.mutable_actual().avoid[kPeer] = AvoidEntry{"slow", n.now + 1min};
+  // Flush scopes: one peer off the list (idempotent), another node's list (not this one's), this node's, all.
+  constexpr NodeId kOtherPeer = kPeer + 1;
+  auto& avoid = n.state.mutable_actual().avoid;
+  avoid[kPeer] = AvoidEntry{"slow", n.now + 1min};
+  avoid[kOtherPeer] = AvoidEntry{"unreachable", n.now + 1min};
+  auto flush = [&](AvoidScope scope, std::int64_t at) {
+    auto effects = n.fold(event::SignedIce{ice_commit(ice::FlushAvoidLists{scope}, n.wall_ms + at)});
+    CHECK_FALSE(effects.rejected.has_value());
+  };
+  flush(avoid_scope::OnPeer{kPeer}, 1);
+  CHECK(n.actual().avoid.count(kPeer) == 0);
+  CHECK(n.actual().avoid.count(kOtherPeer) == 1);
+  flush(avoid_scope::OnPeer{kPeer}, 2);  // not listed any more: nothing to do, not refused
+  flush(avoid_scope::Local{kThisNode + 100}, 3);
+  CHECK(n.actual().avoid.count(kOtherPeer) == 1);
+  flush(avoid_scope::Local{kThisNode}, 4);
+  CHECK(n.actual().avoid.empty());
+  avoid[kPeer] = AvoidEntry{"slow", n.now + 1min};
   n.fold(event::SignedIce{ice_commit(ice::FlushAvoidLists{}, n.wall_ms)});
   CHECK(n.actual().avoid.empty());
 

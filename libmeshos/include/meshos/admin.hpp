@@ -62,12 +62,31 @@ using AdminEvent = std::variant<admin::EnterMaintenance, admin::ExitMaintenance,
 const char* admin_kind(const AdminEvent& e);
 NodeId admin_target(const AdminEvent& e);
 
+// Which avoid lists a flush empties, as in the original: every node's, one node's own, or one peer removed
+// from every node's list (idempotent where it is not listed).
+namespace avoid_scope {
+struct Global {
+  bool operator==(const Global&) const { return true; }
+};
+struct Local {
+  NodeId node = 0;
+  bool operator==(const Local& o) const { return node == o.node; }
+};
+struct OnPeer {
+  NodeId peer = 0;
+  bool operator==(const OnPeer& o) const { return peer == o.peer; }
+};
+}  // namespace avoid_scope
+using AvoidScope = std::variant<avoid_scope::Global, avoid_scope::Local, avoid_scope::OnPeer>;
+
 namespace ice {
 struct FreezeCluster {
   std::uint64_t ttl_ms = 0;
 };
 struct ThawCluster {};
-struct FlushAvoidLists {};
+struct FlushAvoidLists {
+  AvoidScope scope = avoid_scope::Global{};
+};
 struct ForceRestartDaemon {
   DaemonId daemon = 0;
 };
