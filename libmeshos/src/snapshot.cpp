@@ -131,6 +131,8 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
   if (has("last_crash_reason")) d.last_crash_reason = r.string(j, path, "last_crash_reason");
   if (has("age_ms")) d.age_ms = r.u64(j, path, "age_ms");
   if (has("running_for_ms")) d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
+  if (has("since_exit_ms")) d.since_exit_ms = r.optional_u64(j, path, "since_exit_ms");
+  if (has("node")) d.node = r.id(j, path, "node");
   if (const json* c = r.optional(j, path, "capabilities")) {
     d.capabilities = r.adopt(capability_set_from_json(*c), path + ".capabilities");
   }
@@ -220,6 +222,7 @@ FailureRecord read_failure(Reader& r, const json& j, const std::string& path) {
   f.reason = r.string(j, path, "reason");
   f.attempts = r.u32(j, path, "attempts");
   f.wall_ms = r.i64(j, path, "wall_ms");
+  if (r.optional(j, path, "age_ms") != nullptr) f.age_ms = r.u64(j, path, "age_ms");  // older nodes leave it out
   return f;
 }
 
@@ -292,6 +295,8 @@ void to_json(json& j, const DaemonSnapshot& d) {
            {"last_crash_reason", d.last_crash_reason},
            {"age_ms", d.age_ms},
            {"running_for_ms", optional_json(d.running_for_ms)},
+           {"since_exit_ms", optional_json(d.since_exit_ms)},
+           {"node", to_hex(d.node)},
            {"capabilities", d.capabilities}};
 }
 
@@ -332,7 +337,8 @@ void to_json(json& j, const StrangerRejects& r) {
 
 void to_json(json& j, const FailureRecord& f) {
   j = json{{"id", f.id},         {"action_kind", f.action_kind}, {"target", f.target},
-           {"reason", f.reason}, {"attempts", f.attempts},       {"wall_ms", f.wall_ms}};
+           {"reason", f.reason}, {"attempts", f.attempts},       {"wall_ms", f.wall_ms},
+           {"age_ms", f.age_ms}};
 }
 
 void to_json(json& j, const MeshOsSnapshot& s) {

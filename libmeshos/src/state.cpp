@@ -57,6 +57,7 @@ void record_crash(DaemonState& d, const std::string& reason, TimePoint now, cons
   }
   d.lifecycle = DaemonLifecycleState::Stopped;
   d.running_since.reset();
+  d.last_exit = now;
   d.transition_started.reset();
   ++r.total_crashes;
   r.last_crash_reason = reason;
@@ -91,6 +92,7 @@ void fold_lifecycle(DaemonState& d, const LifecycleSignal& signal, TimePoint now
         } else if constexpr (std::is_same_v<T, lifecycle::ExitedCleanly>) {
           d.lifecycle = DaemonLifecycleState::Stopped;
           d.running_since.reset();
+          d.last_exit = now;
           d.transition_started.reset();
         } else if constexpr (std::is_same_v<T, lifecycle::Crashed>) {
           record_crash(d, s.reason, now, config);
@@ -859,6 +861,8 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
     ds.restart_in_ms = restart_in_ms(d.restart, now);
     ds.last_crash_reason = d.restart.last_crash_reason;
     ds.age_ms = saturating_ms_since(d.registered_at, now);
+    if (d.last_exit) ds.since_exit_ms = saturating_ms_since(*d.last_exit, now);
+    ds.node = actual_.this_node;
     if (d.lifecycle == DaemonLifecycleState::Running && d.running_since) {
       ds.running_for_ms = saturating_ms_since(*d.running_since, now);
     }
@@ -889,6 +893,7 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
         ActionSnapshot{p.id, action_kind(p.action), action_target(p.action), saturating_ms_since(p.emitted_at, now)});
   }
   s.recent_failures = failures_.to_vector();
+  for (auto& f : s.recent_failures) f.age_ms = wall_ms > f.wall_ms ? static_cast<std::uint64_t>(wall_ms - f.wall_ms) : 0;
   if (actual_.frozen(now)) s.freeze_remaining_ms = saturating_ms_until(*actual_.frozen_until, now);
   s.audit = audit_records();
   s.audit_strangers = strangers_;

@@ -110,12 +110,15 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK_FALSE(echo.restart_in_ms.has_value());
   CHECK(echo.age_ms == 3500);
   CHECK(echo.running_for_ms == 3500u);
+  CHECK_FALSE(echo.since_exit_ms.has_value());  // never stopped
+  CHECK(echo.node == kThisNode);                // placement
   CHECK(echo.capabilities.has("hardware.gpu"));
 
   const DaemonSnapshot& sink = s.daemons.at(kSink.id);
   CHECK(sink.lifecycle == DaemonLifecycleState::Stopped);  // the failed start was undone
   CHECK(sink.intent == DaemonIntent::Stop);
   CHECK_FALSE(sink.running_for_ms.has_value());
+  CHECK(sink.since_exit_ms == 1500u);  // it crashed 1.5 s ago (registered 3.5 s ago)
   CHECK(sink.restart == RestartPhase::Ready);  // its 500 ms backoff is over
   CHECK(sink.consecutive_crashes == 1);
   CHECK(sink.last_crash_reason == "oom");
@@ -158,6 +161,7 @@ TEST_CASE("snapshot: every field, measured against now") {
 
   REQUIRE(s.recent_failures.size() == 1);
   CHECK(s.recent_failures[0].reason == "spawn failed");
+  CHECK(s.recent_failures[0].age_ms == 1500);  // from its wall-clock stamp
   CHECK(s.freeze_remaining_ms == 88'500u);
 
   REQUIRE(s.audit.size() == 4);

@@ -41,6 +41,8 @@ struct DaemonSnapshot {
   std::string last_crash_reason;
   std::uint64_t age_ms = 0;                      // since registration
   std::optional<std::uint64_t> running_for_ms;   // while running
+  std::optional<std::uint64_t> since_exit_ms;    // since it last stopped or crashed (none: never has)
+  NodeId node = 0;                               // placement: the node hosting it (the snapshot's own)
   CapabilitySet capabilities;
 };
 
@@ -76,6 +78,7 @@ struct FailureRecord {
   std::string reason;
   std::uint32_t attempts = 0;
   std::int64_t wall_ms = 0;
+  std::uint64_t age_ms = 0;  // since wall_ms, as of the snapshot
 };
 
 struct AuditRecord {

@@ -41,6 +41,7 @@ struct DaemonState {
   RestartState restart;
   TimePoint registered_at;
   std::optional<TimePoint> running_since;
+  std::optional<TimePoint> last_exit;           // when it last stopped or crashed
   std::optional<TimePoint> transition_started;  // when Starting / Stopping began
   CapabilitySet capabilities;
   CapabilityFilter requirements;  // what it needs from a host (a move picks a peer that matches)
