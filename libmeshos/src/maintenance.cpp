@@ -1,6 +1,7 @@
 #include "meshos/maintenance.hpp"
 
 #include <array>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -172,6 +173,35 @@ Result<MaintenanceStateView> maintenance_view_from_json_text(const std::string& 
   auto j = parse_untrusted_json(text, json_limits::kMaintenanceView, "invalid_maintenance_state", "maintenance state");
   if (!j) return j.error();
   return maintenance_view_from_json(*j);
+}
+
+bool is_non_active(const MaintenanceState& s) { return kind_of(s) != MaintenanceKind::Active; }
+bool is_steady_maintenance(const MaintenanceState& s) { return kind_of(s) == MaintenanceKind::Maintenance; }
+bool is_non_active(const MaintenanceStateView& v) { return kind_of(v) != MaintenanceKind::Active; }
+bool is_steady_maintenance(const MaintenanceStateView& v) { return kind_of(v) == MaintenanceKind::Maintenance; }
+
+std::optional<TimePoint> state_since(const MaintenanceState& s) {
+  return std::visit(
+      [](const auto& x) -> std::optional<TimePoint> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, maintenance::Active>) {
+          return std::nullopt;
+        } else {
+          return x.since;
+        }
+      },
+      s);
+}
+
+std::optional<std::uint64_t> state_since_ms(const MaintenanceStateView& v) {
+  return std::visit(
+      [](const auto& x) -> std::optional<std::uint64_t> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, view::Active>) {
+          return std::nullopt;
+        } else {
+          return x.since_ms;
+        }
+      },
+      v);
 }
 
 }  // namespace meshos

@@ -117,3 +117,19 @@ TEST_CASE("BoundedRing of capacity 0 holds one entry") {
   CHECK(ring.evicted() == 1);
   CHECK(ring.to_vector() == std::vector<std::string>{"b"});
 }
+
+TEST_CASE("LogLine helpers: a line at each level, the node's unless from() names a daemon, at_least") {
+  const LogLine warn = LogLine::warn("disk slow");
+  CHECK(warn.level == LogLevel::Warn);
+  CHECK(warn.message == "disk slow");
+  CHECK_FALSE(warn.daemon_id.has_value());
+  const LogLine from = LogLine::error("boom").from(0x77);
+  CHECK(from.level == LogLevel::Error);
+  CHECK(from.daemon_id == std::optional<DaemonId>(0x77));
+  CHECK(LogLine::trace("t").level == LogLevel::Trace);
+  CHECK(LogLine::debug("d").level == LogLevel::Debug);
+  CHECK(LogLine::info("i").level == LogLevel::Info);
+  CHECK(warn.at_least(LogLevel::Info));
+  CHECK(warn.at_least(LogLevel::Warn));
+  CHECK_FALSE(warn.at_least(LogLevel::Error));
+}

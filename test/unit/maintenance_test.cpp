@@ -214,3 +214,27 @@ TEST_CASE("maintenance_view_from_json rejects malformed input") {
     CHECK(decoded.error().kind == "invalid_maintenance_state");
   }
 }
+
+TEST_CASE("is_non_active, is_steady_maintenance and since answer for every state and its view") {
+  const TimePoint t0 = TimePoint{} + std::chrono::hours(1);
+  const TimePoint since = t0 - std::chrono::seconds(4);
+  const std::vector<std::pair<MaintenanceState, bool>> states = {
+      {maintenance::Active{}, false},
+      {maintenance::EnteringMaintenance{since, std::nullopt}, false},
+      {maintenance::Maintenance{since}, true},
+      {maintenance::ExitingMaintenance{since}, false},
+      {maintenance::DrainFailed{since, "stuck"}, false},
+      {maintenance::Recovery{since}, false},
+  };
+  for (const auto& [state, steady] : states) {
+    const bool active = std::holds_alternative<maintenance::Active>(state);
+    CAPTURE(to_string(kind_of(state)));
+    CHECK(is_non_active(state) == !active);
+    CHECK(is_steady_maintenance(state) == steady);
+    CHECK(state_since(state) == (active ? std::nullopt : std::optional<TimePoint>(since)));
+    const MaintenanceStateView view = view_of(state, t0);
+    CHECK(is_non_active(view) == !active);
+    CHECK(is_steady_maintenance(view) == steady);
+    CHECK(state_since_ms(view) == (active ? std::nullopt : std::optional<std::uint64_t>(4000)));
+  }
+}

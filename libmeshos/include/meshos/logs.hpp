@@ -26,6 +26,19 @@ struct LogLine {
   LogLevel level = LogLevel::Info;
   std::optional<DaemonId> daemon_id;
   std::string message;
+
+  // LogLine::warn("disk slow").from(id): a line at a level, the node's own unless from() names a daemon.
+  static LogLine trace(std::string message) { return {LogLevel::Trace, std::nullopt, std::move(message)}; }
+  static LogLine debug(std::string message) { return {LogLevel::Debug, std::nullopt, std::move(message)}; }
+  static LogLine info(std::string message) { return {LogLevel::Info, std::nullopt, std::move(message)}; }
+  static LogLine warn(std::string message) { return {LogLevel::Warn, std::nullopt, std::move(message)}; }
+  static LogLine error(std::string message) { return {LogLevel::Error, std::nullopt, std::move(message)}; }
+  LogLine from(DaemonId daemon) && {
+    daemon_id = daemon;
+    return std::move(*this);
+  }
+  // At `minimum` or above (a filter's question).
+  bool at_least(LogLevel minimum) const { return static_cast<int>(level) >= static_cast<int>(minimum); }
 };
 
 // What the loop keeps: the line plus the loop's own stamps.

@@ -40,6 +40,12 @@ using MaintenanceState =
 enum class MaintenanceKind { Active, EnteringMaintenance, Maintenance, ExitingMaintenance, DrainFailed, Recovery };
 
 MaintenanceKind kind_of(const MaintenanceState& s);
+// The questions a daemon or an operator asks of a state (as the original's helpers): anything but Active
+// (the node is not taking work as usual); steady Maintenance (drained, nothing moving); when the current
+// state began (none for Active, which carries no time).
+bool is_non_active(const MaintenanceState& s);
+bool is_steady_maintenance(const MaintenanceState& s);
+std::optional<TimePoint> state_since(const MaintenanceState& s);
 // "active", "entering_maintenance", "maintenance", "exiting_maintenance", "drain_failed", "recovery".
 const char* to_string(MaintenanceKind k);
 std::optional<MaintenanceKind> maintenance_kind_from_string(const std::string& s);
@@ -91,6 +97,10 @@ using MaintenanceStateView = std::variant<view::Active, view::EnteringMaintenanc
 // Past deadlines clamp to 0; a `since` in the future counts as 0 ms ago.
 MaintenanceStateView view_of(const MaintenanceState& s, TimePoint now);
 MaintenanceKind kind_of(const MaintenanceStateView& v);
+bool is_non_active(const MaintenanceStateView& v);
+bool is_steady_maintenance(const MaintenanceStateView& v);
+// How long ago the current state began (none for Active).
+std::optional<std::uint64_t> state_since_ms(const MaintenanceStateView& v);
 
 void to_json(nlohmann::json& j, const MaintenanceStateView& v);
 // Kind "invalid_maintenance_state" on malformed input.
