@@ -273,7 +273,8 @@ void restore_logs(MeshOsState& state, LoopStart& start) {
   for (const auto& line : tail.lines) {
     auto parsed = parse_untrusted_json(line, kJournalLine, "invalid_log_record", "journal line");
     auto record = parsed ? log_record_from_json(*parsed) : Result<LogRecord>(parsed.error());
-    if (record) {
+    // Another node's lines (a state dir that changed hands) are not this node's history.
+    if (record && record->node_id == state.config().this_node) {
       records.push_back(std::move(*record));
     } else {
       ++skipped;
@@ -284,7 +285,7 @@ void restore_logs(MeshOsState& state, LoopStart& start) {
   if (restored == 0 && skipped == 0 && tail.skipped_files == 0) return;
   std::string note = "log restored from " + journal_file(start.journal_dir, kLogJournal, 0) + " and its rotated files: " +
                      std::to_string(restored) + " records";
-  if (skipped > 0) note += ", " + std::to_string(skipped) + " unreadable lines skipped";
+  if (skipped > 0) note += ", " + std::to_string(skipped) + " lines skipped (unreadable or another node's)";
   if (tail.skipped_files > 0) note += ", " + std::to_string(tail.skipped_files) + " unreadable files skipped";
   start.notes.push_back(LogLine{skipped + tail.skipped_files > 0 ? LogLevel::Warn : LogLevel::Info, std::nullopt, note});
 }

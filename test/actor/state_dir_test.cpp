@@ -256,14 +256,19 @@ TEST_CASE("unreadable journal lines are skipped and said - journal limits out of
   kept.node_id = kNode;
   kept.level = LogLevel::Error;
   kept.message = "kept across the crash";
-  dir.write("logs.jsonl", nlohmann::json(kept).dump() + "\n{\"seq\": \"seven\"}\n{\"seq\": 8, \"wall_ms\": 10");
+  LogRecord foreign = kept;
+  foreign.node_id = kNode + 1;
+  foreign.message = "logged by node two";
+  dir.write("logs.jsonl", nlohmann::json(foreign).dump() + "\n" + nlohmann::json(kept).dump() +
+                              "\n{\"seq\": \"seven\"}\n{\"seq\": 8, \"wall_ms\": 10");
   {
     Run run(dir.path());
     auto snap = SnapshotWatch(run.sdk).wait([](const MeshOsSnapshot& s) { return log_with(s, "log restored from") != nullptr; });
     REQUIRE(snap);
     const LogRecord* note = log_with(*snap, "log restored from");
     CHECK(note->level == LogLevel::Warn);
-    CHECK(note->message.find("1 records, 2 unreadable lines skipped") != std::string::npos);
+    CHECK(note->message.find("1 records, 3 lines skipped (unreadable or another node's)") != std::string::npos);
+    CHECK(log_with(*snap, "logged by node two") == nullptr);
     const LogRecord* restored = log_with(*snap, "kept across the crash");
     REQUIRE(restored);
     CHECK(restored->seq == 7);
