@@ -105,7 +105,8 @@ class ScriptedNode : public RemoteNode {
     if (it == script_.answers.end()) return SdkError{"unknown_request", "no answer scripted for " + kind};
     return it->second;
   }
-  Result<void> watch(const std::function<bool(const std::string&)>& on_snapshot) override {
+  Result<void> watch(const std::function<bool(const std::string&)>& on_snapshot,
+                     std::optional<std::chrono::milliseconds>) override {
     for (const auto& s : script_.published)
       if (!on_snapshot(s)) return ok();
     return SdkError{"connection_lost", "the node closed the connection"};

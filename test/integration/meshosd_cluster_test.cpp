@@ -57,11 +57,13 @@ bool watch_peers(std::uint16_t observer, const std::function<bool(const std::map
   auto remote = RemoteNode::connect(PeerAddress{"127.0.0.1", observer});
   if (!remote) return false;
   bool reached = false;
-  (void)(*remote)->watch([&](const std::string& text) {
-    auto snapshot = snapshot_from_json(nlohmann::json::parse(text));
-    if (snapshot && done(snapshot->peers)) reached = true;
-    return !reached;
-  });
+  (void)(*remote)->watch(
+      [&](const std::string& text) {
+        auto snapshot = snapshot_from_json(nlohmann::json::parse(text));
+        if (snapshot && done(snapshot->peers)) reached = true;
+        return !reached;
+      },
+      std::chrono::seconds(60));
   return reached;
 }
 

@@ -61,7 +61,7 @@ TEST_CASE("meshosd hosts its daemons, writes its port file and drains on SIGTERM
     running = 0;
     for (const auto& [id, d] : snapshot->daemons) running += d.lifecycle == DaemonLifecycleState::Running;
     return running < 3;
-  });
+  }, 30s);
   CHECK(watched);
   CHECK(running == 3);
   remote->reset();
@@ -114,7 +114,7 @@ TEST_CASE("meshosd builds what an operator places on it from its built-in kinds"
     for (const auto& [daemon, d] : snapshot->daemons)
       if (d.lifecycle == DaemonLifecycleState::Running) running.insert(d.name);
     return running.size() < 2;
-  });
+  }, 30s);
   CHECK(watched);
   CHECK(running == std::set<std::string>{"counter", "echo"});
   remote->reset();

@@ -595,4 +595,24 @@ TEST_CASE("a node name that is too long or holds other characters than letters, 
     CHECK(started.error().kind == "invalid_config");
   }
 }
+
+TEST_CASE("RemoteNode::watch with a bound ends with timeout when the callback never says stop - and can watch again") {
+  auto node = start_node();
+  auto remote = RemoteNode::connect(loopback(node->port()));
+  REQUIRE(remote);
+  std::size_t seen = 0;
+  auto bounded = (*remote)->watch(
+      [&](const std::string&) {
+        ++seen;
+        return true;
+      },
+      std::chrono::milliseconds(300));
+  REQUIRE_FALSE(bounded);
+  CHECK(bounded.error().kind == "timeout");
+  CHECK(seen >= 1);  // the node pushed its snapshot first
+  auto again = (*remote)->watch([](const std::string&) { return false; }, std::chrono::seconds(10));
+  CHECK(again);
+  remote->reset();
+  REQUIRE(node->shutdown());
+}
 }  // namespace meshos::test

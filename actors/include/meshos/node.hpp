@@ -166,9 +166,10 @@ class RemoteNode {
   // Errors carry the node's kind (e.g. signature_invalid) or timeout / connection_lost.
   virtual Result<std::string> request(const std::string& kind, const std::string& json_body,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) = 0;
-  // Streams every snapshot the node publishes as JSON until `on_snapshot` returns false or the connection
-  // ends (returns connection_lost then). No polling: the node pushes.
-  virtual Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot) = 0;
+  // Streams every snapshot the node publishes as JSON until `on_snapshot` returns false, the connection ends
+  // (connection_lost) or, with `within`, that much time passed first (timeout). No polling: the node pushes.
+  virtual Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot,
+                             std::optional<std::chrono::milliseconds> within = std::nullopt) = 0;
 };
 
 }  // namespace meshos

@@ -184,7 +184,9 @@ class RemoteNodeImpl final : public RemoteNode {
     return std::move(reply.json);
   }
 
-  Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot) override {
+  Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot,
+                     std::optional<std::chrono::milliseconds> within) override {
+    const auto deadline = std::chrono::steady_clock::now() + within.value_or(std::chrono::milliseconds(0));
     if (lost()) return SdkError{"connection_lost", "the connection to the node is gone"};
     {
       std::lock_guard<std::mutex> lock(feed_->mu);
@@ -202,7 +204,14 @@ class RemoteNodeImpl final : public RemoteNode {
       std::string json;
       {
         std::unique_lock<std::mutex> lock(feed_->mu);
-        feed_->cv.wait(lock, [&] { return !feed_->snapshots.empty() || feed_->lost; });
+        auto arrived = [&] { return !feed_->snapshots.empty() || feed_->lost; };
+        if (!within) {
+          feed_->cv.wait(lock, arrived);
+        } else if (!feed_->cv.wait_until(lock, deadline, arrived)) {
+          lock.unlock();
+          caf::anon_send(client_, cunwatch_atom::value);
+          return SdkError{"timeout", "the watch did not end within " + std::to_string(within->count()) + " ms"};
+        }
         if (feed_->snapshots.empty()) return SdkError{"connection_lost", "the connection to the node is gone"};
         json = std::move(feed_->snapshots.front());
         feed_->snapshots.pop_front();
