@@ -21,6 +21,9 @@ struct DaemonActorState {
   std::uint64_t processed = 0;
   std::uint64_t outputs = 0;
   std::uint64_t rejected = 0;  // causal events that arrived while stopped
+  std::uint64_t errors = 0;    // process calls that returned an error or threw
+  std::uint64_t crashes = 0;
+  std::optional<std::string> last_error;
   // Work done since the state was last taken: an idle stateful daemon is not asked for its state again.
   bool state_changed = false;
   // On its way to a peer: its state is out, so what it would process now would be lost with it. Work is refused
@@ -39,6 +42,8 @@ struct DaemonActorState {
   void report(LifecycleSignal s) { rt->publish_internal(event::DaemonLifecycle{slot->daemon, std::move(s)}); }
 
   void crash(const std::string& what) {
+    ++crashes;
+    last_error = what;
     running = false;
     report(lifecycle::Crashed{what});
   }
@@ -157,6 +162,58 @@ struct DaemonActorState {
     return out;
   }
 
+  DaemonHostStats stats() const {
+    return DaemonHostStats{processed, outputs, errors, rejected, crashes, last_error, running};
+  }
+
+  // The state as it is now; a stopped daemon's is what it restarts from.
+  MoveOutMsg save_state() {
+    MoveOutMsg out;
+    if (!running) {
+      out.state = last_snapshot;
+      return out;
+    }
+    auto is_stateful = stateful();
+    if (!is_stateful) {
+      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in is_stateful()"};
+    } else if (*is_stateful && !guarded("snapshot", [&] { out.state = daemon->snapshot(); })) {
+      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in snapshot()"};
+    } else if (out.state) {
+      last_snapshot = out.state;
+      state_changed = false;
+    }
+    return out;
+  }
+
+  // An operator's or application's restore: unlike a move's, the daemon may refuse the state (its restore()
+  // returns an error) and go on as it was; only a throw is a crash.
+  OutputsMsg load_state(const Bytes& state) {
+    OutputsMsg out;
+    auto failed = [&](std::string why) {
+      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + ": " + std::move(why)};
+    };
+    auto is_stateful = stateful();
+    if (!is_stateful) {
+      failed("crashed in is_stateful()");
+    } else if (!*is_stateful) {
+      failed("it is stateless");
+    } else {
+      std::optional<SdkError> refused;
+      if (!guarded("restore", [&] {
+            if (auto r = daemon->restore(state); !r) refused = r.error();
+          })) {
+        failed("crashed in restore()");
+      } else if (refused) {
+        last_error = refused->kind + ": " + refused->message;
+        failed("refused the state: " + *last_error);
+      } else {
+        last_snapshot = state;
+        state_changed = false;
+      }
+    }
+    return out;
+  }
+
   bool control_pending() const { return slot->control_gate.in_flight() > 0; }
 
   void accept(CausalEvent ev, caf::response_promise reply) {
@@ -207,6 +264,10 @@ struct DaemonActorState {
       }
     });
     if (!ok) err = SdkError{"process_failed", "daemon " + slot->daemon.name + " crashed while processing"};
+    if (!out) {
+      ++errors;
+      if (ok) last_error = err->kind + ": " + err->message;
+    }
     if (out) {
       ++processed;
       outputs += out->size();
@@ -250,6 +311,9 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
             [=](move_out_atom) -> MoveOutMsg { return self->state.move_out(); },
             [=](move_back_atom) { self->state.moving = false; },
             [=](restore_atom, const StateMsg& m) -> OutputsMsg { return self->state.restore(m.state); },
+            [=](host_stats_atom) -> DaemonHostStats { return self->state.stats(); },
+            [=](save_state_atom) -> MoveOutMsg { return self->state.save_state(); },
+            [=](load_state_atom, const StateMsg& m) -> OutputsMsg { return self->state.load_state(m.state); },
             [=](start_atom) { self->state.start(); },
             [=](stop_atom) { self->state.stop(); },
             [=](restart_atom) {

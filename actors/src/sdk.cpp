@@ -8,13 +8,10 @@
 namespace meshos {
 
 using detail::DaemonSlot;
+using detail::loop_closed;
 using detail::Runtime;
 
 namespace {
-
-SdkError loop_closed(const char* what) {
-  return SdkError{"loop_closed", std::string("the MeshOS loop has shut down; ") + what};
-}
 
 std::shared_ptr<Runtime> make_runtime(std::unique_ptr<detail::OwnedSystem> owned, caf::actor_system* borrowed,
                                       MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher,
@@ -67,6 +64,10 @@ const MetadataView& MeshOsDaemonHandle::refresh_metadata() {
     slot_->metadata = metadata_from_snapshot(*snap, slot_->daemon.id, slot_->daemon.name);
   slot_->metadata.node_id = rt_->node_id();
   return slot_->metadata;
+}
+
+Result<DaemonHostStats> MeshOsDaemonHandle::stats(std::chrono::milliseconds timeout) const {
+  return rt_->host_stats(slot_->daemon.id, timeout);
 }
 
 Result<void> MeshOsDaemonHandle::publish_log(LogLevel level, std::string message) {
@@ -169,12 +170,24 @@ std::uint64_t MeshOsDaemonSdk::subscribe(std::function<void(const SnapshotPtr&)>
 }
 void MeshOsDaemonSdk::unsubscribe(std::uint64_t id) { rt_->unsubscribe(id); }
 Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event) { return rt_->publish(std::move(event)); }
+Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event, std::chrono::milliseconds timeout) {
+  return rt_->publish_within(std::move(event), timeout);
+}
 Result<void> MeshOsDaemonSdk::deliver(DaemonId daemon, CausalEvent event) {
   return rt_->deliver(daemon, std::move(event));
 }
 Result<std::vector<Bytes>> MeshOsDaemonSdk::process(DaemonId daemon, CausalEvent event,
                                                     std::chrono::milliseconds timeout) {
   return rt_->process(daemon, std::move(event), timeout);
+}
+Result<DaemonHostStats> MeshOsDaemonSdk::daemon_stats(DaemonId daemon, std::chrono::milliseconds timeout) {
+  return rt_->host_stats(daemon, timeout);
+}
+Result<std::optional<Bytes>> MeshOsDaemonSdk::snapshot_daemon(DaemonId daemon, std::chrono::milliseconds timeout) {
+  return rt_->save_state(daemon, timeout);
+}
+Result<void> MeshOsDaemonSdk::restore_daemon(DaemonId daemon, Bytes state, std::chrono::milliseconds timeout) {
+  return rt_->restore_state(daemon, std::move(state), timeout);
 }
 Result<RuntimeStats> MeshOsDaemonSdk::shutdown(std::chrono::milliseconds deadline) {
   return rt_->shutdown(deadline);

@@ -1,9 +1,12 @@
-// The runtime's shared pieces on their own: the daemon registry and the snapshot hub.
+// The runtime's shared pieces on their own: the daemon registry, the snapshot hub and the intake's gate.
 #include <doctest/doctest.h>
+
+#include <future>
 
 #include <caf/all.hpp>
 
 #include "detail/daemon_registry.hpp"
+#include "detail/gate.hpp"
 #include "detail/messages.hpp"
 #include "detail/snapshot_hub.hpp"
 
@@ -115,6 +118,39 @@ TEST_CASE("the snapshot hub keeps the latest snapshot and skips a subscriber tha
   hub.publish(first);
   CHECK(hub.subscriber_drops() == 1);  // nobody left to skip
   caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a sender waiting on a full WaitableGate takes the slot a release frees, and no drop is counted") {
+  WaitableGate gate(1);
+  REQUIRE(gate.try_acquire());
+  auto waiter = std::async(std::launch::async, [&] {
+    return gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), [] { return false; });
+  });
+  // Nothing frees the slot until the release below: the waiter is still waiting after a while.
+  CHECK(waiter.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  gate.release();
+  REQUIRE(waiter.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(waiter.get());
+  CHECK(gate.in_flight() == 1);
+  CHECK(gate.dropped() == 0);
+}
+
+TEST_CASE("a wait on a full WaitableGate ends at its deadline with one drop, or at once when it gives up") {
+  WaitableGate gate(1);
+  REQUIRE(gate.try_acquire());
+  CHECK_FALSE(gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), [] { return false; }));
+  CHECK(gate.dropped() == 1);
+
+  std::atomic<bool> give_up{false};
+  auto waiter = std::async(std::launch::async, [&] {
+    return gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), [&] { return give_up.load(); });
+  });
+  give_up = true;
+  gate.wake_all();
+  REQUIRE(waiter.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK_FALSE(waiter.get());
+  CHECK(gate.dropped() == 2);
+  CHECK(gate.in_flight() == 1);  // the slot is still the first holder's
 }
 
 }  // namespace meshos::detail

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <future>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -203,36 +204,110 @@ TEST_CASE("a flood of control events drops exactly the overflow and counts it") 
   CHECK(sdk.shutdown());
 }
 
-TEST_CASE("publish on a full event queue returns queue_full (on the application's own actor system)") {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 1);
-  caf::actor_system system{cfg};
-  auto mcfg = fast_config();
-  mcfg.event_queue_capacity = 8;
-  {
-    auto sdk = MeshOsDaemonSdk::start(system, mcfg, nullptr);
-    auto probe = std::make_shared<Probe>();
-    probe->gate = std::make_shared<Latch>();
-    auto h = sdk.register_daemon(make_daemon("blocker", probe), EntityKeypair::generate());
+namespace {
+
+// A node on the application's own one-thread actor system, whose only scheduler thread is held inside a
+// daemon's process(): the loop folds nothing until unblock(), so its event queue fills and stays full.
+class StalledLoop {
+ public:
+  explicit StalledLoop(std::size_t event_queue_capacity) : system_(one_thread(config_)) {
+    auto mcfg = fast_config();
+    mcfg.event_queue_capacity = event_queue_capacity;
+    sdk.emplace(MeshOsDaemonSdk::start(system_, mcfg, nullptr));
+    probe_->gate = std::make_shared<Latch>();
+    auto h = sdk->register_daemon(make_daemon("blocker", probe_), EntityKeypair::generate());
     REQUIRE(h);
-    REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
-    REQUIRE(probe->entered->wait(5s));  // the only scheduler thread is now busy: the loop cannot fold
-    int accepted = 0;
-    Result<void> last;
-    for (int i = 0; i < 20; ++i) {
-      last = sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "fill"}});
-      if (!last) break;
-      ++accepted;
-    }
-    CHECK(accepted == 8);
-    REQUIRE_FALSE(last);
-    CHECK(last.error().kind == "queue_full");
-    probe->gate->release();
-    SnapshotWatch watch(sdk);
-    CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.loop.events_rejected == 1 && s.logs.size() >= 8; }));
-    CHECK(sdk.publish(event::Tick{}));  // room again once the loop caught up
-    CHECK(sdk.shutdown());
+    blocker_.emplace(std::move(*h));
+    REQUIRE(sdk->deliver(blocker_->daemon_id(), CausalEvent{}));
+    REQUIRE(probe_->entered->wait(5s));
   }
+  StalledLoop(const StalledLoop&) = delete;
+  StalledLoop& operator=(const StalledLoop&) = delete;
+  ~StalledLoop() {
+    unblock();
+    blocker_.reset();
+    sdk.reset();  // before the actor system it runs on
+  }
+  void unblock() { probe_->gate->release(); }
+
+  std::optional<MeshOsDaemonSdk> sdk;
+
+ private:
+  static caf::actor_system_config& one_thread(caf::actor_system_config& cfg) {
+    cfg.set("scheduler.max-threads", 1);
+    return cfg;
+  }
+  caf::actor_system_config config_;
+  caf::actor_system system_;
+  std::shared_ptr<Probe> probe_ = std::make_shared<Probe>();
+  std::optional<MeshOsDaemonHandle> blocker_;
+};
+
+}  // namespace
+
+TEST_CASE("publish on a full event queue returns queue_full (on the application's own actor system)") {
+  StalledLoop loop(8);
+  auto& sdk = *loop.sdk;
+  int accepted = 0;
+  Result<void> last;
+  for (int i = 0; i < 20; ++i) {
+    last = sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "fill"}});
+    if (!last) break;
+    ++accepted;
+  }
+  CHECK(accepted == 8);
+  REQUIRE_FALSE(last);
+  CHECK(last.error().kind == "queue_full");
+  loop.unblock();
+  SnapshotWatch watch(sdk);
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.loop.events_rejected == 1 && s.logs.size() >= 8; }));
+  CHECK(sdk.publish(event::Tick{}));  // room again once the loop caught up
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("publish with a timeout waits for room in a full event queue, and fails with queue_full when none comes") {
+  StalledLoop loop(4);
+  auto& sdk = *loop.sdk;
+  const auto rejected_before = sdk.snapshot()->loop.events_rejected;
+  auto fill = [] { return event::Log{LogLine::info("fill")}; };
+  int accepted = 0;
+  while (sdk.publish(fill()) && accepted < 100) ++accepted;
+  REQUIRE(accepted == 4);
+
+  // The queue stays full for the whole timeout: refused, and counted like an immediate refusal.
+  auto timed_out = sdk.publish(fill(), 20ms);
+  REQUIRE_FALSE(timed_out);
+  CHECK(timed_out.error().kind == "queue_full");
+
+  // Room comes once the loop can fold again: the waiting publish goes through.
+  auto waiting = std::async(std::launch::async, [&] { return sdk.publish(event::Log{LogLine::warn("waited")}, 30s); });
+  CHECK(waiting.wait_for(50ms) == std::future_status::timeout);
+  loop.unblock();
+  REQUIRE(waiting.wait_for(20s) == std::future_status::ready);
+  CHECK(waiting.get());
+  SnapshotWatch watch(sdk);
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) {
+    // Two refusals: the one that ended the fill, and the wait that timed out.
+    return s.loop.events_rejected == rejected_before + 2 &&
+           std::any_of(s.logs.begin(), s.logs.end(), [](const LogRecord& r) { return r.message == "waited"; });
+  }));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a publish waiting for room ends with loop_closed when the node shuts down meanwhile") {
+  StalledLoop loop(2);
+  auto& sdk = *loop.sdk;
+  while (sdk.publish(event::Tick{})) {
+  }
+  auto waiting = std::async(std::launch::async, [&] { return sdk.publish(event::Tick{}, 60s); });
+  CHECK(waiting.wait_for(50ms) == std::future_status::timeout);
+  auto stopping = std::async(std::launch::async, [&] { return sdk.shutdown(2s); });
+  REQUIRE(waiting.wait_for(20s) == std::future_status::ready);
+  auto result = waiting.get();
+  REQUIRE_FALSE(result);
+  CHECK(result.error().kind == "loop_closed");
+  loop.unblock();
+  CHECK(stopping.get());
 }
 
 TEST_CASE("graceful shutdown: a prompt daemon returns Consumed long before its grace, a stuck one is Forced") {

@@ -341,3 +341,124 @@ TEST_CASE("daemon_main runs one daemon until Shutdown and exits cleanly") {
   CHECK(seen == std::vector<std::string>{"drain_start", "shutdown"});
   CHECK(probe->controls.load() >= 2);
 }
+
+namespace {
+
+// Stateful: its state is how many events it accepted. It refuses the payload "bad" with an error and any
+// state that is not one byte.
+class Tally : public MeshDaemon {
+ public:
+  std::string name() const override { return "tally"; }
+  Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
+    if (ev.payload == Bytes{'b', 'a', 'd'}) return SdkError{"bad_input", "tally refuses bad"};
+    if (ev.payload == Bytes{'b', 'o', 'o', 'm'}) throw std::runtime_error("tally blew up");
+    ++count_;
+    return std::vector<Bytes>{ev.payload, ev.payload};
+  }
+  bool is_stateful() const override { return true; }
+  std::optional<Bytes> snapshot() const override { return Bytes{count_}; }
+  Result<void> restore(const Bytes& state) override {
+    if (state.size() != 1) return SdkError{"bad_state", "tally's state is one byte"};
+    count_ = state[0];
+    return {};
+  }
+
+ private:
+  std::uint8_t count_ = 0;
+};
+
+CausalEvent payload(const std::string& text) {
+  CausalEvent ev;
+  ev.payload.assign(text.begin(), text.end());
+  return ev;
+}
+
+}  // namespace
+
+TEST_CASE("a daemon's host counts processed events, outputs, errors and the last error, in order with its work") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto h = sdk.register_daemon(std::make_unique<Tally>(), EntityKeypair::generate());
+  REQUIRE(h);
+  auto fresh = h->stats();
+  REQUIRE(fresh);
+  CHECK(fresh->processed == 0);
+  CHECK(fresh->running);
+  CHECK_FALSE(fresh->last_error);
+
+  // Fire and forget: the stats request queues behind these, so it sees all of them.
+  for (int i = 0; i < 3; ++i) REQUIRE(sdk.deliver(h->daemon_id(), payload("ok")));
+  REQUIRE(sdk.deliver(h->daemon_id(), payload("bad")));
+  auto counted = sdk.daemon_stats(h->daemon_id());
+  REQUIRE(counted);
+  CHECK(counted->processed == 3);
+  CHECK(counted->outputs == 6);
+  CHECK(counted->errors == 1);
+  CHECK(counted->crashes == 0);
+  REQUIRE(counted->last_error);
+  CHECK(counted->last_error->find("tally refuses bad") != std::string::npos);
+
+  auto crashed = sdk.process(h->daemon_id(), payload("boom"), 5s);
+  REQUIRE_FALSE(crashed);
+  CHECK(crashed.error().kind == "process_failed");
+  auto after_crash = h->stats();
+  REQUIRE(after_crash);
+  CHECK(after_crash->errors == 2);
+  CHECK(after_crash->crashes == 1);
+  REQUIRE(after_crash->last_error);
+  CHECK(after_crash->last_error->find("tally blew up") != std::string::npos);
+
+  auto unknown = sdk.daemon_stats(DaemonId{12345});
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().kind == "not_found");
+  CHECK(sdk.shutdown());
+  auto closed = h->stats();
+  REQUIRE_FALSE(closed);
+  CHECK(closed.error().kind == "loop_closed");
+}
+
+TEST_CASE("snapshot_daemon and restore_daemon reach a running daemon's state through the public API") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto h = sdk.register_daemon(std::make_unique<Tally>(), EntityKeypair::generate());
+  REQUIRE(h);
+  for (int i = 0; i < 5; ++i) REQUIRE(sdk.deliver(h->daemon_id(), payload("ok")));
+  auto state = sdk.snapshot_daemon(h->daemon_id());
+  REQUIRE(state);
+  REQUIRE(state->has_value());
+  CHECK(**state == Bytes{5});
+
+  REQUIRE(sdk.restore_daemon(h->daemon_id(), Bytes{42}));
+  REQUIRE(sdk.deliver(h->daemon_id(), payload("ok")));
+  auto restored = sdk.snapshot_daemon(h->daemon_id());
+  REQUIRE(restored);
+  CHECK(restored->value_or(Bytes{}) == Bytes{43});
+
+  // A state the daemon refuses: restore_failed with its reason, and it goes on as it was (not a crash).
+  auto refused = sdk.restore_daemon(h->daemon_id(), Bytes{1, 2, 3});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == "restore_failed");
+  CHECK(refused.error().message.find("one byte") != std::string::npos);
+  auto stats = h->stats();
+  REQUIRE(stats);
+  CHECK(stats->running);
+  CHECK(stats->crashes == 0);
+  auto unchanged = sdk.snapshot_daemon(h->daemon_id());
+  REQUIRE(unchanged);
+  CHECK(unchanged->value_or(Bytes{}) == Bytes{43});
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a stateless daemon has no state to take or restore") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto h = sdk.register_daemon(make_daemon("plain", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  auto state = sdk.snapshot_daemon(h->daemon_id());
+  REQUIRE(state);
+  CHECK_FALSE(state->has_value());
+  auto restored = sdk.restore_daemon(h->daemon_id(), Bytes{1});
+  REQUIRE_FALSE(restored);
+  CHECK(restored.error().kind == "restore_failed");
+  auto missing = sdk.snapshot_daemon(DaemonId{777});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().kind == "not_found");
+  CHECK(sdk.shutdown());
+}

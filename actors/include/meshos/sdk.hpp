@@ -55,6 +55,17 @@ enum class ShutdownOutcome {
 
 using SnapshotPtr = std::shared_ptr<const MeshOsSnapshot>;
 
+// What a daemon's host counted since the daemon was registered.
+struct DaemonHostStats {
+  std::uint64_t processed = 0;  // causal events the daemon processed without error
+  std::uint64_t outputs = 0;    // outputs those produced
+  std::uint64_t errors = 0;     // process calls that returned an error or threw
+  std::uint64_t rejected = 0;   // causal events that arrived while the daemon was stopped (not_running)
+  std::uint64_t crashes = 0;    // daemon code that threw (process, on_control, health, snapshot, ...)
+  std::optional<std::string> last_error;  // the newest error or crash, as text
+  bool running = false;
+};
+
 // Builds a fresh daemon of one kind. The node calls it when desired state wants a daemon of that name which
 // nobody registered (event::DaemonIntentUpdate with intent Run), and when a daemon of that name moves here
 // from a draining peer (its state is then restored into the fresh daemon). Called on the node's dispatcher
@@ -88,6 +99,8 @@ class MeshOsDaemonHandle {
 
   // Control events dropped for this daemon because it had control_capacity outstanding.
   std::uint64_t dropped_control_events() const;
+  // What the daemon's host counted (MeshOsDaemonSdk::daemon_stats).
+  Result<DaemonHostStats> stats(std::chrono::milliseconds timeout = std::chrono::seconds(1)) const;
 
   // Sends Shutdown{grace}; returns once the daemon's actor consumed it, or at the deadline (forcing the
   // daemon out). Unregisters either way. already_shutdown if called twice.
@@ -161,11 +174,24 @@ class MeshOsDaemonSdk {
   void unsubscribe(std::uint64_t id);
   // Never blocks. queue_full / loop_closed.
   Result<void> publish(MeshOsEvent event);
+  // Waits up to `timeout` for room in the event queue instead of failing at once: queue_full when the queue
+  // stayed full that long (counted as rejected, like publish's), loop_closed when the loop closes meanwhile.
+  Result<void> publish(MeshOsEvent event, std::chrono::milliseconds timeout);
 
   // Causal events to a registered daemon. deliver: fire and forget, bounded per daemon (queue_full).
   // process: waits for the outputs (not_found, process_failed, timeout, loop_closed).
   Result<void> deliver(DaemonId daemon, CausalEvent event);
   Result<std::vector<Bytes>> process(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
+
+  // The daemon's host, asked in order with the work already sent to it: its counters; its state now (what
+  // snapshot() returns; none for a stateless daemon; a stopped daemon answers with the state it will restart
+  // from); and restoring a state into it (the daemon's restore(); a refusal is restore_failed and leaves the
+  // daemon running as it was, a throw is a crash). Errors: not_found, timeout, loop_closed, not_running (it
+  // left before answering), snapshot_failed, restore_failed.
+  Result<DaemonHostStats> daemon_stats(DaemonId daemon, std::chrono::milliseconds timeout = std::chrono::seconds(1));
+  Result<std::optional<Bytes>> snapshot_daemon(DaemonId daemon,
+                                               std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  Result<void> restore_daemon(DaemonId daemon, Bytes state, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // Bounded and clean: every daemon is stopped, every actor quits. Daemon code still stuck after `deadline`
   // is abandoned (RuntimeStats::forced) rather than waited for. already_shutdown on a second call.

@@ -3,8 +3,11 @@
 // drops (counting) when none is free; the receiver releases the slot when it handles the message. A CAF
 // sender cannot see the receiver's mailbox, so this is how a mailbox is kept bounded in one process.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace meshos::detail {
 
@@ -13,15 +16,20 @@ class Gate {
   explicit Gate(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
   bool try_acquire() {
-    auto cur = in_flight_.load(std::memory_order_relaxed);
-    while (cur < capacity_) {
-      if (in_flight_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_relaxed))
-        return true;
-    }
+    if (try_acquire_uncounted()) return true;
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  void release(std::size_t n = 1) { in_flight_.fetch_sub(n, std::memory_order_acq_rel); }
+  // For a sender that will wait and try again: a full gate is not a drop yet.
+  bool try_acquire_uncounted() {
+    auto cur = in_flight_.load(std::memory_order_seq_cst);
+    while (cur < capacity_) {
+      if (in_flight_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst, std::memory_order_seq_cst))
+        return true;
+    }
+    return false;
+  }
+  void release(std::size_t n = 1) { in_flight_.fetch_sub(n, std::memory_order_seq_cst); }
 
   std::size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
   std::size_t capacity() const { return capacity_; }
@@ -32,6 +40,50 @@ class Gate {
   std::size_t capacity_;
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::uint64_t> dropped_{0};
+};
+
+// A Gate a sender may wait on for room, up to a deadline. Releases cost one extra atomic load unless someone
+// waits, so the receiver's hot path stays as cheap as the plain Gate's.
+class WaitableGate {
+ public:
+  explicit WaitableGate(std::size_t capacity) : gate_(capacity) {}
+
+  bool try_acquire() { return gate_.try_acquire(); }
+  // Waits for a free slot until `deadline`, or until `give_up()` holds (checked on every wake-up; wake_all()
+  // makes waiters look at it now). A wait that ends without a slot counts as one drop.
+  template <class GiveUp>
+  bool acquire_until(std::chrono::steady_clock::time_point deadline, GiveUp give_up) {
+    if (gate_.try_acquire_uncounted()) return true;
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    bool acquired = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      room_.wait_until(lock, deadline, [&] { return give_up() || (acquired = gate_.try_acquire_uncounted()); });
+    }
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    if (!acquired) gate_.count_drop();
+    return acquired;
+  }
+  void release(std::size_t n = 1) {
+    gate_.release(n);
+    // seq_cst on both sides: a waiter registers before its last look at the gate, so either it sees the
+    // slot this release freed, or this load sees the waiter and wakes it.
+    if (waiters_.load(std::memory_order_seq_cst) > 0) wake_all();
+  }
+  void wake_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    room_.notify_all();
+  }
+
+  std::size_t in_flight() const { return gate_.in_flight(); }
+  std::size_t capacity() const { return gate_.capacity(); }
+  std::uint64_t dropped() const { return gate_.dropped(); }
+
+ private:
+  Gate gate_;
+  std::atomic<std::size_t> waiters_{0};
+  std::mutex mu_;
+  std::condition_variable room_;
 };
 
 }  // namespace meshos::detail

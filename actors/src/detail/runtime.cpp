@@ -78,11 +78,31 @@ Result<void> Runtime::start() {
   return {};
 }
 
+SdkError loop_closed(const std::string& what) {
+  return SdkError{"loop_closed", "the MeshOS loop has shut down; " + what};
+}
+
 Result<void> Runtime::publish(MeshOsEvent ev) {
-  if (closed()) return SdkError{"loop_closed", "the MeshOS loop has shut down; event dropped"};
+  if (closed()) return loop_closed("event dropped");
   if (!intake_.try_acquire())
     return SdkError{"queue_full", "the MeshOS event queue is at capacity (" +
                                       std::to_string(intake_.capacity()) + "); event dropped"};
+  caf::anon_send(loop_, event_atom::value, EventMsg{std::move(ev)});
+  return {};
+}
+
+Result<void> Runtime::publish_within(MeshOsEvent ev, std::chrono::milliseconds timeout) {
+  if (closed()) return loop_closed("event dropped");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!intake_.acquire_until(deadline, [this] { return closed(); })) {
+    if (closed()) return loop_closed("event dropped");
+    return SdkError{"queue_full", "the MeshOS event queue stayed at capacity (" + std::to_string(intake_.capacity()) +
+                                      ") for " + std::to_string(timeout.count()) + " ms; event dropped"};
+  }
+  if (closed()) {
+    intake_.release();
+    return loop_closed("event dropped");
+  }
   caf::anon_send(loop_, event_atom::value, EventMsg{std::move(ev)});
   return {};
 }
@@ -279,6 +299,51 @@ Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::ch
   return std::move(*out);
 }
 
+namespace {
+
+// Asks daemon `id`'s actor (after the work already in its mailbox) and maps its answer with `on_reply`.
+template <class Reply, class OnReply, class... Ts>
+auto ask_daemon(Runtime& rt, DaemonId id, std::chrono::milliseconds timeout, OnReply on_reply, Ts&&... xs)
+    -> decltype(on_reply(std::declval<Reply&>())) {
+  if (rt.closed()) return loop_closed("the daemon was not asked");
+  auto slot = rt.find(id);
+  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  caf::scoped_actor self{rt.system()};
+  std::optional<decltype(on_reply(std::declval<Reply&>()))> out;
+  self->request(slot->actor, timeout, std::forward<Ts>(xs)...)
+      .receive([&](Reply& reply) { out.emplace(on_reply(reply)); },
+               [&](caf::error& err) { out.emplace(process_failure(rt.system(), err, slot->daemon.name)); });
+  return std::move(*out);
+}
+
+}  // namespace
+
+Result<DaemonHostStats> Runtime::host_stats(DaemonId id, std::chrono::milliseconds timeout) {
+  return ask_daemon<DaemonHostStats>(
+      *this, id, timeout, [](DaemonHostStats& s) -> Result<DaemonHostStats> { return std::move(s); },
+      host_stats_atom::value);
+}
+
+Result<std::optional<Bytes>> Runtime::save_state(DaemonId id, std::chrono::milliseconds timeout) {
+  return ask_daemon<MoveOutMsg>(
+      *this, id, timeout,
+      [](MoveOutMsg& m) -> Result<std::optional<Bytes>> {
+        if (m.error) return std::move(*m.error);
+        return std::move(m.state);
+      },
+      save_state_atom::value);
+}
+
+Result<void> Runtime::restore_state(DaemonId id, Bytes state, std::chrono::milliseconds timeout) {
+  return ask_daemon<OutputsMsg>(
+      *this, id, timeout,
+      [](OutputsMsg& m) -> Result<void> {
+        if (m.error) return std::move(*m.error);
+        return {};
+      },
+      load_state_atom::value, StateMsg{std::move(state)});
+}
+
 Result<std::vector<Bytes>> outputs_of(OutputsMsg m) {
   if (m.error) return std::move(*m.error);
   return std::move(m.outputs);
@@ -295,7 +360,7 @@ SdkError process_failure(caf::actor_system& sys, const caf::error& err, const st
 
 Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_.exchange(true)) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
-  closed_.store(true, std::memory_order_release);
+  close();
   RuntimeStats stats;
   // The loop's last snapshot carries the final counters.
   if (auto snap = snapshot()) {

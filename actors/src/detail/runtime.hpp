@@ -89,6 +89,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::uint64_t epoch() const { return epoch_; }
 
   Result<void> publish(MeshOsEvent ev);  // gated
+  // Waits up to `timeout` for room in the intake (queue_full after it, loop_closed when the loop closes).
+  Result<void> publish_within(MeshOsEvent ev, std::chrono::milliseconds timeout);
   void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
   // The loop took a published event out of its mailbox.
   void event_folded() { intake_.release(); }
@@ -97,7 +99,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   // The loop folded a Shutdown event: nothing is published, delivered or registered any more (loop_closed);
   // shutdown() still stops the actors.
-  void close() { closed_.store(true, std::memory_order_release); }
+  void close() {
+    closed_.store(true, std::memory_order_release);
+    intake_.wake_all();
+  }
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
                                                       const EntityKeypair& keypair, std::size_t control_capacity);
@@ -151,6 +156,11 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // The daemon's slot with one unit of its data gate taken (loop_closed, not_found, queue_full).
   Result<std::shared_ptr<DaemonSlot>> take_data_slot(DaemonId id);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
+  // The daemon's host, asked in order with its work (loop_closed, not_found, timeout, not_running when it
+  // leaves before it answers, snapshot_failed / restore_failed from the daemon).
+  Result<DaemonHostStats> host_stats(DaemonId id, std::chrono::milliseconds timeout);
+  Result<std::optional<Bytes>> save_state(DaemonId id, std::chrono::milliseconds timeout);
+  Result<void> restore_state(DaemonId id, Bytes state, std::chrono::milliseconds timeout);
 
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline);
   // Counted so shutdown() can wait for it (with a deadline).
@@ -178,7 +188,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   DaemonRegistry registry_;
   SnapshotHub snapshots_;
-  Gate intake_;   // events published, not yet folded
+  WaitableGate intake_;  // events published, not yet folded
   Gate actions_;  // actions accepted by the executor, not yet finished
   std::atomic<std::uint64_t> refused_while_moving_{0};
   caf::actor loop_;
@@ -214,6 +224,9 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
 // The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.
 std::shared_ptr<ActionDispatcher> make_node_dispatcher(std::weak_ptr<Runtime> rt,
                                                        std::shared_ptr<ActionDispatcher> user);
+
+// "the MeshOS loop has shut down; <what>"
+SdkError loop_closed(const std::string& what);
 
 // A daemon's answer to a process request, and the error for a request that got none.
 Result<std::vector<Bytes>> outputs_of(OutputsMsg m);
