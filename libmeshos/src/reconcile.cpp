@@ -26,7 +26,8 @@ void reconcile_daemons(const ActualState& actual, const DesiredState& desired, T
                        const MeshOsConfig& config, std::vector<MeshOsAction>& out) {
   const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance);
   for (const auto& [id, ref] : desired.hosted) {
-    if (actual.daemons.count(id) == 0 && effective_intent(actual, desired, id) == DaemonIntent::Run)
+    if (actual.daemons.count(id) == 0 && effective_intent(actual, desired, id) == DaemonIntent::Run &&
+        !start_hold(actual, nullptr, now))
       out.emplace_back(action::StartDaemon{ref});
   }
   for (const auto& [id, d] : actual.daemons) {
@@ -44,11 +45,11 @@ void reconcile_daemons(const ActualState& actual, const DesiredState& desired, T
       continue;
     }
     if (intent == DaemonIntent::Run && d.lifecycle == DaemonLifecycleState::Stopped) {
-      auto gate = restart_gate(d.restart, now);
-      if (!gate) {
+      auto hold = start_hold(actual, &d, now);
+      if (!hold) {
         out.emplace_back(action::StartDaemon{d.ref});
-      } else if (d.restart.backoff_announced_until != gate) {
-        out.emplace_back(action::ApplyBackoff{d.ref, *gate});
+      } else if (hold->until && d.restart.backoff_announced_until != hold->until) {
+        out.emplace_back(action::ApplyBackoff{d.ref, *hold->until});
       }
     } else if (intent == DaemonIntent::Stop &&
                (d.lifecycle == DaemonLifecycleState::Running || d.lifecycle == DaemonLifecycleState::Starting)) {
@@ -182,6 +183,29 @@ std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now) {
   if (r.crash_looping_until && (!gate || *r.crash_looping_until > *gate)) gate = r.crash_looping_until;
   if (gate && *gate > now) return gate;
   return std::nullopt;
+}
+
+std::optional<StartHold> start_hold(const ActualState& actual, const DaemonState* daemon, TimePoint now) {
+  if (daemon) {
+    if (auto gate = restart_gate(daemon->restart, now)) {
+      const bool looping = daemon->restart.crash_looping_until && *daemon->restart.crash_looping_until == *gate;
+      return StartHold{looping ? StartHold::Reason::CrashLoop : StartHold::Reason::Backoff, gate};
+    }
+  }
+  if (actual.backpressure) return StartHold{StartHold::Reason::Backpressure, std::nullopt};
+  return std::nullopt;
+}
+
+const char* to_string(StartHold::Reason reason) {
+  switch (reason) {
+    case StartHold::Reason::Backoff:
+      return "backoff";
+    case StartHold::Reason::CrashLoop:
+      return "crash_loop";
+    case StartHold::Reason::Backpressure:
+      return "backpressure";
+  }
+  return "backoff";
 }
 
 Millis restart_backoff(std::uint32_t consecutive_crashes, const MeshOsConfig& config) {

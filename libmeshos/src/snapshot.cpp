@@ -29,7 +29,7 @@ json as_json(const T& v) {
 template <class T>
 json optional_json(const std::optional<T>& v) {
   if (!v) return json(nullptr);
-  if constexpr (std::is_arithmetic_v<T>) {
+  if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
     return json(*v);
   } else {
     return as_json(*v);
@@ -133,6 +133,8 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
   if (has("running_for_ms")) d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
   if (has("since_exit_ms")) d.since_exit_ms = r.optional_u64(j, path, "since_exit_ms");
   if (has("node")) d.node = r.id(j, path, "node");
+  if (const json* held = r.optional(j, path, "start_held"); held && !held->is_null())
+    d.start_held = r.string(j, path, "start_held");
   if (const json* c = r.optional(j, path, "capabilities")) {
     d.capabilities = r.adopt(capability_set_from_json(*c), path + ".capabilities");
   }
@@ -297,7 +299,8 @@ void to_json(json& j, const DaemonSnapshot& d) {
            {"running_for_ms", optional_json(d.running_for_ms)},
            {"since_exit_ms", optional_json(d.since_exit_ms)},
            {"node", to_hex(d.node)},
-           {"capabilities", d.capabilities}};
+           {"capabilities", d.capabilities},
+           {"start_held", optional_json(d.start_held)}};
 }
 
 void to_json(json& j, const PeerSnapshot& p) {

@@ -863,6 +863,9 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
     ds.age_ms = saturating_ms_since(d.registered_at, now);
     if (d.last_exit) ds.since_exit_ms = saturating_ms_since(*d.last_exit, now);
     ds.node = actual_.this_node;
+    if (d.lifecycle == DaemonLifecycleState::Stopped && effective_intent(actual_, desired_, id) == DaemonIntent::Run) {
+      if (auto hold = start_hold(actual_, &d, now)) ds.start_held = to_string(hold->reason);
+    }
     if (d.lifecycle == DaemonLifecycleState::Running && d.running_since) {
       ds.running_for_ms = saturating_ms_since(*d.running_since, now);
     }

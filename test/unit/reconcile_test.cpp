@@ -2,6 +2,7 @@
 // (fold events, reconcile, record what was emitted) on a hand-advanced clock.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -944,4 +945,57 @@ TEST_CASE("an operator's start for a name the node has no daemon of places one t
   auto unknown = n.fold(event::Admin{admin::SetDaemonIntent{kThisNode, "nothing", false}});
   REQUIRE(unknown.rejected.has_value());
   CHECK(unknown.rejected->kind == "unknown_daemon");
+}
+
+TEST_CASE("admit gate: the node's backpressure holds every start back, from factories too, until it is released") {
+  Node n;
+  register_stopped(n, kEcho);
+  ExecutorStats pressed;
+  pressed.backpressure_active = true;
+  n.state.set_executor_stats(pressed);
+  n.fold(event::DaemonIntentUpdate{kCounter, DaemonIntent::Run});
+  CHECK(n.tick().empty());
+  const auto held = start_hold(n.state.actual(), &n.daemon(kEcho), n.now);
+  REQUIRE(held);
+  CHECK(held->reason == StartHold::Reason::Backpressure);
+  CHECK_FALSE(held->until.has_value());
+  CHECK(n.state.snapshot(n.now, n.wall_ms, 1, 1).daemons.at(kEcho.id).start_held == std::optional<std::string>("backpressure"));
+
+  n.state.set_executor_stats(ExecutorStats{});  // released
+  CHECK_FALSE(start_hold(n.state.actual(), &n.daemon(kEcho), n.now).has_value());
+  auto actions = n.tick();
+  REQUIRE(actions.size() == 2);
+  CHECK(std::all_of(actions.begin(), actions.end(),
+                    [](const MeshOsAction& a) { return std::holds_alternative<action::StartDaemon>(a); }));
+  CHECK_FALSE(n.state.snapshot(n.now, n.wall_ms, 1, 1).daemons.at(kEcho.id).start_held.has_value());
+}
+
+TEST_CASE("admit gate: a backoff and a crash-loop hold say which, and until when, backpressure or not") {
+  Node n;
+  n.lifecycle(kEcho, lifecycle::Registered{});
+  n.lifecycle(kEcho, lifecycle::Crashed{"first"});
+  ExecutorStats pressed;
+  pressed.backpressure_active = true;
+  n.state.set_executor_stats(pressed);
+  auto held = start_hold(n.state.actual(), &n.daemon(kEcho), n.now);
+  REQUIRE(held);
+  CHECK(held->reason == StartHold::Reason::Backoff);
+  CHECK(held->until == n.now + 500ms);
+  // The backoff is still announced under backpressure; once it passed, backpressure alone holds the start.
+  CHECK(only<action::ApplyBackoff>(n.tick()).until == n.now + 500ms);
+  n.advance(500ms);
+  CHECK(n.tick().empty());
+  CHECK(n.state.snapshot(n.now, n.wall_ms, 1, 1).daemons.at(kEcho.id).start_held == std::optional<std::string>("backpressure"));
+  n.state.set_executor_stats(ExecutorStats{});
+  CHECK(only<action::StartDaemon>(n.tick()).daemon == kEcho);
+  n.lifecycle(kEcho, lifecycle::Started{});
+
+  for (int i = 0; i < 3; ++i) crash_and_restart(n, kEcho);
+  n.lifecycle(kEcho, lifecycle::Crashed{"fifth"});
+  held = start_hold(n.state.actual(), &n.daemon(kEcho), n.now);
+  REQUIRE(held);
+  CHECK(held->reason == StartHold::Reason::CrashLoop);
+  CHECK(held->until == n.now + 5min);
+  CHECK(n.state.snapshot(n.now, n.wall_ms, 1, 1).daemons.at(kEcho.id).start_held == std::optional<std::string>("crash_loop"));
+  CHECK(std::string(to_string(StartHold::Reason::CrashLoop)) == "crash_loop");
 }

@@ -122,12 +122,14 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK(sink.restart == RestartPhase::Ready);  // its 500 ms backoff is over
   CHECK(sink.consecutive_crashes == 1);
   CHECK(sink.last_crash_reason == "oom");
+  CHECK_FALSE(sink.start_held.has_value());  // its intent is Stop: nothing holds back a start it does not want
 
   const DaemonSnapshot& looper = s.daemons.at(kLoop.id);
   CHECK(looper.restart == RestartPhase::CrashLooping);
   CHECK(looper.restart_in_ms == 300'000u - 1500u);
   CHECK(looper.total_crashes == 5);
   CHECK(looper.starts == 1);
+  CHECK(looper.start_held == std::optional<std::string>("crash_loop"));
 
   REQUIRE(s.peers.size() == 2);
   const PeerSnapshot& peer = s.peers.at(kPeer);

@@ -26,6 +26,19 @@ inline constexpr const char kStopUnmovable[] = "drain, cannot move: ";
 // The restart gate: when may a stopped daemon start again? nullopt = now.
 std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now);
 
+// The per-daemon admit gate: why a stopped daemon may not be (re)started now. Its restart backoff or crash-loop
+// hold keeps it stopped until `until`; the node's backpressure (its executor's action queue asserted
+// backpressure) keeps every start back, daemons from factories included, until it is released. `daemon` is
+// null for a daemon the node should host and has not built yet. nullopt: admitted.
+struct StartHold {
+  enum class Reason { Backoff, CrashLoop, Backpressure };
+  Reason reason = Reason::Backoff;
+  std::optional<TimePoint> until;  // none for backpressure: it lasts until released
+};
+std::optional<StartHold> start_hold(const ActualState& actual, const DaemonState* daemon, TimePoint now);
+// "backoff", "crash_loop", "backpressure"
+const char* to_string(StartHold::Reason reason);
+
 // The backoff after the n-th consecutive crash (n >= 1): initial * factor^(n-1), capped at max.
 Millis restart_backoff(std::uint32_t consecutive_crashes, const MeshOsConfig& config);
 

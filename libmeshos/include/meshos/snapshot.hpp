@@ -44,6 +44,8 @@ struct DaemonSnapshot {
   std::optional<std::uint64_t> since_exit_ms;    // since it last stopped or crashed (none: never has)
   NodeId node = 0;                               // placement: the node hosting it (the snapshot's own)
   CapabilitySet capabilities;
+  // A stopped daemon whose start the admit gate holds back: "backoff", "crash_loop" or "backpressure".
+  std::optional<std::string> start_held;
 };
 
 struct PeerSnapshot {

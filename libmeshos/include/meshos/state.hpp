@@ -97,6 +97,9 @@ struct ActualState {
   bool cordoned = false;
   CapabilitySet node_capabilities;
   std::map<std::uint64_t, MigrationState> migrations;
+  // The executor asserted backpressure (its action queue is deep) and has not released it: no daemon is
+  // (re)started meanwhile (reconcile's start_hold).
+  bool backpressure = false;
 
   bool frozen(TimePoint now) const { return frozen_until && *frozen_until > now; }
 };
@@ -169,7 +172,10 @@ class MeshOsState {
   // numbering goes on after them.
   void restore_logs(std::vector<LogRecord> records);
 
-  void set_executor_stats(const ExecutorStats& s) { executor_stats_ = s; }
+  void set_executor_stats(const ExecutorStats& s) {
+    executor_stats_ = s;
+    actual_.backpressure = s.backpressure_active;
+  }
   LoopStats& loop_stats() noexcept { return loop_stats_; }
   const LoopStats& loop_stats() const noexcept { return loop_stats_; }
   const BoundedRing<LogRecord>& logs() const noexcept { return logs_; }
