@@ -75,9 +75,12 @@ void work_crosses_nodes(TestPki* pki) {
   REQUIRE(recorder);
   const DaemonId id = key.origin_hash();
 
-  // c learns of the daemon with a's next heartbeat.
+  // b and c learn of the daemon with a's next heartbeat (meshos-ctl reaches it through b below).
+  auto knows_it = [&](const MeshOsSnapshot& s) { return locate_daemon(s, DaemonAddress::by_id(id)).has_value(); };
   SnapshotWatch wc(c.sdk());
-  REQUIRE(wc.seen([&](const MeshOsSnapshot& s) { return locate_daemon(s, DaemonAddress::by_id(id)).has_value(); }));
+  REQUIRE(wc.seen(knows_it));
+  SnapshotWatch wb(cluster[1].sdk());
+  REQUIRE(wb.seen(knows_it));
 
   // deliver by name from c: in order, each once.
   for (int i = 0; i < 50; ++i) REQUIRE(c.deliver(DaemonAddress::by_name("recorder"), event_with("e" + std::to_string(i))));
