@@ -69,8 +69,8 @@ configure_and_build "$MESHOS_ASAN_BUILD_DIR" all \
 # CAF 0.17 leaks by design where actors talk to remote nodes, which the actor suite's nodes do too
 # (test/sanitizers/lsan-caf.supp says which and why; only CAF's own frames are suppressed).
 export LSAN_OPTIONS="$LSAN_OPTIONS:suppressions=$MESHOS_ROOT/test/sanitizers/lsan-caf.supp"
-log "running unit and actor tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
-run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/unit-actor" "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor)$'
+log "running unit, actor and ctl tests under ASan+UBSan (build: $MESHOS_ASAN_BUILD_DIR)"
+run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/unit-actor" "$MESHOS_ASAN_BUILD_DIR" -L '^(unit|actor|ctl)$'
 # One at a time: each runs a cluster of nodes in one process, several times slower under ASan (beside another
 # such suite, the heartbeats of both miss their deadlines and the end-to-end suites' observations time out).
 log "running the network suites under ASan+UBSan, one test at a time"
@@ -83,7 +83,7 @@ log "running the end-to-end and C SDK suites under ASan+UBSan"
 run_sanitized_ctest "$MESHOS_ASAN_BUILD_DIR/sanitizer-reports/e2e" \
   "$MESHOS_ASAN_BUILD_DIR" -R '^(integration|capi)/' -E '^integration/(net|hostile_traffic|mesh_[a-z_]+)/'
 
-# ThreadSanitizer over the suites where threads meet in one process: the actor suite (runtime, C SDK, ctl)
+# ThreadSanitizer over the suites where threads meet in one process: the actor suite (runtime, C SDK)
 # and the network suites (clusters of nodes, the guard under hostile traffic). The programs' end-to-end
 # suites are left out to keep CI in 30 minutes: under TSan each takes 20-45 s and the 38 of them would add
 # some 15 minutes; their processes run under ASan+UBSan above, and their threads are the same runtime the
