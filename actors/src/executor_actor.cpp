@@ -18,11 +18,16 @@ struct Waiting {
 struct ExecutorState {
   RuntimePtr rt;
   caf::actor worker;  // detached: runs the dispatcher
+  ActionAdmission admission;
   std::unique_ptr<BackpressureGauge> gauge;
   ExecutorStats stats;
   std::map<ActionId, Waiting> waiting;  // retries and deferrals due later
 
   void attempt(caf::event_based_actor* self, PendingAction p, std::uint32_t attempts) {
+    if (auto why = refusal(p)) {
+      settle(self, p, DispatchOutcome::gated(std::move(*why)), attempts);
+      return;
+    }
     if (attempts == 1) {
       if (auto* stop = std::get_if<action::StopDaemon>(&p.action)) {
         // The daemon hears Shutdown before any dispatcher sees the action.
@@ -31,6 +36,17 @@ struct ExecutorState {
     }
     self->request(worker, caf::infinite, dispatch_atom::value, ActionMsg{p})
         .then([this, self, p, attempts](const OutcomeMsg& m) { settle(self, p, m.outcome, attempts); });
+  }
+
+  std::optional<std::string> refusal(const PendingAction& p) const {
+    if (!admission) return std::nullopt;
+    try {
+      return admission(p);
+    } catch (const std::exception& e) {
+      return std::string("admission threw: ") + e.what();
+    } catch (...) {
+      return std::string("admission threw a non-standard exception");
+    }
   }
 
   void settle(caf::event_based_actor* self, PendingAction p, const DispatchOutcome& out, std::uint32_t attempts) {
@@ -125,12 +141,13 @@ caf::actor spawn_dispatch_worker(caf::actor_system& sys, std::shared_ptr<ActionD
   }, std::move(user_dispatcher));
 }
 
-caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher) {
+caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission) {
   using self_t = caf::stateful_actor<ExecutorState>;
   return rt->system().spawn(
-      [](self_t* self, RuntimePtr runtime, std::shared_ptr<ActionDispatcher> d) -> caf::behavior {
+      [](self_t* self, RuntimePtr runtime, std::shared_ptr<ActionDispatcher> d, ActionAdmission admit) -> caf::behavior {
         auto& st = self->state;
         st.rt = std::move(runtime);
+        st.admission = std::move(admit);
         st.worker = spawn_dispatch_worker(self->system(), std::move(d));
         st.rt->track(st.worker);
         st.gauge = std::make_unique<BackpressureGauge>(st.rt->config().backpressure_assert_depth,
@@ -154,7 +171,7 @@ caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispa
             },
         };
       },
-      std::move(rt), std::move(dispatcher));
+      std::move(rt), std::move(dispatcher), std::move(admission));
 }
 
 }  // namespace meshos::detail

@@ -109,7 +109,9 @@ struct LoopState {
     auto now = Clock::now();
     auto peer = peer_of(ev);
     auto health_before = peer ? peer_health(*peer) : std::nullopt;
-    auto effects = state->fold(ev, now, wall_clock_ms());
+    const auto wall_ms = wall_clock_ms();
+    auto effects = state->fold(ev, now, wall_ms);
+    if (const auto* lc = std::get_if<event::DaemonLifecycle>(&ev)) rt->notify_lifecycle(*lc, wall_ms);
     // A peer that appeared, left, became unreachable or came back is news that should not wait for the next
     // tick (RTT samples of a known peer are not).
     if (peer && peer_health(*peer) != health_before) publish_snapshot(now);

@@ -1,6 +1,8 @@
 #include "meshos/sdk.hpp"
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
@@ -64,6 +66,11 @@ const MetadataView& MeshOsDaemonHandle::refresh_metadata() {
     slot_->metadata = metadata_from_snapshot(*snap, slot_->daemon.id, slot_->daemon.name);
   slot_->metadata.node_id = rt_->node_id();
   return slot_->metadata;
+}
+
+std::uint64_t MeshOsDaemonHandle::control_inbox_evicted() const {
+  std::lock_guard<std::mutex> lock(slot_->mu);
+  return slot_->inbox_dropped;
 }
 
 Result<DaemonHostStats> MeshOsDaemonHandle::stats(std::chrono::milliseconds timeout) const {
@@ -195,6 +202,55 @@ Result<RuntimeStats> MeshOsDaemonSdk::shutdown(std::chrono::milliseconds deadlin
 NodeId MeshOsDaemonSdk::node_id() const { return rt_->node_id(); }
 void MeshOsDaemonSdk::stop_saving_state() { rt_->stop_saving_state(); }
 const MeshOsConfig& MeshOsDaemonSdk::config() const { return rt_->config(); }
+
+Result<DrainOutcome> MeshOsDaemonSdk::drain(std::chrono::milliseconds deadline) {
+  if (rt_->closed()) return loop_closed("no drain");
+  struct Verdict {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<DrainOutcome> outcome;
+    MaintenanceKind last = MaintenanceKind::Active;
+  };
+  auto verdict = std::make_shared<Verdict>();
+  auto settle = [verdict](const MeshOsSnapshot& s) {
+    const MaintenanceKind kind = kind_of(s.local_maintenance);
+    std::lock_guard<std::mutex> lock(verdict->mu);
+    verdict->last = kind;
+    if (verdict->outcome || (kind != MaintenanceKind::Maintenance && kind != MaintenanceKind::DrainFailed)) return;
+    DrainOutcome out;
+    out.state = kind;
+    if (const auto* failed = std::get_if<view::DrainFailed>(&s.local_maintenance)) out.reason = failed->reason;
+    verdict->outcome = std::move(out);
+    verdict->cv.notify_all();
+  };
+  const auto started = std::chrono::steady_clock::now();
+  const auto id = subscribe([settle](const SnapshotPtr& s) {
+    if (s) settle(*s);
+  });
+  auto published = publish(event::Admin{admin::EnterMaintenance{node_id(), static_cast<std::uint64_t>(deadline.count())}});
+  std::optional<DrainOutcome> outcome;
+  MaintenanceKind last = MaintenanceKind::Active;
+  if (published) {
+    if (auto now = snapshot()) settle(*now);  // already in maintenance: no new snapshot may come
+    // The loop declares DrainFailed at the deadline; the extra ticks cover that verdict's way here.
+    const auto bound = started + deadline + 4 * config().tick_interval;
+    std::unique_lock<std::mutex> lock(verdict->mu);
+    verdict->cv.wait_until(lock, bound, [&] { return verdict->outcome.has_value(); });
+    outcome = verdict->outcome;
+    last = verdict->last;
+  }
+  unsubscribe(id);
+  if (!published) return published.error();
+  if (!outcome)
+    return SdkError{"drain_timeout", "the drain did not settle within " + std::to_string(deadline.count()) +
+                                         " ms (state " + to_string(last) + ")"};
+  outcome->took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  return std::move(*outcome);
+}
+
+std::future<Result<DrainOutcome>> MeshOsDaemonSdk::drain_async(std::chrono::milliseconds deadline) {
+  return std::async(std::launch::async, [this, deadline] { return drain(deadline); });
+}
 
 // ---- daemon_main ----
 

@@ -1,4 +1,4 @@
-// A snapshot subscriber: the user's callback runs here, never on the loop.
+// Snapshot subscribers and the lifecycle observer: the user's callbacks run here, never on the loop.
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
 
@@ -30,6 +30,23 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
         [=](quit_atom) { self->quit(); },
     };
   }, std::move(callback), std::move(subscriber_gate), std::move(runtime));
+}
+
+caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer) {
+  std::weak_ptr<Runtime> runtime = rt;
+  return rt->system().spawn([](caf::event_based_actor* self, LifecycleObserver cb, std::weak_ptr<Runtime> weak) -> caf::behavior {
+    return {
+        [=](lifecycle_atom, const LifecycleNotice& notice) {
+          if (auto runtime_now = weak.lock()) runtime_now->lifecycle_noticed();
+          try {
+            cb(notice);
+          } catch (...) {
+            // A failing observer loses this notice only.
+          }
+        },
+        [=](quit_atom) { self->quit(); },
+    };
+  }, std::move(observer), std::move(runtime));
 }
 
 }  // namespace meshos::detail

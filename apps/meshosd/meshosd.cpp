@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include <chrono>
-#include <condition_variable>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -39,39 +38,20 @@ int fail(int code, const std::string& message) {
 }
 
 // The latest maintenance state the node published, for the main thread to wait on without polling.
+// The node's maintenance state as its snapshots show it, for the service's status line on each change.
 class MaintenanceWatch {
  public:
   // Whether the state changed.
-  bool observe(MaintenanceKind kind, std::string detail) {
-    bool changed = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      changed = kind != kind_;
-      kind_ = kind;
-      detail_ = std::move(detail);
-    }
-    cv_.notify_all();
-    return changed;
-  }
-  // Maintenance or DrainFailed, or nullopt when `deadline` passed first.
-  std::optional<std::pair<MaintenanceKind, std::string>> wait_settled(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool settled = cv_.wait_until(lock, deadline, [&] {
-      return kind_ == MaintenanceKind::Maintenance || kind_ == MaintenanceKind::DrainFailed;
-    });
-    if (!settled) return std::nullopt;
-    return std::make_pair(kind_, detail_);
-  }
-  MaintenanceKind current() {
+  bool observe(MaintenanceKind kind) {
     std::lock_guard<std::mutex> lock(mu_);
-    return kind_;
+    const bool changed = kind != kind_;
+    kind_ = kind;
+    return changed;
   }
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
   MaintenanceKind kind_ = MaintenanceKind::Active;
-  std::string detail_;
 };
 
 std::unique_ptr<MeshDaemon> make_daemon(const HostedDaemon& d) {
@@ -160,7 +140,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
     std::string detail;
     if (auto* failed = std::get_if<view::DrainFailed>(&snapshot->local_maintenance)) detail = failed->reason;
     const MaintenanceKind kind = kind_of(snapshot->local_maintenance);
-    if (watch.observe(kind, detail))
+    if (watch.observe(kind))
       service.status(std::string("node state: ") + to_string(kind) + (detail.empty() ? "" : " (" + detail + ")"));
   });
 
@@ -184,23 +164,14 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
                 std::to_string(options.drain_deadline.count()) + " ms)");
   service.stopping("draining (deadline " + std::to_string(options.drain_deadline.count()) + " ms)");
 
-  const auto drain_ms = static_cast<std::uint64_t>(options.drain_deadline.count());
   // This drain is the node going away, not an operator's commit: its next start must not find it.
   sdk.stop_saving_state();
-  auto published = sdk.publish(event::Admin{admin::EnterMaintenance{node->node_id(), drain_ms}});
+  auto drained = node->drain(options.drain_deadline);
   std::string problem;
-  if (!published) {
-    problem = "cannot enter maintenance: " + published.error().message + "; ";
-  } else {
-    // The loop declares DrainFailed at its deadline; the extra ticks cover that verdict's way to us.
-    const auto bound = std::chrono::steady_clock::now() + options.drain_deadline + 4 * options.meshos.tick_interval;
-    auto settled = watch.wait_settled(bound);
-    if (!settled) {
-      problem = "drain did not finish within " + std::to_string(options.drain_deadline.count()) + " ms (state " +
-                to_string(watch.current()) + "); ";
-    } else if (settled->first == MaintenanceKind::DrainFailed) {
-      problem = "drain failed: " + settled->second + "; ";
-    }
+  if (!drained) {
+    problem = (drained.error().kind == "drain_timeout" ? "" : "cannot drain: ") + drained.error().message + "; ";
+  } else if (drained->state == MaintenanceKind::DrainFailed) {
+    problem = "drain failed: " + drained->reason + "; ";
   }
   sdk.unsubscribe(subscription);
   const int code = stop_node(problem);

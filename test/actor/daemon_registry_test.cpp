@@ -1,6 +1,7 @@
 // The runtime's shared pieces on their own: the daemon registry, the snapshot hub and the intake's gate.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 
 #include <caf/all.hpp>
@@ -118,6 +119,37 @@ TEST_CASE("the snapshot hub keeps the latest snapshot and skips a subscriber tha
   hub.publish(first);
   CHECK(hub.subscriber_drops() == 1);  // nobody left to skip
   caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a daemon's control inbox keeps the newest events but never lets a Shutdown go, and counts what it let go") {
+  DaemonSlot slot(DaemonRef{1, "d"}, 2, 4);
+  slot.consumed(Shutdown{1000});
+  for (int i = 1; i <= 5; ++i) slot.consumed(BackpressureOn{0.1f * static_cast<float>(i)});
+  CHECK(slot.inbox_dropped == 4);
+  REQUIRE(slot.inbox.size() == 2);
+  CHECK(std::get<Shutdown>(slot.inbox[0]).grace_period_ms == 1000);
+  CHECK(std::get<BackpressureOn>(slot.inbox[1]).level == doctest::Approx(0.5f));
+
+  // Nothing but Shutdowns in there: the newer event is the one let go; a Shutdown still gets in.
+  slot.inbox.clear();
+  slot.consumed(Shutdown{1});
+  slot.consumed(Shutdown{2});
+  slot.consumed(BackpressureOff{});
+  CHECK(slot.inbox_dropped == 5);
+  slot.consumed(Shutdown{3});
+  REQUIRE(slot.inbox.size() == 3);
+  CHECK(std::all_of(slot.inbox.begin(), slot.inbox.end(), [](const DaemonControl& c) { return std::holds_alternative<Shutdown>(c); }));
+
+  // Closing adds a Shutdown only for a daemon that never heard one.
+  slot.close();
+  CHECK(slot.inbox.size() == 3);
+  DaemonSlot quiet(DaemonRef{2, "q"}, 2, 4);
+  quiet.consumed(DrainStart{});
+  quiet.close();
+  REQUIRE(quiet.inbox.size() == 2);
+  CHECK(std::holds_alternative<Shutdown>(quiet.inbox.back()));
+  quiet.consumed(BackpressureOn{1.0f});  // closed: nothing more comes in
+  CHECK(quiet.inbox.size() == 2);
 }
 
 TEST_CASE("a sender waiting on a full WaitableGate takes the slot a release frees, and no drop is counted") {

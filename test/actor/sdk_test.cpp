@@ -462,3 +462,174 @@ TEST_CASE("a stateless daemon has no state to take or restore") {
   CHECK(missing.error().kind == "not_found");
   CHECK(sdk.shutdown());
 }
+
+namespace {
+
+// Keeps every lifecycle notice the observer hears; a test waits for one instead of for time to pass.
+class NoticeLog {
+ public:
+  LifecycleObserver observer() {
+    return [this](const LifecycleNotice& n) {
+      if (hold_) hold_->wait(30s);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        notices_.push_back(n);
+      }
+      cv_.notify_all();
+    };
+  }
+  // Every notice waits until release() (the first one is taken, then waits inside the observer).
+  void hold() { hold_ = std::make_shared<Latch>(); }
+  void release() { hold_->release(); }
+
+  template <class Signal>
+  bool wait_for(DaemonId id, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      return std::any_of(notices_.begin(), notices_.end(), [&](const LifecycleNotice& n) {
+        return n.daemon.id == id && std::holds_alternative<Signal>(n.signal);
+      });
+    });
+  }
+  // The signals heard for one daemon, by their index in LifecycleSignal, in order.
+  std::vector<std::size_t> signals_of(DaemonId id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::size_t> out;
+    for (const auto& n : notices_)
+      if (n.daemon.id == id && !std::holds_alternative<lifecycle::HealthChanged>(n.signal) &&
+          !std::holds_alternative<lifecycle::SaturationChanged>(n.signal))
+        out.push_back(n.signal.index());
+    return out;
+  }
+  std::size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return notices_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<LifecycleNotice> notices_;
+  std::shared_ptr<Latch> hold_;
+};
+
+template <class Signal>
+std::size_t index_of() {
+  return LifecycleSignal(Signal{}).index();
+}
+
+}  // namespace
+
+TEST_CASE("factories handed to start() build daemons from the first tick, and the observer hears every change in order") {
+  NoticeLog heard;
+  auto built = std::make_shared<std::atomic<int>>(0);
+  SdkOptions options;
+  options.factories["counter"] = [built] {
+    ++*built;
+    return make_daemon("counter", std::make_shared<Probe>());
+  };
+  options.lifecycle_observer = heard.observer();
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>(), options);
+
+  const DaemonRef counter{0xC0FFEE, "counter"};
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{counter, DaemonIntent::Run}));
+  REQUIRE(heard.wait_for<lifecycle::Registered>(counter.id));
+  CHECK(built->load() == 1);
+
+  auto probe = std::make_shared<Probe>();
+  probe->crash_on_process = true;
+  auto h = sdk.register_daemon(make_daemon("fragile", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  const DaemonId fragile = h->daemon_id();
+  CHECK_FALSE(sdk.process(fragile, CausalEvent{}, 5s));  // crashes it
+  // Restarted after its backoff: the crash that lasted only until then is heard, not just the end state.
+  REQUIRE(heard.wait_for<lifecycle::Started>(fragile));
+  REQUIRE(h->graceful_shutdown(5s));
+  REQUIRE(heard.wait_for<lifecycle::Unregistered>(fragile));
+  const auto signals = heard.signals_of(fragile);
+  REQUIRE(signals.size() >= 4);
+  CHECK(signals.front() == index_of<lifecycle::Registered>());
+  CHECK(signals[1] == index_of<lifecycle::Crashed>());
+  CHECK(signals[2] == index_of<lifecycle::Started>());
+  // Its actor's last word (ExitedCleanly) and the registry's Unregistered come from two senders: either order.
+  CHECK(std::find(signals.begin() + 3, signals.end(), index_of<lifecycle::Unregistered>()) != signals.end());
+  auto stats = sdk.shutdown();
+  REQUIRE(stats);
+  CHECK(stats->lifecycle_dropped == 0);
+}
+
+TEST_CASE("a factory without a name handed to start() refuses the start with register_failed") {
+  SdkOptions options;
+  options.factories[""] = [] { return make_daemon("x", std::make_shared<Probe>()); };
+  try {
+    auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr, options);
+    FAIL("start() accepted a nameless factory");
+  } catch (const SdkException& e) {
+    CHECK(e.error().kind == "register_failed");
+  }
+}
+
+TEST_CASE("an observer too far behind loses the newest notices, counted, and the node carries on") {
+  NoticeLog heard;
+  heard.hold();
+  SdkOptions options;
+  options.lifecycle_observer = heard.observer();
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr, options);
+  constexpr int kDaemons = 700;  // a Registered and an Unregistered each: 1400 notices, beyond the backlog
+  for (int i = 0; i < kDaemons; ++i) {
+    auto h = sdk.register_daemon(make_daemon("brief", std::make_shared<Probe>()), EntityKeypair::generate());
+    REQUIRE(h);
+  }  // each handle unregisters its daemon as it goes
+  REQUIRE(sdk.publish(event::Log{LogLine::info("all gone")}));
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([](const MeshOsSnapshot& s) {
+    return std::any_of(s.logs.begin(), s.logs.end(), [](const LogRecord& r) { return r.message == "all gone"; });
+  }));
+  heard.release();
+  auto stats = sdk.shutdown();
+  REQUIRE(stats);
+  CHECK(stats->lifecycle_dropped > 0);
+  CHECK(heard.size() >= kLifecycleBacklog);
+  CHECK(heard.size() + stats->lifecycle_dropped >= 2u * kDaemons);
+}
+
+TEST_CASE("the control inbox never lets a Shutdown go for a newer event, and counts what it let go") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  sdk.with_control_capacity(2);
+  auto probe = std::make_shared<Probe>();
+  auto h = sdk.register_daemon(make_daemon("pull", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  // One at a time, each seen by the daemon before the next is sent: nothing is dropped on the way, and the
+  // inbox overflows.
+  sdk.route(h->daemon_id(), Shutdown{1000});
+  REQUIRE(probe->controls_seen.wait_at_least(1, 10s));
+  for (int i = 1; i <= 5; ++i) {
+    sdk.route(h->daemon_id(), BackpressureOn{0.1f * static_cast<float>(i)});
+    REQUIRE(probe->controls_seen.wait_at_least(1 + i, 10s));
+  }
+  // The actor keeps the last one after its on_control returned; a request queued behind it answers after.
+  REQUIRE(h->stats());
+  CHECK(sdk.dropped_control_events() == 0);
+  CHECK(h->control_inbox_evicted() == 4);
+  auto first = h->try_next_control();
+  REQUIRE(first);
+  CHECK(std::get<Shutdown>(*first).grace_period_ms == 1000);
+  auto newest = h->try_next_control();
+  REQUIRE(newest);
+  CHECK(std::get<BackpressureOn>(*newest).level == doctest::Approx(0.5f));
+  CHECK_FALSE(h->try_next_control());
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a thread waiting in next_control ends on Shutdown when the node shuts down, never on silence") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto h = sdk.register_daemon(make_daemon("waiting", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  std::optional<DaemonControl> received;
+  std::thread consumer([&] { received = h->next_control(30s); });
+  REQUIRE(sdk.shutdown());
+  consumer.join();
+  REQUIRE(received);
+  CHECK(std::holds_alternative<Shutdown>(*received));
+  CHECK_FALSE(h->try_next_control());  // and then nothing
+}

@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 
+#include <doctest/doctest.h>
+
 #include <meshos/meshos.hpp>
 
 namespace meshos::test {
@@ -78,6 +80,7 @@ struct Probe {
   std::shared_ptr<Latch> gate;                                 // when set, process() waits on it
   std::atomic<bool> crash_on_process{false};
   std::atomic<bool> healthy{true};
+  CallCounter controls_seen;  // on_control() calls, to wait on
   CallCounter health_checks;  // health() calls: one per check of the daemon's actor
   CallCounter states_taken;   // snapshot() calls of a stateful daemon
 };
@@ -95,7 +98,10 @@ class TestDaemon : public MeshDaemon {
     ++count_;
     return std::vector<Bytes>{ev.payload};
   }
-  void on_control(const DaemonControl&) override { ++probe_->controls; }
+  void on_control(const DaemonControl&) override {
+    ++probe_->controls;
+    probe_->controls_seen.add();
+  }
   bool is_stateful() const override { return stateful_; }
   std::optional<Bytes> snapshot() const override {
     if (!stateful_) return std::nullopt;
@@ -235,6 +241,25 @@ inline bool is_start_of(const PendingAction& p, DaemonId id) {
 inline const DaemonSnapshot* find_daemon(const MeshOsSnapshot& s, DaemonId id) {
   auto i = s.daemons.find(id);
   return i == s.daemons.end() ? nullptr : &i->second;
+}
+
+inline bool lifecycle_is(const MeshOsSnapshot& s, DaemonId id, DaemonLifecycleState want) {
+  const auto* d = find_daemon(s, id);
+  return d && d->lifecycle == want;
+}
+
+// A registered daemon seen Running in a snapshot, with the handle that keeps it registered.
+struct RunningDaemon {
+  MeshOsDaemonHandle handle;
+  DaemonRef ref;
+};
+inline RunningDaemon register_running(MeshOsDaemonSdk& sdk, SnapshotWatch& watch, std::unique_ptr<MeshDaemon> daemon) {
+  auto name = daemon->name();
+  auto h = sdk.register_daemon(std::move(daemon), EntityKeypair::generate());
+  REQUIRE(h);
+  DaemonRef ref{h->daemon_id(), name};
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Running); }));
+  return RunningDaemon{std::move(*h), ref};
 }
 
 inline Seed seed_of(std::uint8_t b) {

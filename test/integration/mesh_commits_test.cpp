@@ -150,4 +150,40 @@ TEST_CASE("a commit accepted by one node reaches every node - a node back from d
   commits_reach_the_cluster(&pki);
 }
 
+TEST_CASE("RestartAllDaemons and ForceRestartDaemon handed to a live node restart its daemons") {
+  Operator op;
+  SdkOptions options;
+  options.verifier = op.verifier();
+  auto node = start_node(fast_network(), options);
+  auto& sdk = node->sdk();
+  auto first = sdk.register_daemon(make_daemon("first", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto second = sdk.register_daemon(make_daemon("second", std::make_shared<Probe>()), EntityKeypair::generate());
+  REQUIRE(first);
+  REQUIRE(second);
+  const DaemonId a = first->daemon_id();
+  const DaemonId b = second->daemon_id();
+  SnapshotWatch watch(sdk);
+  auto starts = [](const MeshOsSnapshot& s, DaemonId id) {
+    auto it = s.daemons.find(id);
+    return it == s.daemons.end() || it->second.lifecycle != DaemonLifecycleState::Running ? 0 : it->second.starts;
+  };
+  const auto before = watch.wait([&](const MeshOsSnapshot& s) { return s.daemons.count(a) && s.daemons.count(b); });
+  REQUIRE(before);
+  const auto a0 = before->daemons.at(a).starts;
+  const auto b0 = before->daemons.at(b).starts;
+
+  auto remote = operator_at(*node, TlsOptions{});
+  auto all = remote->request("admin", op.admin(admin::RestartAllDaemons{node->node_id()}));
+  REQUIRE_MESSAGE(all, (all ? "" : all.error().to_string()));
+  CHECK(nlohmann::json::parse(*all)["outcome"] == "accepted");
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) { return starts(s, a) == a0 + 1 && starts(s, b) == b0 + 1; }));
+
+  auto one = remote->request("ice", op.ice(ice::ForceRestartDaemon{b}));
+  REQUIRE_MESSAGE(one, (one ? "" : one.error().to_string()));
+  CHECK(nlohmann::json::parse(*one)["outcome"] == "accepted");
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) { return starts(s, b) == b0 + 2; }));
+  CHECK(starts(*sdk.snapshot(), a) == a0 + 1);  // only the one it named
+  REQUIRE(node->shutdown());
+}
+
 }  // namespace meshos::test

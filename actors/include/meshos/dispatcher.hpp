@@ -42,6 +42,13 @@ class ActionDispatcher {
   virtual DispatchOutcome dispatch(const PendingAction& action) = 0;
 };
 
+// The executor's admission check, asked before every attempt of an action (retries too) and before the
+// action has any effect (a StopDaemon's Shutdown to its daemon included): a reason keeps the action from every
+// dispatcher, the node's own too. It is recorded as Gated with that reason (ExecutorStats::gated), not retried;
+// reconcile emits it again while it is still wanted (a gated start waits out a backoff first). It runs on the
+// executor's actor, so it must be quick and must not block; a throw gates the action ("admission threw: ...").
+using ActionAdmission = std::function<std::optional<std::string>(const PendingAction& action)>;
+
 // Records every action it sees; can be told to fail upcoming dispatches. For tests and demos.
 class LoggingDispatcher : public ActionDispatcher {
  public:

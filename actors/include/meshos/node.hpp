@@ -122,6 +122,9 @@ class MeshNode {
   virtual ~MeshNode() = default;
 
   virtual MeshOsDaemonSdk& sdk() = 0;
+  // Drains this node and waits for the verdict (MeshOsDaemonSdk::drain): a daemon built from a factory moves
+  // to a peer, the others stop.
+  Result<DrainOutcome> drain(std::chrono::milliseconds deadline) { return sdk().drain(deadline); }
   virtual std::uint16_t port() const = 0;
   virtual NodeId node_id() const = 0;
   // Daemons of the whole cluster whose capabilities match `filter`: this node's, and each peer's as the

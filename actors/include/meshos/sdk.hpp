@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +48,7 @@ struct RuntimeStats {
   std::uint64_t refused_while_moving = 0;  // causal events refused (daemon_moving) by daemons leaving for a peer
   std::size_t daemons_at_shutdown = 0;
   bool forced = false;  // some actor did not stop within the shutdown deadline
+  std::uint64_t lifecycle_dropped = 0;  // notices the lifecycle observer was too far behind to be given
 };
 
 enum class ShutdownOutcome {
@@ -54,6 +57,13 @@ enum class ShutdownOutcome {
 };
 
 using SnapshotPtr = std::shared_ptr<const MeshOsSnapshot>;
+
+// How a drain of the node ended (MeshOsDaemonSdk::drain).
+struct DrainOutcome {
+  MaintenanceKind state = MaintenanceKind::Maintenance;  // Maintenance (drained) or DrainFailed
+  std::string reason;                                    // DrainFailed's: what could not stop or move
+  std::chrono::milliseconds took{0};
+};
 
 // What a daemon's host counted since the daemon was registered.
 struct DaemonHostStats {
@@ -65,6 +75,20 @@ struct DaemonHostStats {
   std::optional<std::string> last_error;  // the newest error or crash, as text
   bool running = false;
 };
+
+// One change in a daemon's life as the loop folded it (registered, started, exited, crashed, health or
+// saturation changed, unregistered, ...), with the wall clock of the fold.
+struct LifecycleNotice {
+  DaemonRef daemon;
+  LifecycleSignal signal;
+  std::int64_t wall_ms = 0;
+};
+// Hears every notice in the order the loop folded them, on an actor of its own (never the loop), one at a
+// time: unlike snapshots, nothing that lasted only a moment is missed. At most kLifecycleBacklog notices wait
+// for it; beyond that new ones are dropped and counted (RuntimeStats::lifecycle_dropped). A throw loses that
+// notice only. Notices the loop folded before shutdown() are delivered before the observer stops.
+using LifecycleObserver = std::function<void(const LifecycleNotice&)>;
+inline constexpr std::size_t kLifecycleBacklog = 1024;
 
 // Builds a fresh daemon of one kind. The node calls it when desired state wants a daemon of that name which
 // nobody registered (event::DaemonIntentUpdate with intent Run), and when a daemon of that name moves here
@@ -85,7 +109,10 @@ class MeshOsDaemonHandle {
   const std::string& daemon_name() const;
 
   // Next control event the daemon's actor consumed, waiting up to `timeout`; nullopt on timeout or once the
-  // daemon is unregistered / the runtime is gone.
+  // daemon is unregistered / the runtime is gone and everything kept was taken. The inbox keeps the newest
+  // control_capacity events, but never drops a Shutdown for a newer event; a daemon that leaves without having
+  // heard one (its node shut down, its grace ran out) finds a Shutdown last in its inbox, so a waiting thread
+  // always ends on Shutdown, never on silence.
   std::optional<DaemonControl> next_control(std::chrono::milliseconds timeout);
   std::optional<DaemonControl> try_next_control();
 
@@ -99,6 +126,8 @@ class MeshOsDaemonHandle {
 
   // Control events dropped for this daemon because it had control_capacity outstanding.
   std::uint64_t dropped_control_events() const;
+  // Consumed control events the inbox let go (it was full) before next_control took them.
+  std::uint64_t control_inbox_evicted() const;
   // What the daemon's host counted (MeshOsDaemonSdk::daemon_stats).
   Result<DaemonHostStats> stats(std::chrono::milliseconds timeout = std::chrono::seconds(1)) const;
 
@@ -118,6 +147,16 @@ struct SdkOptions {
   // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
   // instead of wrapping it. Tests of the pure executor use this.
   bool replace_node_dispatcher = false;
+  // Gates actions at the executor, before any dispatcher sees them (dispatcher.hpp). Empty: every action is
+  // admitted. Each daemon also has an admit gate of its own, in reconcile (its backoff, crash-loop hold and the
+  // node's backpressure hold its start back; DaemonSnapshot::start_held says which).
+  ActionAdmission admission;
+  // What the node should know of its daemons before it starts (the original's registry, built before its
+  // runtime): factories by daemon name, as register_factory() would add them, but there from the first tick
+  // on (intents a state dir restores start daemons at once), and an observer of every daemon's lifecycle.
+  // start() throws SdkException register_failed for an empty name or a null factory.
+  std::map<std::string, DaemonFactory> factories;
+  LifecycleObserver lifecycle_observer;
   // Where the node keeps what operators committed across restarts (persistent_state.hpp): maintenance and
   // its drain deadline, cordon, freeze, avoid list, operator daemon intents, the verifier's memory, the
   // audit. Made when missing; "" keeps nothing. start() throws SdkException with kind invalid_state_file
@@ -169,7 +208,7 @@ class MeshOsDaemonSdk {
   std::uint64_t dropped_control_events() const;
   SnapshotPtr snapshot() const;
   // The callback runs on an actor of its own, never on the loop; a subscriber still busy with the previous
-  // snapshot skips ahead (counted). Returns an id for unsubscribe.
+  // snapshot skips ahead (counted). Returns an id for unsubscribe; 0 after shutdown() (nothing is published).
   std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> callback);
   void unsubscribe(std::uint64_t id);
   // Never blocks. queue_full / loop_closed.
@@ -199,6 +238,15 @@ class MeshOsDaemonSdk {
 
   NodeId node_id() const;
   const MeshOsConfig& config() const;
+
+  // Drains this node: enters maintenance with `deadline` (every daemon stops or moves; what cannot by then makes
+  // it DrainFailed) and waits for the loop's verdict, Maintenance or DrainFailed. A node already in
+  // maintenance answers at once. drain_timeout when no verdict came within the deadline plus four ticks;
+  // queue_full, loop_closed. A node on its way out calls stop_saving_state() first, so that its own drain
+  // does not greet its next start (meshosd does on SIGTERM).
+  Result<DrainOutcome> drain(std::chrono::milliseconds deadline);
+  // The same on a thread of its own: the future holds the outcome (the SDK must outlive it).
+  std::future<Result<DrainOutcome>> drain_async(std::chrono::milliseconds deadline);
 
   // With a state dir: what the node does from now on is not saved any more (what is saved, or being saved,
   // stays). For a node on its way out, whose own drain is not an operator's commit and must not greet its

@@ -1,19 +1,35 @@
 #include "detail/daemon_registry.hpp"
 
+#include <algorithm>
+
 namespace meshos::detail {
 
 // ---- DaemonSlot ----
+
+namespace {
+
+// Makes room for one more in a full inbox: the oldest event that is not a Shutdown goes (a pull-model daemon
+// must never miss its Shutdown). False when the inbox holds nothing but Shutdowns.
+bool evict_for_one(std::deque<DaemonControl>& inbox) {
+  auto victim = std::find_if(inbox.begin(), inbox.end(), [](const DaemonControl& c) { return !std::holds_alternative<Shutdown>(c); });
+  if (victim == inbox.end()) return false;
+  inbox.erase(victim);
+  return true;
+}
+
+}  // namespace
 
 void DaemonSlot::consumed(const DaemonControl& c) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (closed) return;
+    const bool shutdown = std::holds_alternative<Shutdown>(c);
+    if (shutdown) ++shutdowns_consumed;
     if (inbox.size() >= inbox_capacity) {
-      inbox.pop_front();
       ++inbox_dropped;
+      if (!evict_for_one(inbox) && !shutdown) return;  // only Shutdowns in there: the newcomer goes instead
     }
     inbox.push_back(c);
-    if (std::holds_alternative<Shutdown>(c)) ++shutdowns_consumed;
   }
   cv.notify_all();
 }
@@ -22,6 +38,9 @@ void DaemonSlot::close() {
   {
     std::lock_guard<std::mutex> lock(mu);
     closed = true;
+    // The daemon leaves without having heard Shutdown (its node shut down, its grace ran out, its handle went):
+    // a thread waiting in next_control still ends on one, never on silence.
+    if (shutdowns_consumed == 0) inbox.push_back(Shutdown{0});
   }
   cv.notify_all();
 }

@@ -47,6 +47,7 @@ using move_back_atom = caf::atom_constant<caf::atom("moveback")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 // The public host path (MeshOsDaemonSdk::daemon_stats / snapshot_daemon / restore_daemon), to a daemon:
 // -> DaemonHostStats; -> MoveOutMsg (state, or error); StateMsg -> OutputsMsg (error only).
+using lifecycle_atom = caf::atom_constant<caf::atom("lifecycle")>;  // LifecycleNotice, to the lifecycle observer
 using host_stats_atom = caf::atom_constant<caf::atom("hoststats")>;
 using save_state_atom = caf::atom_constant<caf::atom("savestate")>;
 using load_state_atom = caf::atom_constant<caf::atom("loadstate")>;
@@ -99,3 +100,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::MoveOutMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StateMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::DaemonHostStats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::LifecycleNotice)

@@ -65,9 +65,16 @@ Result<void> Runtime::start() {
   auto node_dispatcher = options_.replace_node_dispatcher
                              ? dispatcher_
                              : make_node_dispatcher(weak_from_this(), dispatcher_);
+  for (auto& [name, factory] : options_.factories)
+    if (auto added = registry_.add_factory(name, factory); !added) return added.error();
+  if (options_.lifecycle_observer) {
+    lifecycle_gate_ = std::make_unique<Gate>(kLifecycleBacklog);
+    lifecycle_observer_ = spawn_lifecycle_observer(shared_from_this(), options_.lifecycle_observer);
+    tracker_.track(lifecycle_observer_);
+  }
   router_ = spawn_router(shared_from_this());
   tracker_.track(router_);
-  executor_ = spawn_executor(shared_from_this(), std::move(node_dispatcher));
+  executor_ = spawn_executor(shared_from_this(), std::move(node_dispatcher), options_.admission);
   tracker_.track(executor_);
   loop_ = spawn_loop(shared_from_this(), std::move(*loop_start));
   tracker_.track(loop_);
@@ -80,6 +87,11 @@ Result<void> Runtime::start() {
 
 SdkError loop_closed(const std::string& what) {
   return SdkError{"loop_closed", "the MeshOS loop has shut down; " + what};
+}
+
+void Runtime::notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wall_ms) {
+  if (!lifecycle_observer_ || !lifecycle_gate_->try_acquire()) return;
+  caf::anon_send(lifecycle_observer_, lifecycle_atom::value, LifecycleNotice{e.daemon, e.signal, wall_ms});
 }
 
 Result<void> Runtime::publish(MeshOsEvent ev) {
@@ -262,6 +274,8 @@ void Runtime::broadcast(const DaemonControl& c) {
 }
 
 std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {
+  // After shutdown() there is no actor system to spawn on (an owned one is gone): nothing will be published.
+  if (shut_down_.load()) return 0;
   auto gate = std::make_shared<Gate>(1);  // a busy subscriber skips snapshots instead of queueing them
   auto a = spawn_subscriber(shared_from_this(), std::move(cb), gate);
   tracker_.track(a);
@@ -370,6 +384,7 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   stats.snapshots_published = snapshots_.published();
   stats.subscriber_drops = snapshots_.subscriber_drops();
   stats.refused_while_moving = refused_while_moving_.load();
+  if (lifecycle_gate_) stats.lifecycle_dropped = lifecycle_gate_->dropped();
 
   auto slots = registry_.take_all();
   stats.daemons_at_shutdown = slots.size();
@@ -382,6 +397,8 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   for (auto& a : snapshots_.remove_all_subscribers()) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
   for (auto* a : {&loop_, &executor_, &router_})
     if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
+  // Behind the notices already sent to it: the observer hears everything the loop folded.
+  if (lifecycle_observer_) caf::anon_send(lifecycle_observer_, quit_atom::value);
 
   // Daemon code may be stuck: wait a bounded time, then kill, then give up waiting rather than hang.
   if (!tracker_.wait_all(Clock::now() + grace)) {

@@ -146,6 +146,11 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::size_t actions_in_flight() const { return actions_.in_flight(); }
   std::uint64_t actions_dropped() const { return actions_.dropped(); }
 
+  // The loop folded a daemon's lifecycle signal: the observer (if any) hears of it, unless it is
+  // kLifecycleBacklog notices behind (dropped, counted).
+  void notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wall_ms);
+  void lifecycle_noticed() { lifecycle_gate_->release(); }
+
   SnapshotPtr snapshot() const { return snapshots_.latest(); }
   // The loop's newest snapshot: what snapshot() reads from now on, handed to every subscriber.
   void publish_snapshot(const SnapshotPtr& s) { snapshots_.publish(s); }
@@ -194,6 +199,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   caf::actor loop_;
   caf::actor executor_;
   caf::actor router_;
+  caf::actor lifecycle_observer_;  // none without SdkOptions::lifecycle_observer
+  std::unique_ptr<Gate> lifecycle_gate_;
 
   mutable std::mutex migrations_mu_;
   std::shared_ptr<MigrationTransport> transport_;
@@ -216,10 +223,11 @@ Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOption
 // Actors keep the runtime alive while they run; shutdown() makes them all quit.
 using RuntimePtr = std::shared_ptr<Runtime>;
 caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
-caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher);
+caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission);
 caf::actor spawn_router(RuntimePtr rt);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate);
+caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);
 
 // The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.
 std::shared_ptr<ActionDispatcher> make_node_dispatcher(std::weak_ptr<Runtime> rt,
