@@ -1,5 +1,6 @@
 #include "meshos/sdk.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -232,8 +233,10 @@ Result<DrainOutcome> MeshOsDaemonSdk::drain(std::chrono::milliseconds deadline) 
   MaintenanceKind last = MaintenanceKind::Active;
   if (published) {
     if (auto now = snapshot()) settle(*now);  // already in maintenance: no new snapshot may come
-    // The loop declares DrainFailed at the deadline; the extra ticks cover that verdict's way here.
-    const auto bound = started + deadline + 4 * config().tick_interval;
+    // The loop declares DrainFailed at its deadline, which starts when it takes the event in; the grace covers
+    // that event's and the verdict's way through a loaded node (a few ticks, and never less than a second).
+    const auto grace = std::max<std::chrono::milliseconds>(4 * config().tick_interval, std::chrono::seconds(1));
+    const auto bound = started + deadline + grace;
     std::unique_lock<std::mutex> lock(verdict->mu);
     verdict->cv.wait_until(lock, bound, [&] { return verdict->outcome.has_value(); });
     outcome = verdict->outcome;

@@ -241,9 +241,9 @@ class MeshOsDaemonSdk {
 
   // Drains this node: enters maintenance with `deadline` (every daemon stops or moves; what cannot by then makes
   // it DrainFailed) and waits for the loop's verdict, Maintenance or DrainFailed. A node already in
-  // maintenance answers at once. drain_timeout when no verdict came within the deadline plus four ticks;
-  // queue_full, loop_closed. A node on its way out calls stop_saving_state() first, so that its own drain
-  // does not greet its next start (meshosd does on SIGTERM).
+  // maintenance answers at once. drain_timeout when no verdict came within the deadline plus a grace (four
+  // ticks, at least a second); queue_full, loop_closed. A node on its way out calls stop_saving_state()
+  // first, so that its own drain does not greet its next start (meshosd does on SIGTERM).
   Result<DrainOutcome> drain(std::chrono::milliseconds deadline);
   // The same on a thread of its own: the future holds the outcome (the SDK must outlive it).
   std::future<Result<DrainOutcome>> drain_async(std::chrono::milliseconds deadline);
