@@ -31,7 +31,13 @@ using nlohmann::json;
 // Connections per kind of attack.
 constexpr int kPerKind = 200;
 
-#if defined(__SANITIZE_ADDRESS__)
+// g++ defines __SANITIZE_ADDRESS__; clang answers __has_feature(address_sanitizer) instead.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MESHOS_TEST_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(MESHOS_TEST_UNDER_ASAN)
 constexpr bool kAddressSanitizer = true;
 #else
 constexpr bool kAddressSanitizer = false;

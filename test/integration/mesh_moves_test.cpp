@@ -110,10 +110,12 @@ void moves_with_its_count(TestPki* pki) {
   REQUIRE(next);
   CHECK(CountingDaemon::decode(next.value()[0]) == answered + 1);
   // Only the retriable refusals of a move: the daemon moving, or not where the caller looked for it yet.
-  for (auto& [kind, n] : refusals)
+  for (const auto& refusal : refusals) {
+    const std::string& kind = refusal.first;  // named, not bound: CHECK_MESSAGE's lambda cannot capture a binding
     CHECK_MESSAGE((kind == "daemon_moving" || kind == "not_found" || kind == "ambiguous_daemon" ||
                    kind == "unreachable" || kind == "not_running"),
                   kind);
+  }
 }
 
 }  // namespace

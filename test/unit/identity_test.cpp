@@ -333,7 +333,9 @@ TEST_CASE("cross-check: blake2s_mac equals python3 hashlib.blake2s(key=...)") {
        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
        "303132333435363738393a3b3c3d3e3f40"},
   };
-  for (const auto& [key_hex, data_hex] : cases) {
+  for (const auto& one : cases) {
+    const std::string& key_hex = one.first;  // named, not bound: CAPTURE's lambda cannot capture a binding
+    const std::string& data_hex = one.second;
     CAPTURE(key_hex);
     CAPTURE(data_hex);
     Bytes key;

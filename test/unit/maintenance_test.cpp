@@ -226,7 +226,9 @@ TEST_CASE("is_non_active, is_steady_maintenance and since answer for every state
       {maintenance::DrainFailed{since, "stuck"}, false},
       {maintenance::Recovery{since}, false},
   };
-  for (const auto& [state, steady] : states) {
+  for (const auto& one : states) {
+    const MaintenanceState& state = one.first;  // named, not bound: CAPTURE's lambda cannot capture a binding
+    const bool steady = one.second;
     const bool active = std::holds_alternative<maintenance::Active>(state);
     CAPTURE(to_string(kind_of(state)));
     CHECK(is_non_active(state) == !active);

@@ -10,7 +10,11 @@
 
 #include "meshos/meshos.hpp"
 #include "meshos/node.hpp"
+// The C SDK's functions are the shared library's (and meshosd's, for plugins) exports, while every other
+// C++ symbol is hidden (CMakeLists.txt says why).
+#pragma GCC visibility push(default)
 #include "net_meshos.h"
+#pragma GCC visibility pop
 
 struct NetMeshOsProcessEmitCtx {
   std::vector<meshos::Bytes> outputs;
