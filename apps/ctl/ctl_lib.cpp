@@ -21,6 +21,7 @@
 
 #include "ctl_contexts.hpp"
 
+#include "meshos/blast_radius.hpp"
 #include "meshos/time.hpp"
 #include "meshos/value_text.hpp"
 #include "meshos/version.hpp"
@@ -65,7 +66,7 @@ std::optional<std::string> string_field(const json& j, const char* key) {
 }
 
 const std::set<std::string> kValueOptions = {"node",  "tls-cert",  "tls-key", "tls-ca",     "key",  "target",
-                                             "daemon", "level",    "drain-for", "ttl",     "blast-hash", "out",
+                                             "daemon", "level",    "drain-for", "ttl",     "out",
                                              "name",   "cluster",  "capability", "timeout", "on",  "deadline",
                                              "interval", "since", "context"};
 const std::set<std::string> kFlagOptions = {"json", "wide", "watch", "follow", "help", "version", "force", "hex"};
@@ -106,8 +107,7 @@ const std::vector<CommandSpec>& command_specs() {
       {{"config", "get-contexts"}, 0, 0, {}, "config get-contexts"},
       {{"config", "current-context"}, 0, 0, {}, "config current-context"},
       {{"operator-entry"}, 1, 1, {}, "operator-entry KEYFILE"},
-      {{"ice", "propose"}, 1, 3, {"ttl", "blast-hash", "out", "cluster"},
-       "ice propose ACTION --blast-hash HEX64 --out FILE [--cluster NAME]"},
+      {{"ice", "propose"}, 1, 3, {"ttl", "out", "cluster"}, "ice propose ACTION --out FILE [--cluster NAME]"},
       {{"ice", "sign"}, 1, 1, {}, "ice sign FILE --key KEYFILE"},
       {{"ice", "submit"}, 1, 1, {}, "ice submit FILE"},
   };
@@ -556,27 +556,42 @@ std::string describe_ice(const SignedIceCommit& c) {
          format_wall_ms(c.issued_at_ms) + ", " + std::to_string(c.signatures.size()) + " signature(s)";
 }
 
+std::string describe_ids(const std::vector<std::uint64_t>& ids, const char* what) {
+  std::string text = std::to_string(ids.size()) + " " + what;
+  for (std::size_t i = 0; i < ids.size(); ++i) text += (i == 0 ? " " : ", ") + to_hex(ids[i]);
+  return text;
+}
+
+// The proposal is simulated on the node asked, as it is now, and signed for that radius: the commit must be
+// submitted to the same node, which simulates it again and refuses it if the radius changed meanwhile.
 Result<void> cmd_ice_propose(const Invocation& inv, Environment& env) {
   auto action = ice_action_for(inv);
   if (!action) return action.error();
-  auto blast = inv.value("blast-hash");
-  if (!blast) return usage_error("ice propose needs --blast-hash HEX64 (the simulated blast radius)");
   auto out = inv.value("out");
   if (!out) return usage_error("ice propose needs --out FILE");
   auto cluster = cluster_option(inv);
   if (!cluster) return cluster.error();
-  auto proposal = ice_proposal(*action, *blast, env.wall_clock_ms(), cluster->value_or(kDefaultClusterName));
+  auto proposal = ice_proposal(*action, env.wall_clock_ms(), cluster->value_or(kDefaultClusterName));
   if (!proposal) return proposal.error();
+  auto node = connect_to_node(inv, env);
+  if (!node) return node.error();
+  auto seen = fetch_snapshot(**node);
+  if (!seen) return seen.error();
+  const BlastRadius radius = simulate(*action, *seen);
+  proposal->blast_radius_hash = blast_radius_hash(radius);
   const json j = *proposal;
   if (auto written = write_text_file(*out, j.dump(2) + "\n", /*replace=*/false); !written) return written;
   if (inv.flag("json")) {
-    env.out << j.dump(2) << '\n';
+    env.out << json{{"proposal", j}, {"node", to_hex(seen->node_id)}, {"blast_radius", radius}}.dump(2) << '\n';
     return ok();
   }
   env.out << "wrote " << *out << ": " << describe_ice(*proposal) << '\n'
+          << "blast radius at node " << to_hex(seen->node_id) << ": " << describe_ids(radius.nodes, "node(s)") << "; "
+          << describe_ids(radius.daemons, "daemon(s)") << "; " << describe_ids(radius.peers, "avoided peer(s)")
+          << '\n'
           << "next: each operator runs `meshos-ctl ice sign " << *out
           << " --key KEYFILE`, then `meshos-ctl ice submit " << *out
-          << "` (before the node's freshness window closes)\n";
+          << "` to the same node (before the node's freshness window closes)\n";
   return ok();
 }
 
@@ -1026,7 +1041,7 @@ Result<IceAction> flush_avoid_for(const Invocation& inv) {
 
 Result<IceAction> ice_action_for(const Invocation& inv) {
   if (inv.command.size() < 3 || command_name(inv) != "ice propose")
-    return usage_error("usage: meshos-ctl ice propose ACTION --blast-hash HEX64 --out FILE");
+    return usage_error("usage: meshos-ctl ice propose ACTION --out FILE");
   const std::string& action = inv.command[2];
   if (action == "flush-avoid") return flush_avoid_for(inv);
   const std::optional<std::string> argument =
@@ -1056,17 +1071,9 @@ Result<IceAction> ice_action_for(const Invocation& inv) {
   return IceAction{ice::KillMigration{id}};
 }
 
-Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex,
-                                     std::int64_t now_wall_ms, const std::string& cluster) {
+Result<SignedIceCommit> ice_proposal(const IceAction& action, std::int64_t now_wall_ms, const std::string& cluster) {
   if (auto valid = check_cluster_name(cluster); !valid) return invalid_argument("--cluster: " + valid.error().message);
-  Bytes bytes;
-  BlastRadiusHash blast{};
-  if (blast_hash_hex.size() != 2 * blast.size() || !hex_to_bytes(blast_hash_hex, bytes))
-    return invalid_argument("--blast-hash: expected exactly 64 hex digits");
-  std::copy(bytes.begin(), bytes.end(), blast.begin());
-  if (std::all_of(blast.begin(), blast.end(), [](std::uint8_t b) { return b == 0; }))
-    return invalid_argument("--blast-hash: all zeros means \"not simulated\", which every node rejects");
-  return SignedIceCommit{now_wall_ms, blast, action, {}, cluster};
+  return SignedIceCommit{now_wall_ms, BlastRadiusHash{}, action, {}, cluster};
 }
 
 Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer) {

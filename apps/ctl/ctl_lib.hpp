@@ -70,8 +70,9 @@ Result<nlohmann::json> admin_request_body(const AdminEvent& event, const EntityK
                                           const std::string& cluster = kDefaultClusterName);
 // The action `ice propose <...>` names.
 Result<IceAction> ice_action_for(const Invocation& inv);
-// An unsigned proposal for `cluster`: the commit without signatures.
-Result<SignedIceCommit> ice_proposal(const IceAction& action, const std::string& blast_hash_hex, std::int64_t now_wall_ms,
+// An unsigned proposal for `cluster`: the commit without signatures, and not simulated yet (its blast-radius
+// hash all zero, which every node refuses until meshos-ctl sets the hash of the radius it simulated).
+Result<SignedIceCommit> ice_proposal(const IceAction& action, std::int64_t now_wall_ms,
                                      const std::string& cluster = kDefaultClusterName);
 // Adds `signer`'s signature; signing twice with one key is refused (kind "already_signed").
 Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer);

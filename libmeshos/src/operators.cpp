@@ -281,7 +281,8 @@ VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std:
 
 // Every signature is verified first (each distinct one once), so that a refusal names real signers or
 // none; then the cheap checks, quorum, replay and cooldown.
-VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks) {
+VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks,
+                                              const Precheck& precheck) {
   const char* kind = ice_kind(c.proposal);
   const Bytes signed_bytes = signing_bytes(c);
   std::set<OperatorId> signers;
@@ -311,6 +312,7 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
     refusal = rejected("insufficient_signatures", std::to_string(signers.size()) + " of " +
                                                       std::to_string(threshold_) +
                                                       " required distinct operator signatures");
+  if (!refusal && precheck) refusal = precheck();
   // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
   if (!refusal && std::any_of(distinct.begin(), distinct.end(), [&](const Signature& s) { return seen(s); }))
     refusal = rejected("commit_replayed", std::string("this break-glass ") + kind + " commit was already accepted");

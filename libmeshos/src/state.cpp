@@ -5,6 +5,7 @@
 #include <iterator>
 #include <type_traits>
 
+#include "meshos/blast_radius.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/replication.hpp"
 
@@ -614,7 +615,20 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
                 checks.freshness = !(c.issued_at_ms <= wall_ms &&
                                      distance_ms(c.issued_at_ms, wall_ms) < freeze->ttl_ms);
             }
-            auto verdict = verifier_->verify_ice(c, wall_ms, checks);
+            // The node it is submitted to simulates it again: signers signed the radius they were shown. A
+            // relayed copy was checked where it was submitted; another node's view of the cluster differs.
+            auto same_radius = [&]() -> std::optional<outcome::Rejected> {
+              const BlastRadius radius = simulate(c.proposal, snapshot(now, wall_ms, 0, 0));
+              if (blast_radius_hash(radius) == c.blast_radius_hash) return std::nullopt;
+              return outcome::Rejected{
+                  "blast_radius_changed",
+                  std::string("break-glass ") + ice_kind(c.proposal) + " was signed for another blast radius than " +
+                      "it has now (" + std::to_string(radius.nodes.size()) + " nodes, " +
+                      std::to_string(radius.daemons.size()) + " daemons, " + std::to_string(radius.peers.size()) +
+                      " peers); simulate it again and sign that"};
+            };
+            auto verdict = relayed ? verifier_->verify_ice(c, wall_ms, checks)
+                                   : verifier_->verify_ice(c, wall_ms, checks, same_radius);
             if (accepted_before(e.relayed_from, verdict)) return know_commit(AnySignedCommit{c}, digest, e.relayed_from);
             settle("ice", ice_kind(c.proposal), signers, verdict, apply);
           }

@@ -21,6 +21,7 @@
 #include "ctl_lib.hpp"
 #include "meshos/version.hpp"
 #include "meshos/keyfile.hpp"
+#include "meshos/blast_radius.hpp"
 #include "meshos/operators.hpp"
 #include "meshos/snapshot.hpp"
 
@@ -30,7 +31,6 @@ using nlohmann::json;
 namespace {
 
 constexpr std::int64_t kNow = 1'700'000'000'000;
-const std::string kBlast = std::string(62, '0') + "ab";
 
 // TempDir: test/support/temp_dir.hpp
 using meshos::test::TempDir;
@@ -224,6 +224,16 @@ MeshOsSnapshot sample_snapshot() {
 }
 
 std::string snapshot_text(const MeshOsSnapshot& s) { return json(s).dump(); }
+
+// `meshos-ctl --node n:1 ice propose <words...>` against a node whose snapshot is sample_snapshot(): the
+// proposal is simulated on it.
+Outcome propose(const std::vector<std::string>& words) {
+  Script script;
+  script.answers.emplace("snapshot", snapshot_text(sample_snapshot()));
+  std::vector<std::string> args = {"--node", "n:1", "ice", "propose"};
+  args.insert(args.end(), words.begin(), words.end());
+  return run_ctl(script, args);
+}
 
 std::string keygen(const TempDir& dir, const std::string& name) {
   const std::string path = dir.file(name + ".key");
@@ -1002,7 +1012,7 @@ TEST_CASE("ctl ice: propose, two signatures, submit - the verifier needs both") 
   const std::string bob = keygen(dir, "bob");
   const std::string proposal = dir.file("freeze.json");
 
-  auto proposed = run_ctl({"ice", "propose", "freeze", "--ttl", "10min", "--blast-hash", kBlast, "--out", proposal});
+  auto proposed = propose({"freeze", "--ttl", "10min", "--out", proposal});
   CAPTURE(proposed.err);
   REQUIRE(proposed.code == 0);
   CHECK(contains(proposed.out, "freeze_cluster"));
@@ -1011,7 +1021,12 @@ TEST_CASE("ctl ice: propose, two signatures, submit - the verifier needs both") 
   CHECK(unsigned_commit->issued_at_ms == kNow);
   CHECK(unsigned_commit->signatures.empty());
   CHECK(std::get<ice::FreezeCluster>(unsigned_commit->proposal).ttl_ms == 600'000);
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", proposal}), 1, "output_exists");
+  // Signed for the radius the node's snapshot gives, which the output names: the node and its one peer.
+  const MeshOsSnapshot seen = sample_snapshot();
+  CHECK(unsigned_commit->blast_radius_hash == blast_radius_hash(simulate(unsigned_commit->proposal, seen)));
+  CHECK(contains(proposed.out, "blast radius at node " + to_hex(seen.node_id) + ": 2 node(s) " +
+                                   to_hex(0x9999) + ", " + to_hex(seen.node_id)));
+  check_error_line(propose({"thaw", "--out", proposal}), 1, "output_exists");
 
   REQUIRE(run_ctl({"ice", "sign", proposal, "--key", alice}).code == 0);
   auto one = signed_ice_commit_from_json(json::parse(read_text(proposal)));
@@ -1050,7 +1065,7 @@ TEST_CASE("ctl ice propose --cluster: the proposal and its signatures are for th
   TempDir dir;
   const std::string alice = keygen(dir, "alice");
   const std::string proposal = dir.file("thaw.json");
-  REQUIRE(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", proposal, "--cluster", "blue"}).code == 0);
+  REQUIRE(propose({"thaw", "--out", proposal, "--cluster", "blue"}).code == 0);
   REQUIRE(run_ctl({"ice", "sign", proposal, "--key", alice}).code == 0);
   auto commit = signed_ice_commit_from_json(json::parse(read_text(proposal)));
   REQUIRE(commit);
@@ -1059,11 +1074,11 @@ TEST_CASE("ctl ice propose --cluster: the proposal and its signatures are for th
 
   // Without --cluster, the default cluster's.
   const std::string plain = dir.file("plain.json");
-  REQUIRE(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", plain}).code == 0);
+  REQUIRE(propose({"thaw", "--out", plain}).code == 0);
   auto default_commit = signed_ice_commit_from_json(json::parse(read_text(plain)));
   REQUIRE(default_commit);
   CHECK(default_commit->cluster == kDefaultClusterName);
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", kBlast, "--out", dir.file("x.json"),
+  check_error_line(propose({"thaw", "--out", dir.file("x.json"),
                             "--cluster", std::string(257, 'c')}),
                    2, "invalid_argument");
 }
@@ -1088,10 +1103,9 @@ TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
   int n = 0;
   for (const auto& c : cases) {
     const std::string out = dir.file("p" + std::to_string(n++) + ".json");
-    std::vector<std::string> args = {"ice", "propose"};
-    args.insert(args.end(), c.words.begin(), c.words.end());
-    args.insert(args.end(), {"--blast-hash", kBlast, "--out", out});
-    REQUIRE(run_ctl(args).code == 0);
+    std::vector<std::string> args = c.words;
+    args.insert(args.end(), {"--out", out});
+    REQUIRE(propose(args).code == 0);
     auto commit = signed_ice_commit_from_json(json::parse(read_text(out)));
     REQUIRE(commit);
     CHECK(ice_kind(commit->proposal) == c.kind);
@@ -1100,23 +1114,25 @@ TEST_CASE("ctl ice propose: every action, and the bad ones refused") {
   const std::string out = dir.file("bad.json");
   for (auto words : {std::vector<std::string>{"flush-avoid", "local"}, std::vector<std::string>{"flush-avoid", "node", "1f"},
                      std::vector<std::string>{"flush-avoid", "global", "1f"}, std::vector<std::string>{"thaw", "a", "b"}}) {
-    std::vector<std::string> args = {"ice", "propose"};
-    args.insert(args.end(), words.begin(), words.end());
-    args.insert(args.end(), {"--blast-hash", kBlast, "--out", out});
-    check_error_line(run_ctl(args), 2, "usage");
+    std::vector<std::string> args = words;
+    args.insert(args.end(), {"--out", out});
+    check_error_line(propose(args), 2, "usage");
   }
-  check_error_line(run_ctl({"ice", "propose", "flush-avoid", "peer", "xyz", "--blast-hash", kBlast, "--out", out}), 2,
+  check_error_line(propose({"flush-avoid", "peer", "xyz", "--out", out}), 2,
                    "invalid_argument");
-  check_error_line(run_ctl({"ice", "propose", "freeze", "--blast-hash", kBlast, "--out", out}), 2, "usage");
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--ttl", "1s", "--blast-hash", kBlast, "--out", out}), 2, "usage");
-  check_error_line(run_ctl({"ice", "propose", "melt", "--blast-hash", kBlast, "--out", out}), 2, "usage");
-  check_error_line(run_ctl({"ice", "propose", "force-restart", "--blast-hash", kBlast, "--out", out}), 2, "usage");
-  check_error_line(run_ctl({"ice", "propose", "force-restart", "zz", "--blast-hash", kBlast, "--out", out}), 2,
+  check_error_line(propose({"freeze", "--out", out}), 2, "usage");
+  check_error_line(propose({"thaw", "--ttl", "1s", "--out", out}), 2, "usage");
+  check_error_line(propose({"melt", "--out", out}), 2, "usage");
+  check_error_line(propose({"force-restart", "--out", out}), 2, "usage");
+  check_error_line(propose({"force-restart", "zz", "--out", out}), 2,
                    "invalid_argument");
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--out", out}), 2, "usage");
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", "abc", "--out", out}), 2, "invalid_argument");
-  check_error_line(run_ctl({"ice", "propose", "thaw", "--blast-hash", std::string(64, '0'), "--out", out}), 2,
-                   "invalid_argument");
+  check_error_line(propose({"thaw"}), 2, "usage");
+  // Nobody makes a blast-radius hash up any more: the node's state is simulated.
+  check_error_line(propose({"thaw", "--blast-hash", std::string(62, '0') + "ab", "--out", out}), 2, "usage");
+  CHECK_FALSE(std::filesystem::exists(out));
+  // Without the node's snapshot there is no radius to sign: nothing is written.
+  Script mute;
+  check_error_line(run_ctl(mute, {"--node", "n:1", "ice", "propose", "thaw", "--out", out}), 1, "unknown_request");
   CHECK_FALSE(std::filesystem::exists(out));
 
   Script script;

@@ -143,3 +143,53 @@ TEST_CASE("meshos-ctl commits signed by an unknown key or issued too long ago ar
   CHECK_FALSE(contains(status.out, "by " + mallory.id_hex + "  rejected"));
   CHECK_FALSE(contains(status.out, "accepted"));
 }
+
+TEST_CASE("meshos-ctl ice propose shows the node's blast radius - the signed freeze is accepted, a made-up one not") {
+  const std::string dir = scratch_dir("e2e-ice");
+  const Operator alice = make_operator(dir, "alice");
+  OperatedNode node(dir, alice);
+  const std::string freeze = dir + "/freeze.json";
+
+  auto proposed = run_ctl({"--node", node.address(), "ice", "propose", "freeze", "--ttl", "3s", "--out", freeze});
+  INFO("propose: " << proposed.out << proposed.err);
+  REQUIRE(proposed.exit.code == 0);
+  // A node alone: the freeze reaches that node and nothing else.
+  const std::string id = to_hex(node.node_id());
+  CHECK(contains(proposed.out,
+                 "blast radius at node " + id + ": 1 node(s) " + id + "; 0 daemon(s); 0 avoided peer(s)"));
+  REQUIRE(run_ctl({"ice", "sign", freeze, "--key", alice.key_file}).exit.code == 0);
+  auto submitted = run_ctl({"--node", node.address(), "ice", "submit", freeze});
+  INFO("submit: " << submitted.out << submitted.err);
+  CHECK(submitted.exit.code == 0);
+  CHECK(submitted.out.rfind("freeze_cluster: accepted", 0) == 0);
+
+  // A thaw signed over a hash nobody simulated is refused before anything else the node would say of it
+  // (the cluster-wide cooldown the freeze started comes after).
+  const std::string thaw = dir + "/thaw.json";
+  REQUIRE(run_ctl({"--node", node.address(), "ice", "propose", "thaw", "--out", thaw}).exit.code == 0);
+  json made_up = json::parse(read_file(thaw));
+  made_up["blast_radius_hash"] = std::string(64, '5');
+  write_file(thaw, made_up.dump());
+  REQUIRE(run_ctl({"ice", "sign", thaw, "--key", alice.key_file}).exit.code == 0);
+  auto refused = run_ctl({"--node", node.address(), "ice", "submit", thaw});
+  INFO("refused: " << refused.out << refused.err);
+  CHECK(refused.exit.code == 1);
+  CHECK(refused.err.rfind("meshos-ctl: blast_radius_changed: ", 0) == 0);
+
+  auto status = run_ctl({"--node", node.address(), "status"});
+  CHECK(contains(status.out, "thaw_cluster  by alice (" + alice.id_hex + ")  rejected blast_radius_changed"));
+
+  // The freeze ends by itself, so that the node drains on SIGTERM as it would unfrozen.
+  auto parsed = PeerAddress::parse(node.address());
+  REQUIRE(parsed);
+  auto remote = RemoteNode::connect(*parsed);
+  REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
+  bool thawed = false;
+  (void)(*remote)->watch(
+      [&](const std::string& snapshot) {
+        thawed = json::parse(snapshot)["freeze_remaining_ms"].is_null();
+        return !thawed;
+      },
+      20s);
+  CHECK(thawed);
+}

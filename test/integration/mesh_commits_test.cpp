@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshos/blast_radius.hpp"
 #include "mesh_support.hpp"
 
 namespace meshos::test {
@@ -29,11 +30,12 @@ struct Operator {
     REQUIRE(c);
     return nlohmann::json(*c).dump();
   }
-  std::string ice(IceAction a) const {
+  // Signed for the blast radius of `a` on the node as `seen` shows it (what meshos-ctl ice propose does).
+  std::string ice(IceAction a, const MeshOsSnapshot& seen) const {
     SignedIceCommit c;
     c.issued_at_ms = wall_clock_ms();
-    c.blast_radius_hash.fill(0x5a);
     c.proposal = std::move(a);
+    c.blast_radius_hash = blast_radius_hash(simulate(c.proposal, seen));
     auto sig = sign_ice(key, c.issued_at_ms, c.blast_radius_hash, c.proposal);
     REQUIRE(sig);
     c.signatures.push_back(*sig);
@@ -98,7 +100,7 @@ void commits_reach_the_cluster(TestPki* pki) {
 
   // c goes down; a freeze handed to a reaches b at once.
   cluster.stop(2);
-  const std::string freeze = op.ice(ice::FreezeCluster{120'000});
+  const std::string freeze = op.ice(ice::FreezeCluster{120'000}, *a.sdk().snapshot());
   auto frozen_at_a = at_a->request("ice", freeze);
   REQUIRE_MESSAGE(frozen_at_a, (frozen_at_a ? "" : frozen_at_a.error().to_string()));
   CHECK(wb.seen(frozen));
@@ -132,7 +134,7 @@ void commits_reach_the_cluster(TestPki* pki) {
   }
   // An operator's thaw at c: every node thaws.
   auto at_c = operator_at(cluster[2], cluster.operator_tls);
-  auto thaw = at_c->request("ice", op.ice(ice::ThawCluster{}));
+  auto thaw = at_c->request("ice", op.ice(ice::ThawCluster{}, *cluster[2].sdk().snapshot()));
   REQUIRE_MESSAGE(thaw, (thaw ? "" : thaw.error().to_string()));
   CHECK(wa.seen([](const MeshOsSnapshot& s) { return !frozen(s); }));
   CHECK(wb.seen([](const MeshOsSnapshot& s) { return !frozen(s); }));
@@ -178,7 +180,7 @@ TEST_CASE("RestartAllDaemons and ForceRestartDaemon handed to a live node restar
   CHECK(nlohmann::json::parse(*all)["outcome"] == "accepted");
   CHECK(watch.seen([&](const MeshOsSnapshot& s) { return starts(s, a) == a0 + 1 && starts(s, b) == b0 + 1; }));
 
-  auto one = remote->request("ice", op.ice(ice::ForceRestartDaemon{b}));
+  auto one = remote->request("ice", op.ice(ice::ForceRestartDaemon{b}, *sdk.snapshot()));
   REQUIRE_MESSAGE(one, (one ? "" : one.error().to_string()));
   CHECK(nlohmann::json::parse(*one)["outcome"] == "accepted");
   CHECK(watch.seen([&](const MeshOsSnapshot& s) { return starts(s, b) == b0 + 2; }));

@@ -6,9 +6,17 @@
 #include <memory>
 #include <utility>
 
+#include "meshos/blast_radius.hpp"
 #include "meshos/state.hpp"
 
 namespace meshos::test {
+
+// The hash of `proposal`'s blast radius on `state` at (now, wall_ms): what the operators of a break-glass
+// commit submitted to that node sign.
+inline BlastRadiusHash radius_hash_on(const MeshOsState& state, TimePoint now, std::int64_t wall_ms,
+                                      const IceAction& proposal) {
+  return blast_radius_hash(simulate(proposal, state.snapshot(now, wall_ms, 0, 0)));
+}
 
 struct StateNode {
   explicit StateNode(MeshOsConfig config, std::shared_ptr<AdminVerifier> verifier = nullptr)
@@ -23,6 +31,8 @@ struct StateNode {
     wall_ms += d.count();
   }
   FoldEffects fold(const MeshOsEvent& e) { return state.fold(e, now, wall_ms); }
+  // What operators sign for `proposal` after simulating it on this node as it is now.
+  BlastRadiusHash radius_hash(const IceAction& proposal) const { return radius_hash_on(state, now, wall_ms, proposal); }
 };
 
 }  // namespace meshos::test

@@ -54,8 +54,8 @@ struct Node : StateNode {
   SignedIceCommit sign_ice_commit(IceAction a) {
     SignedIceCommit c;
     c.issued_at_ms = wall_ms;
-    c.blast_radius_hash.fill(7);
     c.proposal = std::move(a);
+    c.blast_radius_hash = radius_hash(c.proposal);
     c.signatures.push_back(sign_ice(operator_key(), c.issued_at_ms, c.blast_radius_hash, c.proposal).value());
     return c;
   }

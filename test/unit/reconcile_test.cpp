@@ -12,6 +12,7 @@
 #include "meshos/operators.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/state.hpp"
+#include "../support/state_node.hpp"
 
 using namespace meshos;
 using namespace std::chrono_literals;
@@ -54,6 +55,10 @@ struct Node {
     return actions;
   }
   const DaemonState& daemon(const DaemonRef& d) const { return state.actual().daemons.at(d.id); }
+  // What operators sign for `proposal` after simulating it on this node as it is now.
+  BlastRadiusHash radius_hash(const IceAction& proposal) const {
+    return test::radius_hash_on(state, now, wall_ms, proposal);
+  }
 };
 
 template <class T>
@@ -555,8 +560,8 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
   SUBCASE("break-glass needs the threshold of distinct operators and a simulated blast radius") {
     SignedIceCommit ice;
     ice.issued_at_ms = n.wall_ms;
-    ice.blast_radius_hash[5] = 0x42;
     ice.proposal = ice::ForceRestartDaemon{kEcho.id};
+    ice.blast_radius_hash = n.radius_hash(ice.proposal);
     auto by_alice = sign_ice(alice, ice.issued_at_ms, ice.blast_radius_hash, ice.proposal);
     auto by_bob = sign_ice(bob, ice.issued_at_ms, ice.blast_radius_hash, ice.proposal);
     REQUIRE(by_alice);
@@ -591,8 +596,8 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
   SUBCASE("while frozen, signed admin is refused before it is admitted; ice still applies") {
     SignedIceCommit freeze;
     freeze.issued_at_ms = n.wall_ms;
-    freeze.blast_radius_hash[0] = 7;
     freeze.proposal = ice::FreezeCluster{600'000};
+    freeze.blast_radius_hash = n.radius_hash(freeze.proposal);
     freeze.signatures = {*sign_ice(alice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal),
                          *sign_ice(bob, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal)};
     REQUIRE_FALSE(n.fold(event::SignedIce{freeze}).rejected.has_value());
@@ -602,8 +607,8 @@ TEST_CASE("verifier: signed commits apply only when accepted, and every one is a
     CHECK(n.fold(event::SignedAdmin{*commit}).rejected->kind == "freeze_in_effect");
     SignedIceCommit thaw;
     thaw.issued_at_ms = n.wall_ms;
-    thaw.blast_radius_hash[0] = 8;
     thaw.proposal = ice::ThawCluster{};
+    thaw.blast_radius_hash = n.radius_hash(thaw.proposal);
     thaw.signatures = {*sign_ice(alice, thaw.issued_at_ms, thaw.blast_radius_hash, thaw.proposal),
                        *sign_ice(bob, thaw.issued_at_ms, thaw.blast_radius_hash, thaw.proposal)};
     REQUIRE_FALSE(n.fold(event::SignedIce{thaw}).rejected.has_value());

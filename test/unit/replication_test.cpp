@@ -58,11 +58,13 @@ SignedAdminCommit admin_commit(std::int64_t issued_at_ms, AdminEvent e, const En
   return *c;
 }
 
-SignedIceCommit break_glass(std::int64_t issued_at_ms, IceAction a, const EntityKeypair& op = kAlice) {
+// Signed for the blast radius of the node it is submitted to (relayed copies are not simulated again).
+SignedIceCommit break_glass(const StateNode& submitted_to, std::int64_t issued_at_ms, IceAction a,
+                            const EntityKeypair& op = kAlice) {
   SignedIceCommit c;
   c.issued_at_ms = issued_at_ms;
-  c.blast_radius_hash[0] = 7;
   c.proposal = std::move(a);
+  c.blast_radius_hash = submitted_to.radius_hash(c.proposal);
   auto sig = sign_ice(op, issued_at_ms, c.blast_radius_hash, c.proposal);
   REQUIRE(sig);
   c.signatures.push_back(*sig);
@@ -84,8 +86,9 @@ TEST_CASE("a commit's digest is its signature's first 8 bytes, the same for ever
   CHECK(commit_digest(c) == expected);
   CHECK(commit_digest(AnySignedCommit{c}) == expected);
 
-  auto two = break_glass(1'000, ice::ThawCluster{});
-  two.signatures.push_back(break_glass(1'000, ice::ThawCluster{}, kBob).signatures[0]);
+  const auto origin = member(kA);
+  auto two = break_glass(origin, 1'000, ice::ThawCluster{});
+  two.signatures.push_back(break_glass(origin, 1'000, ice::ThawCluster{}, kBob).signatures[0]);
   auto swapped = two;
   std::swap(swapped.signatures[0], swapped.signatures[1]);
   CHECK(commit_digest(two) == commit_digest(swapped));
@@ -112,7 +115,7 @@ TEST_CASE("CommitKnowledge: what a peer lacks, in the order this node learned it
 TEST_CASE("a commit accepted from an operator is kept to offer - a relayed copy at a peer applies there once") {
   auto a = member(kA);
   auto b = member(kB);
-  const auto freeze = break_glass(a.wall_ms, ice::FreezeCluster{60'000});
+  const auto freeze = break_glass(a, a.wall_ms, ice::FreezeCluster{60'000});
   const auto digest = commit_digest(freeze);
 
   REQUIRE_FALSE(a.fold(event::SignedIce{freeze}).rejected);
@@ -148,7 +151,7 @@ TEST_CASE("a commit accepted from an operator is kept to offer - a relayed copy 
 
 TEST_CASE("a relayed commit is verified at the receiving node: a forged or foreign one is refused and remembered") {
   auto b = member(kB);
-  auto forged = break_glass(b.wall_ms, ice::FreezeCluster{60'000});
+  auto forged = break_glass(b, b.wall_ms, ice::FreezeCluster{60'000});
   forged.signatures[0].signature[10] ^= 1;
   auto fx = b.fold(event::SignedIce{forged, kA});
   REQUIRE(fx.rejected);
@@ -168,8 +171,8 @@ TEST_CASE("a relayed commit is verified at the receiving node: a forged or forei
 TEST_CASE("freeze and thaw: the one issued last decides, in whatever order they arrive") {
   auto a = member(kA);
   auto b = member(kB);
-  const auto freeze = break_glass(a.wall_ms, ice::FreezeCluster{60'000});
-  const auto thaw = break_glass(a.wall_ms + 1'000, ice::ThawCluster{});
+  const auto freeze = break_glass(a, a.wall_ms, ice::FreezeCluster{60'000});
+  const auto thaw = break_glass(a, a.wall_ms + 1'000, ice::ThawCluster{});
 
   a.fold(event::SignedIce{freeze});
   a.fold(event::SignedIce{thaw, kC});
@@ -186,21 +189,21 @@ TEST_CASE("freeze and thaw: the one issued last decides, in whatever order they 
   // cooldown, which would refuse it first).
   auto c = member(kC, verifier(without_cooldown()));
   c.fold(event::SignedIce{thaw, kA});
-  auto older = c.fold(event::SignedIce{break_glass(a.wall_ms + 500, ice::FreezeCluster{60'000}, kBob)});
+  auto older = c.fold(event::SignedIce{break_glass(c, a.wall_ms + 500, ice::FreezeCluster{60'000}, kBob)});
   REQUIRE(older.rejected);
   CHECK(older.rejected->kind == "superseded");
 }
 
 TEST_CASE("a freeze lasts from its issue time: a node learning it late is frozen until the same moment") {
   auto b = member(kB);
-  const auto freeze = break_glass(b.wall_ms - 4'000, ice::FreezeCluster{10'000});
+  const auto freeze = break_glass(b, b.wall_ms - 4'000, ice::FreezeCluster{10'000});
   REQUIRE_FALSE(b.fold(event::SignedIce{freeze, kA}).rejected);
   REQUIRE(b.state.actual().frozen_until);
   CHECK(*b.state.actual().frozen_until == b.now + 6'000ms);
 
   // A node back after longer than the freshness window still learns a freeze in force...
   auto c = member(kC);
-  const auto long_freeze = break_glass(c.wall_ms - 600'000, ice::FreezeCluster{3'600'000});
+  const auto long_freeze = break_glass(c, c.wall_ms - 600'000, ice::FreezeCluster{3'600'000});
   REQUIRE_FALSE(c.fold(event::SignedIce{long_freeze, kA}).rejected);
   CHECK(c.state.actual().frozen(c.now));
   // ...but an operator cannot hand it the same stale commit directly.
@@ -209,30 +212,30 @@ TEST_CASE("a freeze lasts from its issue time: a node learning it late is frozen
   REQUIRE(direct.rejected);
   CHECK(direct.rejected->kind == "envelope_expired");
   // A freeze that has ended is no exception to freshness.
-  auto ended = c.fold(event::SignedIce{break_glass(c.wall_ms - 600'000, ice::FreezeCluster{1'000}, kBob), kA});
+  auto ended = c.fold(event::SignedIce{break_glass(c, c.wall_ms - 600'000, ice::FreezeCluster{1'000}, kBob), kA});
   REQUIRE(ended.rejected);
   CHECK(ended.rejected->kind == "envelope_expired");
 }
 
 TEST_CASE("a relayed break-glass commit skips the cooldown (the admitting node checked it) and starts it here") {
   auto b = member(kB);
-  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::FlushAvoidLists{})}).rejected);
+  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::FlushAvoidLists{})}).rejected);
   b.advance(1'000ms);
   // Another flush accepted by a in the meantime applies at b although b's own cooldown runs.
-  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::FlushAvoidLists{}, kBob), kA}).rejected);
+  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::FlushAvoidLists{}, kBob), kA}).rejected);
   // An operator's third flush at b is refused by the cooldown.
   b.advance(1'000ms);
-  auto third = b.fold(event::SignedIce{break_glass(b.wall_ms, ice::FlushAvoidLists{})});
+  auto third = b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::FlushAvoidLists{})});
   REQUIRE(third.rejected);
   CHECK(third.rejected->kind == "ice_cooldown_active");
 }
 
 TEST_CASE("a relayed force-restart or kill-migration for something another node holds is known, not refused") {
   auto b = member(kB);
-  auto restart = b.fold(event::SignedIce{break_glass(b.wall_ms, ice::ForceRestartDaemon{0xD1}), kA});
+  auto restart = b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::ForceRestartDaemon{0xD1}), kA});
   CHECK_FALSE(restart.rejected);
   CHECK(restart.restart_daemons.empty());
-  CHECK_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::KillMigration{3}), kA}).rejected);
+  CHECK_FALSE(b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::KillMigration{3}), kA}).rejected);
   CHECK(b.state.commits()->log.size() == 2);
 }
 
@@ -264,7 +267,7 @@ TEST_CASE("an admin commit for a known peer is accepted and mirrored - the peer 
 
 TEST_CASE("freeze: an operator's commit for a peer is refused - a relayed one is mirrored unless it is for this node") {
   auto b = member(kB);
-  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::FreezeCluster{60'000})}).rejected);
+  REQUIRE_FALSE(b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::FreezeCluster{60'000})}).rejected);
   auto for_c = b.fold(event::SignedAdmin{admin_commit(b.wall_ms, admin::Cordon{kC})});
   REQUIRE(for_c.rejected);
   CHECK(for_c.rejected->kind == "freeze_in_effect");
@@ -277,7 +280,7 @@ TEST_CASE("freeze: an operator's commit for a peer is refused - a relayed one is
 
 TEST_CASE("the log keeps fresh commits and the freeze in force - it forgets the rest on a tick") {
   auto a = member(kA);
-  const auto freeze = break_glass(a.wall_ms, ice::FreezeCluster{3'600'000});
+  const auto freeze = break_glass(a, a.wall_ms, ice::FreezeCluster{3'600'000});
   const auto cordon = admin_commit(a.wall_ms, admin::Cordon{kA});
   REQUIRE_FALSE(a.fold(event::SignedAdmin{cordon}).rejected);
   REQUIRE_FALSE(a.fold(event::SignedIce{freeze}).rejected);
@@ -342,12 +345,12 @@ TEST_CASE("without a verifier a relayed commit applies as unverified, once") {
 TEST_CASE("a node that learns a freeze from a peer cools down until the admitting node does") {
   auto b = member(kB);
   // Admitted by a 100 s ago; b learns it now (it was away).
-  const auto freeze = break_glass(b.wall_ms - 100'000, ice::FreezeCluster{600'000});
+  const auto freeze = break_glass(b, b.wall_ms - 100'000, ice::FreezeCluster{600'000});
   REQUIRE_FALSE(b.fold(event::SignedIce{freeze, kA}).rejected);
-  auto thaw = b.fold(event::SignedIce{break_glass(b.wall_ms, ice::ThawCluster{}, kBob)});
+  auto thaw = b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::ThawCluster{}, kBob)});
   REQUIRE(thaw.rejected);
   CHECK(thaw.rejected->kind == "ice_cooldown_active");
   b.advance(200'000ms);  // 300 s after the freeze was issued: the cooldown ends here as it does on a
-  CHECK_FALSE(b.fold(event::SignedIce{break_glass(b.wall_ms, ice::ThawCluster{}, kBob)}).rejected);
+  CHECK_FALSE(b.fold(event::SignedIce{break_glass(b, b.wall_ms, ice::ThawCluster{}, kBob)}).rejected);
   CHECK_FALSE(b.state.actual().frozen(b.now));
 }

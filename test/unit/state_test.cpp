@@ -11,6 +11,7 @@
 #include "meshos/admin.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/state.hpp"
+#include "../support/state_node.hpp"
 #include "../support/keys.hpp"
 
 using namespace meshos;
@@ -44,6 +45,10 @@ struct Node {
   FoldEffects lifecycle(const DaemonRef& d, LifecycleSignal s) { return fold(event::DaemonLifecycle{d, std::move(s)}); }
   const ActualState& actual() const { return state.actual(); }
   const DaemonState& daemon(const DaemonRef& d) const { return actual().daemons.at(d.id); }
+  // What operators sign for `proposal` after simulating it on this node as it is now.
+  BlastRadiusHash radius_hash(const IceAction& proposal) const {
+    return test::radius_hash_on(state, now, wall_ms, proposal);
+  }
 };
 
 SignedIceCommit ice_commit(IceAction proposal, std::int64_t issued_at_ms) {
@@ -563,6 +568,7 @@ TEST_CASE("a break-glass commit for cluster X is refused by a node of cluster Y"
   Node x(test_config(), verifier_for("x"));
   Node y(test_config(), verifier_for("y"));
   SignedIceCommit freeze = ice_commit(ice::FreezeCluster{60'000}, x.wall_ms);
+  freeze.blast_radius_hash = x.radius_hash(freeze.proposal);
   freeze.cluster = "x";
   auto sig = sign_ice(kAlice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal, "x");
   REQUIRE(sig);
@@ -576,6 +582,36 @@ TEST_CASE("a break-glass commit for cluster X is refused by a node of cluster Y"
 
   CHECK_FALSE(x.fold(event::SignedIce{freeze}).rejected.has_value());
   CHECK(x.actual().frozen(x.now));
+}
+
+TEST_CASE("a break-glass commit is refused as blast_radius_changed when its radius changed since it was signed") {
+  Node n(test_config(), verifier_for());
+  n.fold(event::PeerInfo{kPeer, "", {}, std::nullopt, {}, "peer"});
+  SignedIceCommit freeze = ice_commit(ice::FreezeCluster{60'000}, n.wall_ms);
+  freeze.blast_radius_hash = n.radius_hash(freeze.proposal);  // signed for this node and kPeer
+  auto sig = sign_ice(kAlice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal);
+  REQUIRE(sig);
+  freeze.signatures = {*sig};
+
+  constexpr NodeId kNewcomer = 0x1234;
+  n.fold(event::PeerInfo{kNewcomer, "", {}, std::nullopt, {}, "newcomer"});  // the freeze would now reach three
+  auto changed = n.fold(event::SignedIce{freeze});
+  REQUIRE(changed.rejected.has_value());
+  CHECK(changed.rejected->kind == "blast_radius_changed");
+  CHECK(changed.rejected->message.find("3 nodes") != std::string::npos);
+  CHECK_FALSE(n.actual().frozen(n.now));
+  CHECK(n.state.audit_rejected().items().back().operators == std::vector<OperatorId>{kAlice.origin_hash()});
+
+  // Relayed by a peer, the same commit is not simulated again here: the node it was submitted to did.
+  Node other(test_config(), verifier_for());
+  auto relayed = other.fold(event::SignedIce{freeze, kPeer});
+  CHECK_FALSE(relayed.rejected.has_value());
+  CHECK(other.actual().frozen(other.now));
+
+  n.fold(event::PeerRemoved{kNewcomer});  // the radius the operators signed, once more: accepted
+  auto accepted = n.fold(event::SignedIce{freeze});
+  CHECK_FALSE(accepted.rejected.has_value());
+  CHECK(n.actual().frozen(n.now));
 }
 
 TEST_CASE("1,000 forged commits are counted, evict no accepted commit and name no operator as author") {

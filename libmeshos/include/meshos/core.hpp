@@ -2,6 +2,7 @@
 // Everything in the pure core (no actors).
 #include "meshos/action.hpp"
 #include "meshos/admin.hpp"
+#include "meshos/blast_radius.hpp"
 #include "meshos/capability.hpp"
 #include "meshos/config.hpp"
 #include "meshos/control.hpp"

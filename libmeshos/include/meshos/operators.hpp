@@ -124,8 +124,9 @@ class AdminVerifier {
   VerificationOutcome verify_admin(const SignedAdminCommit& c, std::int64_t now_wall_ms,
                                    const Precheck& precheck = {});
   // Break-glass checks, in order: each signature (registry, then validity), cluster, simulation, freshness,
-  // quorum, replay, cooldown, memory room.
-  VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks = {});
+  // quorum, precheck (the node's: is the blast radius still the one signed), replay, cooldown, memory room.
+  VerificationOutcome verify_ice(const SignedIceCommit& c, std::int64_t now_wall_ms, IceChecks checks = {},
+                                 const Precheck& precheck = {});
 
   std::size_t threshold() const noexcept { return threshold_; }
   const OperatorRegistry& registry() const noexcept { return registry_; }
