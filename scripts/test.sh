@@ -2,10 +2,13 @@
 # The whole test suite, within 30 minutes on 2 cores (CI runs it: .ci/run):
 #   1. the release build (build/: RelWithDebInfo, warnings are errors) of the libraries, programs and bench,
 #      without the test suites; the install test and the bench's smoke run on it;
-#   2. everything with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), every test suite run;
+#   2. everything with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, clang), every suite run;
 #   3. the actor and network suites with ThreadSanitizer on optimized code (build-tsan/, -O1);
 #   4. every decoder of outside input under libFuzzer (build-fuzz/).
-# Where the time goes (clean run, 2 cores, session 7): the builds. The suites run under ASan+UBSan (which
+# Where the time goes (clean run, 2 cores, session 7): the builds. The sanitized build is clang's, which
+# compiles this code with ASan+UBSan in some 40% less time than g++ (31 s against 18 s for the heaviest
+# network file, 15 s against 9 s for a test suite, measured here; g++'s UBSan doubles its ASan-only time),
+# and the release build stays g++'s: two compilers' warnings, both as errors. The suites run under ASan+UBSan (which
 # checks more than a plain run) and the runtime's suites again under TSan at -O1, rather than a third time in
 # the plain build: compiling them there cost some 200 s and running them 120 s, which CI did not have.
 set -euo pipefail
@@ -45,6 +48,8 @@ run_sanitized_ctest() {
   [[ $status -eq 0 ]] || die "tests failed under sanitizers (reports, if any, in $reports)"
 }
 
+# clang's sanitizer runtimes are libclang-rt-dev, only recommended by clang (recommendations are not installed).
+MESHOS_DEBIAN_PACKAGES+=(clang libclang-rt-dev)
 ensure_debian_packages
 
 build_main "${MESHOS_LEAN_PROGRAMS[@]}"
@@ -63,7 +68,7 @@ for workload in route deliver process_rtt shutdown snapshot snapshot_fanout kill
 done
 
 # Everything with ASan+UBSan (benches aside): the whole build, because the C SDK's test installs it.
-configure_and_build "$MESHOS_ASAN_BUILD_DIR" all \
+configure_and_build "$MESHOS_ASAN_BUILD_DIR" all -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=Debug -DMESHOS_SANITIZE=address,undefined -DMESHOS_BUILD_BENCHES=OFF -DMESHOS_WERROR=ON \
   -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 "${MESHOS_FAST_LINK[@]}"
 # CAF 0.17 leaks by design where actors talk to remote nodes, which the actor suite's nodes do too
