@@ -575,6 +575,10 @@ Result<void> cmd_ice_propose(const Invocation& inv, Environment& env) {
   if (!proposal) return proposal.error();
   auto node = connect_to_node(inv, env);
   if (!node) return node.error();
+  // Without --cluster, the node's cluster, as for admin commits.
+  auto target = commit_target(inv, [&] { return request_json(**node, "status", json::object()); });
+  if (!target) return target.error();
+  proposal->cluster = target->cluster;
   auto seen = fetch_snapshot(**node);
   if (!seen) return seen.error();
   const BlastRadius radius = simulate(*action, *seen);

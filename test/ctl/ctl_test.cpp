@@ -1078,6 +1078,16 @@ TEST_CASE("ctl ice propose --cluster: the proposal and its signatures are for th
   auto default_commit = signed_ice_commit_from_json(json::parse(read_text(plain)));
   REQUIRE(default_commit);
   CHECK(default_commit->cluster == kDefaultClusterName);
+  // ...unless the node names its own, as for admin commits.
+  Script green;
+  green.answers.erase("status");
+  green.answers.emplace("status", std::string(R"({"node_id":"1a2b3c4d5e6f7081","cluster":"green"})"));
+  green.answers.emplace("snapshot", snapshot_text(sample_snapshot()));
+  const std::string named = dir.file("named.json");
+  REQUIRE(run_ctl(green, {"--node", "n:1", "ice", "propose", "thaw", "--out", named}).code == 0);
+  auto green_commit = signed_ice_commit_from_json(json::parse(read_text(named)));
+  REQUIRE(green_commit);
+  CHECK(green_commit->cluster == "green");
   check_error_line(propose({"thaw", "--out", dir.file("x.json"),
                             "--cluster", std::string(257, 'c')}),
                    2, "invalid_argument");
