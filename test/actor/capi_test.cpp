@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net_meshos_internal.hpp"
+#include "support.hpp"
 
 using namespace std::chrono_literals;
 using meshos::Bytes;
@@ -38,11 +39,7 @@ std::string last_message() {
   return m ? m : "<none>";
 }
 
-meshos::Seed seed_of(std::uint8_t fill) {
-  meshos::Seed s{};
-  s.fill(fill);
-  return s;
-}
+using meshos::test::seed_of;
 
 // What the C callbacks saw; they run on the runtime's threads.
 struct Recorder {

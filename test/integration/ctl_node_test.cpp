@@ -11,6 +11,7 @@
 #include "../actor/support.hpp"
 #include "meshos/node.hpp"
 #include "meshos/operators.hpp"
+#include "e2e_support.hpp"
 #include "meshosd_process.hpp"
 
 using namespace meshos;
@@ -19,25 +20,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-struct CtlRun {
-  Exit exit;
-  std::string out;
-  std::string err;
-};
-
-CtlRun ctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {MESHOS_CTL_PATH};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ChildProcess child(argv);
-  CtlRun run;
-  run.exit = child.wait_exit(deadline_in(30s));
-  run.out = child.out();
-  run.err = child.err();
-  return run;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 bool has_log(const MeshOsSnapshot& s, const std::string& message) {
   for (const auto& r : s.logs)
@@ -48,8 +30,8 @@ bool has_log(const MeshOsSnapshot& s, const std::string& message) {
 // An operator key made by meshos-ctl (`keygen`) in `dir`, and the registry holding it (`operator-entry`).
 std::pair<std::string, OperatorRegistry> ctl_operator(const std::string& dir) {
   const std::string key = dir + "/alice.key";
-  REQUIRE(ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
-  auto entry = ctl({"operator-entry", key});
+  REQUIRE(run_ctl({"keygen", "--out", key, "--name", "alice"}).exit.code == 0);
+  auto entry = run_ctl({"operator-entry", key});
   REQUIRE(entry.exit.code == 0);
   auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
   REQUIRE(registry);
@@ -62,12 +44,12 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   const std::string dir = scratch_dir("ctl-node");
   const std::string key = dir + "/alice.key";
 
-  auto keygen = ctl({"keygen", "--out", key, "--name", "alice"});
+  auto keygen = run_ctl({"keygen", "--out", key, "--name", "alice"});
   INFO("keygen stderr: " << keygen.err);
   REQUIRE(keygen.exit.exited);
   REQUIRE(keygen.exit.code == 0);
   CHECK(contains(keygen.out, "operator_id"));
-  auto entry = ctl({"operator-entry", key});
+  auto entry = run_ctl({"operator-entry", key});
   REQUIRE(entry.exit.code == 0);
   auto registry = OperatorRegistry::from_json(json{{"operators", json::array({json::parse(entry.out)})}});
   REQUIRE(registry);
@@ -90,7 +72,7 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
            it->second.lifecycle == DaemonLifecycleState::Running;
   }));
 
-  auto status = ctl({"--node", address, "status"});
+  auto status = run_ctl({"--node", address, "status"});
   INFO("status stdout: " << status.out << "\nstderr: " << status.err);
   CHECK(status.exit.code == 0);
   CHECK(contains(status.out, "node " + to_hex((*node)->node_id())));
@@ -99,18 +81,18 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   CHECK(contains(status.out, "running"));
 
   // This node verifies signatures: an unsigned commit is refused, audited, and the exit code says so.
-  auto unsigned_enter = ctl({"--node", address, "maintenance", "enter", "--drain-for", "2s"});
+  auto unsigned_enter = run_ctl({"--node", address, "maintenance", "enter", "--drain-for", "2s"});
   INFO("unsigned stderr: " << unsigned_enter.err);
   CHECK(unsigned_enter.exit.code == 1);
   CHECK(unsigned_enter.err.rfind("meshos-ctl: not_authorized: ", 0) == 0);
 
-  auto enter = ctl({"--node", address, "--key", key, "maintenance", "enter", "--drain-for", "2s"});
+  auto enter = run_ctl({"--node", address, "--key", key, "maintenance", "enter", "--drain-for", "2s"});
   INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
   CHECK(enter.exit.code == 0);
   CHECK(contains(enter.out, "enter_maintenance: accepted"));
   CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) != MaintenanceKind::Active; }));
 
-  auto after = ctl({"--node", address, "status"});
+  auto after = run_ctl({"--node", address, "status"});
   INFO("status after: " << after.out);
   CHECK(after.exit.code == 0);
   CHECK_FALSE(contains(after.out, "maintenance: active"));
@@ -120,15 +102,15 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   CHECK(contains(after.out, "enter_maintenance  by alice (" +
                                 to_hex(options.verifier->registry().keys().begin()->first) + ")  accepted"));
 
-  auto logs = ctl({"--node", address, "logs", "--level", "warn", "--daemon", to_hex(handle->daemon_id())});
+  auto logs = run_ctl({"--node", address, "logs", "--level", "warn", "--daemon", to_hex(handle->daemon_id())});
   INFO("logs: " << logs.out << logs.err);
   CHECK(logs.exit.code == 0);
   CHECK(contains(logs.out, "warn   quiet             hello-from-ctl-test"));  // the daemon by its name
-  auto quiet_logs = ctl({"--node", address, "logs", "--level", "error"});
+  auto quiet_logs = run_ctl({"--node", address, "logs", "--level", "error"});
   CHECK(quiet_logs.exit.code == 0);
   CHECK_FALSE(contains(quiet_logs.out, "hello-from-ctl-test"));
 
-  auto snapshot = ctl({"--node", address, "snapshot"});
+  auto snapshot = run_ctl({"--node", address, "snapshot"});
   CHECK(snapshot.exit.code == 0);
   auto parsed = snapshot_from_json(json::parse(snapshot.out, nullptr, false));
   REQUIRE(parsed);
@@ -151,11 +133,11 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
     CHECK(line);
   }
 
-  auto peers = ctl({"--node", address, "--json", "peers"});
+  auto peers = run_ctl({"--node", address, "--json", "peers"});
   CHECK(peers.exit.code == 0);
   CHECK(json::parse(peers.out, nullptr, false).is_object());
 
-  auto bad = ctl({"--node", address, "maintenance", "sideways"});
+  auto bad = run_ctl({"--node", address, "maintenance", "sideways"});
   CHECK(bad.exit.code == 2);
   CHECK(bad.err.rfind("meshos-ctl: usage: ", 0) == 0);
 
@@ -179,17 +161,17 @@ TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another ta
 
   // Signed for another node: this one refuses it, under the operator's name.
   const std::string other = to_hex((*node)->node_id() ^ 1);
-  auto elsewhere = ctl({"--node", address, "--key", key, "--cluster", "blue", "--target", other, "maintenance", "enter"});
+  auto elsewhere = run_ctl({"--node", address, "--key", key, "--cluster", "blue", "--target", other, "maintenance", "enter"});
   INFO("elsewhere stderr: " << elsewhere.err);
   CHECK(elsewhere.exit.code == 1);
   CHECK(elsewhere.err.rfind("meshos-ctl: wrong_node: ", 0) == 0);
   // 0 is no node: refused before anything is sent.
-  auto nobody = ctl({"--node", address, "--key", key, "--target", "0", "maintenance", "enter"});
+  auto nobody = run_ctl({"--node", address, "--key", key, "--target", "0", "maintenance", "enter"});
   CHECK(nobody.exit.code == 2);
   CHECK(nobody.err.rfind("meshos-ctl: invalid_argument: ", 0) == 0);
 
   // Signed for another cluster (the default one): refused as wrong_cluster.
-  auto other_cluster = ctl({"--node", address, "--key", key, "--cluster", "green", "maintenance", "enter"});
+  auto other_cluster = run_ctl({"--node", address, "--key", key, "--cluster", "green", "maintenance", "enter"});
   INFO("other cluster stderr: " << other_cluster.err);
   CHECK(other_cluster.exit.code == 1);
   CHECK(other_cluster.err.rfind("meshos-ctl: wrong_cluster: ", 0) == 0);
@@ -198,7 +180,7 @@ TEST_CASE("meshos-ctl signs for the node it asks and for its cluster: another ta
   CHECK(kind_of((*node)->sdk().snapshot()->local_maintenance) == MaintenanceKind::Active);
 
   // Without --target, meshos-ctl asks the node who it is and signs for exactly that node.
-  auto enter = ctl({"--node", address, "--key", key, "--cluster", "blue", "maintenance", "enter", "--drain-for", "1s"});
+  auto enter = run_ctl({"--node", address, "--key", key, "--cluster", "blue", "maintenance", "enter", "--drain-for", "1s"});
   INFO("enter stdout: " << enter.out << "\nstderr: " << enter.err);
   CHECK(enter.exit.code == 0);
   CHECK(contains(enter.out, "enter_maintenance: accepted"));
@@ -229,7 +211,7 @@ TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline
   auto commit = [&](std::vector<std::string> words) {
     std::vector<std::string> args = {"--node", address, "--key", key};
     args.insert(args.end(), words.begin(), words.end());
-    auto run = ctl(args);
+    auto run = run_ctl(args);
     INFO(words[0] << ": " << run.out << run.err);
     CHECK(run.exit.code == 0);
     return run.out;
@@ -243,7 +225,7 @@ TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline
   // A restart stops the daemon (its state taken) and starts it again (the state given back).
   CHECK(contains(commit({"daemon", "restart", "keeper"}), "restart_daemon: accepted"));
   CHECK(watch.seen([&](const MeshOsSnapshot& s) { return probe->restores.load() >= 1 && running(s); }));
-  auto unknown = ctl({"--node", address, "--key", key, "daemon", "restart", "nobody"});
+  auto unknown = run_ctl({"--node", address, "--key", key, "daemon", "restart", "nobody"});
   CHECK(unknown.exit.code == 1);
   CHECK(unknown.err.rfind("meshos-ctl: unknown_daemon: ", 0) == 0);
 

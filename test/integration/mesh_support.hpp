@@ -14,6 +14,7 @@
 
 #include "../actor/support.hpp"
 #include "meshosd_process.hpp"
+#include "../support/tools.hpp"
 #include "meshos/node.hpp"
 
 namespace meshos::test {
@@ -125,10 +126,7 @@ class TestPki {
 
  private:
   void run(const std::string& args) {
-    std::string openssl = MESHOS_OPENSSL;
-    if (const char* env = std::getenv("MESHOS_OPENSSL"); env && *env) openssl = env;
-    REQUIRE_MESSAGE(!openssl.empty(), "the openssl command line tool was not found");
-    std::string cmd = openssl + " " + args + " > " + path("openssl.log") + " 2>&1";
+    std::string cmd = openssl_cli() + " " + args + " > " + path("openssl.log") + " 2>&1";
     REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
   }
   std::filesystem::path dir_;

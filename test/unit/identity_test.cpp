@@ -14,6 +14,8 @@
 #include "meshos/identity.hpp"
 #include "meshos/result.hpp"
 #include "meshos/types.hpp"
+#include "../support/temp_dir.hpp"
+#include "../support/tools.hpp"
 
 using meshos::Bytes;
 using meshos::EntityKeypair;
@@ -54,27 +56,7 @@ const std::string kRfcSignature2 =
 
 // ---- independent implementations, driven through the shell ------------------------------------
 
-// The test build passes the paths found at configure time; a hand build falls back to the environment
-// and then to PATH. An empty path means configure did not find the tool: the cross-check must fail.
-std::string tool_path(const char* configured, const char* env_name, const char* fallback) {
-  if (configured != nullptr) return configured;
-  if (const char* env = std::getenv(env_name); env != nullptr && *env != '\0') return env;
-  return fallback;
-}
-
-#ifdef MESHOS_PYTHON3
-const char* const kConfiguredPython = MESHOS_PYTHON3;
-#else
-const char* const kConfiguredPython = nullptr;
-#endif
-#ifdef MESHOS_OPENSSL
-const char* const kConfiguredOpenssl = MESHOS_OPENSSL;
-#else
-const char* const kConfiguredOpenssl = nullptr;
-#endif
-
-std::string python3() { return tool_path(kConfiguredPython, "MESHOS_PYTHON3", "python3"); }
-std::string openssl_cli() { return tool_path(kConfiguredOpenssl, "MESHOS_OPENSSL", "openssl"); }
+using meshos::test::openssl_cli;
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -98,34 +80,15 @@ std::string run(const std::string& tool, const std::string& command) {
   return out;
 }
 
-class TempFile {
- public:
-  explicit TempFile(const Bytes& contents) {
-    const char* dir = std::getenv("TMPDIR");
-    path_ = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/meshos-identity-XXXXXX";
-    const int fd = ::mkstemp(&path_[0]);
-    REQUIRE_MESSAGE(fd >= 0, "mkstemp failed for " << path_);
-    const auto written = ::write(fd, contents.data(), contents.size());
-    ::close(fd);
-    REQUIRE(written == static_cast<ssize_t>(contents.size()));
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // The openssl CLI derives the public key from a PKCS#8 DER wrapping of the raw seed.
 PublicKey openssl_public_key(const Seed& seed) {
   Bytes der;
   REQUIRE(meshos::hex_to_bytes("302e020100300506032b657004220420", der));
   der.insert(der.end(), seed.begin(), seed.end());
-  TempFile key_file(der);
+  const meshos::test::TempDir dir("meshos-identity");
+  const std::string key_file = dir.write("seed.der", std::string(der.begin(), der.end()));
   const std::string tool = openssl_cli();
-  const std::string out = run(tool, shell_quote(tool) + " pkey -inform DER -in " + shell_quote(key_file.path()) +
+  const std::string out = run(tool, shell_quote(tool) + " pkey -inform DER -in " + shell_quote(key_file) +
                                         " -pubout -outform DER");
   REQUIRE(out.size() >= 32);
   PublicKey pk{};
@@ -143,7 +106,7 @@ PythonIds python_ids(const PublicKey& pk) {
       "import hashlib, sys; pk = bytes.fromhex(sys.argv[1]); "
       "print(' '.join('%016x' % int.from_bytes(hashlib.blake2s(pk, key=k).digest()[:8], 'little') "
       "for k in (b'net-origin-v1', b'net-node-id-v1')))";
-  const std::string tool = python3();
+  const std::string tool = meshos::test::python3_cli();
   const std::string out = run(tool, shell_quote(tool) + " -c " + shell_quote(script) + " " + hex_of(pk));
   REQUIRE(out.size() >= 33);
   PythonIds ids;
@@ -156,7 +119,7 @@ std::string python_blake2s_mac(const std::string& key_hex, const std::string& da
   const std::string script =
       "import hashlib, sys; "
       "print(hashlib.blake2s(bytes.fromhex(sys.argv[2]), key=bytes.fromhex(sys.argv[1])).hexdigest())";
-  const std::string tool = python3();
+  const std::string tool = meshos::test::python3_cli();
   std::string out = run(tool, shell_quote(tool) + " -c " + shell_quote(script) + " " + shell_quote(key_hex) + " " +
                                   shell_quote(data_hex));
   return out.substr(0, 64);

@@ -30,35 +30,9 @@ MeshOsConfig test_config() {
   return c;
 }
 
-// One node's state on a clock that only moves when the test says so.
-struct Node {
+struct Node : test::StateNode {
   explicit Node(MeshOsConfig config = test_config(), std::shared_ptr<AdminVerifier> verifier = nullptr)
-      : state(std::move(config), std::move(verifier)) {}
-
-  MeshOsState state;
-  TimePoint now = TimePoint{} + 1h;
-  std::int64_t wall_ms = 1'700'000'000'000;
-
-  void advance(Millis d) {
-    now += d;
-    wall_ms += d.count();
-  }
-  FoldEffects fold(const MeshOsEvent& e) { return state.fold(e, now, wall_ms); }
-  FoldEffects lifecycle(const DaemonRef& d, LifecycleSignal s) { return fold(event::DaemonLifecycle{d, std::move(s)}); }
-  // What reconcile would emit now, without recording it.
-  std::vector<MeshOsAction> plan() const { return reconcile(state.actual(), state.desired(), now, state.config()); }
-  // One loop tick: fold Tick, reconcile, record the actions as emitted.
-  std::vector<MeshOsAction> tick() {
-    fold(event::Tick{});
-    std::vector<MeshOsAction> actions;
-    for (auto& p : state.record_emitted(plan(), now)) actions.push_back(std::move(p.action));
-    return actions;
-  }
-  const DaemonState& daemon(const DaemonRef& d) const { return state.actual().daemons.at(d.id); }
-  // What operators sign for `proposal` after simulating it on this node as it is now.
-  BlastRadiusHash radius_hash(const IceAction& proposal) const {
-    return test::radius_hash_on(state, now, wall_ms, proposal);
-  }
+      : StateNode(std::move(config), std::move(verifier)) {}
 };
 
 template <class T>

@@ -12,6 +12,7 @@
 #include "meshos/admin.hpp"
 #include "meshos/snapshot.hpp"
 #include "meshos/state.hpp"
+#include "../support/state_node.hpp"
 
 using namespace meshos;
 using namespace std::chrono_literals;
@@ -26,23 +27,13 @@ const DaemonRef kEcho{0xE1, "echo"};
 const DaemonRef kSink{0xE2, "sink"};
 const DaemonRef kLoop{0xE3, "looper"};
 
-struct Node {
-  Node() : state([] {
+struct Node : test::StateNode {
+  Node() : StateNode([] {
       MeshOsConfig c;
       c.this_node = kThisNode;
       c.log_ring_capacity = 2;
       return c;
     }()) {}
-  MeshOsState state;
-  TimePoint now = TimePoint{} + 1h;
-  std::int64_t wall_ms = 1'700'000'000'000;
-
-  void advance(Millis d) {
-    now += d;
-    wall_ms += d.count();
-  }
-  FoldEffects fold(const MeshOsEvent& e) { return state.fold(e, now, wall_ms); }
-  void lifecycle(const DaemonRef& d, LifecycleSignal s) { fold(event::DaemonLifecycle{d, std::move(s)}); }
 };
 
 // A node with something in every field of the snapshot.

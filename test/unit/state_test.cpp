@@ -30,25 +30,9 @@ MeshOsConfig test_config() {
   return c;
 }
 
-struct Node {
+struct Node : test::StateNode {
   explicit Node(MeshOsConfig config = test_config(), std::shared_ptr<AdminVerifier> verifier = nullptr)
-      : state(std::move(config), std::move(verifier)) {}
-  MeshOsState state;
-  TimePoint now = TimePoint{} + 1h;
-  std::int64_t wall_ms = 1'700'000'000'000;
-
-  void advance(Millis d) {
-    now += d;
-    wall_ms += d.count();
-  }
-  FoldEffects fold(const MeshOsEvent& e) { return state.fold(e, now, wall_ms); }
-  FoldEffects lifecycle(const DaemonRef& d, LifecycleSignal s) { return fold(event::DaemonLifecycle{d, std::move(s)}); }
-  const ActualState& actual() const { return state.actual(); }
-  const DaemonState& daemon(const DaemonRef& d) const { return actual().daemons.at(d.id); }
-  // What operators sign for `proposal` after simulating it on this node as it is now.
-  BlastRadiusHash radius_hash(const IceAction& proposal) const {
-    return test::radius_hash_on(state, now, wall_ms, proposal);
-  }
+      : StateNode(std::move(config), std::move(verifier)) {}
 };
 
 SignedIceCommit ice_commit(IceAction proposal, std::int64_t issued_at_ms) {
