@@ -231,3 +231,17 @@ TEST_CASE("during a move the daemon refuses work with a retriable error, KillMig
   CHECK(stats.value().refused_while_moving == 2);
   (void)nodes.b.shutdown();
 }
+
+TEST_CASE("a move its source called off before it arrived is refused when it comes, and leaves nothing behind") {
+  TwoNodes nodes;
+  auto& b = detail::SdkInternals::runtime(nodes.b);
+  REQUIRE(b.release(77, kCounterRef));  // the abort overtook the transfer
+  auto late = b.accept_move(77, kCounterRef);
+  REQUIRE_FALSE(late);
+  CHECK(late.error().kind == "migration_released");
+  // The id is free again (a daemon left behind would make this register_failed), and a later move is taken.
+  auto next = b.accept_move(78, kCounterRef);
+  CHECK_MESSAGE(next, (next ? "" : next.error().to_string()));
+  (void)nodes.a.shutdown();
+  (void)nodes.b.shutdown();
+}

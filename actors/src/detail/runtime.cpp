@@ -198,18 +198,33 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::accept_move(std::uint64_t migration
                                               to_string(kind_of(snap->local_maintenance)) + ", not taking daemons"};
   auto hosted = host(ref);
   if (!hosted) return hosted.error();
-  std::lock_guard<std::mutex> lock(migrations_mu_);
-  adopted_.emplace_back(migration, ref.id);
-  if (adopted_.size() > kAdoptedRemembered) adopted_.pop_front();
-  return hosted;
+  {
+    std::lock_guard<std::mutex> lock(migrations_mu_);
+    auto called_off = std::find(released_early_.begin(), released_early_.end(), std::make_pair(migration, ref.id));
+    if (called_off == released_early_.end()) {
+      adopted_.emplace_back(migration, ref.id);
+      if (adopted_.size() > kAdoptedRemembered) adopted_.pop_front();
+      return hosted;
+    }
+    released_early_.erase(called_off);
+  }
+  // Its source let go of the move while it was on its way here: the daemon stays there, and only there.
+  unregister_daemon(hosted.value(), false);
+  return SdkError{"migration_released",
+                  "move " + to_hex(migration) + " of daemon " + to_hex(ref.id) + " was called off by its source"};
 }
 
 Result<void> Runtime::release(std::uint64_t migration, const DaemonRef& ref) {
   {
     std::lock_guard<std::mutex> lock(migrations_mu_);
     auto it = std::find(adopted_.begin(), adopted_.end(), std::make_pair(migration, ref.id));
-    if (it == adopted_.end())
-      return SdkError{"unknown_migration", "no move " + to_hex(migration) + " of daemon " + to_hex(ref.id) + " came here"};
+    if (it == adopted_.end()) {
+      // Called off before it arrived (the source aborted while the transfer was on its way, and the two
+      // requests crossed): remembered, so that the daemon is refused when it comes.
+      released_early_.emplace_back(migration, ref.id);
+      if (released_early_.size() > kAdoptedRemembered) released_early_.pop_front();
+      return {};
+    }
     adopted_.erase(it);
   }
   if (auto slot = find(ref.id)) unregister_daemon(slot, false);

@@ -118,8 +118,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // state the move brought (restore_atom, ahead of any work; only the actor's first check, which reads health
   // and takes no state, may come before it) and unregisters it if that fails.
   Result<std::shared_ptr<DaemonSlot>> accept_move(std::uint64_t migration, const DaemonRef& ref);
-  // The peer that sent daemon `ref` with `migration` aborted the move: the daemon leaves this node again.
-  // unknown_migration when no such move came here.
+  // The peer that sent daemon `ref` with `migration` aborted the move: the daemon leaves this node again. A
+  // release that comes before the move itself is remembered, and accept_move then refuses the move
+  // (migration_released) instead of hosting a daemon its source kept.
   Result<void> release(std::uint64_t migration, const DaemonRef& ref);
 
   void set_migration_transport(std::shared_ptr<MigrationTransport> transport);
@@ -206,6 +207,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::shared_ptr<MigrationTransport> transport_;
   std::map<std::uint64_t, bool> migrations_;  // moves under way: aborted?
   std::deque<std::pair<std::uint64_t, DaemonId>> adopted_;  // the latest moves that came here (bounded)
+  std::deque<std::pair<std::uint64_t, DaemonId>> released_early_;  // released before they came (bounded)
 };
 
 // What the loop starts from: its state (with what the state dir kept put back) and where to save it.

@@ -100,7 +100,7 @@ Result<std::vector<Bytes>> process_work(NetContext& ctx, const DaemonAddress& ad
 
 // How this node's daemons reach a peer when the node drains (detail::MigrationTransport, installed by
 // MeshNode): blocking requests through the target's peer actor. Kinds: unreachable, timeout, or the target's
-// refusal (target_unavailable, no_factory, register_failed, restore_failed, unknown_migration).
+// refusal (target_unavailable, no_factory, register_failed, restore_failed, migration_released).
 std::shared_ptr<detail::MigrationTransport> make_migration_transport(std::weak_ptr<NetContext> ctx);
 
 }  // namespace meshos::net
