@@ -90,6 +90,8 @@ struct LoopState {
   Saving saving;
   Journaling journaling;
   bool stopped = false;  // a Shutdown event was folded: nothing more is folded, no more ticks
+  caf::actor prober;
+  bool probing = false;  // a round of probes is with the prober
 
   static std::optional<NodeId> peer_of(const MeshOsEvent& ev) {
     if (auto* e = std::get_if<event::NodeHealth>(&ev)) return e->peer;
@@ -237,9 +239,32 @@ struct LoopState {
     rt->publish_snapshot(std::make_shared<const MeshOsSnapshot>(std::move(built)));
   }
 
+  // One round of probes at a time: a tick that finds the last round still running skips its own (counted).
+  void poll_probes(caf::event_based_actor* self) {
+    if (probing) {
+      ++state->loop_stats().probe_rounds_skipped;
+      return;
+    }
+    probing = true;
+    self->send(prober, poll_atom::value);
+  }
+
+  void on_probed(ProbeRound round) {
+    probing = false;
+    auto& stats = state->loop_stats();
+    ++stats.probe_rounds;
+    stats.probe_failures += round.failed;
+    stats.probe_readings_invalid += round.invalid;
+    for (auto& line : round.news) log(line.level, std::move(line.message));
+    for (auto& sample : round.rtts) fold(sample);
+    for (auto& report : round.health) fold(report);
+    if (round.inventory.probes > 0) fold(round.inventory);
+  }
+
   void tick(caf::event_based_actor* self) {
     auto now = Clock::now();
     fold(event::Tick{});  // counts the tick
+    poll_probes(self);
     auto actions = reconcile(state->actual(), state->desired(), now, state->config());
     auto pending = state->record_emitted(std::move(actions), now);
     for (auto& p : pending) {
@@ -333,6 +358,7 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
         auto& st = self->state;
         st.rt = std::move(runtime);
         st.state = std::move(init.state);
+        st.prober = std::move(init.prober);
         st.saving.path = std::move(init.state_file);
         st.saving.handed_revision = st.state->persistent_revision();
         st.saving.durable_audit_seq = st.state->audit_seq();
@@ -364,6 +390,9 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start) {
             },
             [=](tick_atom) {
               if (!self->state.stopped) self->state.tick(self);
+            },
+            [=](probed_atom, ProbeRoundMsg& m) {
+              if (!self->state.stopped) self->state.on_probed(std::move(m.round));
             },
             [=](exec_stats_atom, const StatsMsg& m) { self->state.state->set_executor_stats(m.stats); },
             [=](saved_atom, std::uint64_t, std::uint64_t audit_seq, const std::string& error) {

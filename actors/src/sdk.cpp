@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <utility>
 
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
@@ -177,6 +178,36 @@ std::uint64_t MeshOsDaemonSdk::subscribe(std::function<void(const SnapshotPtr&)>
   return rt_->subscribe(std::move(callback));
 }
 void MeshOsDaemonSdk::unsubscribe(std::uint64_t id) { rt_->unsubscribe(id); }
+
+Result<ProbeAttachment> MeshOsDaemonSdk::attach_probe(Probe probe) {
+  auto id = rt_->attach_probe(std::move(probe));
+  if (!id) return id.error();
+  return ProbeAttachment(rt_, *id);
+}
+
+ProbeAttachment::ProbeAttachment(ProbeAttachment&& o) noexcept
+    : rt_(std::move(o.rt_)), id_(std::exchange(o.id_, 0)) {}
+
+ProbeAttachment& ProbeAttachment::operator=(ProbeAttachment&& o) noexcept {
+  if (this != &o) {
+    (void)detach();
+    rt_ = std::move(o.rt_);
+    id_ = std::exchange(o.id_, 0);
+  }
+  return *this;
+}
+
+ProbeAttachment::~ProbeAttachment() { (void)detach(); }
+
+Result<void> ProbeAttachment::detach(std::chrono::milliseconds timeout) {
+  if (id_ == 0) return {};
+  if (auto rt = rt_.lock()) {
+    if (auto detached = rt->detach_probe(id_, timeout); !detached) return detached;
+  }
+  id_ = 0;
+  rt_.reset();
+  return {};
+}
 Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event) { return rt_->publish(std::move(event)); }
 Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event, std::chrono::milliseconds timeout) {
   return rt_->publish_within(std::move(event), timeout);

@@ -1100,6 +1100,13 @@ std::string format_ms(std::uint64_t ms) {
   return std::to_string(seconds / 3600) + " h " + std::to_string((seconds % 3600) / 60) + " min";
 }
 
+std::string describe_inventory(const NodeInventory& inv) {
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  return "load " + number_text(inv.cpu_load_1m, 2) + ", memory " +
+         number_text(static_cast<double>(inv.memory_used_bytes) / kGiB, 1) + "/" +
+         number_text(static_cast<double>(inv.memory_total_bytes) / kGiB, 1) + " GiB";
+}
+
 std::string describe_maintenance(const MaintenanceStateView& v) {
   std::string text = to_string(kind_of(v));
   std::visit(
@@ -1155,7 +1162,7 @@ std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std
   if (!peers.is_array() || peers.empty()) return indent + "(none)\n";
   auto text = [](const json& p, const char* key) { return string_field(p, key).value_or("-"); };
   std::vector<std::string> headers = {"NODE", "NAME", "ADDRESS", "HEALTH", "RTT", "MAINTENANCE"};
-  if (wide) headers.insert(headers.end(), {"VERSION", "SEEN", "DAEMONS", "CAPABILITIES"});
+  if (wide) headers.insert(headers.end(), {"VERSION", "SEEN", "DAEMONS", "INVENTORY", "CAPABILITIES"});
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : peers) {
     if (!p.is_object()) continue;
@@ -1182,10 +1189,13 @@ std::string render_peers(const nlohmann::json& peers, const std::map<NodeId, std
       if (capabilities != p.end() && capabilities->is_array())
         for (const auto& t : *capabilities)
           if (t.is_string()) tags.push_back(t.get<std::string>());
+      std::string inventory = "-";
+      if (auto i = p.find("inventory"); i != p.end() && i->is_object())
+        if (auto read = inventory_from_json(*i)) inventory = describe_inventory(*read);
       row.insert(row.end(),
                  {text(p, "version"),
                   seen != p.end() && seen->is_number_unsigned() ? format_ms(seen->get<std::uint64_t>()) + " ago" : "-",
-                  daemons != p.end() && daemons->is_array() ? std::to_string(daemons->size()) : "-",
+                  daemons != p.end() && daemons->is_array() ? std::to_string(daemons->size()) : "-", inventory,
                   tags.empty() ? "-" : join(tags, ",")});
     }
     rows.push_back(std::move(row));
@@ -1244,6 +1254,9 @@ std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, c
   if (s.cordoned) out << "  [cordoned]";
   if (s.freeze_remaining_ms) out << "  [cluster frozen, " << format_ms(*s.freeze_remaining_ms) << " left]";
   out << '\n';
+  if (s.inventory)
+    out << "inventory: " << describe_inventory(s.inventory->inventory) << "  (" << format_ms(s.inventory->age_ms)
+        << " ago)\n";
 
   out << "daemons (" << s.daemons.size() << "):\n";
   if (s.daemons.empty()) out << "  (none)\n";

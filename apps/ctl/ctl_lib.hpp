@@ -81,6 +81,8 @@ Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& sig
 
 // "850 ms", "12.3 s", "4 min 2 s", "3 h 12 min".
 std::string format_ms(std::uint64_t ms);
+// "load 0.52, memory 3.1/7.8 GiB" (used/total).
+std::string describe_inventory(const NodeInventory& inv);
 std::string describe_maintenance(const MaintenanceStateView& v);
 // Operators by id, as the node's registry names them (its answer to "status"); daemons by id, by name.
 using OperatorNames = std::map<OperatorId, std::string>;

@@ -93,6 +93,8 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   sdk_options.state_dir = options.state_dir;
   sdk_options.fresh_state = options.fresh_state;
   sdk_options.journal = options.journal;
+  // The node's CPU load and memory in its snapshot (and its daemons' metadata), read from /proc each tick.
+  sdk_options.probes.push_back(proc_inventory_probe());
   // The node's actor system runs with the CAF keys of the config (scheduler.*, middleman.*, ...).
   ServiceManager service;  // systemd: READY, STATUS, STOPPING, watchdog pings (nothing without NOTIFY_SOCKET)
   std::map<OperatorId, std::string> operator_names;

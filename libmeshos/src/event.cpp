@@ -27,7 +27,7 @@ const char* event_kind(const MeshOsEvent& e) {
       "signed_admin", "signed_ice",            "log",        "daemon_intent_update",
       "maintenance_transition_observed",       "shutdown",   "capabilities_published",
       "peer_info",   "peer_removed",           "action_outcome",         "commit_undecodable",
-      "migration_progress"};
+      "migration_progress", "inventory_report"};
   static_assert(std::size(kNames) == std::variant_size_v<MeshOsEvent>, "one name per event");
   return kNames[e.index()];
 }

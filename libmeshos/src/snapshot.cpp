@@ -36,6 +36,13 @@ json optional_json(const std::optional<T>& v) {
   }
 }
 
+json inventory_json(const std::optional<InventorySnapshot>& i) {
+  if (!i) return json(nullptr);
+  json j = i->inventory;
+  j["age_ms"] = i->age_ms;
+  return j;
+}
+
 json avoid_json(const AvoidSnapshot& a) {
   return json{{"peer", to_hex(a.peer)}, {"reason", a.reason}, {"remaining_ms", a.remaining_ms}};
 }
@@ -74,7 +81,11 @@ json loop_json(const LoopStats& l) {
               {"audit_rejected_evicted", l.audit_rejected_evicted},
               {"commits_relayed", l.commits_relayed},
               {"commits_relayed_known", l.commits_relayed_known},
-              {"commit_log_evicted", l.commit_log_evicted}};
+              {"commit_log_evicted", l.commit_log_evicted},
+              {"probe_rounds", l.probe_rounds},
+              {"probe_failures", l.probe_failures},
+              {"probe_readings_invalid", l.probe_readings_invalid},
+              {"probe_rounds_skipped", l.probe_rounds_skipped}};
 }
 
 // The Rust C SDK spells peer health and maintenance mirrors in CamelCase; metadata JSON keeps its shape.
@@ -141,6 +152,16 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
   return d;
 }
 
+// Absent or null: none (a node of a version before probes writes none).
+std::optional<InventorySnapshot> read_inventory(Reader& r, const json& j, const std::string& path) {
+  const json* i = r.optional(j, path, "inventory");
+  if (!i || i->is_null()) return std::nullopt;
+  InventorySnapshot out;
+  out.inventory = r.adopt(inventory_from_json(*i), path + ".inventory");
+  out.age_ms = r.u64(*i, path + ".inventory", "age_ms");
+  return out;
+}
+
 PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
   PeerSnapshot p;
   auto has = [&](const char* key) { return r.optional(j, path, key) != nullptr; };
@@ -165,6 +186,7 @@ PeerSnapshot read_peer(Reader& r, const json& j, const std::string& path) {
   if (has("name")) p.name = r.string(j, path, "name");
   if (has("version")) p.version = r.string(j, path, "version");
   if (has("last_seen_ms")) p.last_seen_ms = r.u64(j, path, "last_seen_ms");
+  p.inventory = read_inventory(r, j, path);
   return p;
 }
 
@@ -258,6 +280,11 @@ LoopStats read_loop(Reader& r, const json& j, const std::string& path) {
   if (r.optional(j, path, "commits_relayed")) l.commits_relayed = r.u64(j, path, "commits_relayed");
   if (r.optional(j, path, "commits_relayed_known")) l.commits_relayed_known = r.u64(j, path, "commits_relayed_known");
   if (r.optional(j, path, "commit_log_evicted")) l.commit_log_evicted = r.u64(j, path, "commit_log_evicted");
+  for (auto [key, field] : {std::pair{"probe_rounds", &LoopStats::probe_rounds},
+                            std::pair{"probe_failures", &LoopStats::probe_failures},
+                            std::pair{"probe_readings_invalid", &LoopStats::probe_readings_invalid},
+                            std::pair{"probe_rounds_skipped", &LoopStats::probe_rounds_skipped}})
+    if (r.optional(j, path, key)) l.*field = r.u64(j, path, key);
   return l;
 }
 
@@ -312,7 +339,8 @@ void to_json(json& j, const PeerSnapshot& p) {
            {"capability_tags", p.capability_tags},
            {"daemons", p.daemons},
            {"version", p.version},
-           {"last_seen_ms", p.last_seen_ms}};
+           {"last_seen_ms", p.last_seen_ms},
+           {"inventory", inventory_json(p.inventory)}};
 }
 
 void to_json(json& j, const AuditRecord& a) {
@@ -364,6 +392,7 @@ void to_json(json& j, const MeshOsSnapshot& s) {
            {"avoid", std::move(avoid)},
            {"local_maintenance", as_json(s.local_maintenance)},
            {"cordoned", s.cordoned},
+           {"inventory", inventory_json(s.inventory)},
            {"node_capabilities", s.node_capabilities},
            {"recent_actions", std::move(actions)},
            {"recent_failures", s.recent_failures},
@@ -404,6 +433,7 @@ Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
     s.local_maintenance = r.adopt(maintenance_view_from_json(*m), root + ".local_maintenance");
   }
   s.cordoned = r.boolean(j, root, "cordoned");
+  s.inventory = read_inventory(r, j, root);
   if (const json* c = r.require(j, root, "node_capabilities")) {
     s.node_capabilities = r.adopt(capability_set_from_json(*c), root + ".node_capabilities");
   }
@@ -557,12 +587,14 @@ MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, co
   m.daemon_name = name;
   m.maintenance_state = s.local_maintenance;
   m.peers = s.peers;
+  m.node_inventory = s.inventory;
   return m;
 }
 
 // The shape of the Rust C SDK's metadata JSON (numeric ids, "kind" discriminator, CamelCase mirrors), so
-// C daemons written against net_meshos.h read it unchanged. Peer load figures meshos does not collect are
-// null, as the Rust crate renders them before its first report.
+// C daemons written against net_meshos.h read it unchanged. Load figures nobody reported (no inventory probe
+// for the peer; disk and saturation trend, which meshos does not collect) are null, as the Rust crate renders
+// them before its first report. "node_inventory" (the hosting node's) is meshos' own addition.
 void to_json(json& j, const MetadataView& m) {
   json maintenance = as_json(m.maintenance_state);
   maintenance["kind"] = maintenance["state"];
@@ -573,9 +605,9 @@ void to_json(json& j, const MetadataView& m) {
         {"rtt_ms", optional_json(p.rtt_ms)},
         {"health", camel_case(p.health)},
         {"maintenance", p.maintenance ? json(camel_case(kind_of(*p.maintenance))) : json(nullptr)},
-        {"cpu_load_1m", nullptr},
-        {"mem_used_bytes", nullptr},
-        {"mem_total_bytes", nullptr},
+        {"cpu_load_1m", p.inventory ? json(p.inventory->inventory.cpu_load_1m) : json(nullptr)},
+        {"mem_used_bytes", p.inventory ? json(p.inventory->inventory.memory_used_bytes) : json(nullptr)},
+        {"mem_total_bytes", p.inventory ? json(p.inventory->inventory.memory_total_bytes) : json(nullptr)},
         {"disk_used_bytes", nullptr},
         {"disk_total_bytes", nullptr},
         {"saturation_trend", nullptr},
@@ -589,7 +621,8 @@ void to_json(json& j, const MetadataView& m) {
            {"daemon_id", m.daemon_id},
            {"daemon_name", m.daemon_name},
            {"maintenance_state", std::move(maintenance)},
-           {"peers", std::move(peers)}};
+           {"peers", std::move(peers)},
+           {"node_inventory", inventory_json(m.node_inventory)}};
 }
 
 }  // namespace meshos

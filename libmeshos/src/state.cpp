@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <set>
 #include <type_traits>
 
 #include "meshos/blast_radius.hpp"
@@ -114,6 +115,26 @@ PeerState& peer_entry(ActualState& actual, NodeId id, TimePoint now) {
     it->second.last_seen = now;
   }
   return it->second;
+}
+
+// What a round of inventory probes reported replaces what was known; what it did not report is forgotten only
+// after kInventoryMissedRounds clean rounds without it (event::InventoryReport says which rounds count).
+void fold_inventory(ActualState& actual, const event::InventoryReport& report, TimePoint now) {
+  std::set<NodeId> reported;
+  for (const auto& r : report.readings) {
+    const NodeId node = r.node == 0 ? actual.this_node : r.node;
+    auto& entry = node == actual.this_node ? actual.inventory : peer_entry(actual, node, now).inventory;
+    entry = InventoryEntry{r.inventory, now, 0};
+    reported.insert(node);
+  }
+  const bool clean = report.failed == 0 && !report.readings.empty();
+  if (!clean) return;
+  auto miss = [&](NodeId node, std::optional<InventoryEntry>& entry) {
+    if (!entry || reported.count(node) != 0) return;
+    if (++entry->missed_rounds >= kInventoryMissedRounds) entry.reset();
+  };
+  miss(actual.this_node, actual.inventory);
+  for (auto& [id, p] : actual.peers) miss(id, p.inventory);
 }
 
 const DaemonState* find_by_name(const ActualState& actual, const std::string& name) {
@@ -692,6 +713,8 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           p.last_seen = now;
         } else if constexpr (std::is_same_v<T, event::PeerRemoved>) {
           actual_.peers.erase(e.peer);
+        } else if constexpr (std::is_same_v<T, event::InventoryReport>) {
+          fold_inventory(actual_, e, now);
         } else {
           static_assert(std::is_same_v<T, event::ActionOutcome>, "every event handled");
           if (e.outcome == ActionOutcomeKind::Dispatched) return;
@@ -897,6 +920,7 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
     ps.name = p.name;
     ps.version = p.version;
     ps.last_seen_ms = saturating_ms_since(p.last_seen, now);
+    if (p.inventory) ps.inventory = InventorySnapshot{p.inventory->inventory, saturating_ms_since(p.inventory->observed, now)};
     s.peers.emplace(id, std::move(ps));
   }
   for (const auto& [peer, entry] : actual_.avoid) {
@@ -904,6 +928,8 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
   }
   s.local_maintenance = view_of(actual_.maintenance, now);
   s.cordoned = actual_.cordoned;
+  if (actual_.inventory)
+    s.inventory = InventorySnapshot{actual_.inventory->inventory, saturating_ms_since(actual_.inventory->observed, now)};
   s.node_capabilities = actual_.node_capabilities;
   for (const auto& p : recent_actions_.items()) {
     s.recent_actions.push_back(

@@ -25,7 +25,7 @@ TEST_CASE("a deferred action is tried again after its delay and counted as defer
   auto dispatcher = std::make_shared<LoggingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
   SnapshotWatch watch(sdk);
-  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<Probe>()));
+  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<DaemonProbe>()));
   auto stops_it = [&](const PendingAction& p) { return is_stop_of(p, svc.ref.id); };
 
   dispatcher->fail_next(DispatchOutcome::defer(Millis{20}, "not yet"));
@@ -42,7 +42,7 @@ TEST_CASE("a gated action is counted as gated and never retried by the executor"
   auto dispatcher = std::make_shared<LoggingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
   SnapshotWatch watch(sdk);
-  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<Probe>()));
+  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<DaemonProbe>()));
   auto stops_it = [&](const PendingAction& p) { return is_stop_of(p, svc.ref.id); };
 
   dispatcher->fail_next(DispatchOutcome::gated("operator says no"));
@@ -66,7 +66,7 @@ TEST_CASE("a failed action lands in the failure ring with its reason and counts 
   auto dispatcher = std::make_shared<LoggingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
   SnapshotWatch watch(sdk);
-  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<Probe>()));
+  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<DaemonProbe>()));
 
   dispatcher->fail_next("the disk is on fire");
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{svc.ref, DaemonIntent::Stop}));
@@ -84,7 +84,7 @@ TEST_CASE("replace_node_dispatcher: actions reach the application's dispatcher o
   options.replace_node_dispatcher = true;
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher, options);
   SnapshotWatch watch(sdk);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto svc = register_running(sdk, watch, make_daemon("svc", probe));
 
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{svc.ref, DaemonIntent::Stop}));
@@ -149,7 +149,7 @@ TEST_CASE("an on_control that throws is a crash of that daemon only: recorded, r
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   SnapshotWatch watch(sdk);
   auto touchy = register_running(sdk, watch, std::make_unique<ThrowsOnControl>());
-  auto calm = register_running(sdk, watch, make_daemon("calm", std::make_shared<Probe>()));
+  auto calm = register_running(sdk, watch, make_daemon("calm", std::make_shared<DaemonProbe>()));
   sdk.route(touchy.ref.id, BackpressureOn{0.5f});
   auto crashed = watch.wait([&](const MeshOsSnapshot& s) {
     const auto* d = find_daemon(s, touchy.ref.id);
@@ -192,7 +192,7 @@ TEST_CASE("the executor's admission check keeps gated actions from every dispatc
     return std::nullopt;
   };
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher, options);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   SnapshotWatch watch(sdk);
   auto svc = register_running(sdk, watch, make_daemon("svc", probe));
   const DaemonRef ref = svc.ref;
@@ -221,7 +221,7 @@ TEST_CASE("an admission check that throws gates the action, and the node carries
   options.admission = [](const PendingAction&) -> std::optional<std::string> { throw std::runtime_error("no idea"); };
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher, options);
   SnapshotWatch watch(sdk);
-  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<Probe>()));
+  auto svc = register_running(sdk, watch, make_daemon("svc", std::make_shared<DaemonProbe>()));
   const DaemonRef ref = svc.ref;
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Stop}));
   REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return s.executor.gated >= 2; }));

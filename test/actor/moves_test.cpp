@@ -141,7 +141,7 @@ TEST_CASE("register_factory refuses an empty name, a null factory and a name reg
 
 TEST_CASE("a factory that builds a daemon of another name fails the start, clearly") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  REQUIRE(sdk.register_factory("counter", [] { return make_daemon("echo", std::make_shared<Probe>()); }));
+  REQUIRE(sdk.register_factory("counter", [] { return make_daemon("echo", std::make_shared<DaemonProbe>()); }));
   SnapshotWatch watch(sdk);
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{kCounterRef, DaemonIntent::Run}));
   auto failed = watch.wait([](const MeshOsSnapshot& s) { return !s.recent_failures.empty(); });
@@ -157,7 +157,7 @@ TEST_CASE("on drain a stateful daemon moves with its state, a hand-registered on
   REQUIRE(nodes.a.publish(event::DaemonIntentUpdate{kCounterRef, DaemonIntent::Run}));
   REQUIRE(watch_a.seen([](const MeshOsSnapshot& s) { return runs(s, kCounterRef.id) && s.peers.count(0xB) == 1; }));
   for (int i = 0; i < 5; ++i) count_after_one_more(nodes.a);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto echo = nodes.a.register_daemon(make_daemon("echo", probe), EntityKeypair::from_seed(seed_of(7)));
   REQUIRE(echo);
 

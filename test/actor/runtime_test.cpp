@@ -22,7 +22,7 @@ MaintenanceKind local_kind(const MeshOsSnapshot& s) { return kind_of(s.local_mai
 TEST_CASE("intent Stop stops the daemon, intent Run starts it again through StartDaemon") {
   auto dispatcher = std::make_shared<LoggingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("svc", probe), EntityKeypair::generate());
   REQUIRE(h);
   DaemonRef ref{h->daemon_id(), "svc"};
@@ -50,8 +50,8 @@ TEST_CASE("an operator drain walks Active -> Entering -> Maintenance -> Exiting 
   auto cfg = fast_config();
   cfg.recovery_ramp_window = 50ms;
   auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
-  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::generate());
-  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(a);
   REQUIRE(b);
   SnapshotWatch watch(sdk);
@@ -87,7 +87,7 @@ TEST_CASE("an operator drain walks Active -> Entering -> Maintenance -> Exiting 
 
 TEST_CASE("drain() waits for the verdict: Maintenance once every daemon stopped, at once when already there") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
-  auto h = sdk.register_daemon(make_daemon("prompt", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto h = sdk.register_daemon(make_daemon("prompt", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(h);
   auto drained = sdk.drain(30s);
   REQUIRE_MESSAGE(drained, (drained ? "" : drained.error().to_string()));
@@ -108,7 +108,7 @@ TEST_CASE("drain() waits for the verdict: Maintenance once every daemon stopped,
 
 TEST_CASE("a drain whose daemon cannot stop ends in DrainFailed at the deadline, and drain() returns that verdict") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->gate = std::make_shared<Latch>();
   auto h = sdk.register_daemon(make_daemon("stuck", probe), EntityKeypair::generate());
   REQUIRE(h);
@@ -130,10 +130,10 @@ TEST_CASE("a crashing daemon restarts with growing delays, then is held off as c
   cfg.crash_loop_threshold = 3;
   cfg.crash_loop_hold = 60s;
   auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->crash_on_process = true;
   auto h = sdk.register_daemon(make_daemon("crashy", probe), EntityKeypair::generate());
-  auto healthy_probe = std::make_shared<Probe>();
+  auto healthy_probe = std::make_shared<DaemonProbe>();
   auto other = sdk.register_daemon(make_daemon("steady", healthy_probe), EntityKeypair::generate());
   REQUIRE(h);
   REQUIRE(other);
@@ -179,7 +179,7 @@ TEST_CASE("a stateful daemon is restarted from its last snapshot after a crash")
   auto cfg = fast_config();
   cfg.restart_backoff_initial = 10ms;
   auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("counter", probe, /*stateful=*/true), EntityKeypair::generate());
   REQUIRE(h);
   auto id = h->daemon_id();
@@ -201,7 +201,7 @@ TEST_CASE("a stateful daemon is restarted from its last snapshot after a crash")
 TEST_CASE("a flood of control events drops exactly the overflow and counts it") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   sdk.with_control_capacity(4);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->gate = std::make_shared<Latch>();
   auto h = sdk.register_daemon(make_daemon("flooded", probe), EntityKeypair::generate());
   REQUIRE(h);
@@ -255,7 +255,7 @@ class StalledLoop {
   }
   caf::actor_system_config config_;
   caf::actor_system system_;
-  std::shared_ptr<Probe> probe_ = std::make_shared<Probe>();
+  std::shared_ptr<DaemonProbe> probe_ = std::make_shared<DaemonProbe>();
   std::optional<MeshOsDaemonHandle> blocker_;
 };
 
@@ -328,7 +328,7 @@ TEST_CASE("a publish waiting for room ends with loop_closed when the node shuts 
 
 TEST_CASE("graceful shutdown: a prompt daemon returns Consumed long before its grace, a stuck one is Forced") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto prompt = sdk.register_daemon(make_daemon("prompt", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto prompt = sdk.register_daemon(make_daemon("prompt", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(prompt);
   auto started = Clock::now();
   auto outcome = prompt->graceful_shutdown(60s);
@@ -336,7 +336,7 @@ TEST_CASE("graceful shutdown: a prompt daemon returns Consumed long before its g
   CHECK(*outcome == ShutdownOutcome::Consumed);
   CHECK(Clock::now() - started < 30s);  // it did not wait out the grace window
 
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->gate = std::make_shared<Latch>();
   auto stuck = sdk.register_daemon(make_daemon("stuck", probe), EntityKeypair::generate());
   REQUIRE(stuck);
@@ -356,7 +356,7 @@ TEST_CASE("executor: failures land in the failure ring, retries stay within the 
   auto cfg = fast_config();
   cfg.dispatch_budget = 3;
   auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
-  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(h);
   DaemonRef ref{h->daemon_id(), "svc"};
   SnapshotWatch watch(sdk);
@@ -382,7 +382,7 @@ struct ThrowingDispatcher : ActionDispatcher {
 TEST_CASE("a throwing dispatcher is a recorded failure and the node carries on") {
   auto dispatcher = std::make_shared<ThrowingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), dispatcher);
-  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto h = sdk.register_daemon(make_daemon("svc", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(h);
   SnapshotWatch watch(sdk);
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{DaemonRef{h->daemon_id(), "svc"}, DaemonIntent::Stop}));
@@ -446,7 +446,7 @@ TEST_CASE("cluster backpressure is broadcast to daemons on assert and on release
   auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
   std::vector<MeshOsDaemonHandle> handles;
   for (std::uint8_t i = 1; i <= 4; ++i) {
-    auto h = sdk.register_daemon(make_daemon("d" + std::to_string(i), std::make_shared<Probe>()),
+    auto h = sdk.register_daemon(make_daemon("d" + std::to_string(i), std::make_shared<DaemonProbe>()),
                                  EntityKeypair::from_seed(seed_of(i)));
     REQUIRE(h);
     handles.push_back(std::move(h.value()));
@@ -477,7 +477,7 @@ TEST_CASE("cluster backpressure is broadcast to daemons on assert and on release
 
 TEST_CASE("daemon health is checked on the daemon's own cadence and shows in the snapshot") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("h", probe), EntityKeypair::generate());
   REQUIRE(h);
   SnapshotWatch watch(sdk);
@@ -495,7 +495,7 @@ TEST_CASE("daemon health is checked on the daemon's own cadence and shows in the
 
 TEST_CASE("shutdown is bounded even when daemon code never returns, and says it was forced") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->gate = std::make_shared<Latch>();  // released only after shutdown returned
   auto h = sdk.register_daemon(make_daemon("wedged", probe), EntityKeypair::generate());
   REQUIRE(h);
@@ -513,8 +513,8 @@ TEST_CASE("a full action queue drops the action and counts it, and the action co
   cfg.action_queue_capacity = 1;
   auto dispatcher = std::make_shared<BlockingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
-  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::from_seed(seed_of(1)));
-  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::from_seed(seed_of(2)));
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<DaemonProbe>()), EntityKeypair::from_seed(seed_of(1)));
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), EntityKeypair::from_seed(seed_of(2)));
   REQUIRE(a);
   REQUIRE(b);
   // Two StopDaemon actions in one reconcile: the first fills the queue (its dispatch blocks), the second drops.
@@ -611,7 +611,7 @@ TEST_CASE("a daemon whose is_stateful throws is a crash in the snapshot, and the
   REQUIRE(seen);
   CHECK(find_daemon(*seen, id)->last_crash_reason.find("is_stateful threw") != std::string::npos);
   // Everything else still works: another daemon registers and processes.
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto other = sdk.register_daemon(make_daemon("steady", probe), EntityKeypair::generate());
   REQUIRE(other);
   CHECK(sdk.process(other->daemon_id(), CausalEvent{}, 5s));
@@ -623,7 +623,7 @@ TEST_CASE("each daemon's actor checks its daemon on its own cadence, whatever th
   cfg.tick_interval = std::chrono::hours(1);  // no tick runs while the test does
   cfg.daemon_check_interval = 5ms;
   auto sdk = MeshOsDaemonSdk::start(cfg, nullptr);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("checked", probe), EntityKeypair::generate());
   REQUIRE(h);
   CHECK(probe->health_checks.wait_at_least(5, 10s));
@@ -632,7 +632,7 @@ TEST_CASE("each daemon's actor checks its daemon on its own cadence, whatever th
 
 TEST_CASE("a stateful daemon's state is taken at the first check after work, never again while it idles") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("ledger", probe, /*stateful=*/true), EntityKeypair::generate());
   REQUIRE(h);
   const auto id = h->daemon_id();

@@ -90,7 +90,7 @@ TEST_CASE("a slow subscriber still ends on the latest snapshot, even when the lo
 TEST_CASE("register_daemon returns a handle with the keypair's identity and the daemon's name") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
   auto kp = EntityKeypair::generate();
-  auto handle = sdk.register_daemon(make_daemon("telemetry", std::make_shared<Probe>()), kp);
+  auto handle = sdk.register_daemon(make_daemon("telemetry", std::make_shared<DaemonProbe>()), kp);
   REQUIRE(handle);
   CHECK(handle->daemon_id() == kp.origin_hash());
   CHECK(handle->daemon_name() == "telemetry");
@@ -101,9 +101,9 @@ TEST_CASE("register_daemon returns a handle with the keypair's identity and the 
 TEST_CASE("registering the same identity twice fails with register_failed") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   auto kp = EntityKeypair::from_seed(seed_of(1));
-  auto first = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), kp);
+  auto first = sdk.register_daemon(make_daemon("a", std::make_shared<DaemonProbe>()), kp);
   REQUIRE(first);
-  auto second = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), kp);
+  auto second = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), kp);
   REQUIRE_FALSE(second);
   CHECK(second.error().kind == "register_failed");
   CHECK(sdk.shutdown());
@@ -111,7 +111,7 @@ TEST_CASE("registering the same identity twice fails with register_failed") {
 
 TEST_CASE("a routed control event reaches the daemon's handle and its on_control") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto handle = sdk.register_daemon(make_daemon("d", probe), EntityKeypair::generate());
   REQUIRE(handle);
   sdk.route(handle->daemon_id(), Shutdown{5000});
@@ -126,7 +126,7 @@ TEST_CASE("a routed control event reaches the daemon's handle and its on_control
 TEST_CASE("at capacity, the router drops the new control event and counts it") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   sdk.with_control_capacity(1);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->gate = std::make_shared<Latch>();
   auto handle = sdk.register_daemon(make_daemon("slow", probe), EntityKeypair::generate());
   REQUIRE(handle);
@@ -154,7 +154,7 @@ TEST_CASE("StopDaemon reaches the daemon as Shutdown with the remaining grace") 
   cfg.stop_grace = 2500ms;
   auto dispatcher = std::make_shared<LoggingDispatcher>();
   auto sdk = MeshOsDaemonSdk::start(cfg, dispatcher);
-  auto handle = sdk.register_daemon(make_daemon("x", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto handle = sdk.register_daemon(make_daemon("x", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{DaemonRef{handle->daemon_id(), "x"}, DaemonIntent::Stop}));
   auto ev = handle->next_control(5s);
@@ -169,8 +169,8 @@ TEST_CASE("StopDaemon reaches the daemon as Shutdown with the remaining grace") 
 
 TEST_CASE("entering maintenance broadcasts DrainStart to every registered daemon") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<Probe>()), EntityKeypair::generate());
-  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(a);
   REQUIRE(b);
   REQUIRE(sdk.publish(event::Admin{admin::EnterMaintenance{0, 30'000}}));
@@ -188,7 +188,7 @@ TEST_CASE("after unregistering, routing to the daemon is a no-op that drops noth
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   DaemonId id;
   {
-    auto h = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), EntityKeypair::generate());
+    auto h = sdk.register_daemon(make_daemon("temp", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
     REQUIRE(h);
     id = h->daemon_id();
   }
@@ -204,7 +204,7 @@ TEST_CASE("publish_log lands in the snapshot's log ring tagged with daemon, node
   cfg.this_node = 0x42;
   auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
   auto kp = EntityKeypair::generate();
-  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<Probe>()), kp);
+  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<DaemonProbe>()), kp);
   REQUIRE(handle);
   REQUIRE(handle->publish_log(LogLevel::Warn, "throttling: queue depth high"));
   SnapshotWatch watch(sdk);
@@ -232,7 +232,7 @@ TEST_CASE("publish_log lands in the snapshot's log ring tagged with daemon, node
 
 TEST_CASE("publish_log after the runtime shut down returns loop_closed") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
-  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto handle = sdk.register_daemon(make_daemon("logger", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   REQUIRE(sdk.shutdown());
   auto r = handle->publish_log(LogLevel::Info, "after shutdown");
@@ -246,19 +246,19 @@ TEST_CASE("dropping a handle unregisters the daemon: the identity can register a
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
   auto kp = EntityKeypair::generate();
   {
-    auto handle = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), kp);
+    auto handle = sdk.register_daemon(make_daemon("temp", std::make_shared<DaemonProbe>()), kp);
     REQUIRE(handle);
   }
   SnapshotWatch watch(sdk);
   CHECK(watch.seen([&](const MeshOsSnapshot& s) { return s.daemons.count(kp.origin_hash()) == 0; }));
-  auto again = sdk.register_daemon(make_daemon("temp", std::make_shared<Probe>()), kp);
+  auto again = sdk.register_daemon(make_daemon("temp", std::make_shared<DaemonProbe>()), kp);
   CHECK(again);
   CHECK(sdk.shutdown());
 }
 
 TEST_CASE("graceful_shutdown delivers Shutdown to a waiting consumer, then unregisters") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
-  auto handle = sdk.register_daemon(make_daemon("graceful", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto handle = sdk.register_daemon(make_daemon("graceful", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   std::optional<DaemonControl> received;
   std::thread consumer([&] { received = handle->next_control(10s); });
@@ -276,7 +276,7 @@ TEST_CASE("graceful_shutdown delivers Shutdown to a waiting consumer, then unreg
 
 TEST_CASE("publish_capabilities shows the daemon's capabilities in the snapshot") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
-  auto handle = sdk.register_daemon(make_daemon("caps", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto handle = sdk.register_daemon(make_daemon("caps", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   auto caps = make_capability_set({"hardware.gpu", "hardware.memory_gb=64"});
   REQUIRE(caps);
@@ -300,7 +300,7 @@ TEST_CASE("refresh_metadata reflects the node's real maintenance state") {
   auto cfg = fast_config();
   cfg.this_node = 7;
   auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
-  auto handle = sdk.register_daemon(make_daemon("inspect", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto handle = sdk.register_daemon(make_daemon("inspect", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   auto& view = handle->refresh_metadata();
   CHECK(view.daemon_name == "inspect");
@@ -326,7 +326,7 @@ TEST_CASE("a second shutdown is a clear error, not a crash") {
 }
 
 TEST_CASE("daemon_main runs one daemon until Shutdown and exits cleanly") {
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   DaemonMainOptions options;
   options.config = fast_config();
   std::vector<std::string> seen;
@@ -449,7 +449,7 @@ TEST_CASE("snapshot_daemon and restore_daemon reach a running daemon's state thr
 
 TEST_CASE("a stateless daemon has no state to take or restore") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto h = sdk.register_daemon(make_daemon("plain", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto h = sdk.register_daemon(make_daemon("plain", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(h);
   auto state = sdk.snapshot_daemon(h->daemon_id());
   REQUIRE(state);
@@ -526,7 +526,7 @@ TEST_CASE("factories handed to start() build daemons from the first tick, and th
   SdkOptions options;
   options.factories["counter"] = [built] {
     ++*built;
-    return make_daemon("counter", std::make_shared<Probe>());
+    return make_daemon("counter", std::make_shared<DaemonProbe>());
   };
   options.lifecycle_observer = heard.observer();
   auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>(), options);
@@ -536,7 +536,7 @@ TEST_CASE("factories handed to start() build daemons from the first tick, and th
   REQUIRE(heard.wait_for<lifecycle::Registered>(counter.id));
   CHECK(built->load() == 1);
 
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   probe->crash_on_process = true;
   auto h = sdk.register_daemon(make_daemon("fragile", probe), EntityKeypair::generate());
   REQUIRE(h);
@@ -560,7 +560,7 @@ TEST_CASE("factories handed to start() build daemons from the first tick, and th
 
 TEST_CASE("a factory without a name handed to start() refuses the start with register_failed") {
   SdkOptions options;
-  options.factories[""] = [] { return make_daemon("x", std::make_shared<Probe>()); };
+  options.factories[""] = [] { return make_daemon("x", std::make_shared<DaemonProbe>()); };
   try {
     auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr, options);
     FAIL("start() accepted a nameless factory");
@@ -577,7 +577,7 @@ TEST_CASE("an observer too far behind loses the newest notices, counted, and the
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr, options);
   constexpr int kDaemons = 700;  // a Registered and an Unregistered each: 1400 notices, beyond the backlog
   for (int i = 0; i < kDaemons; ++i) {
-    auto h = sdk.register_daemon(make_daemon("brief", std::make_shared<Probe>()), EntityKeypair::generate());
+    auto h = sdk.register_daemon(make_daemon("brief", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
     REQUIRE(h);
   }  // each handle unregisters its daemon as it goes
   REQUIRE(sdk.publish(event::Log{LogLine::info("all gone")}));
@@ -596,7 +596,7 @@ TEST_CASE("an observer too far behind loses the newest notices, counted, and the
 TEST_CASE("the control inbox never lets a Shutdown go for a newer event, and counts what it let go") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   sdk.with_control_capacity(2);
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto h = sdk.register_daemon(make_daemon("pull", probe), EntityKeypair::generate());
   REQUIRE(h);
   // One at a time, each seen by the daemon before the next is sent: nothing is dropped on the way, and the
@@ -623,7 +623,7 @@ TEST_CASE("the control inbox never lets a Shutdown go for a newer event, and cou
 
 TEST_CASE("a thread waiting in next_control ends on Shutdown when the node shuts down, never on silence") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  auto h = sdk.register_daemon(make_daemon("waiting", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto h = sdk.register_daemon(make_daemon("waiting", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(h);
   std::optional<DaemonControl> received;
   std::thread consumer([&] { received = h->next_control(30s); });

@@ -53,7 +53,7 @@ event::SignedAdmin signed_commit(AdminEvent e) {
 struct Run {
   explicit Run(const std::string& dir) : sdk(MeshOsDaemonSdk::start(node_config(), nullptr, options_on(dir))) {
     for (auto [name, seed] : {std::pair<const char*, std::uint8_t>{"echo", 0xe1}, {"counter", 0xe2}}) {
-      auto h = sdk.register_daemon(make_daemon(name, std::make_shared<Probe>()), key_from_byte(seed));
+      auto h = sdk.register_daemon(make_daemon(name, std::make_shared<DaemonProbe>()), key_from_byte(seed));
       REQUIRE(h);
       handles.push_back(std::move(*h));
     }

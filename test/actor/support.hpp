@@ -72,7 +72,7 @@ class CallCounter {
 };
 
 // What a test daemon observed, shared with the test after the daemon moved into the runtime.
-struct Probe {
+struct DaemonProbe {
   std::atomic<int> processed{0};
   std::atomic<int> controls{0};
   std::atomic<int> restores{0};
@@ -87,7 +87,7 @@ struct Probe {
 
 class TestDaemon : public MeshDaemon {
  public:
-  TestDaemon(std::string name, std::shared_ptr<Probe> probe, bool stateful = false)
+  TestDaemon(std::string name, std::shared_ptr<DaemonProbe> probe, bool stateful = false)
       : name_(std::move(name)), probe_(std::move(probe)), stateful_(stateful) {}
   std::string name() const override { return name_; }
   Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
@@ -122,12 +122,12 @@ class TestDaemon : public MeshDaemon {
 
  private:
   std::string name_;
-  std::shared_ptr<Probe> probe_;
+  std::shared_ptr<DaemonProbe> probe_;
   bool stateful_;
   int count_ = 0;
 };
 
-inline std::unique_ptr<TestDaemon> make_daemon(const std::string& name, std::shared_ptr<Probe> probe,
+inline std::unique_ptr<TestDaemon> make_daemon(const std::string& name, std::shared_ptr<DaemonProbe> probe,
                                                bool stateful = false) {
   return std::make_unique<TestDaemon>(name, std::move(probe), stateful);
 }

@@ -177,6 +177,7 @@ MeshOsSnapshot sample_snapshot() {
   s.wall_ms = kNow;
   s.local_maintenance = view::EnteringMaintenance{1200, 3000};
   s.cordoned = true;
+  s.inventory = InventorySnapshot{NodeInventory{1.25, std::uint64_t{2} << 30, std::uint64_t{4} << 30}, 300};
 
   DaemonSnapshot echo;
   echo.id = 0xaaaa;
@@ -382,6 +383,7 @@ TEST_CASE("ctl status renders the node's snapshot for people") {
   CHECK(contains(o.out, "node 1a2b3c4d5e6f7081"));
   CHECK(contains(o.out, "maintenance: entering_maintenance for 1.2 s, drain deadline in 3.0 s"));
   CHECK(contains(o.out, "[cordoned]"));
+  CHECK(contains(o.out, "inventory: load 1.25, memory 2.0/4.0 GiB  (300 ms ago)\n"));
   CHECK(contains(o.out, "daemons (2):"));
   CHECK(contains(o.out, "echo     000000000000aaaa  running"));
   CHECK(contains(o.out, "health degraded (slow disk)"));
@@ -509,6 +511,7 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
   p.version = "0.9.1";
   p.name = "node-c";
   p.capability_tags = {"gpu", "ssd"};
+  p.inventory = InventorySnapshot{NodeInventory{0.5, std::uint64_t{3} << 29, std::uint64_t{8} << 30}, 100};
   Script script;
   script.answers.emplace(
       "peers", json{{"peers", json::array({json(p)})},
@@ -518,8 +521,8 @@ TEST_CASE("ctl peers renders the node's list, bare or wrapped") {
   auto wide = run_ctl(script, {"--node", "n:1", "peers", "-o", "wide"});
   CAPTURE(wide.out);
   REQUIRE(wide.code == 0);
-  CHECK(wide.out == "NODE               NAME     ADDRESS         HEALTH        RTT   MAINTENANCE             VERSION   SEEN        DAEMONS   CAPABILITIES\n"
-                    "0000000000000abc   node-c   10.0.0.7:7100   unreachable   -     maintenance for 5.0 s   0.9.1     2.5 s ago   0         gpu,ssd\n");
+  CHECK(wide.out == "NODE               NAME     ADDRESS         HEALTH        RTT   MAINTENANCE             VERSION   SEEN        DAEMONS   INVENTORY                       CAPABILITIES\n"
+                    "0000000000000abc   node-c   10.0.0.7:7100   unreachable   -     maintenance for 5.0 s   0.9.1     2.5 s ago   0         load 0.50, memory 1.5/8.0 GiB   gpu,ssd\n");
 }
 
 TEST_CASE("ctl maintenance enter without a key sends the unsigned event for the node it asked") {

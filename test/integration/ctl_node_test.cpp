@@ -62,7 +62,7 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
   SnapshotWatch watch((*node)->sdk());
 
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto handle = (*node)->sdk().register_daemon(make_daemon("quiet", probe), EntityKeypair::generate());
   REQUIRE(handle);
   REQUIRE(handle->publish_log(LogLevel::Warn, "hello-from-ctl-test"));
@@ -200,7 +200,7 @@ TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline
   REQUIRE_MESSAGE(node, (node ? "" : node.error().to_string()));
   const std::string address = "127.0.0.1:" + std::to_string((*node)->port());
   SnapshotWatch watch((*node)->sdk());
-  auto probe = std::make_shared<Probe>();
+  auto probe = std::make_shared<DaemonProbe>();
   auto handle = (*node)->sdk().register_daemon(make_daemon("keeper", probe, /*stateful=*/true), EntityKeypair::generate());
   REQUIRE(handle);
   auto running = [&](const MeshOsSnapshot& s) {

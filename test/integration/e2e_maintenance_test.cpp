@@ -100,6 +100,7 @@ TEST_CASE("meshos-ctl maintenance enter drains both daemons and exit returns thr
   INFO("status: " << status.out << status.err);
   CHECK(status.exit.code == 0);
   CHECK(contains(status.out, "maintenance: active"));
+  CHECK(contains(status.out, "inventory: load "));  // meshosd reads its /proc every tick
   CHECK(contains(status.out, "enter_maintenance  by alice (" + alice.id_hex + ")  accepted"));
   CHECK(contains(status.out, "exit_maintenance  by alice (" + alice.id_hex + ")  accepted"));
 }

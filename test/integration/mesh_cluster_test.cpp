@@ -33,7 +33,7 @@ void capabilities_are_cluster_wide(TestPki* pki) {
   auto& a = cluster[0];
   auto& c = cluster[2];
   auto key = EntityKeypair::generate();
-  auto trainer = a.sdk().register_daemon(make_daemon("trainer", std::make_shared<Probe>()), key);
+  auto trainer = a.sdk().register_daemon(make_daemon("trainer", std::make_shared<DaemonProbe>()), key);
   REQUIRE(trainer);
   auto gpu = make_capability_set({"hardware.gpu", "region.eu"});
   REQUIRE(gpu);

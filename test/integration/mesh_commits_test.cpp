@@ -158,8 +158,8 @@ TEST_CASE("RestartAllDaemons and ForceRestartDaemon handed to a live node restar
   options.verifier = op.verifier();
   auto node = start_node(fast_network(), options);
   auto& sdk = node->sdk();
-  auto first = sdk.register_daemon(make_daemon("first", std::make_shared<Probe>()), EntityKeypair::generate());
-  auto second = sdk.register_daemon(make_daemon("second", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto first = sdk.register_daemon(make_daemon("first", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  auto second = sdk.register_daemon(make_daemon("second", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(first);
   REQUIRE(second);
   const DaemonId a = first->daemon_id();

@@ -258,7 +258,7 @@ TEST_CASE("an operator reads status, snapshot, peers and filtered logs") {
   auto b = start_node(net_b);
   SnapshotWatch wa(a->sdk());
   REQUIRE(wa.seen([&](const MeshOsSnapshot& s) { return healthy_with_rtt(s, b->node_id()); }));
-  auto daemon = a->sdk().register_daemon(make_daemon("echo", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto daemon = a->sdk().register_daemon(make_daemon("echo", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(daemon);
   REQUIRE(a->sdk().publish(event::Log{LogLine{LogLevel::Debug, std::nullopt, "quiet detail"}}));
   REQUIRE(daemon->publish_log(LogLevel::Warn, "daemon warning"));
@@ -331,7 +331,7 @@ TEST_CASE("an operator connecting where no node listens gets connect_failed") {
 TEST_CASE("signed admin commits: accepted drains the node - forged, stale, replayed and unsigned are refused and audited") {
   VerifyingNode v;
   auto& node = *v.node;
-  auto daemon = node.sdk().register_daemon(make_daemon("worker", std::make_shared<Probe>()), EntityKeypair::generate());
+  auto daemon = node.sdk().register_daemon(make_daemon("worker", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(daemon);
   SnapshotWatch watch(node.sdk());
   auto remote = operator_for(node);

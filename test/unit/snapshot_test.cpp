@@ -23,6 +23,7 @@ namespace {
 constexpr NodeId kThisNode = 0x00C0FFEE;
 constexpr NodeId kPeer = 0xFEED;
 constexpr NodeId kOtherPeer = 0x0123;
+constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
 const DaemonRef kEcho{0xE1, "echo"};
 const DaemonRef kSink{0xE2, "sink"};
 const DaemonRef kLoop{0xE3, "looper"};
@@ -54,6 +55,10 @@ Node busy_node() {
   n.fold(event::CapabilitiesPublished{std::nullopt, caps});
   n.fold(event::CapabilitiesPublished{kEcho.id, caps});
   n.fold(event::RttSample{kPeer, std::chrono::microseconds(312'500)});
+  n.fold(event::InventoryReport{{InventoryReading{kThisNode, NodeInventory{0.75, 3 * kGiB, 8 * kGiB}},
+                                 InventoryReading{kPeer, NodeInventory{2.5, kGiB, 4 * kGiB}}},
+                                1,
+                                0});
   n.fold(event::PeerInfo{kOtherPeer, "0.9.0", caps, MaintenanceStateView{view::DrainFailed{5, "stuck"}},
                          {DaemonDescription{0x77, "remote-echo", caps, true}}, "peer-b"});
   n.fold(event::Admin{admin::Cordon{kThisNode}});
@@ -128,8 +133,12 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK(peer.health == PeerHealth::Healthy);
   CHECK(peer.last_seen_ms == 1500);
   CHECK_FALSE(peer.maintenance.has_value());
+  REQUIRE(peer.inventory.has_value());
+  CHECK(peer.inventory->inventory == NodeInventory{2.5, kGiB, 4 * kGiB});
+  CHECK(peer.inventory->age_ms == 1500);
   const PeerSnapshot& other = s.peers.at(kOtherPeer);
   CHECK_FALSE(other.rtt_ms.has_value());
+  CHECK_FALSE(other.inventory.has_value());  // no probe reported it
   CHECK(other.version == "0.9.0");
   CHECK(other.capability_tags == std::vector<std::string>{"hardware.gpu", "hardware.memory_gb=64"});
   CHECK(other.maintenance == MaintenanceStateView{view::DrainFailed{5, "stuck"}});
@@ -142,6 +151,9 @@ TEST_CASE("snapshot: every field, measured against now") {
   CHECK(s.avoid[0].remaining_ms == 300'000 - 1500);
   CHECK(s.local_maintenance == MaintenanceStateView{view::Active{}});
   CHECK(s.cordoned);
+  REQUIRE(s.inventory.has_value());
+  CHECK(s.inventory->inventory == NodeInventory{0.75, 3 * kGiB, 8 * kGiB});
+  CHECK(s.inventory->age_ms == 1500);
   CHECK(s.node_capabilities.metadata.at("rack") == "b7");
 
   REQUIRE(s.recent_actions.size() == 2);
@@ -425,6 +437,7 @@ TEST_CASE("metadata_from_snapshot and its JSON (the C SDK's shape)") {
   CHECK(m.daemon_name == "echo");
   CHECK(m.maintenance_state == s.local_maintenance);
   CHECK(m.peers.size() == 2);
+  CHECK(m.node_inventory == s.inventory);
 
   const json j = m;
   CHECK(j.at("node_id") == kThisNode);
@@ -438,8 +451,13 @@ TEST_CASE("metadata_from_snapshot and its JSON (the C SDK's shape)") {
   CHECK(other.at("maintenance") == "DrainFailed");
   CHECK(other.at("capability_set") == json::array({"hardware.gpu", "hardware.memory_gb=64"}));
   CHECK(other.at("software_version") == "0.9.0");
-  CHECK(other.at("cpu_load_1m").is_null());
+  CHECK(other.at("cpu_load_1m").is_null());  // no probe reported it
   CHECK(j.at("peers")[1].at("rtt_ms") == 312.5);
+  CHECK(j.at("peers")[1].at("cpu_load_1m") == 2.5);
+  CHECK(j.at("peers")[1].at("mem_used_bytes") == kGiB);
+  CHECK(j.at("peers")[1].at("mem_total_bytes") == 4 * kGiB);
+  CHECK(j.at("node_inventory").at("cpu_load_1m") == 0.75);
+  CHECK(j.at("node_inventory").at("age_ms") == 1500);
   CHECK(j.at("peers")[1].at("maintenance").is_null());
 }
 
@@ -554,6 +572,8 @@ TEST_CASE("snapshot_from_json reads daemon and peer entries of other versions: a
   CHECK(p.health == PeerHealth::Healthy);
   CHECK(p.capability_tags.empty());
   CHECK(p.version.empty());
+  CHECK_FALSE(p.inventory.has_value());
+  CHECK_FALSE(s->inventory.has_value());
 
   json wrong = j;
   wrong["daemons"][0]["age_ms"] = "old";
@@ -566,6 +586,12 @@ TEST_CASE("snapshot_from_json reads daemon and peer entries of other versions: a
   json wrong_tags = j;
   wrong_tags["peers"][0]["capability_tags"] = "gpu";
   CHECK_FALSE(snapshot_from_json(wrong_tags));
+  json wrong_inventory = j;
+  wrong_inventory["peers"][0]["inventory"] = json{{"cpu_load_1m", "high"}, {"memory_used_bytes", 1},
+                                                  {"memory_total_bytes", 2}, {"age_ms", 0}};
+  auto refused = snapshot_from_json(wrong_inventory);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("snapshot.peers[0].inventory") != std::string::npos);
 }
 
 TEST_CASE("placement_target: the least loaded node of the view that can take a daemon, the node itself included") {

@@ -19,6 +19,7 @@
 #include "meshos/identity.hpp"
 #include "meshos/journal.hpp"
 #include "meshos/operators.hpp"
+#include "meshos/probe.hpp"
 #include "meshos/result.hpp"
 #include "meshos/snapshot.hpp"
 
@@ -142,6 +143,31 @@ class MeshOsDaemonHandle {
   std::shared_ptr<detail::DaemonSlot> slot_;
 };
 
+// A probe attached to a running node (MeshOsDaemonSdk::attach_probe). Polled once per tick until detached; it
+// detaches when destroyed, so keep it as long as the probe should run.
+class ProbeAttachment {
+ public:
+  ProbeAttachment() = default;
+  ProbeAttachment(ProbeAttachment&& o) noexcept;
+  ProbeAttachment& operator=(ProbeAttachment&& o) noexcept;
+  ProbeAttachment(const ProbeAttachment&) = delete;
+  ProbeAttachment& operator=(const ProbeAttachment&) = delete;
+  ~ProbeAttachment();  // detach(), its error ignored
+
+  // Once this returns without error the probe is not called again (what it reported stays, as a failing probe's
+  // does). timeout: the node was busy in a probe (maybe this one) for that long; the probe stays attached and
+  // detach() may be called again. Never call it from inside a probe: that waits for itself until the timeout.
+  // Detaching twice, or after the node shut down, is no error.
+  Result<void> detach(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  bool attached() const { return id_ != 0; }
+
+ private:
+  friend class MeshOsDaemonSdk;
+  ProbeAttachment(std::weak_ptr<detail::Runtime> rt, std::uint64_t id) : rt_(std::move(rt)), id_(id) {}
+  std::weak_ptr<detail::Runtime> rt_;
+  std::uint64_t id_ = 0;
+};
+
 struct SdkOptions {
   std::shared_ptr<AdminVerifier> verifier;  // nullptr: signed commits fold as Unverified
   // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
@@ -169,6 +195,9 @@ struct SdkOptions {
   // from the log journal, so what was logged before a restart can still be asked for. A fresh state keeps
   // the journals (they are history, not state). Limits outside journal.hpp's bounds: invalid_state_dir.
   JournalLimits journal;
+  // Probes polled from the first tick on, for the node's life (attach_probe adds more to a running node).
+  // start() throws SdkException invalid_probe for a probe without a name or a function.
+  std::vector<Probe> probes;
 };
 
 class MeshOsDaemonSdk {
@@ -206,6 +235,12 @@ class MeshOsDaemonSdk {
   void broadcast(const DaemonControl& control);
 
   std::uint64_t dropped_control_events() const;
+
+  // Polled once per tick from the next tick on, on a thread of its own (probe.hpp): its readings become RTT
+  // samples, peer health and inventory in the snapshot; a throw fails that round of that probe only (logged
+  // when it starts and when it stops, counted in LoopStats::probe_failures). invalid_probe, loop_closed.
+  Result<ProbeAttachment> attach_probe(Probe probe);
+
   SnapshotPtr snapshot() const;
   // The callback runs on an actor of its own, never on the loop; a subscriber still busy with the previous
   // snapshot skips ahead (counted). Returns an id for unsubscribe; 0 after shutdown() (nothing is published).

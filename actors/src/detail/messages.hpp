@@ -12,6 +12,7 @@
 #include "meshos/daemon.hpp"
 #include "meshos/dispatcher.hpp"
 #include "meshos/event.hpp"
+#include "meshos/probe.hpp"
 #include "meshos/sdk.hpp"
 
 namespace meshos::detail {
@@ -51,6 +52,12 @@ using lifecycle_atom = caf::atom_constant<caf::atom("lifecycle")>;  // Lifecycle
 using host_stats_atom = caf::atom_constant<caf::atom("hoststats")>;
 using save_state_atom = caf::atom_constant<caf::atom("savestate")>;
 using load_state_atom = caf::atom_constant<caf::atom("loadstate")>;
+// The node's probes (probe.hpp), to the prober: (id, ProbeMsg) attach; (id) detach -> bool; poll -> the prober
+// answers the loop with (probed_atom, ProbeRoundMsg).
+using attach_probe_atom = caf::atom_constant<caf::atom("addprobe")>;
+using detach_probe_atom = caf::atom_constant<caf::atom("delprobe")>;
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using probed_atom = caf::atom_constant<caf::atom("probed")>;
 
 struct EventMsg {
   MeshOsEvent event;
@@ -86,6 +93,12 @@ struct MoveOutMsg {
 struct StateMsg {
   Bytes state;
 };
+struct ProbeMsg {
+  Probe probe;
+};
+struct ProbeRoundMsg {
+  ProbeRound round;
+};
 
 }  // namespace meshos::detail
 
@@ -99,5 +112,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SnapshotMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::MoveOutMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StateMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ProbeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ProbeRoundMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::DaemonHostStats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::LifecycleNotice)

@@ -67,6 +67,8 @@ Result<void> Runtime::start() {
                              : make_node_dispatcher(weak_from_this(), dispatcher_);
   for (auto& [name, factory] : options_.factories)
     if (auto added = registry_.add_factory(name, factory); !added) return added.error();
+  for (const auto& probe : options_.probes)
+    if (auto checked = check_probe(probe); !checked) return checked.error();
   if (options_.lifecycle_observer) {
     lifecycle_gate_ = std::make_unique<Gate>(kLifecycleBacklog);
     lifecycle_observer_ = spawn_lifecycle_observer(shared_from_this(), options_.lifecycle_observer);
@@ -74,6 +76,11 @@ Result<void> Runtime::start() {
   }
   router_ = spawn_router(shared_from_this());
   tracker_.track(router_);
+  loop_start->prober = spawn_prober(shared_from_this());
+  tracker_.track(loop_start->prober);
+  prober_ = caf::actor_cast<caf::actor_addr>(loop_start->prober);
+  // Before the loop: its first tick polls them. Checked above, so none is refused.
+  for (auto& probe : options_.probes) (void)attach_probe(std::move(probe));
   executor_ = spawn_executor(shared_from_this(), std::move(node_dispatcher), options_.admission);
   tracker_.track(executor_);
   loop_ = spawn_loop(shared_from_this(), std::move(*loop_start));
@@ -387,6 +394,34 @@ SdkError process_failure(caf::actor_system& sys, const caf::error& err, const st
   return SdkError{"process_failed", sys.render(err)};
 }
 
+Result<std::uint64_t> Runtime::attach_probe(Probe probe) {
+  if (auto checked = check_probe(probe); !checked) return checked.error();
+  if (closed()) return loop_closed("probe " + probe.name + " not attached");
+  auto prober = caf::actor_cast<caf::actor>(prober_);
+  if (!prober) return loop_closed("probe " + probe.name + " not attached");
+  const std::uint64_t id = next_probe_id_.fetch_add(1, std::memory_order_relaxed);
+  caf::anon_send(prober, attach_probe_atom::value, id, ProbeMsg{std::move(probe)});
+  return id;
+}
+
+Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds timeout) {
+  if (shut_down_.load(std::memory_order_acquire)) return {};  // the prober is gone or on its way
+  auto prober = caf::actor_cast<caf::actor>(prober_);
+  if (!prober) return {};
+  caf::scoped_actor self{system()};
+  std::optional<SdkError> failure;
+  self->request(prober, timeout, detach_probe_atom::value, id)
+      .receive([](bool) {},
+               [&](caf::error& err) {
+                 // The prober quit meanwhile (shutdown): nothing polls the probe any more.
+                 if (err == caf::sec::request_receiver_down) return;
+                 failure = SdkError{"timeout", "probe " + std::to_string(id) + " not detached: the prober was busy for " +
+                                                   std::to_string(timeout.count()) + " ms (" + system().render(err) + ")"};
+               });
+  if (failure) return *failure;
+  return {};
+}
+
 Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_.exchange(true)) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
   close();
@@ -412,6 +447,8 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   for (auto& a : snapshots_.remove_all_subscribers()) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
   for (auto* a : {&loop_, &executor_, &router_})
     if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
+  if (auto prober = caf::actor_cast<caf::actor>(prober_))
+    caf::anon_send<caf::message_priority::high>(prober, quit_atom::value);
   // Behind the notices already sent to it: the observer hears everything the loop folded.
   if (lifecycle_observer_) caf::anon_send(lifecycle_observer_, quit_atom::value);
 

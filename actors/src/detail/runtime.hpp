@@ -168,6 +168,12 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   Result<std::optional<Bytes>> save_state(DaemonId id, std::chrono::milliseconds timeout);
   Result<void> restore_state(DaemonId id, Bytes state, std::chrono::milliseconds timeout);
 
+  // Probes (probe.hpp), polled by the prober once per tick from the next tick on: invalid_probe, loop_closed.
+  Result<std::uint64_t> attach_probe(Probe probe);
+  // Once this returns without error the probe is not called again: timeout when the prober was busy in a
+  // probe that long. Detaching after shutdown, or an id no longer attached, is no error.
+  Result<void> detach_probe(std::uint64_t id, std::chrono::milliseconds timeout);
+
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline = kDefaultShutdownDeadline);
   // Counted so shutdown() can wait for it (with a deadline).
   void track(const caf::actor& a) { tracker_.track(a); }
@@ -200,6 +206,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   caf::actor loop_;
   caf::actor executor_;
   caf::actor router_;
+  // Weak: the loop holds the prober (LoopStart::prober). CAF 0.17's actor system waits, as it is destroyed, for
+  // every detached actor's thread, and that thread ends only once nothing holds its actor any more.
+  caf::actor_addr prober_;
+  std::atomic<std::uint64_t> next_probe_id_{1};
   caf::actor lifecycle_observer_;  // none without SdkOptions::lifecycle_observer
   std::unique_ptr<Gate> lifecycle_gate_;
 
@@ -217,6 +227,7 @@ struct LoopStart {
   std::string journal_dir;      // where the log and audit journals go (the state dir)
   JournalLimits journal;
   std::vector<LogLine> notes;   // for the node's log, once the loop runs
+  caf::actor prober;            // polled once per tick (probe.hpp); the loop's to hold
 };
 // A fresh state, or the one the state dir kept.
 Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOptions& options);
@@ -227,6 +238,7 @@ using RuntimePtr = std::shared_ptr<Runtime>;
 caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission);
 caf::actor spawn_router(RuntimePtr rt);
+caf::actor spawn_prober(RuntimePtr rt);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate);
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);

@@ -4,11 +4,13 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "meshos/action.hpp"
 #include "meshos/admin.hpp"
 #include "meshos/capability.hpp"
 #include "meshos/daemon.hpp"
+#include "meshos/inventory.hpp"
 #include "meshos/logs.hpp"
 #include "meshos/maintenance.hpp"
 #include "meshos/time.hpp"
@@ -131,14 +133,25 @@ struct CommitUndecodable {
   std::string kind;     // the decoder's error kind, e.g. "invalid_commit"
   std::string message;  // the decoder's message (cut to a bounded length when folded)
 };
+// One round of the node's inventory probes (probe.hpp): what they read, how many were polled and how many failed.
+// An inventory no probe reports any more is forgotten after kInventoryMissedRounds rounds without it, but only
+// rounds in which every inventory probe worked and some reported anything count: a probe that fails, or a
+// round that is empty altogether (a source that is down for a moment), forgets nothing.
+struct InventoryReport {
+  std::vector<InventoryReading> readings;
+  std::uint32_t probes = 0;
+  std::uint32_t failed = 0;
+};
 }  // namespace event
+
+inline constexpr std::uint32_t kInventoryMissedRounds = 3;
 
 using MeshOsEvent =
     std::variant<event::Tick, event::DaemonLifecycle, event::RttSample, event::NodeHealth, event::Admin,
                  event::SignedAdmin, event::SignedIce, event::Log, event::DaemonIntentUpdate,
                  event::MaintenanceTransitionObserved, event::Shutdown, event::CapabilitiesPublished,
                  event::PeerInfo, event::PeerRemoved, event::ActionOutcome, event::CommitUndecodable,
-                 event::MigrationProgress>;
+                 event::MigrationProgress, event::InventoryReport>;
 
 // "tick", "daemon_lifecycle", "rtt_sample", ... (the struct name in snake_case).
 const char* event_kind(const MeshOsEvent& e);

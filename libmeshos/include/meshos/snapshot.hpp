@@ -48,6 +48,13 @@ struct DaemonSnapshot {
   std::optional<std::string> start_held;
 };
 
+// A node's inventory as its probes last reported it, and how long ago.
+struct InventorySnapshot {
+  NodeInventory inventory;
+  std::uint64_t age_ms = 0;
+  bool operator==(const InventorySnapshot& o) const { return inventory == o.inventory && age_ms == o.age_ms; }
+};
+
 struct PeerSnapshot {
   NodeId node = 0;
   std::string name;  // what the peer calls itself ([node] name), "" when it gives no name
@@ -58,6 +65,7 @@ struct PeerSnapshot {
   std::vector<DaemonDescription> daemons;  // as the peer last described them
   std::string version;
   std::uint64_t last_seen_ms = 0;  // ms since the last sign of life
+  std::optional<InventorySnapshot> inventory;  // none until a probe reports one (or after it stopped)
 };
 
 struct AvoidSnapshot {
@@ -139,6 +147,12 @@ struct LoopStats {
   std::uint64_t commits_relayed = 0;         // commits peers forwarded that were new here (any outcome)
   std::uint64_t commits_relayed_known = 0;   // forwarded commits this node knew already (ignored)
   std::uint64_t commit_log_evicted = 0;      // known commits dropped from a full log while still fresh
+  // Probes (probe.hpp): rounds polled, probe calls that threw, readings refused, and ticks whose round was
+  // skipped because the previous one was still running.
+  std::uint64_t probe_rounds = 0;
+  std::uint64_t probe_failures = 0;
+  std::uint64_t probe_readings_invalid = 0;
+  std::uint64_t probe_rounds_skipped = 0;
 };
 
 struct MigrationSnapshot {
@@ -158,6 +172,7 @@ struct MeshOsSnapshot {
   std::vector<AvoidSnapshot> avoid;
   MaintenanceStateView local_maintenance = view::Active{};
   bool cordoned = false;
+  std::optional<InventorySnapshot> inventory;  // this node's (probe.hpp); none until a probe reports one
   CapabilitySet node_capabilities;
   std::vector<ActionSnapshot> recent_actions;
   std::vector<FailureRecord> recent_failures;
@@ -239,6 +254,7 @@ struct MetadataView {
   std::string daemon_name;
   MaintenanceStateView maintenance_state = view::Active{};
   std::map<NodeId, PeerSnapshot> peers;
+  std::optional<InventorySnapshot> node_inventory;  // the hosting node's
 };
 MetadataView metadata_from_snapshot(const MeshOsSnapshot& s, DaemonId daemon, const std::string& name);
 void to_json(nlohmann::json& j, const MetadataView& m);

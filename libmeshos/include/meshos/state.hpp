@@ -66,6 +66,14 @@ struct MigrationState {
   TimePoint started;
 };
 
+// The latest inventory a probe reported for a node, and the clean rounds since that did not report it
+// (event::InventoryReport).
+struct InventoryEntry {
+  NodeInventory inventory;
+  TimePoint observed;
+  std::uint32_t missed_rounds = 0;
+};
+
 struct PeerState {
   NodeId id = 0;
   std::optional<Clock::duration> rtt;
@@ -76,6 +84,7 @@ struct PeerState {
   std::string name;
   std::string version;
   TimePoint last_seen;
+  std::optional<InventoryEntry> inventory;
 };
 
 struct AvoidEntry {
@@ -100,6 +109,7 @@ struct ActualState {
   // The executor asserted backpressure (its action queue is deep) and has not released it: no daemon is
   // (re)started meanwhile (reconcile's start_hold).
   bool backpressure = false;
+  std::optional<InventoryEntry> inventory;  // this node's, as its inventory probes report it
 
   bool frozen(TimePoint now) const { return frozen_until && *frozen_until > now; }
 };
