@@ -8,6 +8,7 @@
 
 #include "json_reader.hpp"
 #include "meshos/file_io.hpp"
+#include "meshos/untrusted_json.hpp"
 
 namespace meshos {
 namespace {
@@ -38,6 +39,15 @@ std::optional<std::uint64_t> meminfo_kb(std::string_view meminfo, std::string_vi
 }
 
 }  // namespace
+
+bool differs_materially(const NodeInventory& before, const NodeInventory& now) {
+  if (before.memory_total_bytes != now.memory_total_bytes) return true;
+  if (std::fabs(before.cpu_load_1m - now.cpu_load_1m) >= 0.05) return true;
+  const std::uint64_t moved = before.memory_used_bytes > now.memory_used_bytes
+                                  ? before.memory_used_bytes - now.memory_used_bytes
+                                  : now.memory_used_bytes - before.memory_used_bytes;
+  return moved >= now.memory_total_bytes / 100;
+}
 
 Result<void> check_inventory(const NodeInventory& inv) {
   if (!std::isfinite(inv.cpu_load_1m) || inv.cpu_load_1m < 0.0)
@@ -96,6 +106,12 @@ Result<NodeInventory> inventory_from_json(const nlohmann::json& j) {
   if (r.failed()) return r.error();
   if (auto checked = check_inventory(inv); !checked) return checked.error();
   return inv;
+}
+
+Result<NodeInventory> inventory_from_json_text(const std::string& text) {
+  auto j = parse_untrusted_json(text, json_limits::kInventory, kInvalid, "inventory");
+  if (!j) return j.error();
+  return inventory_from_json(*j);
 }
 
 }  // namespace meshos

@@ -124,13 +124,13 @@ void fold_inventory(ActualState& actual, const event::InventoryReport& report, T
   for (const auto& r : report.readings) {
     const NodeId node = r.node == 0 ? actual.this_node : r.node;
     auto& entry = node == actual.this_node ? actual.inventory : peer_entry(actual, node, now).inventory;
-    entry = InventoryEntry{r.inventory, now, 0};
+    entry = InventoryEntry{r.inventory, now, 0, false};
     reported.insert(node);
   }
   const bool clean = report.failed == 0 && !report.readings.empty();
   if (!clean) return;
   auto miss = [&](NodeId node, std::optional<InventoryEntry>& entry) {
-    if (!entry || reported.count(node) != 0) return;
+    if (!entry || entry->from_peer || reported.count(node) != 0) return;
     if (++entry->missed_rounds >= kInventoryMissedRounds) entry.reset();
   };
   miss(actual.this_node, actual.inventory);
@@ -711,6 +711,13 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           p.daemons = e.daemons;
           p.maintenance = e.maintenance;
           p.last_seen = now;
+          if (e.inventory) {
+            // Unchanged figures keep their age: a peer describes itself anew only when something changed.
+            if (!p.inventory || !p.inventory->from_peer || p.inventory->inventory != *e.inventory)
+              p.inventory = InventoryEntry{*e.inventory, now, 0, true};
+          } else if (p.inventory && p.inventory->from_peer) {
+            p.inventory.reset();
+          }
         } else if constexpr (std::is_same_v<T, event::PeerRemoved>) {
           actual_.peers.erase(e.peer);
         } else if constexpr (std::is_same_v<T, event::InventoryReport>) {

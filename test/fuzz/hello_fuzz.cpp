@@ -27,6 +27,7 @@
 #include "fuzz_support.hpp"
 #include "meshos/capability.hpp"
 #include "meshos/identity.hpp"
+#include "meshos/inventory.hpp"
 #include "meshos/maintenance.hpp"
 #include "net/hello.hpp"
 #include "net/wire.hpp"
@@ -103,6 +104,7 @@ void fuzz_wire_bytes(const std::uint8_t* data, std::size_t size) {
   // What an admitted peer's hello is read into (peer.cpp): the refused ones must be just as harmless.
   (void)meshos::capability_set_from_json_text(h.capabilities_json);
   if (!h.maintenance_json.empty()) (void)meshos::maintenance_view_from_json_text(h.maintenance_json);
+  if (!h.inventory_json.empty()) (void)meshos::inventory_from_json_text(h.inventory_json);
 }
 
 // ---- path 2: a sealed hello, then one change ----
@@ -114,6 +116,7 @@ NetHello hello_from(FuzzedDataProvider& in) {
   h.listen_port = in.ConsumeIntegral<std::uint16_t>();
   h.capabilities_json = in.ConsumeRandomLengthString(256);
   h.maintenance_json = in.ConsumeRandomLengthString(256);
+  h.inventory_json = in.ConsumeRandomLengthString(128);
   const auto peers = in.ConsumeIntegralInRange<std::size_t>(0, kMaxGossip + 2);
   for (std::size_t i = 0; i < peers; ++i) h.peers.push_back(in.ConsumeRandomLengthString(32));
   // Usually as many ids as peers; sometimes not (the receiver must refuse that).
@@ -135,7 +138,7 @@ bool change_one_thing(NetHello& h, FuzzedDataProvider& in) {
     return true;
   };
   const auto bit = std::uint64_t{1} << in.ConsumeIntegralInRange<int>(0, 63);
-  switch (in.ConsumeIntegralInRange<int>(0, 19)) {
+  switch (in.ConsumeIntegralInRange<int>(0, 20)) {
     case 0: return flip_in(h.signature);
     case 1: return flip_in(h.public_key);
     case 2: h.node_id ^= bit; return true;
@@ -164,6 +167,7 @@ bool change_one_thing(NetHello& h, FuzzedDataProvider& in) {
     case 16: h.signature.resize(in.ConsumeIntegralInRange<std::size_t>(0, 63)); return true;
     case 17: h.signature.push_back(flip); return true;
     case 18: h.version.push_back(static_cast<char>(flip)); return true;
+    case 19: return flip_in(h.inventory_json);
     default:  // moves a byte from one string to the next: same bytes, other fields
       if (h.version.empty()) return false;
       h.listen_host.insert(h.listen_host.begin(), h.version.back());
@@ -244,6 +248,7 @@ void write_seeds(const std::string& dir) {
   full.listen_port = 4710;
   full.capabilities_json = R"({"tags":["hardware.gpu","hardware.memory_gb=64"],"metadata":{"rack":"b4"}})";
   full.maintenance_json = R"({"kind":"active"})";
+  full.inventory_json = R"({"cpu_load_1m":0.52,"memory_used_bytes":3221225472,"memory_total_bytes":8589934592})";
   full.peers = {"10.0.0.8:4710", "10.0.0.9:4710"};
   full.peer_ids = {0x0102030405060708ULL, 0x1112131415161718ULL};
   full.info_rev = 7;
@@ -294,8 +299,8 @@ void write_seeds(const std::string& dir) {
   caf::binary_serializer sink(static_cast<caf::execution_unit*>(nullptr), bytes);
   NetHello h = full;
   std::size_t declared = 0xffffffffu;
-  require(!sink(h.node_id, h.version, h.listen_host, h.listen_port, h.capabilities_json, h.maintenance_json,
-                h.daemons_json, h.peers, h.peer_ids, h.info_rev) &&
+  require(!sink(h.node_id, h.node_name, h.version, h.listen_host, h.listen_port, h.capabilities_json,
+                h.maintenance_json, h.daemons_json, h.inventory_json, h.peers, h.peer_ids, h.info_rev) &&
               !sink.begin_sequence(declared),
           "the 4 GB seed does not serialize");
   bytes.insert(bytes.end(), 16, '\x2a');

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ bool finds(const MeshOsSnapshot& s, const CapabilityFilter& filter, NodeId node,
   auto found = find_daemons(s, filter);
   return std::any_of(found.begin(), found.end(),
                      [&](const DaemonLocation& d) { return d.node == node && d.daemon.id == daemon; });
+}
+
+// Whether `s` shows peer `node`'s inventory, as that node's probes report it, with this load.
+bool shows_load_of(const MeshOsSnapshot& s, NodeId node, double load) {
+  auto p = s.peers.find(node);
+  return p != s.peers.end() && p->second.inventory && p->second.inventory->inventory.cpu_load_1m == load;
 }
 
 void capabilities_are_cluster_wide(TestPki* pki) {
@@ -60,6 +67,18 @@ void capabilities_are_cluster_wide(TestPki* pki) {
     return !finds(s, requiring("hardware.gpu"), a.node_id(), key.origin_hash()) &&
            finds(s, requiring("hardware.cpu"), a.node_id(), key.origin_hash());
   }));
+
+  // What a's probes report of a reaches its peers the same way; a change worth telling reaches them too.
+  auto load = std::make_shared<std::atomic<double>>(0.5);
+  auto inventory = a.sdk().attach_probe(Probe{"fixed", InventoryProbe([load] {
+                                                 return std::vector<InventoryReading>{
+                                                     {0, NodeInventory{load->load(), 1 << 20, 1 << 30}}};
+                                               })});
+  REQUIRE(inventory);
+  const NodeId a_id = a.node_id();
+  CHECK(wc.seen([&](const MeshOsSnapshot& s) { return shows_load_of(s, a_id, 0.5); }));
+  load->store(2.0);
+  CHECK(wc.seen([&](const MeshOsSnapshot& s) { return shows_load_of(s, a_id, 2.0); }));
 
   // meshos-ctl daemons --capability on c lists the daemon with its node.
   std::vector<std::string> args = {MESHOS_CTL_PATH, "--node", "127.0.0.1:" + std::to_string(c.port()), "daemons",

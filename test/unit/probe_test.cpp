@@ -236,3 +236,38 @@ TEST_CASE("inventory in the snapshot: the node's own and each peer's, with its a
   REQUIRE(s.peers.at(kPeer).inventory.has_value());
   CHECK(s.peers.at(kPeer).inventory->inventory.memory_total_bytes == 200);
 }
+
+TEST_CASE("differs_materially: a node describes its inventory to peers anew only on a change worth telling") {
+  const NodeInventory base{1.00, 500, 1000};
+  CHECK_FALSE(differs_materially(base, base));
+  CHECK_FALSE(differs_materially(base, NodeInventory{1.04, 509, 1000}));
+  CHECK(differs_materially(base, NodeInventory{1.05, 500, 1000}));
+  CHECK(differs_materially(base, NodeInventory{0.90, 500, 1000}));
+  CHECK(differs_materially(base, NodeInventory{1.00, 510, 1000}));
+  CHECK(differs_materially(base, NodeInventory{1.00, 490, 1000}));
+  CHECK(differs_materially(base, NodeInventory{1.00, 500, 1001}));
+}
+
+TEST_CASE("a peer's own word on its inventory stands whatever this node's probes report, until the peer changes it") {
+  Node n;
+  auto info = [](std::optional<NodeInventory> inventory) {
+    return event::PeerInfo{kPeer, "1.0", {}, std::nullopt, {}, "peer", inventory};
+  };
+  n.fold(info(NodeInventory{2.0, 10, 20}));
+  CHECK(n.inventory_of(kPeer)->cpu_load_1m == 2.0);
+  n.advance(1s);
+  n.fold(info(NodeInventory{2.0, 10, 20}));  // the same figures keep their age
+  CHECK(n.actual().peers.at(kPeer).inventory->observed == n.now - 1s);
+  // Clean rounds of probes that do not report the peer do not forget what the peer said.
+  for (std::uint32_t round = 0; round < 2 * kInventoryMissedRounds; ++round)
+    n.fold(event::InventoryReport{{reading(kThisNode, 0.5)}, 1, 0});
+  CHECK(n.inventory_of(kPeer)->cpu_load_1m == 2.0);
+  // A probe that reports the peer takes over; from then on the probes' rule applies.
+  n.fold(event::InventoryReport{{reading(kPeer, 3.0)}, 1, 0});
+  CHECK(n.inventory_of(kPeer)->cpu_load_1m == 3.0);
+  n.fold(info(std::nullopt));  // a description without inventory leaves the probe's alone
+  CHECK(n.inventory_of(kPeer)->cpu_load_1m == 3.0);
+  n.fold(info(NodeInventory{4.0, 10, 20}));
+  n.fold(info(std::nullopt));  // ... and drops the peer's own
+  CHECK_FALSE(n.inventory_of(kPeer).has_value());
+}

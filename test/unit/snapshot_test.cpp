@@ -60,7 +60,7 @@ Node busy_node() {
                                 1,
                                 0});
   n.fold(event::PeerInfo{kOtherPeer, "0.9.0", caps, MaintenanceStateView{view::DrainFailed{5, "stuck"}},
-                         {DaemonDescription{0x77, "remote-echo", caps, true}}, "peer-b"});
+                         {DaemonDescription{0x77, "remote-echo", caps, true}}, "peer-b", std::nullopt});
   n.fold(event::Admin{admin::Cordon{kThisNode}});
   n.fold(event::Admin{admin::ExitMaintenance{kThisNode}});  // refused: audited with a reason
   for (int i = 0; i < 3; ++i) n.fold(event::Log{LogLine{LogLevel::Info, kEcho.id, "line " + std::to_string(i)}});
@@ -501,7 +501,7 @@ TEST_CASE("find_daemons: this node's and its peers' daemons whose capabilities m
   cpu.tags = {"hardware.cpu"};
   n.fold(event::CapabilitiesPublished{kEcho.id, gpu});
   n.fold(event::PeerInfo{kOtherPeer, "0.9.0", {}, std::nullopt,
-                         {DaemonDescription{0x77, "remote-gpu", gpu, true}, DaemonDescription{0x78, "remote-cpu", cpu, false}}, "peer-b"});
+                         {DaemonDescription{0x77, "remote-gpu", gpu, true}, DaemonDescription{0x78, "remote-cpu", cpu, false}}, "peer-b", std::nullopt});
   const auto s = n.state.snapshot(n.now, n.wall_ms, 1, 1);
   CapabilityFilter wants_gpu;
   wants_gpu.required_tags = {"hardware.gpu"};
@@ -522,10 +522,10 @@ TEST_CASE("locate_daemon: by id or by name, this node's daemon first, one peer's
   Node n;
   n.lifecycle(kEcho, lifecycle::Registered{});
   n.fold(event::PeerInfo{kOtherPeer, "0.9.0", {}, std::nullopt,
-                         {DaemonDescription{0x77, "echo", {}, true}, DaemonDescription{0x78, "worker", {}, true}}, "peer-b"});
+                         {DaemonDescription{0x77, "echo", {}, true}, DaemonDescription{0x78, "worker", {}, true}}, "peer-b", std::nullopt});
   n.fold(event::PeerInfo{kOtherPeer + 1, "0.9.0", {}, std::nullopt,
-                         {DaemonDescription{0x79, "twin", {}, true}, DaemonDescription{0x7A, "twin2", {}, true}}, "peer-b"});
-  n.fold(event::PeerInfo{kOtherPeer + 2, "0.9.0", {}, std::nullopt, {DaemonDescription{0x7B, "twin", {}, true}}, "peer-b"});
+                         {DaemonDescription{0x79, "twin", {}, true}, DaemonDescription{0x7A, "twin2", {}, true}}, "peer-b", std::nullopt});
+  n.fold(event::PeerInfo{kOtherPeer + 2, "0.9.0", {}, std::nullopt, {DaemonDescription{0x7B, "twin", {}, true}}, "peer-b", std::nullopt});
   const auto s = n.state.snapshot(n.now, n.wall_ms, 1, 1);
 
   auto echo = locate_daemon(s, DaemonAddress::by_name("echo"));  // this node's, although a peer has one too

@@ -127,7 +127,7 @@ TEST_CASE("peer events: RTT, health, info, removal and mirrored maintenance") {
 
   CapabilitySet caps;
   caps.tags = {"hardware.gpu"};
-  n.fold(event::PeerInfo{kPeer, "0.3.1", caps, MaintenanceStateView{view::Maintenance{12}}, {}, "peer-b"});
+  n.fold(event::PeerInfo{kPeer, "0.3.1", caps, MaintenanceStateView{view::Maintenance{12}}, {}, "peer-b", std::nullopt});
   CHECK(n.actual().peers.at(kPeer).version == "0.3.1");
   CHECK(n.actual().peers.at(kPeer).name == "peer-b");
   CHECK(n.actual().peers.at(kPeer).capabilities == caps);
@@ -570,7 +570,7 @@ TEST_CASE("a break-glass commit for cluster X is refused by a node of cluster Y"
 
 TEST_CASE("a break-glass commit is refused as blast_radius_changed when its radius changed since it was signed") {
   Node n(test_config(), verifier_for());
-  n.fold(event::PeerInfo{kPeer, "", {}, std::nullopt, {}, "peer"});
+  n.fold(event::PeerInfo{kPeer, "", {}, std::nullopt, {}, "peer", std::nullopt});
   SignedIceCommit freeze = ice_commit(ice::FreezeCluster{60'000}, n.wall_ms);
   freeze.blast_radius_hash = n.radius_hash(freeze.proposal);  // signed for this node and kPeer
   auto sig = sign_ice(kAlice, freeze.issued_at_ms, freeze.blast_radius_hash, freeze.proposal);
@@ -578,7 +578,7 @@ TEST_CASE("a break-glass commit is refused as blast_radius_changed when its radi
   freeze.signatures = {*sig};
 
   constexpr NodeId kNewcomer = 0x1234;
-  n.fold(event::PeerInfo{kNewcomer, "", {}, std::nullopt, {}, "newcomer"});  // the freeze would now reach three
+  n.fold(event::PeerInfo{kNewcomer, "", {}, std::nullopt, {}, "newcomer", std::nullopt});  // the freeze would now reach three
   auto changed = n.fold(event::SignedIce{freeze});
   REQUIRE(changed.rejected.has_value());
   CHECK(changed.rejected->kind == "blast_radius_changed");

@@ -97,6 +97,7 @@ struct GatewayState {
   std::string maintenance_json;
   CapabilitySet capabilities;
   std::vector<DaemonDescription> daemons;
+  std::optional<NodeInventory> inventory;  // as last described (differs_materially decides when to again)
   std::vector<std::string> gossip;
   std::vector<std::uint64_t> gossip_ids;
 
@@ -136,6 +137,7 @@ void rebuild_hello(gateway_actor* self) {
   h.maintenance_json = st.maintenance_json.empty() ? nlohmann::json(MaintenanceStateView{view::Active{}}).dump()
                                                    : st.maintenance_json;
   h.daemons_json = nlohmann::json(st.daemons).dump();
+  if (st.inventory) h.inventory_json = nlohmann::json(*st.inventory).dump();
   h.peers = st.gossip;
   h.peer_ids = st.gossip_ids;
   h.info_rev = st.info_rev;
@@ -447,13 +449,19 @@ void on_snapshot(gateway_actor* self, const SnapshotPtr& snap) {
   auto& st = self->state;
   if (!snap) return;
   if (snap->commits) forward_commits(self, *snap->commits);
-  // Peers see our maintenance kind, capabilities and daemons; re-describe only on a real change (the
-  // view's relative times change every tick). The new revision reaches each peer with its next heartbeat.
+  // Peers see our maintenance kind, capabilities, daemons and inventory; re-describe only on a real change (the
+  // view's relative times change every tick, the inventory a little every tick). The new revision reaches each peer with its next heartbeat.
   auto kind = kind_of(snap->local_maintenance);
   std::vector<DaemonDescription> daemons;
   for (const auto& kv : snap->daemons) daemons.push_back(describe_daemon(kv.second));
-  if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities) || daemons != st.daemons) {
+  std::optional<NodeInventory> inventory;
+  if (snap->inventory) inventory = snap->inventory->inventory;
+  const bool inventory_news = inventory.has_value() != st.inventory.has_value() ||
+                              (inventory && differs_materially(*st.inventory, *inventory));
+  if (st.maintenance_kind != kind || !(st.capabilities == snap->node_capabilities) || daemons != st.daemons ||
+      inventory_news) {
     st.maintenance_kind = kind;
+    st.inventory = inventory;
     st.maintenance_json = nlohmann::json(snap->local_maintenance).dump();
     st.capabilities = snap->node_capabilities;
     st.daemons = std::move(daemons);

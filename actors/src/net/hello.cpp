@@ -9,7 +9,7 @@ namespace meshos::net {
 
 namespace {
 
-constexpr char kHelloDomain[] = "meshos/hello/v3";  // v3: the node's name
+constexpr char kHelloDomain[] = "meshos/hello/v4";  // v3: the node's name; v4: its inventory
 
 SdkError refused(const std::string& why) { return SdkError{"peer_refused", why}; }
 
@@ -26,6 +26,7 @@ Bytes hello_signing_bytes(const NetHello& h) {
   w.str(h.capabilities_json);
   w.str(h.maintenance_json);
   w.str(h.daemons_json);
+  w.str(h.inventory_json);
   w.u32(static_cast<std::uint32_t>(h.peers.size()));
   for (const auto& p : h.peers) w.str(p);
   w.u32(static_cast<std::uint32_t>(h.peer_ids.size()));

@@ -55,6 +55,9 @@ event::PeerInfo info_of(NodeId node, const NetHello& h) {
   info.version = h.version;
   if (auto caps = capability_set_from_json_text(h.capabilities_json)) info.capabilities = std::move(*caps);
   if (auto daemons = daemon_descriptions_from_json_text(h.daemons_json)) info.daemons = std::move(*daemons);
+  // Bounded and checked; a malformed one is shown as none.
+  if (!h.inventory_json.empty())
+    if (auto inventory = inventory_from_json_text(h.inventory_json)) info.inventory = *inventory;
   // Bounded in size and depth before it is parsed; a malformed view keeps the previous mirror.
   if (!h.maintenance_json.empty()) {
     if (auto view = maintenance_view_from_json_text(h.maintenance_json)) info.maintenance = std::move(*view);

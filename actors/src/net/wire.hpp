@@ -96,6 +96,7 @@ struct NetHello {
   std::string capabilities_json;  // CapabilitySet as JSON ({"tags": [...], "metadata": {...}})
   std::string maintenance_json;   // MaintenanceStateView as JSON
   std::string daemons_json;       // [DaemonDescription] as JSON: the sender's daemons and their capabilities
+  std::string inventory_json;     // NodeInventory as JSON, as the sender's probes report it; "" when none
   std::vector<std::string> peers; // "host:port" of every peer the sender has admitted and reaches
   std::vector<std::uint64_t> peer_ids;  // their node ids, index by index
   std::uint64_t info_rev = 0;     // bumped whenever any field above changes
@@ -131,12 +132,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NetHello& x) {
   if constexpr (Inspector::reads_state) {
     return f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.node_name, x.version, x.listen_host, x.listen_port,
-             x.capabilities_json, x.maintenance_json, x.daemons_json, x.peers, x.peer_ids, x.info_rev, x.public_key, x.answers,
-             x.challenge, x.target, x.signature);
+             x.capabilities_json, x.maintenance_json, x.daemons_json, x.inventory_json, x.peers, x.peer_ids, x.info_rev,
+             x.public_key, x.answers, x.challenge, x.target, x.signature);
   } else {
     // Loading: the same fields in the same order, the byte vectors through load_bytes_in_chunks.
     if (auto err = f(caf::meta::type_name("meshos.NetHello"), x.node_id, x.node_name, x.version, x.listen_host, x.listen_port,
-                     x.capabilities_json, x.maintenance_json, x.daemons_json, x.peers, x.peer_ids, x.info_rev))
+                     x.capabilities_json, x.maintenance_json, x.daemons_json, x.inventory_json, x.peers, x.peer_ids, x.info_rev))
       return err;
     if (auto err = load_bytes_in_chunks(f, x.public_key)) return err;
     if (auto err = f(x.answers, x.challenge, x.target)) return err;

@@ -114,6 +114,7 @@ struct PeerInfo {
   std::optional<MaintenanceStateView> maintenance;
   std::vector<DaemonDescription> daemons;
   std::string name;  // the peer's own name for itself ([node] name), "" when it gives none
+  std::optional<NodeInventory> inventory;  // what its own probes report of it; none when they report nothing
 };
 struct PeerRemoved {
   NodeId peer = 0;

@@ -30,6 +30,10 @@ struct InventoryReading {
   NodeInventory inventory;
 };
 
+// Whether `now` is news to whoever knows `before`: the load moved by 0.05 or more, the memory used by 1% of the
+// total or more, or the total changed. A node describes its inventory to peers anew only then, not every tick.
+bool differs_materially(const NodeInventory& before, const NodeInventory& now);
+
 // Kind "invalid_inventory" for a load that is negative or not finite, or more memory used than there is.
 Result<void> check_inventory(const NodeInventory& inv);
 Result<void> check_inventory_reading(const InventoryReading& r);
@@ -43,5 +47,7 @@ Result<NodeInventory> read_proc_inventory(const std::string& proc_root = "/proc"
 void to_json(nlohmann::json& j, const NodeInventory& inv);
 // Kind "invalid_inventory": missing fields, wrong types, what check_inventory refuses.
 Result<NodeInventory> inventory_from_json(const nlohmann::json& j);
+// The same from text a peer sent (json_limits::kInventory).
+Result<NodeInventory> inventory_from_json_text(const std::string& text);
 
 }  // namespace meshos

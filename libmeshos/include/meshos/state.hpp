@@ -67,11 +67,13 @@ struct MigrationState {
 };
 
 // The latest inventory a probe reported for a node, and the clean rounds since that did not report it
-// (event::InventoryReport).
+// (event::InventoryReport); or a peer's own word on it (event::PeerInfo), which stands until the peer says
+// otherwise or leaves, whatever this node's probes report.
 struct InventoryEntry {
   NodeInventory inventory;
   TimePoint observed;
   std::uint32_t missed_rounds = 0;
+  bool from_peer = false;
 };
 
 struct PeerState {

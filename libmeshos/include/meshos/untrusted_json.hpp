@@ -37,6 +37,8 @@ inline constexpr JsonLimits kDaemonDescriptions{4 * 1024 * 1024, kMaxJsonDepth};
 // A maintenance state view, as a peer mirrors it in its hello: a handful of fields, the longest a drain
 // failure's reason.
 inline constexpr JsonLimits kMaintenanceView{64 * 1024, kMaxJsonDepth};
+// An inventory is three numbers.
+inline constexpr JsonLimits kInventory{1024, 4};
 // A key file holds three short strings.
 inline constexpr JsonLimits kKeyFile{64 * 1024, kMaxJsonDepth};
 // An operator registry lists people: thousands of entries fit.
