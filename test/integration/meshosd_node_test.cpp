@@ -18,6 +18,7 @@
 
 #include "meshos/node.hpp"
 #include "meshos/snapshot.hpp"
+#include "e2e_support.hpp"
 #include "meshosd_process.hpp"
 
 
@@ -65,6 +66,13 @@ TEST_CASE("meshosd hosts its daemons, writes its port file and drains on SIGTERM
   CHECK(watched);
   CHECK(running == 3);
   remote->reset();
+
+  // The C plugin really processes work: an operator's call is answered in upper case.
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  auto upper = run_ctl({"--node", address, "call", "sample-upper", "hello plugin"});
+  INFO("call: " << upper.out << upper.err);
+  CHECK(upper.exit.code == 0);
+  CHECK(upper.out == "HELLO PLUGIN\n");
 
   check_drains(node);
 }
