@@ -13,6 +13,7 @@
 
 #include "meshos/node.hpp"
 #include "net/hello.hpp"
+#include "net/peer_directory.hpp"
 #include "net/wire.hpp"
 #include "net/work.hpp"
 
@@ -109,8 +110,6 @@ struct GatewayCommand {
   std::vector<PeerAddress> peers;  // Join: configured peers
 };
 
-// Answers of the gateway to a peer actor's claim on a node id.
-enum class Claim : int { Admitted = 0, Self = 1, Duplicate = 2 };
 
 caf::actor spawn_gateway(NetContextPtr ctx);
 // One per remote address. A dialer connects and reconnects with backoff until told to stop; a passive

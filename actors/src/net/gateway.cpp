@@ -34,12 +34,6 @@ namespace meshos::net {
 
 namespace {
 
-struct PeerEntry {
-  caf::actor actor;
-  NodeId node = 0;
-  bool connected = false;
-};
-
 struct Watcher {
   caf::actor handle;
   std::uint32_t in_flight = 0;
@@ -65,9 +59,7 @@ constexpr auto kRefusalLogInterval = std::chrono::seconds(1);
 
 struct GatewayState {
   NetContextPtr ctx;
-  std::map<PeerAddress, PeerEntry> peers;
-  std::map<NodeId, PeerAddress> admitted;
-  std::set<PeerAddress> ignored;  // ourselves, or another address of a node already tracked
+  PeerDirectory directory;
 
   std::map<caf::actor_addr, Watcher> watchers;
   std::uint64_t watch_drops = 0;
@@ -148,7 +140,7 @@ void refresh_gossip(gateway_actor* self) {
   auto& st = self->state;
   std::vector<std::string> gossip;
   std::vector<std::uint64_t> ids;
-  for (const auto& kv : st.peers) {
+  for (const auto& kv : st.directory.entries()) {
     if (kv.second.node != 0 && kv.second.connected) {
       gossip.push_back(kv.first.to_string());
       ids.push_back(kv.second.node);
@@ -164,18 +156,18 @@ void refresh_gossip(gateway_actor* self) {
 
 void track_peer(gateway_actor* self, const PeerAddress& addr, bool dialer, bool configured, caf::actor remote = {}) {
   auto& st = self->state;
-  if (st.peers.size() >= st.ctx->options.max_peers) {
+  if (st.directory.full()) {
     ++st.peers_refused;
     return;
   }
   auto actor = spawn_peer(st.ctx, caf::actor_cast<caf::actor>(self), addr, dialer, configured, std::move(remote));
   if (st.ctx->tracker) st.ctx->tracker->track(actor);
-  st.peers.emplace(addr, PeerEntry{actor, 0, false});
+  st.directory.add(addr, std::move(actor));
 }
 
 bool trackable(gateway_actor* self, const PeerAddress& addr) {
   auto& st = self->state;
-  return !(addr == st.self_address) && st.ignored.count(addr) == 0 && st.peers.count(addr) == 0;
+  return st.directory.trackable(addr, st.self_address);
 }
 
 // Configured peers: always dialed.
@@ -189,7 +181,7 @@ void learn(gateway_actor* self, const std::vector<std::string>& addresses, const
   auto& st = self->state;
   for (std::size_t i = 0; i < addresses.size() && i < ids.size(); ++i) {
     const NodeId node = ids[i];
-    if (node == 0 || node == st.ctx->node_id || st.admitted.count(node) || st.ctx->node_id > node) continue;
+    if (node == 0 || node == st.ctx->node_id || st.directory.admitted(node) || st.ctx->node_id > node) continue;
     if (!st.ctx->members.contains(node)) continue;  // gossip about strangers is never acted on
     auto addr = PeerAddress::parse(addresses[i]);
     if (addr && trackable(self, *addr)) track_peer(self, *addr, true, false);
@@ -201,16 +193,11 @@ void greeted_by(gateway_actor* self, const NetHello& h, const caf::actor& remote
   auto& st = self->state;
   if (h.node_id == st.ctx->node_id || !remote || h.listen_host.empty() || h.listen_port == 0) return;
   PeerAddress addr{h.listen_host, h.listen_port};
-  auto it = st.peers.find(addr);
-  if (it == st.peers.end()) {
-    auto held = st.admitted.find(h.node_id);
-    if (held != st.admitted.end()) it = st.peers.find(held->second);
-  }
-  if (it != st.peers.end()) {
-    if (!it->second.connected) self->send(it->second.actor, adopt_atom::value, remote);
+  if (const auto* entry = st.directory.find(addr, h.node_id)) {
+    if (!entry->connected) self->send(entry->actor, adopt_atom::value, remote);
     return;
   }
-  if (st.ignored.count(addr) || addr == st.self_address) return;
+  if (st.directory.ignored(addr) || addr == st.self_address) return;
   track_peer(self, addr, false, false, remote);
 }
 
@@ -346,7 +333,7 @@ void forward_commits(gateway_actor* self, const CommitKnowledge& known) {
     if (k.seq <= st.pushed_seq || k.relayed_from != 0) continue;
     const std::string channel = commit_channel(k.commit);
     const std::string body = commit_json_text(k.commit);
-    for (const auto& kv : st.peers) {
+    for (const auto& kv : st.directory.entries()) {
       if (kv.second.connected && kv.second.node != 0) {
         self->send(kv.second.actor, relay_atom::value, channel, body);
       }
@@ -361,7 +348,7 @@ void forward_commits(gateway_actor* self, const CommitKnowledge& known) {
 std::optional<SdkError> check_admitted(gateway_actor* self, NodeId from) {
   auto& st = self->state;
   const auto& sender = self->current_sender();
-  if (!sender || from == 0 || st.admitted.count(from) == 0)
+  if (!sender || from == 0 || !st.directory.admitted(from))
     return SdkError{"peer_refused", "not an admitted peer"};
   auto vouched = st.ctx->guard->vouches_for(sender->node(), from);
   if (!vouched) return vouched.error();
@@ -506,7 +493,7 @@ GatewayFacts facts_of(gateway_actor* self) {
   f.replication = {r.relays_sent.load(),     r.relays_unsent.load(), r.relays_failed.load(),
                    r.relays_received.load(), r.relays_refused.load(), r.syncs.load(),
                    r.commits_fetched.load(), r.syncs_served.load()};
-  for (const auto& kv : st.peers) f.addresses.push_back({kv.first.to_string(), kv.second.node, kv.second.connected});
+  for (const auto& kv : st.directory.entries()) f.addresses.push_back({kv.first.to_string(), kv.second.node, kv.second.connected});
   return f;
 }
 
@@ -550,8 +537,7 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
 
 void stop(gateway_actor* self) {
   auto& st = self->state;
-  for (auto& kv : st.peers) self->send<caf::message_priority::high>(kv.second.actor, stop_atom::value);
-  st.peers.clear();
+  for (auto& actor : st.directory.clear()) self->send<caf::message_priority::high>(actor, stop_atom::value);
   auto refuse = [](PendingCommit& c) { c.promise.deliver(reply_error("shutting_down", "the node is shutting down")); };
   if (st.in_flight) refuse(*st.in_flight);
   st.in_flight.reset();
@@ -574,6 +560,7 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
       [](gateway_actor* self, NetContextPtr c) -> caf::behavior {
         auto& st = self->state;
         st.ctx = std::move(c);
+        st.directory = PeerDirectory(st.ctx->node_id, st.ctx->options.max_peers);
         rebuild_hello(self);
         self->set_down_handler([=](caf::down_msg& dm) { self->state.watchers.erase(dm.source); });
         // Anything else (a stray or hostile message) is refused, never fatal.
@@ -746,55 +733,18 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
             // SnapshotMsg cannot be deserialized: only this process can send it.
             [=](local_snap_atom, const detail::SnapshotMsg& m) { on_snapshot(self, m.snapshot); },
             [=](claim_atom, const std::string& host, std::uint16_t port, NodeId node) -> int {
-              auto& s = self->state;
               if (!from_this_node(self)) return static_cast<int>(Claim::Duplicate);
-              PeerAddress addr{host, port};
-              if (node == s.ctx->node_id) {
-                s.ignored.insert(addr);
-                s.peers.erase(addr);
-                return static_cast<int>(Claim::Self);
-              }
-              auto held = s.admitted.find(node);
-              if (held != s.admitted.end() && !(held->second == addr)) {
-                auto other = s.peers.find(held->second);
-                if (other != s.peers.end() && other->second.connected) {
-                  s.ignored.insert(addr);
-                  s.peers.erase(addr);
-                  return static_cast<int>(Claim::Duplicate);
-                }
-                // The node moved (restarted on another port): the old address's actor has no job left.
-                if (other != s.peers.end()) {
-                  self->send<caf::message_priority::high>(other->second.actor, stop_atom::value);
-                  s.peers.erase(other);
-                }
-              }
-              auto entry = s.peers.find(addr);
-              if (entry != s.peers.end() && entry->second.node != 0 && entry->second.node != node) {
-                auto old = s.admitted.find(entry->second.node);
-                if (old != s.admitted.end() && old->second == addr) s.admitted.erase(old);
-              }
-              s.admitted[node] = addr;
-              if (entry != s.peers.end()) entry->second.node = node;
-              return static_cast<int>(Claim::Admitted);
+              auto outcome = self->state.directory.claim(PeerAddress{host, port}, node);
+              if (outcome.retired) self->send<caf::message_priority::high>(outcome.retired, stop_atom::value);
+              return static_cast<int>(outcome.claim);
             },
             [=](state_atom, const std::string& host, std::uint16_t port, NodeId node, bool connected) {
               if (!from_this_node(self)) return;
-              auto it = self->state.peers.find(PeerAddress{host, port});
-              if (it == self->state.peers.end()) return;
-              it->second.node = node;
-              it->second.connected = connected;
-              refresh_gossip(self);
+              if (self->state.directory.report(PeerAddress{host, port}, node, connected)) refresh_gossip(self);
             },
             [=](forget_atom, const std::string& host, std::uint16_t port) {
               if (!from_this_node(self)) return;
-              auto& s = self->state;
-              PeerAddress addr{host, port};
-              auto it = s.peers.find(addr);
-              if (it == s.peers.end()) return;
-              auto held = s.admitted.find(it->second.node);
-              if (held != s.admitted.end() && held->second == addr) s.admitted.erase(held);
-              s.peers.erase(it);
-              refresh_gossip(self);
+              if (self->state.directory.forget(PeerAddress{host, port})) refresh_gossip(self);
             },
             [=](learn_atom, const std::vector<std::string>& addresses, const std::vector<std::uint64_t>& ids) {
               if (from_this_node(self)) learn(self, addresses, ids);
