@@ -215,6 +215,9 @@ Result<void> MeshOsDaemonSdk::publish(MeshOsEvent event, std::chrono::millisecon
 Result<void> MeshOsDaemonSdk::deliver(DaemonId daemon, CausalEvent event) {
   return rt_->deliver(daemon, std::move(event));
 }
+Result<void> MeshOsDaemonSdk::deliver(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout) {
+  return rt_->deliver_within(daemon, std::move(event), timeout);
+}
 Result<std::vector<Bytes>> MeshOsDaemonSdk::process(DaemonId daemon, CausalEvent event,
                                                     std::chrono::milliseconds timeout) {
   return rt_->process(daemon, std::move(event), timeout);

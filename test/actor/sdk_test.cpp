@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "support.hpp"
@@ -632,4 +634,74 @@ TEST_CASE("a thread waiting in next_control ends on Shutdown when the node shuts
   REQUIRE(received);
   CHECK(std::holds_alternative<Shutdown>(*received));
   CHECK_FALSE(h->try_next_control());  // and then nothing
+}
+
+namespace {
+
+// A daemon held inside process() with its queue (event_queue_capacity) full behind it.
+struct FullDaemon {
+  std::shared_ptr<DaemonProbe> probe = std::make_shared<DaemonProbe>();
+  std::optional<MeshOsDaemonHandle> handle;
+  int accepted = 0;
+  FullDaemon(MeshOsDaemonSdk& sdk, const std::string& name) {
+    probe->gate = std::make_shared<Latch>();
+    auto h = sdk.register_daemon(make_daemon(name, probe), EntityKeypair::generate());
+    REQUIRE(h);
+    handle.emplace(std::move(*h));
+    REQUIRE(sdk.deliver(id(), CausalEvent{}));
+    REQUIRE(probe->entered->wait(5s));
+    ++accepted;
+    while (accepted < 100 && sdk.deliver(id(), CausalEvent{})) ++accepted;
+  }
+  DaemonId id() const { return handle->daemon_id(); }
+};
+
+MeshOsConfig small_queue_config() {
+  auto cfg = fast_config();
+  cfg.event_queue_capacity = 3;
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("deliver with a timeout waits for room in a full daemon queue instead of failing at once") {
+  auto sdk = MeshOsDaemonSdk::start(small_queue_config(), std::make_shared<LoggingDispatcher>());
+  FullDaemon full(sdk, "held");
+  REQUIRE(full.accepted < 100);  // the queue did fill up
+
+  auto timed_out = sdk.deliver(full.id(), CausalEvent{}, 20ms);
+  REQUIRE_FALSE(timed_out);
+  CHECK(timed_out.error().kind == "queue_full");
+
+  // Room comes as the daemon works again: the waiting event goes through and is processed.
+  auto waiting = std::async(std::launch::async, [&] { return sdk.deliver(full.id(), CausalEvent{}, 30s); });
+  full.probe->gate->release();
+  auto delivered = waiting.get();
+  CHECK_MESSAGE(delivered, (delivered ? "" : delivered.error().message));
+  auto stats = sdk.daemon_stats(full.id(), 10s);
+  REQUIRE(stats);
+  CHECK(stats->processed == static_cast<std::uint64_t>(full.accepted + 1));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("deliver with a timeout ends as soon as the daemon leaves or the loop closes, not at its deadline") {
+  auto sdk = MeshOsDaemonSdk::start(small_queue_config(), std::make_shared<LoggingDispatcher>());
+  FullDaemon leaving(sdk, "leaving");
+  auto waiting = std::async(std::launch::async, [&] { return sdk.deliver(leaving.id(), CausalEvent{}, 60s); });
+  REQUIRE(waiting.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout);
+  leaving.handle.reset();  // unregisters the daemon
+  auto left = waiting.get();
+  REQUIRE_FALSE(left);
+  CHECK(left.error().kind == "not_running");
+  leaving.probe->gate->release();
+
+  FullDaemon held(sdk, "held");
+  auto closing = std::async(std::launch::async, [&] { return sdk.deliver(held.id(), CausalEvent{}, 60s); });
+  REQUIRE(closing.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout);
+  REQUIRE(sdk.publish(event::Shutdown{}));
+  auto closed = closing.get();
+  REQUIRE_FALSE(closed);
+  CHECK(closed.error().kind == "loop_closed");
+  held.probe->gate->release();
+  CHECK(sdk.shutdown());
 }

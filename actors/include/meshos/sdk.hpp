@@ -255,6 +255,10 @@ class MeshOsDaemonSdk {
   // Causal events to a registered daemon. deliver: fire and forget, bounded per daemon (queue_full).
   // process: waits for the outputs (not_found, process_failed, timeout, loop_closed).
   Result<void> deliver(DaemonId daemon, CausalEvent event);
+  // For a caller that must not drop: waits up to `timeout` for room in the daemon's queue, woken as the daemon
+  // takes events (not polling): queue_full when it stayed full that long (counted once, like deliver's),
+  // not_running / loop_closed as soon as the daemon leaves or the loop closes meanwhile.
+  Result<void> deliver(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
   Result<std::vector<Bytes>> process(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
 
   // The daemon's host, asked in order with the work already sent to it: its counters; its state now (what

@@ -43,6 +43,7 @@ void DaemonSlot::close() {
     if (shutdowns_consumed == 0) inbox.push_back(Shutdown{0});
   }
   cv.notify_all();
+  data_gate.wake_all();  // a deliver waiting for room gives up now, not at its deadline
 }
 
 std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }

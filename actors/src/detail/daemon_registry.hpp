@@ -34,7 +34,7 @@ struct DaemonSlot {
   // sees the slot while its actor is still being spawned.
   std::atomic<bool> live{false};
   Gate control_gate;  // control events routed to the daemon, not yet handled by its actor
-  Gate data_gate;     // causal events delivered, not yet processed
+  WaitableGate data_gate;  // causal events delivered, not yet processed (deliver with a timeout waits on it)
 
   // Control events the actor consumed, kept for next_control(): the newest inbox_capacity of them. A daemon
   // that only uses on_control never drains it; what falls out is not a dropped control event (it was

@@ -323,6 +323,27 @@ Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
   return {};
 }
 
+Result<void> Runtime::deliver_within(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
+  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
+  auto slot = find(id);
+  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  const bool room = slot->data_gate.acquire_until(Clock::now() + timeout, [&] {
+    return closed() || slot->unregistered.load(std::memory_order_acquire);
+  });
+  if (!room) {
+    if (closed()) return SdkError{"loop_closed", "the MeshOS runtime shut down while the event waited for room"};
+    if (slot->unregistered.load(std::memory_order_acquire))
+      return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
+    return SdkError{"queue_full", slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
+  }
+  if (slot->unregistered.load(std::memory_order_acquire)) {
+    slot->data_gate.release();
+    return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
+  }
+  caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
+  return {};
+}
+
 Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
   auto taken = take_data_slot(id);
   if (!taken) return taken.error();

@@ -102,6 +102,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void close() {
     closed_.store(true, std::memory_order_release);
     intake_.wake_all();
+    for (const auto& slot : registry_.live()) slot->data_gate.wake_all();
   }
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
@@ -159,6 +160,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void unsubscribe(std::uint64_t id);
 
   Result<void> deliver(DaemonId id, CausalEvent ev);
+  // Waits up to `timeout` for room in the daemon's queue (queue_full after it, counted as one drop);
+  // loop_closed or not_running as soon as the loop closes or the daemon leaves meanwhile.
+  Result<void> deliver_within(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
   // The daemon's slot with one unit of its data gate taken (loop_closed, not_found, queue_full).
   Result<std::shared_ptr<DaemonSlot>> take_data_slot(DaemonId id);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
