@@ -263,7 +263,8 @@ void run_route(const Sizes& sizes) {
 // ---- 2. deliver / process_rtt ----
 // deliver: one thread calls deliver() `events` times with a fresh 64-byte payload to one daemon that echoes
 // (process() returns the payload). Bounded per daemon (event_queue_capacity 1024): mode=drop counts
-// queue_full and moves on; mode=retry yields the thread and retries, so every event gets through. rate =
+// queue_full and moves on; mode=retry yields the thread and retries, so every event gets through; mode=wait
+// calls deliver with a timeout, which sleeps until the daemon makes room (nothing is dropped either). rate =
 // events processed / time until the last one was processed. baseline: anon_send of the same event to one
 // actor doing the same echo, unbounded.
 struct DeliverFigures {
@@ -271,7 +272,11 @@ struct DeliverFigures {
   std::uint64_t processed = 0, queue_full = 0;
 };
 
-DeliverFigures deliver_meshos(std::uint64_t events, bool retry) {
+enum class DeliverMode { Drop, Retry, Wait };
+const char* to_string(DeliverMode m) { return m == DeliverMode::Drop ? "drop" : m == DeliverMode::Retry ? "retry" : "wait"; }
+
+DeliverFigures deliver_meshos(std::uint64_t events, DeliverMode mode) {
+  const bool retry = mode == DeliverMode::Retry;
   auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
   auto reg = register_daemons(sdk, 1, "deliver-");
   auto id = reg.handles[0].daemon_id();
@@ -279,6 +284,11 @@ DeliverFigures deliver_meshos(std::uint64_t events, bool retry) {
   DeliverFigures f;
   auto t0 = now_ns();
   for (std::uint64_t i = 0; i < events; ++i) {
+    if (mode == DeliverMode::Wait) {
+      if (auto r = sdk.deliver(id, causal_event(i), std::chrono::seconds(30)); !r)
+        fail("deliver: " + r.error().to_string());
+      continue;
+    }
     for (;;) {
       auto r = sdk.deliver(id, causal_event(i));
       if (r) break;
@@ -288,7 +298,7 @@ DeliverFigures deliver_meshos(std::uint64_t events, bool retry) {
       std::this_thread::yield();
     }
   }
-  auto accepted = retry ? events : events - f.queue_full;
+  auto accepted = mode == DeliverMode::Drop ? events - f.queue_full : events;
   if (!counters.processed.wait_for_count(accepted)) fail("deliver: events were lost");
   f.processed = counters.processed.count();
   f.rate = per_second(f.processed, seconds_between(t0, counters.processed.last_ns()));
@@ -365,11 +375,11 @@ std::vector<double> process_baseline(std::uint64_t rounds) {
 
 void run_deliver(const Sizes& sizes) {
   auto base = deliver_baseline(sizes.deliver_events);
-  for (bool retry : {false, true}) {
-    auto m = deliver_meshos(sizes.deliver_events, retry);
+  for (auto mode : {DeliverMode::Drop, DeliverMode::Retry, DeliverMode::Wait}) {
+    auto m = deliver_meshos(sizes.deliver_events, mode);
     print_pair(fmt("deliver mode=%s events=%llu payload_bytes=%zu capacity=1024 processed=%llu queue_full=%llu "
                    "rate=%.0f baseline_rate=%.0f",
-                   retry ? "retry" : "drop", static_cast<unsigned long long>(sizes.deliver_events), kPayloadBytes,
+                   to_string(mode), static_cast<unsigned long long>(sizes.deliver_events), kPayloadBytes,
                    static_cast<unsigned long long>(m.processed), static_cast<unsigned long long>(m.queue_full),
                    m.rate, base),
                fmt("deliver events=%llu payload_bytes=%zu processed=%llu rate=%.0f",

@@ -46,7 +46,7 @@ class Gate {
 // waits, so the receiver's hot path stays as cheap as the plain Gate's.
 class WaitableGate {
  public:
-  explicit WaitableGate(std::size_t capacity) : gate_(capacity) {}
+  explicit WaitableGate(std::size_t capacity) : gate_(capacity), wake_mark_(gate_.capacity() - (gate_.capacity() + 3) / 4) {}
 
   bool try_acquire() { return gate_.try_acquire(); }
   // Waits for a free slot until `deadline`, or until `give_up()` holds (checked on every wake-up; wake_all()
@@ -67,8 +67,10 @@ class WaitableGate {
   void release(std::size_t n = 1) {
     gate_.release(n);
     // seq_cst on both sides: a waiter registers before its last look at the gate, so either it sees the
-    // slot this release freed, or this load sees the waiter and wakes it.
-    if (waiters_.load(std::memory_order_seq_cst) > 0) wake_all();
+    // slot this release freed, or this load sees the waiter and wakes it. Waiters are woken once a quarter of
+    // the capacity is free, not on every release: a receiver draining its queue wakes a waiting sender once
+    // per batch, not once per message (the receiver drains what it holds, so the mark is always reached).
+    if (waiters_.load(std::memory_order_seq_cst) > 0 && gate_.in_flight() <= wake_mark_) wake_all();
   }
   void wake_all() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -81,6 +83,7 @@ class WaitableGate {
 
  private:
   Gate gate_;
+  std::size_t wake_mark_;  // in flight at or below this: waiters are woken
   std::atomic<std::size_t> waiters_{0};
   std::mutex mu_;
   std::condition_variable room_;
