@@ -32,7 +32,7 @@ struct DaemonActorState {
 
   // Causal events held back while control events routed to this daemon are still on their way: CAF's
   // priorities let urgent messages overtake only across scheduling rounds, so the daemon enforces "control
-  // first" itself. Bounded: each held event keeps its slot of the data gate until it is processed.
+  // first" itself. Bounded: each held event keeps its data credit until it is processed.
   struct Held {
     CausalEvent event;
     caf::response_promise reply;  // pending() only for process requests
@@ -214,11 +214,11 @@ struct DaemonActorState {
     return out;
   }
 
-  bool control_pending() const { return slot->control_gate.in_flight() > 0; }
+  bool control_pending() const { return slot->control_credits.in_flight() > 0; }
 
   void accept(CausalEvent ev, caf::response_promise reply) {
     if (moving) {
-      slot->data_gate.release();
+      slot->data_credits.release();
       rt->count_refused_while_moving();
       OutputsMsg out;
       out.error = SdkError{"daemon_moving", "daemon " + slot->daemon.name + " is moving to another node; try again"};
@@ -242,7 +242,7 @@ struct DaemonActorState {
   }
 
   void run(const CausalEvent& ev, caf::response_promise& reply) {
-    slot->data_gate.release();
+    slot->data_credits.release();
     OutputsMsg out;
     if (auto produced = process(ev, out.error)) out.outputs = std::move(*produced);
     if (reply.pending()) reply.deliver(std::move(out));
@@ -290,7 +290,7 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
         return {
             [=](control_atom, const ControlMsg& m) {
               auto& state = self->state;
-              if (m.gated) state.slot->control_gate.release();
+              if (m.credited) state.slot->control_credits.release();
               state.guarded("on_control", [&] { state.daemon->on_control(m.control); });
               state.slot->consumed(m.control);
               state.release_held();

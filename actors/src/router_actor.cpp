@@ -1,5 +1,5 @@
 // The control router: forwards control events to daemon actors with high priority, in the order they were
-// routed. The sender already holds a slot of the daemon's gate (Runtime::route), so at most control_capacity
+// routed. The sender already holds one of the daemon's control credits (Runtime::route), so at most control_capacity
 // events per daemon are outstanding, here or in the daemon's mailbox. It sends nothing on its own: daemon
 // actors look at their daemons on their own cadence, so no tick makes one actor send N messages.
 #include "detail/messages.hpp"
@@ -15,7 +15,7 @@ caf::actor spawn_router(RuntimePtr runtime) {
     return {
         [=](route_atom, const ControlMsg& m) {
           if (m.target->unregistered.load(std::memory_order_acquire)) {
-            m.target->control_gate.release();  // it left meanwhile: nothing will consume the event
+            m.target->control_credits.release();  // it left meanwhile: nothing will consume the event
             return;
           }
           self->send<caf::message_priority::high>(m.target->actor, control_atom::value, m);

@@ -103,7 +103,7 @@ Result<ShutdownOutcome> MeshOsDaemonHandle::graceful_shutdown(std::chrono::milli
     before = slot_->shutdowns_consumed;
   }
   auto grace_ms = static_cast<std::uint64_t>(grace.count() < 0 ? 0 : grace.count());
-  // Around the gate: a daemon whose control queue is full must still hear that it is being shut down.
+  // Without a credit: a daemon whose control queue is full must still hear that it is being shut down.
   caf::anon_send<caf::message_priority::high>(slot_->actor, detail::control_atom::value,
                                               detail::ControlMsg{Shutdown{grace_ms}, false, nullptr});
   bool consumed;

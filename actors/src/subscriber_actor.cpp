@@ -5,15 +5,15 @@
 namespace meshos::detail {
 
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> callback,
-                            std::shared_ptr<Gate> subscriber_gate) {
+                            std::shared_ptr<Credits> subscriber_credits) {
   // Arguments rather than captures: see spawn_router.
   using Callback = std::function<void(const SnapshotPtr&)>;
   std::weak_ptr<Runtime> runtime = rt;
-  return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Gate> gate,
+  return rt->system().spawn([](caf::event_based_actor* self, Callback cb, std::shared_ptr<Credits> credits,
                                std::weak_ptr<Runtime> weak) -> caf::behavior {
     return {
         [=](snapshot_atom, const SnapshotMsg& m) {
-          gate->release();
+          credits->release();
           try {
             cb(m.snapshot);
           } catch (...) {
@@ -24,12 +24,12 @@ caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&
           // other, e.g. once a Shutdown event stopped it). One in flight at most, as from the loop.
           auto runtime_now = weak.lock();
           auto latest = runtime_now ? runtime_now->snapshot() : nullptr;
-          if (latest && m.snapshot && latest->seq > m.snapshot->seq && gate->try_acquire())
+          if (latest && m.snapshot && latest->seq > m.snapshot->seq && credits->try_acquire())
             self->send(self, snapshot_atom::value, SnapshotMsg{std::move(latest)});
         },
         [=](quit_atom) { self->quit(); },
     };
-  }, std::move(callback), std::move(subscriber_gate), std::move(runtime));
+  }, std::move(callback), std::move(subscriber_credits), std::move(runtime));
 }
 
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer) {

@@ -2,12 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <future>
 
 #include <caf/all.hpp>
 
 #include "detail/daemon_registry.hpp"
-#include "detail/gate.hpp"
+#include "detail/credits.hpp"
 #include "detail/messages.hpp"
 #include "detail/snapshot_hub.hpp"
 
@@ -66,7 +65,7 @@ TEST_CASE("control reservations stop at each daemon's capacity and the drops sta
   CHECK(registry.control_dropped() == 2);
   CHECK(a->dropped() == 2);
 
-  a->control_gate.release(2);
+  a->control_credits.release(2);
   CHECK(registry.remove(a));
   CHECK(registry.control_dropped() == 2);  // a running total: a daemon that left keeps its drops counted
 }
@@ -93,7 +92,7 @@ TEST_CASE("the snapshot hub keeps the latest snapshot and skips a subscriber tha
   CHECK_FALSE(hub.wait_first(std::chrono::milliseconds(1)));
 
   // A subscriber that never releases its gate: it gets the first snapshot, then is skipped.
-  auto gate = std::make_shared<Gate>(1);
+  auto gate = std::make_shared<Credits>(1);
   auto received = std::make_shared<std::atomic<int>>(0);
   // The counter travels as a spawn argument: CAF 0.17 dereferences a null argument tuple for a spawn without
   // arguments (UBSan reports it).
@@ -150,39 +149,6 @@ TEST_CASE("a daemon's control inbox keeps the newest events but never lets a Shu
   CHECK(std::holds_alternative<Shutdown>(quiet.inbox.back()));
   quiet.consumed(BackpressureOn{1.0f});  // closed: nothing more comes in
   CHECK(quiet.inbox.size() == 2);
-}
-
-TEST_CASE("a sender waiting on a full WaitableGate takes the slot a release frees, and no drop is counted") {
-  WaitableGate gate(1);
-  REQUIRE(gate.try_acquire());
-  auto waiter = std::async(std::launch::async, [&] {
-    return gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), [] { return false; });
-  });
-  // Nothing frees the slot until the release below: the waiter is still waiting after a while.
-  CHECK(waiter.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
-  gate.release();
-  REQUIRE(waiter.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  CHECK(waiter.get());
-  CHECK(gate.in_flight() == 1);
-  CHECK(gate.dropped() == 0);
-}
-
-TEST_CASE("a wait on a full WaitableGate ends at its deadline with one drop, or at once when it gives up") {
-  WaitableGate gate(1);
-  REQUIRE(gate.try_acquire());
-  CHECK_FALSE(gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), [] { return false; }));
-  CHECK(gate.dropped() == 1);
-
-  std::atomic<bool> give_up{false};
-  auto waiter = std::async(std::launch::async, [&] {
-    return gate.acquire_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), [&] { return give_up.load(); });
-  });
-  give_up = true;
-  gate.wake_all();
-  REQUIRE(waiter.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  CHECK_FALSE(waiter.get());
-  CHECK(gate.dropped() == 2);
-  CHECK(gate.in_flight() == 1);  // the slot is still the first holder's
 }
 
 }  // namespace meshos::detail

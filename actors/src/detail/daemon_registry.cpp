@@ -43,10 +43,10 @@ void DaemonSlot::close() {
     if (shutdowns_consumed == 0) inbox.push_back(Shutdown{0});
   }
   cv.notify_all();
-  data_gate.wake_all();  // a deliver waiting for room gives up now, not at its deadline
+  data_credits.wake_all();  // a deliver waiting for room gives up now, not at its deadline
 }
 
-std::uint64_t DaemonSlot::dropped() const { return control_gate.dropped(); }
+std::uint64_t DaemonSlot::dropped() const { return control_credits.dropped(); }
 
 // ---- DaemonRegistry ----
 
@@ -115,7 +115,7 @@ Result<DaemonFactory> DaemonRegistry::factory(const std::string& name, NodeId no
 DaemonRegistry::SlotPtr DaemonRegistry::reserve_control(DaemonId id) {
   auto slot = find(id);
   if (!slot) return nullptr;
-  if (!slot->control_gate.try_acquire()) {
+  if (!slot->control_credits.try_acquire()) {
     control_dropped_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
@@ -127,7 +127,7 @@ std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::reserve_control_all() {
   std::size_t kept = 0;
   std::uint64_t full = 0;
   for (auto& slot : slots) {
-    if (slot->control_gate.try_acquire())
+    if (slot->control_credits.try_acquire())
       slots[kept++] = std::move(slot);
     else
       ++full;

@@ -14,7 +14,7 @@
 
 #include <caf/actor.hpp>
 
-#include "detail/gate.hpp"
+#include "detail/credits.hpp"
 #include "meshos/sdk.hpp"
 
 namespace meshos::detail {
@@ -23,9 +23,9 @@ namespace meshos::detail {
 // knows nothing of the runtime: whoever needs the runtime holds it.
 struct DaemonSlot {
   DaemonSlot(DaemonRef ref, std::size_t control_capacity, std::size_t data_capacity)
-      : daemon(std::move(ref)), control_gate(control_capacity), data_gate(data_capacity),
+      : daemon(std::move(ref)), control_credits(control_capacity), data_credits(data_capacity),
         inbox_capacity(control_capacity),
-        queue_full_text("daemon " + daemon.name + " has " + std::to_string(data_gate.capacity()) +
+        queue_full_text("daemon " + daemon.name + " has " + std::to_string(data_credits.capacity()) +
                         " events pending; event dropped") {}
 
   DaemonRef daemon;
@@ -33,8 +33,8 @@ struct DaemonSlot {
   // Set (release) once `actor` is assigned; the registry hands out only live slots (acquire), so no reader
   // sees the slot while its actor is still being spawned.
   std::atomic<bool> live{false};
-  Gate control_gate;  // control events routed to the daemon, not yet handled by its actor
-  WaitableGate data_gate;  // causal events delivered, not yet processed (deliver with a timeout waits on it)
+  Credits control_credits;  // control events routed to the daemon, not yet handled by its actor
+  WaitableCredits data_credits;  // causal events delivered, not yet processed (deliver with a timeout waits on it)
 
   // Control events the actor consumed, kept for next_control(): the newest inbox_capacity of them. A daemon
   // that only uses on_control never drains it; what falls out is not a dropped control event (it was
@@ -81,12 +81,12 @@ class DaemonRegistry {
   // no_factory, naming `node` (whose factories these are).
   Result<DaemonFactory> factory(const std::string& name, NodeId node) const;
 
-  // One unit of the daemon's control gate, for an event about to be routed to it: nullptr when the daemon is
-  // unknown (not counted) or its gate is full (counted in control_dropped()).
+  // One of the daemon's control credits, for an event about to be routed to it: nullptr when the daemon is
+  // unknown (not counted) or it has none left (counted in control_dropped()).
   SlotPtr reserve_control(DaemonId id);
   // The same for every live daemon; the full ones are counted and left out.
   std::vector<SlotPtr> reserve_control_all();
-  // Control events dropped because a daemon's gate was full, over the node's life (daemons that left too):
+  // Control events dropped because a daemon had no control credit left, over the node's life (daemons that left too):
   // a running total, so reading it costs the same for ten daemons or a hundred thousand.
   std::uint64_t control_dropped() const { return control_dropped_.load(std::memory_order_relaxed); }
 

@@ -64,8 +64,8 @@ struct EventMsg {
 };
 struct ControlMsg {
   DaemonControl control;
-  bool gated = true;  // false: sent around the gate (graceful_shutdown), nothing to release
-  std::shared_ptr<DaemonSlot> target;  // set on the way through the router: whose gate was taken
+  bool credited = true;  // false: sent without a control credit (graceful_shutdown), nothing to give back
+  std::shared_ptr<DaemonSlot> target;  // set on the way through the router: whose control credit was taken
 };
 struct ActionMsg {
   PendingAction action;

@@ -70,7 +70,7 @@ Result<void> Runtime::start() {
   for (const auto& probe : options_.probes)
     if (auto checked = check_probe(probe); !checked) return checked.error();
   if (options_.lifecycle_observer) {
-    lifecycle_gate_ = std::make_unique<Gate>(kLifecycleBacklog);
+    lifecycle_credits_ = std::make_unique<Credits>(kLifecycleBacklog);
     lifecycle_observer_ = spawn_lifecycle_observer(shared_from_this(), options_.lifecycle_observer);
     tracker_.track(lifecycle_observer_);
   }
@@ -97,7 +97,7 @@ SdkError loop_closed(const std::string& what) {
 }
 
 void Runtime::notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wall_ms) {
-  if (!lifecycle_observer_ || !lifecycle_gate_->try_acquire()) return;
+  if (!lifecycle_observer_ || !lifecycle_credits_->try_acquire()) return;
   caf::anon_send(lifecycle_observer_, lifecycle_atom::value, LifecycleNotice{e.daemon, e.signal, wall_ms});
 }
 
@@ -281,7 +281,7 @@ void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool fo
   publish_internal(event::DaemonLifecycle{slot->daemon, lifecycle::Unregistered{}});
 }
 
-// The gate is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
+// The credit is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
 // more than the daemons' capacities together.
 void Runtime::route(DaemonId id, const DaemonControl& c) {
   if (closed()) return;
@@ -298,10 +298,10 @@ void Runtime::broadcast(const DaemonControl& c) {
 std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {
   // After shutdown() there is no actor system to spawn on (an owned one is gone): nothing will be published.
   if (shut_down_.load()) return 0;
-  auto gate = std::make_shared<Gate>(1);  // a busy subscriber skips snapshots instead of queueing them
-  auto a = spawn_subscriber(shared_from_this(), std::move(cb), gate);
+  auto credits = std::make_shared<Credits>(1);  // a busy subscriber skips snapshots instead of queueing them
+  auto a = spawn_subscriber(shared_from_this(), std::move(cb), credits);
   tracker_.track(a);
-  return snapshots_.add_subscriber(std::move(a), std::move(gate));
+  return snapshots_.add_subscriber(std::move(a), std::move(credits));
 }
 
 void Runtime::unsubscribe(std::uint64_t id) {
@@ -312,7 +312,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
   auto slot = find(id);
   if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
-  if (!slot->data_gate.try_acquire()) return SdkError{"queue_full", slot->queue_full_text};
+  if (!slot->data_credits.try_acquire()) return SdkError{"queue_full", slot->queue_full_text};
   return slot;
 }
 
@@ -327,7 +327,7 @@ Result<void> Runtime::deliver_within(DaemonId id, CausalEvent ev, std::chrono::m
   if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
   auto slot = find(id);
   if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
-  const bool room = slot->data_gate.acquire_until(Clock::now() + timeout, [&] {
+  const bool room = slot->data_credits.acquire_until(Clock::now() + timeout, [&] {
     return closed() || slot->unregistered.load(std::memory_order_acquire);
   });
   if (!room) {
@@ -337,7 +337,7 @@ Result<void> Runtime::deliver_within(DaemonId id, CausalEvent ev, std::chrono::m
     return SdkError{"queue_full", slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
   }
   if (slot->unregistered.load(std::memory_order_acquire)) {
-    slot->data_gate.release();
+    slot->data_credits.release();
     return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
   }
   caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
@@ -455,7 +455,7 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   stats.snapshots_published = snapshots_.published();
   stats.subscriber_drops = snapshots_.subscriber_drops();
   stats.refused_while_moving = refused_while_moving_.load();
-  if (lifecycle_gate_) stats.lifecycle_dropped = lifecycle_gate_->dropped();
+  if (lifecycle_credits_) stats.lifecycle_dropped = lifecycle_credits_->dropped();
 
   auto slots = registry_.take_all();
   stats.daemons_at_shutdown = slots.size();

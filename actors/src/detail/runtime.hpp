@@ -19,7 +19,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "detail/daemon_registry.hpp"
-#include "detail/gate.hpp"
+#include "detail/credits.hpp"
 #include "detail/scheduler.hpp"
 #include "detail/snapshot_hub.hpp"
 #include "meshos/sdk.hpp"
@@ -88,10 +88,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   NodeId node_id() const { return config_.this_node; }
   std::uint64_t epoch() const { return epoch_; }
 
-  Result<void> publish(MeshOsEvent ev);  // gated
+  Result<void> publish(MeshOsEvent ev);  // takes an intake credit
   // Waits up to `timeout` for room in the intake (queue_full after it, loop_closed when the loop closes).
   Result<void> publish_within(MeshOsEvent ev, std::chrono::milliseconds timeout);
-  void publish_internal(MeshOsEvent ev);  // from our own actors: not gated, never dropped
+  void publish_internal(MeshOsEvent ev);  // from our own actors: no credit taken, never dropped
   // The loop took a published event out of its mailbox.
   void event_folded() { intake_.release(); }
   std::uint64_t events_rejected() const { return intake_.dropped(); }
@@ -102,7 +102,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   void close() {
     closed_.store(true, std::memory_order_release);
     intake_.wake_all();
-    for (const auto& slot : registry_.live()) slot->data_gate.wake_all();
+    for (const auto& slot : registry_.live()) slot->data_credits.wake_all();
   }
 
   Result<std::shared_ptr<DaemonSlot>> register_daemon(std::unique_ptr<MeshDaemon> daemon,
@@ -151,7 +151,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // The loop folded a daemon's lifecycle signal: the observer (if any) hears of it, unless it is
   // kLifecycleBacklog notices behind (dropped, counted).
   void notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wall_ms);
-  void lifecycle_noticed() { lifecycle_gate_->release(); }
+  void lifecycle_noticed() { lifecycle_credits_->release(); }
 
   SnapshotPtr snapshot() const { return snapshots_.latest(); }
   // The loop's newest snapshot: what snapshot() reads from now on, handed to every subscriber.
@@ -163,7 +163,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // Waits up to `timeout` for room in the daemon's queue (queue_full after it, counted as one drop);
   // loop_closed or not_running as soon as the loop closes or the daemon leaves meanwhile.
   Result<void> deliver_within(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
-  // The daemon's slot with one unit of its data gate taken (loop_closed, not_found, queue_full).
+  // The daemon's slot with one of its data credits taken (loop_closed, not_found, queue_full).
   Result<std::shared_ptr<DaemonSlot>> take_data_slot(DaemonId id);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
   // The daemon's host, asked in order with its work (loop_closed, not_found, timeout, not_running when it
@@ -204,8 +204,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
   DaemonRegistry registry_;
   SnapshotHub snapshots_;
-  WaitableGate intake_;  // events published, not yet folded
-  Gate actions_;  // actions accepted by the executor, not yet finished
+  WaitableCredits intake_;  // events published, not yet folded
+  Credits actions_;  // actions accepted by the executor, not yet finished
   std::atomic<std::uint64_t> refused_while_moving_{0};
   caf::actor loop_;
   caf::actor executor_;
@@ -215,7 +215,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   caf::actor_addr prober_;
   std::atomic<std::uint64_t> next_probe_id_{1};
   caf::actor lifecycle_observer_;  // none without SdkOptions::lifecycle_observer
-  std::unique_ptr<Gate> lifecycle_gate_;
+  std::unique_ptr<Credits> lifecycle_credits_;
 
   mutable std::mutex migrations_mu_;
   std::shared_ptr<MigrationTransport> transport_;
@@ -244,7 +244,7 @@ caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispa
 caf::actor spawn_router(RuntimePtr rt);
 caf::actor spawn_prober(RuntimePtr rt);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
-caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Gate> gate);
+caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Credits> credits);
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);
 
 // The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.

@@ -18,7 +18,7 @@ void SnapshotHub::publish(const SnapshotPtr& s) {
   published_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(subscribers_mu_);
   for (auto& kv : subscribers_) {
-    if (kv.second.gate->try_acquire())
+    if (kv.second.credits->try_acquire())
       caf::anon_send(kv.second.actor, snapshot_atom::value, SnapshotMsg{s});
     else
       subscriber_drops_.fetch_add(1, std::memory_order_relaxed);
@@ -30,10 +30,10 @@ bool SnapshotHub::wait_first(std::chrono::milliseconds timeout) const {
   return first_.wait_for(lock, timeout, [&] { return latest_ != nullptr; });
 }
 
-std::uint64_t SnapshotHub::add_subscriber(caf::actor actor, std::shared_ptr<Gate> gate) {
+std::uint64_t SnapshotHub::add_subscriber(caf::actor actor, std::shared_ptr<Credits> credits) {
   std::lock_guard<std::mutex> lock(subscribers_mu_);
   auto id = next_subscriber_++;
-  subscribers_.emplace(id, Subscriber{std::move(actor), std::move(gate)});
+  subscribers_.emplace(id, Subscriber{std::move(actor), std::move(credits)});
   return id;
 }
 

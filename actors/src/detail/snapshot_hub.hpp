@@ -12,7 +12,7 @@
 
 #include <caf/actor.hpp>
 
-#include "detail/gate.hpp"
+#include "detail/credits.hpp"
 #include "meshos/sdk.hpp"
 
 namespace meshos::detail {
@@ -26,8 +26,8 @@ class SnapshotHub {
   // Blocks until a first snapshot is stored: false when none came within `timeout`.
   bool wait_first(std::chrono::milliseconds timeout) const;
 
-  // `actor` receives (snapshot_atom, SnapshotMsg) and releases `gate` (capacity 1) when done with one.
-  std::uint64_t add_subscriber(caf::actor actor, std::shared_ptr<Gate> gate);
+  // `actor` receives (snapshot_atom, SnapshotMsg) and releases `credits` (one) when done with one.
+  std::uint64_t add_subscriber(caf::actor actor, std::shared_ptr<Credits> credits);
   // The subscriber's actor, taken out (to be told to quit); nullptr for an unknown id.
   caf::actor remove_subscriber(std::uint64_t id);
   std::vector<caf::actor> remove_all_subscribers();
@@ -42,7 +42,7 @@ class SnapshotHub {
 
   struct Subscriber {
     caf::actor actor;
-    std::shared_ptr<Gate> gate;
+    std::shared_ptr<Credits> credits;
   };
   std::mutex subscribers_mu_;
   std::map<std::uint64_t, Subscriber> subscribers_;

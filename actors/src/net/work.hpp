@@ -12,7 +12,7 @@
 
 #include <caf/all.hpp>
 
-#include "detail/gate.hpp"
+#include "detail/credits.hpp"
 #include "detail/runtime.hpp"
 #include "meshos/daemon.hpp"
 #include "meshos/node.hpp"
@@ -29,7 +29,7 @@ struct PeerLink {
   explicit PeerLink(caf::actor peer) : actor(std::move(peer)), window(kWorkWindow) {}
   caf::actor actor;  // this node's peer actor for that node
   std::atomic<bool> connected{true};
-  detail::Gate window;  // events sent and not yet answered; its drops are the sender's queue_full count
+  detail::Credits window;  // events sent and not yet answered; its drops are the sender's queue_full count
   std::atomic<std::uint64_t> sent{0};
   std::atomic<std::uint64_t> failed{0};  // refused by the receiving node, or unanswered
 };
