@@ -6,8 +6,11 @@
 
 namespace meshos::detail {
 
-caf::actor spawn_prober(RuntimePtr rt) {
-  return rt->system().spawn<caf::detached>([](caf::stateful_actor<ProbeSet>* self) -> caf::behavior {
+caf::actor spawn_prober(caf::actor_system& system, ProbeSet probes) {
+  // The probes attached before the start travel as a spawn argument (and with it, none is missed by the first
+  // tick); a spawn without arguments would also meet CAF 0.17's null argument tuple (UBSan reports it).
+  return system.spawn<caf::detached>([](caf::stateful_actor<ProbeSet>* self, ProbeSet initial) -> caf::behavior {
+    self->state = std::move(initial);
     return {
         // The runtime checked the probe and chose a fresh id: this cannot fail.
         [=](attach_probe_atom, std::uint64_t id, const ProbeMsg& m) { (void)self->state.attach(id, m.probe); },
@@ -18,7 +21,7 @@ caf::actor spawn_prober(RuntimePtr rt) {
         },
         [=](quit_atom) { self->quit(); },
     };
-  });
+  }, std::move(probes));
 }
 
 }  // namespace meshos::detail

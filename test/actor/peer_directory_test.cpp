@@ -22,15 +22,17 @@ const PeerAddress kFirst{"10.0.0.2", 7100};
 const PeerAddress kSecond{"10.0.0.2", 7200};
 const PeerAddress kThird{"10.0.0.3", 7100};
 
-// Distinct actor handles: each quits at once, only its identity matters.
+// Distinct actor handles: each quits at once, only its identity matters. (Spawned with an argument: CAF 0.17
+// dereferences a null argument tuple for spawns without one, which UBSan reports.)
 struct Actors {
   caf::actor_system_config cfg;
   caf::actor_system system{cfg};
+  int spawned = 0;
   caf::actor make() {
-    return system.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return system.spawn([](caf::event_based_actor* self, int) -> caf::behavior {
       self->quit();
       return {};
-    });
+    }, ++spawned);
   }
 };
 

@@ -76,11 +76,14 @@ Result<void> Runtime::start() {
   }
   router_ = spawn_router(shared_from_this());
   tracker_.track(router_);
-  loop_start->prober = spawn_prober(shared_from_this());
+  // The options' probes come with the prober, so the loop's first tick polls them. Checked above and given
+  // fresh ids, so none is refused.
+  ProbeSet initial_probes;
+  for (auto& probe : options_.probes)
+    (void)initial_probes.attach(next_probe_id_.fetch_add(1, std::memory_order_relaxed), std::move(probe));
+  loop_start->prober = spawn_prober(system(), std::move(initial_probes));
   tracker_.track(loop_start->prober);
   prober_ = caf::actor_cast<caf::actor_addr>(loop_start->prober);
-  // Before the loop: its first tick polls them. Checked above, so none is refused.
-  for (auto& probe : options_.probes) (void)attach_probe(std::move(probe));
   executor_ = spawn_executor(shared_from_this(), std::move(node_dispatcher), options_.admission);
   tracker_.track(executor_);
   loop_ = spawn_loop(shared_from_this(), std::move(*loop_start));

@@ -242,7 +242,7 @@ using RuntimePtr = std::shared_ptr<Runtime>;
 caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission);
 caf::actor spawn_router(RuntimePtr rt);
-caf::actor spawn_prober(RuntimePtr rt);
+caf::actor spawn_prober(caf::actor_system& system, ProbeSet probes);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Credits> credits);
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);
