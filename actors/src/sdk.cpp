@@ -174,10 +174,38 @@ void MeshOsDaemonSdk::broadcast(const DaemonControl& control) { rt_->broadcast(c
 
 std::uint64_t MeshOsDaemonSdk::dropped_control_events() const { return rt_->control_dropped(); }
 SnapshotPtr MeshOsDaemonSdk::snapshot() const { return rt_->snapshot(); }
-std::uint64_t MeshOsDaemonSdk::subscribe(std::function<void(const SnapshotPtr&)> callback) {
-  return rt_->subscribe(std::move(callback));
+Subscription MeshOsDaemonSdk::subscribe(std::function<void(const SnapshotPtr&)> callback) {
+  auto gate = std::make_shared<detail::ShutdownGate>();
+  const auto id = rt_->subscribe(std::move(callback), gate);
+  if (id == 0) return Subscription{};
+  return Subscription(rt_, id, std::move(gate));
 }
-void MeshOsDaemonSdk::unsubscribe(std::uint64_t id) { rt_->unsubscribe(id); }
+
+Subscription::Subscription(Subscription&& o) noexcept
+    : rt_(std::move(o.rt_)), id_(std::exchange(o.id_, 0)), gate_(std::move(o.gate_)) {}
+
+Subscription& Subscription::operator=(Subscription&& o) noexcept {
+  if (this != &o) {
+    (void)cancel();
+    rt_ = std::move(o.rt_);
+    id_ = std::exchange(o.id_, 0);
+    gate_ = std::move(o.gate_);
+  }
+  return *this;
+}
+
+Subscription::~Subscription() { (void)cancel(); }
+
+Result<void> Subscription::cancel(std::chrono::milliseconds timeout) {
+  if (!gate_) return {};
+  if (auto rt = rt_.lock()) rt->unsubscribe(id_);  // its actor quits
+  rt_.reset();
+  gate_->close();
+  if (!gate_->wait(std::chrono::steady_clock::now() + timeout))
+    return SdkError{"timeout", "the snapshot callback was still running after " + std::to_string(timeout.count()) + " ms"};
+  gate_.reset();
+  return {};
+}
 
 Result<ProbeAttachment> MeshOsDaemonSdk::attach_probe(Probe probe) {
   auto id = rt_->attach_probe(std::move(probe));
@@ -259,7 +287,7 @@ Result<DrainOutcome> MeshOsDaemonSdk::drain(std::chrono::milliseconds deadline) 
     verdict->cv.notify_all();
   };
   const auto started = std::chrono::steady_clock::now();
-  const auto id = subscribe([settle](const SnapshotPtr& s) {
+  auto subscription = subscribe([settle](const SnapshotPtr& s) {
     if (s) settle(*s);
   });
   auto published = publish(event::Admin{admin::EnterMaintenance{node_id(), static_cast<std::uint64_t>(deadline.count())}});
@@ -276,7 +304,7 @@ Result<DrainOutcome> MeshOsDaemonSdk::drain(std::chrono::milliseconds deadline) 
     outcome = verdict->outcome;
     last = verdict->last;
   }
-  unsubscribe(id);
+  (void)subscription.cancel();  // the callback holds only the verdict, which it shares
   if (!published) return published.error();
   if (!outcome)
     return SdkError{"drain_timeout", "the drain did not settle within " + std::to_string(deadline.count()) +

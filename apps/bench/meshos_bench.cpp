@@ -558,7 +558,7 @@ SnapshotFigures snapshot_meshos(std::size_t daemons, std::size_t subscribers, st
   cfg.tick_interval = tick_interval;
   auto sdk = meshos::MeshOsDaemonSdk::start(cfg, nullptr);
   auto log = std::make_shared<ReceiptLog>();
-  std::vector<std::uint64_t> subs;
+  std::vector<meshos::Subscription> subs;
   for (std::size_t i = 0; i < subscribers; ++i)
     subs.push_back(sdk.subscribe([log](const meshos::SnapshotPtr& s) { log->note(s->seq, s->daemons.size()); }));
   auto reg = register_daemons(sdk, daemons, "snap-");

@@ -219,7 +219,7 @@ Detections detection_meshos(int sig, std::size_t reps, std::chrono::milliseconds
     d.max_ticks = std::max(d.max_ticks, watch.snapshots());
     victim.reap();
   }
-  node.sdk().unsubscribe(sub);
+  (void)sub.cancel();  // the callback refers to the watch
   if (auto stats = node.shutdown(); !stats) fail("net: survivor shutdown: " + stats.error().to_string());
   return d;
 }

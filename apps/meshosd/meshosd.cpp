@@ -136,7 +136,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   }
 
   MaintenanceWatch watch;
-  const auto subscription = sdk.subscribe([&watch, &service, &node_log](const SnapshotPtr& snapshot) {
+  auto subscription = sdk.subscribe([&watch, &service, &node_log](const SnapshotPtr& snapshot) {
     service.alive();
     node_log.observe(*snapshot);
     std::string detail;
@@ -175,7 +175,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   } else if (drained->state == MaintenanceKind::DrainFailed) {
     problem = "drain failed: " + drained->reason + "; ";
   }
-  sdk.unsubscribe(subscription);
+  (void)subscription.cancel();  // waits for a call under way: the callback refers to locals
   const int code = stop_node(problem);
   if (!problem.empty()) fail(kExitFailure, problem + "stopped anyway");
   handles.clear();

@@ -216,7 +216,7 @@ struct CRuntime {
     };
     if (auto now = cpp().snapshot(); now && pred(*now)) return now;
     auto shared = std::make_shared<Shared>();
-    const auto id = cpp().subscribe([shared, pred](const meshos::SnapshotPtr& s) {
+    auto subscription = cpp().subscribe([shared, pred](const meshos::SnapshotPtr& s) {
       if (!s || !pred(*s)) return;
       {
         std::lock_guard<std::mutex> lock(shared->mu);
@@ -230,7 +230,7 @@ struct CRuntime {
       shared->cv.wait_for(lock, kEventTimeout, [&] { return shared->found != nullptr; });
       result = shared->found;
     }
-    cpp().unsubscribe(id);
+    REQUIRE(subscription.cancel());
     return result;
   }
 };

@@ -107,7 +107,7 @@ TEST_CASE("RuntimeStats counts the snapshots published and those a busy subscrib
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   auto busy = std::make_shared<Latch>();
   auto calls = std::make_shared<std::atomic<int>>(0);
-  const auto id = sdk.subscribe([busy, calls](const SnapshotPtr&) {
+  auto subscription = sdk.subscribe([busy, calls](const SnapshotPtr&) {
     ++*calls;
     busy->wait(30s);
   });
@@ -115,7 +115,7 @@ TEST_CASE("RuntimeStats counts the snapshots published and those a busy subscrib
   const auto seq = sdk.snapshot()->seq;
   REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return s.seq >= seq + 5; }));  // the busy one took at most one
   busy->release();
-  sdk.unsubscribe(id);
+  REQUIRE(subscription.cancel());
   auto stats = sdk.shutdown();
   REQUIRE(stats);
   CHECK(stats->snapshots_published >= 6);

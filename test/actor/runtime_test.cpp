@@ -422,8 +422,8 @@ TEST_CASE("every local subscriber receives the same immutable snapshot object") 
   for (auto& kv : by_seq)
     if (kv.second.size() == 2) CHECK(kv.second[0] == kv.second[1]);
   lock.unlock();
-  sdk.unsubscribe(s1);
-  sdk.unsubscribe(s2);
+  REQUIRE(s1.cancel());
+  REQUIRE(s2.cancel());
   CHECK(sdk.shutdown());
 }
 

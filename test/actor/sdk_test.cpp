@@ -59,7 +59,7 @@ TEST_CASE("a slow subscriber still ends on the latest snapshot, even when the lo
   std::condition_variable cv;
   SnapshotPtr seen_last;
   std::atomic<std::uint64_t> blocked_on{0};
-  const auto id = sdk.subscribe([&](const SnapshotPtr& s) {
+  auto subscription = sdk.subscribe([&](const SnapshotPtr& s) {
     if (first.exchange(false)) {
       blocked_on = s->seq;
       entered.release();
@@ -85,7 +85,7 @@ TEST_CASE("a slow subscriber still ends on the latest snapshot, even when the lo
     std::unique_lock<std::mutex> lock(mu);
     CHECK(cv.wait_for(lock, 10s, [&] { return seen_last && seen_last->seq == final_snapshot->seq; }));
   }
-  sdk.unsubscribe(id);
+  REQUIRE(subscription.cancel());  // the callback refers to this test's locals
   CHECK(sdk.shutdown());
 }
 
@@ -704,4 +704,74 @@ TEST_CASE("deliver with a timeout ends as soon as the daemon leaves or the loop 
   CHECK(closed.error().kind == "loop_closed");
   held.probe->gate->release();
   CHECK(sdk.shutdown());
+}
+
+TEST_CASE("cancelling a subscription waits for the callback under way, and no call starts after it") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  Latch entered, released;
+  std::atomic<int> calls{0};
+  std::atomic<bool> first{true};
+  auto subscription = sdk.subscribe([&](const SnapshotPtr&) {
+    ++calls;
+    if (first.exchange(false)) {
+      entered.release();
+      released.wait(30s);
+    }
+  });
+  REQUIRE(subscription.active());
+  REQUIRE(entered.wait(10s));
+  // The callback is still inside: the wait ends at its timeout, and the subscription is cancelled anyway.
+  auto early = subscription.cancel(50ms);
+  REQUIRE_FALSE(early);
+  CHECK(early.error().kind == "timeout");
+  auto waited = std::async(std::launch::async, [&] { return subscription.cancel(30s); });
+  CHECK(waited.wait_for(50ms) == std::future_status::timeout);  // it waits for the call, not for a tick
+  released.release();
+  REQUIRE(waited.wait_for(10s) == std::future_status::ready);
+  CHECK(waited.get());
+  CHECK_FALSE(subscription.active());
+  const int after_cancel = calls.load();
+  // Ticks go on, other subscribers still hear them, this callback is never called again.
+  SnapshotWatch watch(sdk);
+  const auto seq = sdk.snapshot()->seq;
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return s.seq >= seq + 3; }));
+  CHECK(calls.load() == after_cancel);
+  CHECK(subscription.cancel());  // twice: no error
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a callback that cancels its own subscription does not wait for itself") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  std::promise<bool> cancelled;
+  auto subscription = std::make_shared<Subscription>();
+  std::atomic<bool> once{true};
+  *subscription = sdk.subscribe([&cancelled, subscription_ptr = std::weak_ptr<Subscription>(subscription), &once](
+                                    const SnapshotPtr&) {
+    if (!once.exchange(false)) return;
+    auto self = subscription_ptr.lock();
+    cancelled.set_value(self && static_cast<bool>(self->cancel(30s)));
+  });
+  auto result = cancelled.get_future();
+  REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  CHECK(result.get());
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a subscription ends with its object, and one made after shutdown is inactive") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  {
+    auto subscription = sdk.subscribe([calls](const SnapshotPtr&) { ++*calls; });
+    SnapshotWatch watch(sdk);
+    REQUIRE(watch.seen([&](const MeshOsSnapshot&) { return calls->load() > 0; }));
+  }
+  const int at_end = calls->load();
+  SnapshotWatch watch(sdk);
+  const auto seq = sdk.snapshot()->seq;
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return s.seq >= seq + 3; }));
+  CHECK(calls->load() == at_end);
+  REQUIRE(sdk.shutdown());
+  auto late = sdk.subscribe([calls](const SnapshotPtr&) { ++*calls; });
+  CHECK_FALSE(late.active());
+  CHECK(late.cancel());
 }

@@ -135,9 +135,9 @@ inline std::unique_ptr<TestDaemon> make_daemon(const std::string& name, std::sha
 // Receives every published snapshot; wait() blocks until one satisfies the predicate or the timeout passes.
 class SnapshotWatch {
  public:
-  explicit SnapshotWatch(MeshOsDaemonSdk& sdk) : shared_(std::make_shared<Shared>()), sdk_(sdk) {
+  explicit SnapshotWatch(MeshOsDaemonSdk& sdk) : shared_(std::make_shared<Shared>()) {
     auto s = shared_;
-    id_ = sdk.subscribe([s](const SnapshotPtr& snap) {
+    subscription_ = sdk.subscribe([s](const SnapshotPtr& snap) {
       {
         std::lock_guard<std::mutex> lock(s->mu);
         s->last = snap;
@@ -148,7 +148,6 @@ class SnapshotWatch {
       s->cv.notify_all();
     });
   }
-  ~SnapshotWatch() { sdk_.unsubscribe(id_); }
 
   // The latest snapshot when called, then every one received while waiting, in order: a state that lasts a
   // tick or two (BackingOff between crashes, say) is seen however late this thread gets to look.
@@ -187,8 +186,7 @@ class SnapshotWatch {
     std::uint64_t count = 0;          // snapshots received
   };
   std::shared_ptr<Shared> shared_;
-  MeshOsDaemonSdk& sdk_;
-  std::uint64_t id_ = 0;
+  Subscription subscription_;
 };
 
 // Counts the events it processed; the count is its state (with `padding` bytes more, to make it heavy) and

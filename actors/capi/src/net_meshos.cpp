@@ -289,7 +289,7 @@ DaemonHealth health_from_c(int health) {
 
 Result<std::vector<Bytes>> VtableDaemon::process(const CausalEvent& ev) {
   NetMeshOsProcessEmitCtx emitted;
-  const auto rc = gate_->call(std::optional<int>{}, [&] {
+  const auto rc = call_inside(*gate_, std::optional<int>{}, [&] {
     return std::optional<int>(vtable_.process(user_ctx_, &emitted, ev.origin_hash, ev.sequence,
                                               ev.payload.empty() ? nullptr : ev.payload.data(),
                                               ev.payload.size()));
@@ -308,7 +308,7 @@ Result<std::vector<Bytes>> VtableDaemon::process(const CausalEvent& ev) {
 std::optional<Bytes> VtableDaemon::snapshot() const {
   if (vtable_.snapshot == nullptr) return std::nullopt;
   NetMeshOsSnapshotEmitCtx emitted;
-  gate_->call(0, [&] {
+  call_inside(*gate_, 0, [&] {
     vtable_.snapshot(user_ctx_, &emitted);
     return 0;
   });
@@ -317,7 +317,7 @@ std::optional<Bytes> VtableDaemon::snapshot() const {
 
 Result<void> VtableDaemon::restore(const Bytes& state) {
   if (vtable_.restore == nullptr) return ok();
-  const int rc = gate_->call(0, [&] {
+  const int rc = call_inside(*gate_, 0, [&] {
     return vtable_.restore(user_ctx_, state.empty() ? nullptr : state.data(), state.size());
   });
   if (rc != 0) {
@@ -330,12 +330,12 @@ Result<void> VtableDaemon::restore(const Bytes& state) {
 
 DaemonHealth VtableDaemon::health() const {
   if (vtable_.health == nullptr) return health::Healthy{};
-  return health_from_c(gate_->call(NET_MESHOS_HEALTH_HEALTHY, [&] { return vtable_.health(user_ctx_); }));
+  return health_from_c(call_inside(*gate_, NET_MESHOS_HEALTH_HEALTHY, [&] { return vtable_.health(user_ctx_); }));
 }
 
 float VtableDaemon::saturation() const {
   if (vtable_.saturation == nullptr) return 0.0f;
-  const float s = gate_->call(0.0f, [&] { return vtable_.saturation(user_ctx_); });
+  const float s = call_inside(*gate_, 0.0f, [&] { return vtable_.saturation(user_ctx_); });
   if (std::isnan(s)) return 0.0f;
   return std::clamp(s, 0.0f, 1.0f);
 }
@@ -343,7 +343,7 @@ float VtableDaemon::saturation() const {
 void VtableDaemon::on_control(const DaemonControl& control) {
   if (vtable_.on_control == nullptr) return;
   const auto c = to_c_control(control);
-  gate_->call(0, [&] {
+  call_inside(*gate_, 0, [&] {
     vtable_.on_control(user_ctx_, c.kind, c.grace_period_ms, c.level);
     return 0;
   });
@@ -762,7 +762,7 @@ int net_meshos_graceful_shutdown(NetMeshOsHandle* handle, uint64_t grace_ms) {
     auto outcome = consumed->graceful_shutdown(grace);
     consumed.reset();
     // The daemon's actor stops asynchronously; from here on none of its callbacks may run.
-    if (handle->gate) handle->gate->close();
+    if (handle->gate) meshos::capi::retire(*handle->gate);
     if (!outcome) return fail(outcome.error());
     return NET_MESHOS_OK;
   });

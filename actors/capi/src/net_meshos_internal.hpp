@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/shutdown_gate.hpp"
 #include "meshos/meshos.hpp"
 #include "meshos/node.hpp"
 // The C SDK's functions are the shared library's (and meshosd's, for plugins) exports, while every other
@@ -34,25 +35,22 @@ struct NetMeshOsSdk {
 namespace meshos::capi {
 
 // Lets the C layer promise that no callback of a daemon runs once its handle is retired, although the
-// daemon's actor stops asynchronously: every callback runs inside the gate, and closing it waits for a
-// callback in progress. Recursive, so that a callback retiring its own daemon cannot deadlock.
-class CallbackGate {
- public:
-  template <class R, class F>
-  R call(R if_closed, F&& callback) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (closed_) return if_closed;
-    return callback();
-  }
-  void close() {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    closed_ = true;
-  }
+// daemon's actor stops asynchronously: every callback runs inside the daemon's gate, and retiring closes it
+// and waits for a callback in progress (not for one the retiring thread is in: a callback retiring its own
+// daemon cannot deadlock).
+using CallbackGate = detail::ShutdownGate;
 
- private:
-  std::recursive_mutex mu_;
-  bool closed_ = false;
-};
+template <class R, class F>
+R call_inside(CallbackGate& gate, R if_closed, F&& callback) {
+  auto hold = gate.try_enter();
+  if (!hold) return if_closed;
+  return callback();
+}
+
+inline void retire(CallbackGate& gate) {
+  gate.close();
+  gate.wait();
+}
 
 }  // namespace meshos::capi
 
@@ -65,7 +63,7 @@ struct NetMeshOsHandle {
   // Unregisters the daemon (if still registered), then waits out any callback still running.
   ~NetMeshOsHandle() {
     handle.reset();
-    if (gate) gate->close();
+    if (gate) meshos::capi::retire(*gate);
   }
   NetMeshOsHandle(const NetMeshOsHandle&) = delete;
   NetMeshOsHandle& operator=(const NetMeshOsHandle&) = delete;

@@ -34,6 +34,7 @@ namespace detail {
 class Runtime;
 struct DaemonSlot;
 struct SdkInternals;
+class ShutdownGate;
 }  // namespace detail
 
 inline constexpr std::size_t kDefaultControlCapacity = 8;
@@ -168,6 +169,34 @@ class ProbeAttachment {
   std::uint64_t id_ = 0;
 };
 
+// A snapshot subscription (MeshOsDaemonSdk::subscribe). The callback is called until the subscription is
+// cancelled, which its destructor does: keep it as long as the callback should run.
+class [[nodiscard]] Subscription {
+ public:
+  Subscription() = default;
+  Subscription(Subscription&& o) noexcept;
+  Subscription& operator=(Subscription&& o) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();  // cancel(), its error ignored
+
+  // No call of the callback starts from now on. Once this returns without error no call is running either,
+  // so what the callback refers to may go. timeout: a call was still running after `timeout` (the subscription
+  // stays cancelled; cancel() again waits again). Called from inside the callback, it does not wait for that
+  // call. Cancelling twice, or after the node shut down, is no error.
+  Result<void> cancel(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // False once cancelled, and for a subscription made after shutdown() (nothing is published any more).
+  bool active() const { return gate_ != nullptr; }
+
+ private:
+  friend class MeshOsDaemonSdk;
+  Subscription(std::weak_ptr<detail::Runtime> rt, std::uint64_t id, std::shared_ptr<detail::ShutdownGate> gate)
+      : rt_(std::move(rt)), id_(id), gate_(std::move(gate)) {}
+  std::weak_ptr<detail::Runtime> rt_;
+  std::uint64_t id_ = 0;
+  std::shared_ptr<detail::ShutdownGate> gate_;  // every call of the callback runs inside it
+};
+
 struct SdkOptions {
   std::shared_ptr<AdminVerifier> verifier;  // nullptr: signed commits fold as Unverified
   // Replace the node dispatcher (which starts/stops daemon actors and commits maintenance transitions)
@@ -243,9 +272,8 @@ class MeshOsDaemonSdk {
 
   SnapshotPtr snapshot() const;
   // The callback runs on an actor of its own, never on the loop; a subscriber still busy with the previous
-  // snapshot skips ahead (counted). Returns an id for unsubscribe; 0 after shutdown() (nothing is published).
-  std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> callback);
-  void unsubscribe(std::uint64_t id);
+  // snapshot skips ahead (counted). It runs until the returned Subscription is cancelled or destroyed.
+  Subscription subscribe(std::function<void(const SnapshotPtr&)> callback);
   // Never blocks. queue_full / loop_closed.
   Result<void> publish(MeshOsEvent event);
   // Waits up to `timeout` for room in the event queue instead of failing at once: queue_full when the queue

@@ -7,32 +7,6 @@
 
 namespace meshos::detail {
 
-// ---- ActorTracker ----
-
-void ActorTracker::track(const caf::actor& a) {
-  {
-    std::lock_guard<std::mutex> lock(count_->mu);
-    ++count_->live;
-  }
-  a->attach_functor([count = count_] {
-    {
-      std::lock_guard<std::mutex> lock(count->mu);
-      --count->live;
-    }
-    count->cv.notify_all();
-  });
-}
-
-bool ActorTracker::wait_all(TimePoint deadline) {
-  std::unique_lock<std::mutex> lock(count_->mu);
-  return count_->cv.wait_until(lock, deadline, [this] { return count_->live == 0; });
-}
-
-std::size_t ActorTracker::live() const {
-  std::lock_guard<std::mutex> lock(count_->mu);
-  return count_->live;
-}
-
 // ---- Runtime ----
 
 namespace {
@@ -95,6 +69,12 @@ Result<void> Runtime::start() {
   return {};
 }
 
+ShutdownGate::Hold Runtime::enter() {
+  auto hold = calls_.try_enter();
+  if (hold && closed()) hold.release();
+  return hold;
+}
+
 SdkError loop_closed(const std::string& what) {
   return SdkError{"loop_closed", "the MeshOS loop has shut down; " + what};
 }
@@ -105,7 +85,8 @@ void Runtime::notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wal
 }
 
 Result<void> Runtime::publish(MeshOsEvent ev) {
-  if (closed()) return loop_closed("event dropped");
+  auto hold = enter();
+  if (!hold) return loop_closed("event dropped");
   if (!intake_.try_acquire())
     return SdkError{"queue_full", "the MeshOS event queue is at capacity (" +
                                       std::to_string(intake_.capacity()) + "); event dropped"};
@@ -114,7 +95,8 @@ Result<void> Runtime::publish(MeshOsEvent ev) {
 }
 
 Result<void> Runtime::publish_within(MeshOsEvent ev, std::chrono::milliseconds timeout) {
-  if (closed()) return loop_closed("event dropped");
+  auto hold = enter();
+  if (!hold) return loop_closed("event dropped");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (!intake_.acquire_until(deadline, [this] { return closed(); })) {
     if (closed()) return loop_closed("event dropped");
@@ -130,13 +112,14 @@ Result<void> Runtime::publish_within(MeshOsEvent ev, std::chrono::milliseconds t
 }
 
 void Runtime::publish_internal(MeshOsEvent ev) {
-  if (closed()) return;
+  auto hold = enter();
+  if (!hold) return;
   caf::anon_send(loop_, internal_atom::value, EventMsg{std::move(ev)});
 }
 
 // Not high priority: what was published before it is still saved.
 void Runtime::stop_saving_state() {
-  if (!closed()) caf::anon_send(loop_, nosave_atom::value);
+  if (auto hold = enter()) caf::anon_send(loop_, nosave_atom::value);
 }
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<MeshDaemon> daemon,
@@ -148,7 +131,8 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::register_daemon(std::unique_ptr<Mes
 Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
                                                        const std::string* factory_name, std::size_t control_capacity) {
   const bool from_factory = factory_name != nullptr;
-  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
+  auto hold = enter();
+  if (!hold) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
   if (!daemon) return SdkError{"register_failed", "no daemon given"};
   std::string name;
   CapabilityFilter requirements;
@@ -275,7 +259,9 @@ void Runtime::abort_migration(std::uint64_t id) {
 }
 
 void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool force) {
-  if (slot->unregistered.exchange(true)) return;
+  // Also once the loop closed; after shutdown() began, shutdown() stops every daemon itself.
+  auto hold = calls_.try_enter();
+  if (!hold || slot->unregistered.exchange(true)) return;
   registry_.remove(slot);
   slot->close();
   if (force)
@@ -287,39 +273,49 @@ void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool fo
 // The credit is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
 // more than the daemons' capacities together.
 void Runtime::route(DaemonId id, const DaemonControl& c) {
-  if (closed()) return;
+  auto hold = enter();
+  if (!hold) return;
   if (auto slot = registry_.reserve_control(id))
     caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
 void Runtime::broadcast(const DaemonControl& c) {
-  if (closed()) return;
+  auto hold = enter();
+  if (!hold) return;
   for (auto& slot : registry_.reserve_control_all())
     caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
-std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb) {
-  // After shutdown() there is no actor system to spawn on (an owned one is gone): nothing will be published.
-  if (shut_down_.load()) return 0;
+std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<ShutdownGate> calls) {
+  // Nothing is published any more; after shutdown() there is no actor system to spawn on either.
+  auto hold = enter();
+  if (!hold) return 0;
   auto credits = std::make_shared<Credits>(1);  // a busy subscriber skips snapshots instead of queueing them
-  auto a = spawn_subscriber(shared_from_this(), std::move(cb), credits);
+  auto a = spawn_subscriber(shared_from_this(), std::move(cb), credits, std::move(calls));
   tracker_.track(a);
   return snapshots_.add_subscriber(std::move(a), std::move(credits));
 }
 
 void Runtime::unsubscribe(std::uint64_t id) {
+  auto hold = calls_.try_enter();  // shutdown() stops every subscriber itself
+  if (!hold) return;
   if (auto a = snapshots_.remove_subscriber(id)) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
 }
 
+namespace {
+SdkError no_daemon(DaemonId id) { return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"}; }
+}  // namespace
+
 Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
-  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
   auto slot = find(id);
-  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  if (!slot) return no_daemon(id);
   if (!slot->data_credits.try_acquire()) return SdkError{"queue_full", slot->queue_full_text};
   return slot;
 }
 
 Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
+  auto hold = enter();
+  if (!hold) return loop_closed("event not delivered");
   auto slot = take_data_slot(id);
   if (!slot) return slot.error();
   caf::anon_send(slot.value()->actor, causal_atom::value, CausalMsg{std::move(ev)});
@@ -327,27 +323,26 @@ Result<void> Runtime::deliver(DaemonId id, CausalEvent ev) {
 }
 
 Result<void> Runtime::deliver_within(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
-  if (closed()) return SdkError{"loop_closed", "the MeshOS runtime has shut down"};
+  auto hold = enter();
+  if (!hold) return loop_closed("event not delivered");
   auto slot = find(id);
-  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
-  const bool room = slot->data_credits.acquire_until(Clock::now() + timeout, [&] {
-    return closed() || slot->unregistered.load(std::memory_order_acquire);
-  });
-  if (!room) {
-    if (closed()) return SdkError{"loop_closed", "the MeshOS runtime shut down while the event waited for room"};
-    if (slot->unregistered.load(std::memory_order_acquire))
-      return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
-    return SdkError{"queue_full", slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
+  if (!slot) return no_daemon(id);
+  auto gone = [&] { return closed() || slot->unregistered.load(std::memory_order_acquire); };
+  const bool room = slot->data_credits.acquire_until(Clock::now() + timeout, gone);
+  if (room && !gone()) {
+    caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
+    return {};
   }
-  if (slot->unregistered.load(std::memory_order_acquire)) {
-    slot->data_credits.release();
+  if (room) slot->data_credits.release();
+  if (closed()) return loop_closed("it shut down while the event waited for room");
+  if (slot->unregistered.load(std::memory_order_acquire))
     return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
-  }
-  caf::anon_send(slot->actor, causal_atom::value, CausalMsg{std::move(ev)});
-  return {};
+  return SdkError{"queue_full", slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
 }
 
 Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
+  auto hold = enter();
+  if (!hold) return loop_closed("event not processed");
   auto taken = take_data_slot(id);
   if (!taken) return taken.error();
   auto& slot = taken.value();
@@ -363,11 +358,12 @@ namespace {
 
 // Asks daemon `id`'s actor (after the work already in its mailbox) and maps its answer with `on_reply`.
 template <class Reply, class OnReply, class... Ts>
-auto ask_daemon(Runtime& rt, DaemonId id, std::chrono::milliseconds timeout, OnReply on_reply, Ts&&... xs)
-    -> decltype(on_reply(std::declval<Reply&>())) {
-  if (rt.closed()) return loop_closed("the daemon was not asked");
+// `hold`: the caller's entry into the runtime (empty once it closed).
+auto ask_daemon(Runtime& rt, ShutdownGate::Hold hold, DaemonId id, std::chrono::milliseconds timeout,
+                OnReply on_reply, Ts&&... xs) -> decltype(on_reply(std::declval<Reply&>())) {
+  if (!hold) return loop_closed("the daemon was not asked");
   auto slot = rt.find(id);
-  if (!slot) return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"};
+  if (!slot) return no_daemon(id);
   caf::scoped_actor self{rt.system()};
   std::optional<decltype(on_reply(std::declval<Reply&>()))> out;
   self->request(slot->actor, timeout, std::forward<Ts>(xs)...)
@@ -380,13 +376,13 @@ auto ask_daemon(Runtime& rt, DaemonId id, std::chrono::milliseconds timeout, OnR
 
 Result<DaemonHostStats> Runtime::host_stats(DaemonId id, std::chrono::milliseconds timeout) {
   return ask_daemon<DaemonHostStats>(
-      *this, id, timeout, [](DaemonHostStats& s) -> Result<DaemonHostStats> { return std::move(s); },
+      *this, enter(), id, timeout, [](DaemonHostStats& s) -> Result<DaemonHostStats> { return std::move(s); },
       host_stats_atom::value);
 }
 
 Result<std::optional<Bytes>> Runtime::save_state(DaemonId id, std::chrono::milliseconds timeout) {
   return ask_daemon<MoveOutMsg>(
-      *this, id, timeout,
+      *this, enter(), id, timeout,
       [](MoveOutMsg& m) -> Result<std::optional<Bytes>> {
         if (m.error) return std::move(*m.error);
         return std::move(m.state);
@@ -396,7 +392,7 @@ Result<std::optional<Bytes>> Runtime::save_state(DaemonId id, std::chrono::milli
 
 Result<void> Runtime::restore_state(DaemonId id, Bytes state, std::chrono::milliseconds timeout) {
   return ask_daemon<OutputsMsg>(
-      *this, id, timeout,
+      *this, enter(), id, timeout,
       [](OutputsMsg& m) -> Result<void> {
         if (m.error) return std::move(*m.error);
         return {};
@@ -420,7 +416,8 @@ SdkError process_failure(caf::actor_system& sys, const caf::error& err, const st
 
 Result<std::uint64_t> Runtime::attach_probe(Probe probe) {
   if (auto checked = check_probe(probe); !checked) return checked.error();
-  if (closed()) return loop_closed("probe " + probe.name + " not attached");
+  auto hold = enter();
+  if (!hold) return loop_closed("probe " + probe.name + " not attached");
   auto prober = caf::actor_cast<caf::actor>(prober_);
   if (!prober) return loop_closed("probe " + probe.name + " not attached");
   const std::uint64_t id = next_probe_id_.fetch_add(1, std::memory_order_relaxed);
@@ -429,7 +426,8 @@ Result<std::uint64_t> Runtime::attach_probe(Probe probe) {
 }
 
 Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds timeout) {
-  if (shut_down_.load(std::memory_order_acquire)) return {};  // the prober is gone or on its way
+  auto hold = calls_.try_enter();
+  if (!hold) return {};  // shutdown() began: the prober is gone or on its way
   auto prober = caf::actor_cast<caf::actor>(prober_);
   if (!prober) return {};
   caf::scoped_actor self{system()};
@@ -447,7 +445,8 @@ Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds t
 }
 
 Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
-  if (shut_down_.exchange(true)) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
+  if (!calls_.close()) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
+  const auto deadline = Clock::now() + grace;
   close();
   RuntimeStats stats;
   // The loop's last snapshot carries the final counters.
@@ -463,10 +462,13 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   auto slots = registry_.take_all();
   stats.daemons_at_shutdown = slots.size();
   stats.control_dropped = registry_.control_dropped();
+  std::vector<caf::actor> daemon_actors;
+  daemon_actors.reserve(slots.size());
   for (auto& s : slots) {
     s->unregistered.store(true);
     s->close();
     caf::anon_send<caf::message_priority::high>(s->actor, quit_atom::value);
+    daemon_actors.push_back(s->actor);
   }
   for (auto& a : snapshots_.remove_all_subscribers()) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
   for (auto* a : {&loop_, &executor_, &router_})
@@ -476,22 +478,17 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
   // Behind the notices already sent to it: the observer hears everything the loop folded.
   if (lifecycle_observer_) caf::anon_send(lifecycle_observer_, quit_atom::value);
 
-  // Daemon code may be stuck: wait a bounded time, then kill, then give up waiting rather than hang.
-  if (!tracker_.wait_all(Clock::now() + grace)) {
-    for (auto& s : slots) caf::anon_send_exit(s->actor, caf::exit_reason::kill);
-    stats.forced = !tracker_.wait_all(Clock::now() + std::chrono::milliseconds(100));
-  }
+  // Daemon code may be stuck: the daemons are the actors that may have to be killed. A call still inside the
+  // gate (a process() whose daemon just ended answers at once) is waited for as long as the actors were.
+  const bool stopped = stop_actors(tracker_, deadline, daemon_actors);
+  const bool calls_done = calls_.wait(std::max(deadline, Clock::now() + kKillGrace));
+  stats.forced = !stopped || !calls_done;
   if (owned_system_) {
-    if (stats.forced) {
-      // CAF's destructor would wait for the stuck actor: leave the system to process exit. It stays
-      // reachable from here, so leak checkers do not report what is deliberate.
-      static auto* abandoned = new std::vector<std::unique_ptr<OwnedSystem>>();
-      static std::mutex abandoned_mu;
-      std::lock_guard<std::mutex> lock(abandoned_mu);
-      abandoned->push_back(std::move(owned_system_));
-    } else {
+    // CAF's destructor would wait for the stuck actor, and a call still inside uses the system.
+    if (stats.forced)
+      abandon_at_exit(std::move(owned_system_));
+    else
       owned_system_.reset();
-    }
   }
   return stats;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The runtime behind MeshOsDaemonSdk: the actor system (owned or borrowed), the loop, executor and router
 // actors, and the pieces they share, each with one owner: the daemons (DaemonRegistry), the snapshots
-// (SnapshotHub), and the bounds on events and actions in flight (Gates behind intent-named calls).
+// (SnapshotHub), the bounds on events and actions in flight (Credits behind intent-named calls), and the gate
+// every call from outside enters (ShutdownGate), so shutdown() knows when nothing uses the actor system any more.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -18,9 +19,11 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "detail/daemon_registry.hpp"
+#include "detail/actor_tracker.hpp"
 #include "detail/credits.hpp"
+#include "detail/daemon_registry.hpp"
 #include "detail/scheduler.hpp"
+#include "detail/shutdown_gate.hpp"
 #include "detail/snapshot_hub.hpp"
 #include "meshos/sdk.hpp"
 #include "meshos/state.hpp"
@@ -41,26 +44,6 @@ class MigrationTransport {
                              const std::optional<Bytes>& state) = 0;
   // The peer drops the daemon it adopted (the move was aborted after the peer had taken it).
   virtual Result<void> release(NodeId target, std::uint64_t migration, const DaemonRef& daemon) = 0;
-};
-
-// Counts live actors so shutdown can wait for them with a deadline instead of hanging in CAF's
-// actor_system destructor.
-class ActorTracker {
- public:
-  void track(const caf::actor& a);
-  // True if every tracked actor terminated before the deadline.
-  bool wait_all(TimePoint deadline);
-  std::size_t live() const;
-
- private:
-  // Shared with the functors attached to the actors: an abandoned actor may end after the runtime (and this
-  // tracker) are gone.
-  struct Count {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::size_t live = 0;
-  };
-  std::shared_ptr<Count> count_ = std::make_shared<Count>();
 };
 
 // An actor system meshos owns, with the scheduler meshos chose; the config must outlive the system that refers
@@ -156,7 +139,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   SnapshotPtr snapshot() const { return snapshots_.latest(); }
   // The loop's newest snapshot: what snapshot() reads from now on, handed to every subscriber.
   void publish_snapshot(const SnapshotPtr& s) { snapshots_.publish(s); }
-  std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> cb);
+  // Every call of `cb` runs inside `calls` (the Subscription closes it). 0 once the loop closed (nothing is
+  // published any more).
+  std::uint64_t subscribe(std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<ShutdownGate> calls);
+  // The subscriber's actor quits; a call under way finishes (the Subscription waits for it).
   void unsubscribe(std::uint64_t id);
 
   Result<void> deliver(DaemonId id, CausalEvent ev);
@@ -194,9 +180,14 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   std::shared_ptr<ActionDispatcher> dispatcher_;
   MeshOsDaemonSdk::Options options_;
   std::uint64_t epoch_;
-  std::atomic<bool> closed_{false};
-  std::atomic<bool> shut_down_{false};
+  std::atomic<bool> closed_{false};  // the loop folded a Shutdown, or shutdown() began
+  // Every call from outside the actors is inside it while it runs: shutdown() closes it and waits for those
+  // calls before it destroys the actor system they use.
+  ShutdownGate calls_;
   ActorTracker tracker_;
+
+  // A hold on calls_, empty once the loop closed or shutdown() began.
+  ShutdownGate::Hold enter();
 
   // `factory_name`: the daemon was built by the factory of that name and must carry it.
   Result<std::shared_ptr<DaemonSlot>> add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
@@ -244,7 +235,8 @@ caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispa
 caf::actor spawn_router(RuntimePtr rt);
 caf::actor spawn_prober(caf::actor_system& system, ProbeSet probes);
 caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
-caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Credits> credits);
+caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Credits> credits,
+                            std::shared_ptr<ShutdownGate> calls);
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);
 
 // The node's own dispatcher: carries actions out on this node, then hands them to the user's dispatcher.

@@ -45,22 +45,9 @@ void close_port(caf::actor_system& sys, std::uint16_t port) {
       .receive([] {}, [](caf::error&) {});
 }
 
-// A system that could not be stopped in time is left to process exit rather than waited for, reachable
-// from here so leak checkers do not flag what is deliberate.
-void abandon(std::unique_ptr<caf::actor_system> sys, std::unique_ptr<caf::actor_system_config> cfg) {
-  static auto* systems = new std::vector<std::unique_ptr<caf::actor_system>>();
-  static auto* configs = new std::vector<std::unique_ptr<caf::actor_system_config>>();
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  systems->push_back(std::move(sys));
-  configs->push_back(std::move(cfg));
-}
-
 class MeshNodeImpl final : public MeshNode {
  public:
-  ~MeshNodeImpl() override {
-    if (!shut_down_) (void)shutdown(kDefaultShutdownDeadline);
-  }
+  ~MeshNodeImpl() override { (void)shutdown(kDefaultShutdownDeadline); }  // already_shutdown, if it was
 
   // On a system of its own made from `system_config`, or on the application's `borrowed` system (prepared with
   // prepare_system_config), which the node never stops.
@@ -100,7 +87,7 @@ class MeshNodeImpl final : public MeshNode {
     node->guard_ = std::move(*guard);
     if (borrowed != nullptr) {
       if (auto prepared = net::check_prepared(*borrowed, network.peer_timeout); !prepared) {
-        node->shut_down_ = true;
+        node->calls_.close();  // nothing started: the destructor has nothing to stop
         return prepared.error();
       }
       node->sys_ = borrowed;
@@ -110,7 +97,7 @@ class MeshNodeImpl final : public MeshNode {
       try {
         node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
       } catch (const std::exception& e) {
-        node->shut_down_ = true;  // nothing started: the destructor has nothing to stop
+        node->calls_.close();
         return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
       }
       node->sys_ = node->system_.get();
@@ -124,7 +111,7 @@ class MeshNodeImpl final : public MeshNode {
       node->sdk_ = std::make_unique<MeshOsDaemonSdk>(
           MeshOsDaemonSdk::start(*node->sys_, std::move(config), std::move(dispatcher), std::move(options)));
     } catch (const SdkException& e) {
-      node->shut_down_ = true;
+      node->calls_.close();
       return e.error();
     }
 
@@ -190,14 +177,16 @@ class MeshNodeImpl final : public MeshNode {
   NodeId node_id() const override { return sdk_->node_id(); }
 
   void set_unresponsive(bool unresponsive) override {
-    if (shut_down_) return;
+    auto hold = calls_.try_enter();
+    if (!hold) return;
     GatewayCommand cmd;
     cmd.what = unresponsive ? GatewayCommand::Silence : GatewayCommand::Speak;
     caf::anon_send<caf::message_priority::high>(gateway_, cmd);
   }
 
   void set_heartbeat_delay(std::chrono::milliseconds delay) override {
-    if (shut_down_) return;
+    auto hold = calls_.try_enter();
+    if (!hold) return;
     GatewayCommand cmd;
     cmd.what = GatewayCommand::Delay;
     cmd.delay = delay;
@@ -210,27 +199,29 @@ class MeshNodeImpl final : public MeshNode {
   }
 
   Result<void> deliver(const DaemonAddress& daemon, CausalEvent event) override {
-    if (shut_down_) return SdkError{"loop_closed", "the node was shut down"};
+    auto hold = calls_.try_enter();
+    if (!hold) return SdkError{"loop_closed", "the node was shut down"};
     return net::deliver_work(*ctx_, daemon, std::move(event));
   }
 
   Result<std::vector<Bytes>> process(const DaemonAddress& daemon, CausalEvent event,
                                      std::chrono::milliseconds timeout) override {
-    if (shut_down_) return SdkError{"loop_closed", "the node was shut down"};
+    auto hold = calls_.try_enter();
+    if (!hold) return SdkError{"loop_closed", "the node was shut down"};
     return net::process_work(*ctx_, daemon, std::move(event), timeout);
   }
 
   Result<void> reload_tls() override {
-    if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
+    auto hold = calls_.try_enter();
+    if (!hold) return SdkError{"already_shutdown", "the node was already shut down"};
     if (!tls_options_.enabled()) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
     return guard_->reload_tls(tls_options_);
   }
 
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline) override {
-    if (shut_down_) return SdkError{"already_shutdown", "the node was already shut down"};
-    shut_down_ = true;
+    if (!calls_.close()) return SdkError{"already_shutdown", "the node was already shut down"};
     const auto until = Clock::now() + deadline;
-    if (subscription_ != 0) sdk_->unsubscribe(subscription_);
+    (void)subscription_.cancel();
     if (sdk_) detail::SdkInternals::runtime(*sdk_).set_migration_transport(nullptr);
     if (gateway_) {
       // The gateway stops its peer actors and quits; high priority so a backlog cannot delay it.
@@ -243,18 +234,17 @@ class MeshNodeImpl final : public MeshNode {
     Result<RuntimeStats> stats = sdk_->shutdown(std::max(std::chrono::milliseconds(0),
                                                         std::chrono::duration_cast<std::chrono::milliseconds>(
                                                             until - Clock::now())));
-    bool stopped = tracker_.wait_all(until);
-    if (!stopped) {
-      caf::anon_send_exit(gateway_, caf::exit_reason::kill);
-      stopped = tracker_.wait_all(Clock::now() + std::chrono::milliseconds(100));
-    }
+    const bool stopped = detail::stop_actors(tracker_, until, {gateway_});
+    // A deliver or process to a peer still inside ends as its peer actors do.
+    const bool calls_done = calls_.wait(std::max(until, Clock::now() + detail::kKillGrace));
     gateway_ = nullptr;
     // Every connection closes now, so peers see this node leave at once.
     guard_.reset();
-    bool forced = !stopped || (stats && stats->forced);
+    const bool forced = !stopped || !calls_done || (stats && stats->forced);
     // An application's system stays the application's: what did not stop in time is left to it.
     if (system_ && forced) {
-      abandon(std::move(system_), std::move(cfg_));
+      detail::abandon_at_exit(std::move(system_));
+      detail::abandon_at_exit(std::move(cfg_));
     } else {
       system_.reset();
     }
@@ -279,8 +269,10 @@ class MeshNodeImpl final : public MeshNode {
   std::uint16_t port_ = 0;
   std::uint16_t backend_port_ = 0;
   bool published_ = false;
-  std::uint64_t subscription_ = 0;
-  std::atomic<bool> shut_down_{false};  // read by callers of deliver / process on any thread
+  Subscription subscription_;
+  // Calls from any thread (deliver, process, ...) are inside it; shutdown() closes it and waits for them
+  // before the system they use goes.
+  detail::ShutdownGate calls_;
 };
 
 }  // namespace
