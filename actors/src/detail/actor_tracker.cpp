@@ -29,11 +29,12 @@ std::size_t ActorTracker::live() const {
   return count_->live;
 }
 
-bool stop_actors(ActorTracker& tracker, TimePoint deadline, const std::vector<caf::actor>& may_be_stuck) {
+bool stop_actors(ActorTracker& tracker, TimePoint deadline, const std::vector<caf::actor>& may_be_stuck,
+                 std::chrono::milliseconds kill_grace) {
   if (tracker.wait_all(deadline)) return true;
   for (const auto& a : may_be_stuck)
     if (a) caf::anon_send_exit(a, caf::exit_reason::kill);
-  return tracker.wait_all(Clock::now() + kKillGrace);
+  return tracker.wait_all(Clock::now() + kill_grace);
 }
 
 void abandon_at_exit(std::shared_ptr<void> what) {

@@ -38,9 +38,10 @@ class ActorTracker {
 inline constexpr std::chrono::milliseconds kKillGrace{100};
 
 // The actors were asked to quit already. Waits for every tracked actor until `deadline`; then kills
-// `may_be_stuck` (the actors that run user code) and waits kKillGrace more. True when every tracked actor
+// `may_be_stuck` (the actors that run user code) and waits `kill_grace` more. True when every tracked actor
 // ended; false means the system they run on must be abandoned, not destroyed.
-bool stop_actors(ActorTracker& tracker, TimePoint deadline, const std::vector<caf::actor>& may_be_stuck);
+bool stop_actors(ActorTracker& tracker, TimePoint deadline, const std::vector<caf::actor>& may_be_stuck,
+                 std::chrono::milliseconds kill_grace = kKillGrace);
 
 // Leaves what a stuck actor still runs on (its actor system, that system's config) to process exit. It stays
 // reachable, so leak checkers do not report what is deliberate.
