@@ -29,6 +29,11 @@ struct DaemonActorState {
   // On its way to a peer: its state is out, so what it would process now would be lost with it. Work is refused
   // (daemon_moving, retriable: the daemon runs on the peer soon, or here again if the move fails).
   bool moving = false;
+  // The latest Shutdown's grace ends here. A stop that comes before it waits for a pull-model daemon to say
+  // it finished (stop_pending, numbered so that a grace_over of an earlier wait is told apart).
+  std::optional<TimePoint> grace_ends;
+  bool stop_pending = false;
+  std::uint64_t stop_generation = 0;
 
   // Causal events held back while control events routed to this daemon are still on their way: CAF's
   // priorities let urgent messages overtake only across scheduling rounds, so the daemon enforces "control
@@ -114,10 +119,31 @@ struct DaemonActorState {
   }
 
   void stop() {
+    stop_pending = false;
     if (!running) return;
     take_snapshot();
     running = false;
     report(lifecycle::ExitedCleanly{});
+  }
+
+  // A drain's or an intent's stop: a pull-model daemon's own thread may still be finishing after the Shutdown
+  // it took, so the stop waits for its word (finished_atom) until that Shutdown's grace ends.
+  void stop_when_finished(caf::event_based_actor* self) {
+    const auto now = Clock::now();
+    if (!running || stop_pending) return;
+    if (grace_ends && now < *grace_ends && slot->awaits_acknowledgement()) {
+      stop_pending = true;
+      self->delayed_send(self, *grace_ends - now, grace_over_atom::value, ++stop_generation);
+      return;
+    }
+    stop();
+  }
+
+  void grace_over(std::uint64_t generation) {
+    if (!stop_pending || generation != stop_generation) return;
+    rt->publish_internal(
+        event::Log{LogLine::warn("did not say it finished within its Shutdown grace; stopped").from(slot->daemon.id)});
+    stop();
   }
 
   // Everything accepted so far is processed first, so the state that leaves holds all of it.
@@ -163,7 +189,12 @@ struct DaemonActorState {
   }
 
   DaemonHostStats stats() const {
-    return DaemonHostStats{processed, outputs, errors, rejected, crashes, last_error, running};
+    std::uint64_t evicted = 0;
+    {
+      std::lock_guard<std::mutex> lock(slot->mu);
+      evicted = slot->inbox_dropped;
+    }
+    return DaemonHostStats{processed, outputs, errors, rejected, crashes, last_error, running, evicted};
   }
 
   // The state as it is now; a stopped daemon's is what it restarts from.
@@ -292,6 +323,8 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               auto& state = self->state;
               if (m.credited) state.slot->control_credits.release();
               state.guarded("on_control", [&] { state.daemon->on_control(m.control); });
+              if (const auto* shutdown = std::get_if<Shutdown>(&m.control))
+                state.grace_ends = Clock::now() + std::chrono::milliseconds(shutdown->grace_period_ms);
               state.slot->consumed(m.control);
               state.release_held();
             },
@@ -315,7 +348,11 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
             [=](save_state_atom) -> MoveOutMsg { return self->state.save_state(); },
             [=](load_state_atom, const StateMsg& m) -> OutputsMsg { return self->state.load_state(m.state); },
             [=](start_atom) { self->state.start(); },
-            [=](stop_atom) { self->state.stop(); },
+            [=](stop_atom) { self->state.stop_when_finished(self); },
+            [=](finished_atom) {
+              if (self->state.stop_pending) self->state.stop();
+            },
+            [=](grace_over_atom, std::uint64_t generation) { self->state.grace_over(generation); },
             [=](restart_atom) {
               self->state.stop();
               self->state.start();

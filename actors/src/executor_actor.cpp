@@ -30,8 +30,9 @@ struct ExecutorState {
     }
     if (attempts == 1) {
       if (auto* stop = std::get_if<action::StopDaemon>(&p.action)) {
-        // The daemon hears Shutdown before any dispatcher sees the action.
-        rt->route(stop->daemon.id, Shutdown{saturating_ms_until(stop->deadline, Clock::now())});
+        // The daemon hears Shutdown before any dispatcher sees the action, even with its control queue full.
+        if (auto slot = rt->find(stop->daemon.id))
+          rt->tell_shutdown(slot, saturating_ms_until(stop->deadline, Clock::now()));
       }
     }
     self->request(worker, caf::infinite, dispatch_atom::value, ActionMsg{p})

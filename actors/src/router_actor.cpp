@@ -15,7 +15,7 @@ caf::actor spawn_router(RuntimePtr runtime) {
     return {
         [=](route_atom, const ControlMsg& m) {
           if (m.target->unregistered.load(std::memory_order_acquire)) {
-            m.target->control_credits.release();  // it left meanwhile: nothing will consume the event
+            if (m.credited) m.target->control_credits.release();  // it left meanwhile: nothing will consume it
             return;
           }
           self->send<caf::message_priority::high>(m.target->actor, control_atom::value, m);

@@ -52,6 +52,7 @@ const std::string& MeshOsDaemonHandle::daemon_name() const { return slot_->daemo
 
 std::optional<DaemonControl> MeshOsDaemonHandle::next_control(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(slot_->mu);
+  slot_->control_taker = std::this_thread::get_id();  // a pull-model daemon: it says when it finished
   slot_->cv.wait_for(lock, timeout, [&] { return !slot_->inbox.empty() || slot_->closed; });
   if (slot_->inbox.empty()) return std::nullopt;
   auto c = std::move(slot_->inbox.front());
@@ -94,26 +95,71 @@ Result<void> MeshOsDaemonHandle::publish_capabilities(CapabilitySet caps) {
 
 std::uint64_t MeshOsDaemonHandle::dropped_control_events() const { return slot_->dropped(); }
 
+void MeshOsDaemonHandle::acknowledge_shutdown() { rt_->acknowledge_shutdown(slot_); }
+
 Result<ShutdownOutcome> MeshOsDaemonHandle::graceful_shutdown(std::chrono::milliseconds grace) {
+  return shut_down(grace, true);
+}
+
+Result<ShutdownOutcome> MeshOsDaemonHandle::shut_down(std::chrono::milliseconds grace, bool its_word) {
+  auto leaving = begin_shutdown(grace, its_word);
+  if (!leaving) return leaving.error();
+  return end_shutdown(*leaving, Clock::now() + grace);
+}
+
+Result<MeshOsDaemonHandle::Leaving> MeshOsDaemonHandle::begin_shutdown(std::chrono::milliseconds grace,
+                                                                      bool its_word) {
   if (slot_->shutdown_requested.exchange(true) || slot_->unregistered.load())
     return SdkError{"already_shutdown", "daemon " + slot_->daemon.name + " was already shut down"};
-  std::uint64_t before;
+  Leaving leaving;
   {
     std::lock_guard<std::mutex> lock(slot_->mu);
-    before = slot_->shutdowns_consumed;
+    leaving.before = slot_->shutdowns_consumed;
+    leaving.own_word = !its_word || slot_->control_taker == std::this_thread::get_id();
+    // It finished after the Shutdown it had (a drain's, say) and said so: nothing to wait for.
+    if (leaving.before > 0 && !slot_->awaits_acknowledgement_locked() && slot_->control_taker != std::thread::id{})
+      leaving.own_word = true;
   }
-  auto grace_ms = static_cast<std::uint64_t>(grace.count() < 0 ? 0 : grace.count());
-  // Without a credit: a daemon whose control queue is full must still hear that it is being shut down.
-  caf::anon_send<caf::message_priority::high>(slot_->actor, detail::control_atom::value,
-                                              detail::ControlMsg{Shutdown{grace_ms}, false, nullptr});
-  bool consumed;
+  rt_->tell_shutdown(slot_, static_cast<std::uint64_t>(grace.count() < 0 ? 0 : grace.count()));
+  return leaving;
+}
+
+ShutdownOutcome MeshOsDaemonHandle::end_shutdown(const Leaving& leaving, TimePoint deadline) {
+  // Finished: its actor handled the Shutdown (a push-model daemon's on_control returned), and a pull-model
+  // daemon said so through its handle (unless the call was its own word).
+  auto finished = [&] {
+    return slot_->shutdowns_consumed > leaving.before && (leaving.own_word || !slot_->awaits_acknowledgement_locked());
+  };
+  bool done;
   {
     std::unique_lock<std::mutex> lock(slot_->mu);
-    consumed = slot_->cv.wait_for(lock, grace, [&] { return slot_->shutdowns_consumed > before || slot_->closed; }) &&
-               slot_->shutdowns_consumed > before;
+    done = slot_->cv.wait_until(lock, deadline, [&] { return finished() || slot_->closed; }) && finished();
   }
-  rt_->unregister_daemon(slot_, !consumed);
-  return consumed ? ShutdownOutcome::Consumed : ShutdownOutcome::Forced;
+  rt_->unregister_daemon(slot_, !done);
+  return done ? ShutdownOutcome::Consumed : ShutdownOutcome::Forced;
+}
+
+std::vector<Result<ShutdownOutcome>> shutdown_daemons(const std::vector<MeshOsDaemonHandle*>& handles,
+                                                      std::chrono::milliseconds grace) {
+  const auto deadline = Clock::now() + grace;
+  std::vector<Result<MeshOsDaemonHandle::Leaving>> leaving;
+  leaving.reserve(handles.size());
+  // Every daemon hears its Shutdown before the first wait: they finish side by side, not one after another.
+  for (auto* h : handles) {
+    if (h == nullptr || !h->slot_)
+      leaving.emplace_back(SdkError{"invalid_argument", "no daemon handle (null, or moved from)"});
+    else
+      leaving.push_back(h->begin_shutdown(grace, true));
+  }
+  std::vector<Result<ShutdownOutcome>> outcomes;
+  outcomes.reserve(handles.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    if (!leaving[i])
+      outcomes.emplace_back(leaving[i].error());
+    else
+      outcomes.emplace_back(handles[i]->end_shutdown(*leaving[i], deadline));
+  }
+  return outcomes;
 }
 
 // ---- MeshOsDaemonSdk ----

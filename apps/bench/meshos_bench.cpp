@@ -446,6 +446,46 @@ ShutdownFigures shutdown_meshos(std::size_t daemons, unsigned threads) {
   return f;
 }
 
+// bulk: every handle at once through shutdown_daemons (Shutdown to all, then one wait each against one deadline);
+// sdk: sdk.shutdown() with the daemons still registered. rate = daemons per second over the whole call.
+struct BulkShutdownFigures {
+  double bulk_rate = 0;
+  double bulk_ms = 0;
+  std::uint64_t forced = 0;
+  double sdk_rate = 0;
+  double sdk_ms = 0;
+};
+
+BulkShutdownFigures shutdown_meshos_bulk(std::size_t daemons) {
+  BulkShutdownFigures f;
+  {
+    auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+    auto reg = register_daemons(sdk, daemons, "bulk-");
+    std::vector<meshos::MeshOsDaemonHandle*> handles;
+    for (auto& h : reg.handles) handles.push_back(&h);
+    auto t0 = now_ns();
+    auto outcomes = meshos::shutdown_daemons(handles, 5s);
+    auto t1 = now_ns();
+    for (auto& o : outcomes) {
+      if (!o) fail("shutdown_daemons: " + o.error().to_string());
+      if (*o != meshos::ShutdownOutcome::Consumed) ++f.forced;
+    }
+    f.bulk_ms = seconds_between(t0, t1) * 1e3;
+    f.bulk_rate = per_second(daemons, seconds_between(t0, t1));
+    if (auto stats = sdk.shutdown(); !stats) fail("shutdown: " + stats.error().to_string());
+  }
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, daemons, "sdk-");
+  auto t0 = now_ns();
+  auto stats = sdk.shutdown();
+  auto t1 = now_ns();
+  if (!stats) fail("shutdown: " + stats.error().to_string());
+  if (stats->forced) fail("shutdown: forced with prompt daemons");
+  f.sdk_ms = seconds_between(t0, t1) * 1e3;
+  f.sdk_rate = per_second(daemons, seconds_between(t0, t1));
+  return f;
+}
+
 struct BaselineShutdown {
   double rate = 0;
   Percentiles per_actor;
@@ -493,6 +533,14 @@ void run_shutdown(const Sizes& sizes) {
                  n, static_cast<unsigned long long>(par.forced), par.rate, par.per_call.p50_us, par.per_call.p99_us,
                  base_all.rate),
              fmt("shutdown daemons=%zu threads=all rate=%.0f", n, base_all.rate), par.rate, base_all.rate);
+  auto bulk = shutdown_meshos_bulk(n);
+  auto base_bulk = shutdown_baseline(n, false);
+  print_pair(fmt("shutdown daemons=%zu mode=shutdown_daemons forced=%llu total_ms=%.2f rate=%.0f baseline_rate=%.0f", n,
+                 static_cast<unsigned long long>(bulk.forced), bulk.bulk_ms, bulk.bulk_rate, base_bulk.rate),
+             fmt("shutdown daemons=%zu threads=all rate=%.0f", n, base_bulk.rate), bulk.bulk_rate, base_bulk.rate);
+  print_pair(fmt("shutdown daemons=%zu mode=sdk.shutdown total_ms=%.2f rate=%.0f baseline_rate=%.0f", n, bulk.sdk_ms,
+                 bulk.sdk_rate, base_bulk.rate),
+             fmt("shutdown daemons=%zu threads=all rate=%.0f", n, base_bulk.rate), bulk.sdk_rate, base_bulk.rate);
 }
 
 // ---- 4. snapshot ----

@@ -710,6 +710,34 @@ TEST_CASE("control events: none when quiet, on_control and next_control see shut
   net_meshos_handle_free(h);
 }
 
+TEST_CASE("a C daemon that takes its control events holds a drain until it acknowledges its Shutdown") {
+  CRuntime rt;
+  Recorder rec;
+  NetMeshOsHandle* h = rt.add("acker", 0x44, full_vtable(), rec);
+  NetMeshOsDaemonControl c{};
+  CHECK(net_meshos_acknowledge_shutdown(nullptr) == NET_MESHOS_ERR_NULL);
+  CHECK(net_meshos_try_next_control(h, &c) == NET_MESHOS_OK);  // it takes its control events itself
+  const auto id = net_meshos_handle_daemon_id(h);
+  REQUIRE(rt.wait_snapshot([id](const meshos::MeshOsSnapshot& s) { return s.daemons.count(id) != 0; }));
+  auto drained = rt.cpp().drain_async(std::chrono::seconds(60));
+  const auto wait_ms = static_cast<std::uint64_t>(std::chrono::milliseconds(kEventTimeout).count());
+  for (int i = 0; i < 8 && c.kind != NET_MESHOS_CONTROL_SHUTDOWN; ++i) {
+    REQUIRE(net_meshos_next_control(h, wait_ms, &c) == NET_MESHOS_OK);
+    REQUIRE(c.kind != NET_MESHOS_CONTROL_NONE);
+  }
+  REQUIRE(c.kind == NET_MESHOS_CONTROL_SHUTDOWN);
+  CHECK(c.grace_period_ms > 30'000);  // the drain's deadline
+  CHECK(drained.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);  // still finishing
+  CHECK(net_meshos_acknowledge_shutdown(h) == NET_MESHOS_OK);
+  REQUIRE(drained.wait_for(kEventTimeout) == std::future_status::ready);
+  auto verdict = drained.get();
+  REQUIRE(verdict);
+  CHECK(verdict->state == meshos::MaintenanceKind::Maintenance);
+  CHECK(net_meshos_graceful_shutdown(h, 1'000) == NET_MESHOS_OK);
+  CHECK(net_meshos_acknowledge_shutdown(h) == NET_MESHOS_ERR_ALREADY_SHUTDOWN);
+  net_meshos_handle_free(h);
+}
+
 TEST_CASE("next_control without a time limit wakes on an event, and when the runtime stops") {
   NetMeshOsSdk* sdk = nullptr;
   REQUIRE(net_meshos_sdk_start(1, 10, 0, 0, 0, &sdk) == NET_MESHOS_OK);

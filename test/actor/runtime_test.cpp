@@ -16,6 +16,16 @@ namespace {
 
 MaintenanceKind local_kind(const MeshOsSnapshot& s) { return kind_of(s.local_maintenance); }
 
+// The daemon's next Shutdown from its inbox (what else comes first, DrainStart say, is passed over).
+std::optional<Shutdown> next_shutdown(MeshOsDaemonHandle& h) {
+  for (int i = 0; i < 16; ++i) {
+    auto c = h.next_control(10s);
+    if (!c) return std::nullopt;
+    if (auto* shutdown = std::get_if<Shutdown>(&*c)) return *shutdown;
+  }
+  return std::nullopt;
+}
+
 
 }  // namespace
 
@@ -63,6 +73,7 @@ TEST_CASE("an operator drain walks Active -> Entering -> Maintenance -> Exiting 
     auto second = h->next_control(10s);
     REQUIRE(second);
     CHECK(std::holds_alternative<Shutdown>(*second));  // the drain stops every daemon
+    h->acknowledge_shutdown();  // it takes its control events itself: the drain waits for its word
   }
   REQUIRE(watch.seen([](const MeshOsSnapshot& s) { return local_kind(s) == MaintenanceKind::Maintenance; }));
   for (auto* h : {&a.value(), &b.value()}) {
@@ -120,6 +131,184 @@ TEST_CASE("a drain whose daemon cannot stop ends in DrainFailed at the deadline,
   CHECK(drained->reason.find("drain deadline elapsed") != std::string::npos);
   CHECK(drained->took >= 200ms);
   probe->gate->release();
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a drain waits for a pull-model daemon to say it finished after its Shutdown before it stops it") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  auto h = sdk.register_daemon(make_daemon("puller", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  const auto id = h->daemon_id();
+  CHECK_FALSE(h->try_next_control());  // its handle takes its control events: a pull-model daemon
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, id, DaemonLifecycleState::Running); }));
+  auto drained = sdk.drain_async(30s);
+  auto shutdown = next_shutdown(*h);
+  REQUIRE(shutdown);
+  CHECK(shutdown->grace_period_ms > 10'000);  // the drain's deadline is its grace
+  // Still finishing its work: ticks go by, it is still stopping and the drain has not settled.
+  const auto seq = sdk.snapshot()->seq;
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return s.seq >= seq + 5; }));
+  CHECK(lifecycle_is(*sdk.snapshot(), id, DaemonLifecycleState::Stopping));
+  CHECK(drained.wait_for(0s) == std::future_status::timeout);
+  h->acknowledge_shutdown();
+  REQUIRE(drained.wait_for(10s) == std::future_status::ready);
+  auto verdict = drained.get();
+  REQUIRE(verdict);
+  CHECK(verdict->state == MaintenanceKind::Maintenance);
+  CHECK(verdict->took < 10s);  // at its word, not at the end of the grace
+  CHECK(lifecycle_is(*sdk.snapshot(), id, DaemonLifecycleState::Stopped));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a pull-model daemon that never says it finished is stopped when its Shutdown grace runs out") {
+  auto cfg = fast_config();
+  cfg.stop_grace = 300ms;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto h = sdk.register_daemon(make_daemon("silent", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  const DaemonRef ref{h->daemon_id(), "silent"};
+  CHECK_FALSE(h->try_next_control());
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Running); }));
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Stop}));
+  auto shutdown = next_shutdown(*h);
+  REQUIRE(shutdown);
+  CHECK(shutdown->grace_period_ms <= 300);
+  auto stopped = watch.wait([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Stopped); });
+  REQUIRE(stopped);
+  // Stopped for its silence, and the log says so.
+  CHECK(watch.seen([&](const MeshOsSnapshot& s) {
+    return std::any_of(s.logs.begin(), s.logs.end(), [&](const LogRecord& r) {
+      return r.daemon_id == ref.id && r.message.find("did not say it finished") != std::string::npos;
+    });
+  }));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a push-model daemon is stopped as soon as its on_control handled the Shutdown") {
+  auto cfg = fast_config();
+  cfg.stop_grace = 60s;
+  auto sdk = MeshOsDaemonSdk::start(cfg, std::make_shared<LoggingDispatcher>());
+  auto probe = std::make_shared<DaemonProbe>();
+  auto h = sdk.register_daemon(make_daemon("pushed", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  const DaemonRef ref{h->daemon_id(), "pushed"};
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Running); }));
+  const auto started = Clock::now();
+  REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Stop}));
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Stopped); }));
+  CHECK(Clock::now() - started < 30s);  // not at the end of its 60 s grace
+  CHECK(probe->controls.load() >= 1);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("graceful_shutdown from another thread waits for the pull-model daemon's word, from its own thread it is that word") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto h = sdk.register_daemon(make_daemon("worker", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(h);
+  CHECK_FALSE(h->try_next_control());  // this thread takes its control events
+  auto outcome = std::async(std::launch::async, [&] { return h->graceful_shutdown(30s); });
+  auto shutdown = next_shutdown(*h);
+  REQUIRE(shutdown);
+  CHECK(outcome.wait_for(50ms) == std::future_status::timeout);  // the daemon has not said it finished
+  h->acknowledge_shutdown();
+  REQUIRE(outcome.wait_for(10s) == std::future_status::ready);
+  auto finished = outcome.get();
+  REQUIRE(finished);
+  CHECK(*finished == ShutdownOutcome::Consumed);
+
+  auto own = sdk.register_daemon(make_daemon("own", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(own);
+  CHECK_FALSE(own->try_next_control());
+  const auto started = Clock::now();
+  auto itself = own->graceful_shutdown(30s);  // the thread that takes its control events: its own word
+  REQUIRE(itself);
+  CHECK(*itself == ShutdownOutcome::Consumed);
+  CHECK(Clock::now() - started < 10s);
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("shutdown_daemons tells every daemon before it waits for the first, and says how each one left") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
+  auto a = sdk.register_daemon(make_daemon("a", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  auto b = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(a);
+  REQUIRE(b);
+  // One thread takes both daemons' control events and finishes b before a: waited for one after the other, a
+  // would hold b's Shutdown back until a's grace ran out.
+  Latch taking;
+  auto worker = std::async(std::launch::async, [&] {
+    CHECK_FALSE(a->try_next_control());
+    CHECK_FALSE(b->try_next_control());
+    taking.release();
+    auto b_shutdown = next_shutdown(*b);
+    if (!b_shutdown) return false;
+    b->acknowledge_shutdown();
+    auto a_shutdown = next_shutdown(*a);
+    if (!a_shutdown) return false;
+    a->acknowledge_shutdown();
+    return true;
+  });
+  REQUIRE(taking.wait(10s));
+  auto outcomes = shutdown_daemons({&*a, &*b}, 30s);
+  REQUIRE(worker.wait_for(10s) == std::future_status::ready);
+  CHECK(worker.get());
+  REQUIRE(outcomes.size() == 2);
+  for (auto& o : outcomes) {
+    REQUIRE(o);
+    CHECK(*o == ShutdownOutcome::Consumed);
+  }
+
+  auto probe = std::make_shared<DaemonProbe>();
+  probe->gate = std::make_shared<Latch>();
+  auto stuck = sdk.register_daemon(make_daemon("stuck", probe), EntityKeypair::generate());
+  auto prompt = sdk.register_daemon(make_daemon("prompt", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
+  REQUIRE(stuck);
+  REQUIRE(prompt);
+  REQUIRE(sdk.deliver(stuck->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));
+  auto mixed = shutdown_daemons({&*stuck, &*prompt, nullptr, &*a}, 200ms);
+  REQUIRE(mixed.size() == 4);
+  REQUIRE(mixed[0]);
+  CHECK(*mixed[0] == ShutdownOutcome::Forced);
+  REQUIRE(mixed[1]);
+  CHECK(*mixed[1] == ShutdownOutcome::Consumed);
+  REQUIRE_FALSE(mixed[2]);
+  CHECK(mixed[2].error().kind == "invalid_argument");
+  REQUIRE_FALSE(mixed[3]);
+  CHECK(mixed[3].error().kind == "already_shutdown");
+  probe->gate->release();
+  SnapshotWatch watch(sdk);
+  CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.daemons.empty(); }));
+  CHECK(sdk.shutdown());
+}
+
+TEST_CASE("a drain's Shutdown reaches a daemon whose control queue is full") {
+  auto sdk = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
+  sdk.with_control_capacity(1);
+  auto probe = std::make_shared<DaemonProbe>();
+  probe->gate = std::make_shared<Latch>();
+  auto h = sdk.register_daemon(make_daemon("busy", probe), EntityKeypair::generate());
+  REQUIRE(h);
+  CHECK_FALSE(h->try_next_control());  // a pull-model daemon: its stop waits for its word
+  REQUIRE(sdk.deliver(h->daemon_id(), CausalEvent{}));
+  REQUIRE(probe->entered->wait(5s));  // its actor is busy: control events wait in its mailbox
+  sdk.route(h->daemon_id(), BackpressureOn{0.5f});  // takes its one control credit
+  auto drained = sdk.drain_async(30s);
+  // Everything after the credit was taken is dropped and counted, but not the drain's Shutdown.
+  SnapshotWatch watch(sdk);
+  REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return local_kind(s) == MaintenanceKind::EnteringMaintenance; }));
+  probe->gate->release();
+  auto shutdown = next_shutdown(*h);
+  REQUIRE(shutdown);
+  CHECK(shutdown->grace_period_ms > 10'000);  // the drain's, not the one a leaving daemon finds
+  h->acknowledge_shutdown();
+  REQUIRE(drained.wait_for(10s) == std::future_status::ready);
+  auto verdict = drained.get();
+  REQUIRE(verdict);
+  CHECK(verdict->state == MaintenanceKind::Maintenance);
   CHECK(sdk.shutdown());
 }
 

@@ -263,7 +263,10 @@ TEST_CASE("graceful_shutdown delivers Shutdown to a waiting consumer, then unreg
   auto handle = sdk.register_daemon(make_daemon("graceful", std::make_shared<DaemonProbe>()), EntityKeypair::generate());
   REQUIRE(handle);
   std::optional<DaemonControl> received;
-  std::thread consumer([&] { received = handle->next_control(10s); });
+  std::thread consumer([&] {
+    received = handle->next_control(10s);
+    handle->acknowledge_shutdown();  // the daemon's word that it finished: graceful_shutdown waits for it
+  });
   auto outcome = handle->graceful_shutdown(10s);
   consumer.join();
   REQUIRE(outcome);
@@ -610,9 +613,11 @@ TEST_CASE("the control inbox never lets a Shutdown go for a newer event, and cou
     REQUIRE(probe->controls_seen.wait_at_least(1 + i, 10s));
   }
   // The actor keeps the last one after its on_control returned; a request queued behind it answers after.
-  REQUIRE(h->stats());
+  auto stats = h->stats();
+  REQUIRE(stats);
   CHECK(sdk.dropped_control_events() == 0);
   CHECK(h->control_inbox_evicted() == 4);
+  CHECK(stats->control_inbox_evicted == 4);  // and in the host's statistics
   auto first = h->try_next_control();
   REQUIRE(first);
   CHECK(std::get<Shutdown>(*first).grace_period_ms == 1000);

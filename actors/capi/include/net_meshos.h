@@ -203,6 +203,12 @@ int net_meshos_try_next_control(NetMeshOsHandle* handle, NetMeshOsDaemonControl*
  * event arrives or the daemon/runtime goes away. Return codes as for net_meshos_try_next_control. */
 int net_meshos_next_control(NetMeshOsHandle* handle, uint64_t timeout_ms, NetMeshOsDaemonControl* out);
 
+/* (meshos) A daemon that takes its control events with the two calls above finished after the Shutdown it
+ * took: its node stops it now. Until it says so (or shuts down or frees its handle), a drain or an intent
+ * Stop waits for it, up to that Shutdown's grace. NET_MESHOS_OK; NET_MESHOS_ERR_NULL;
+ * NET_MESHOS_ERR_ALREADY_SHUTDOWN after net_meshos_graceful_shutdown. */
+int net_meshos_acknowledge_shutdown(NetMeshOsHandle* handle);
+
 /* ---- Logs ------------------------------------------------------------------------------------------ */
 
 /* Publishes a log line attributed to this daemon; never blocks. message_ptr/message_len: UTF-8, not

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/runtime.hpp"
 #include "net_meshos_internal.hpp"
 
 namespace {
@@ -684,6 +685,17 @@ int net_meshos_next_control(NetMeshOsHandle* handle, uint64_t timeout_ms, NetMes
   });
 }
 
+int net_meshos_acknowledge_shutdown(NetMeshOsHandle* handle) {
+  last_error.clear();
+  if (handle == nullptr) return fail(NET_MESHOS_ERR_NULL, kInvalidArgument, "handle is NULL");
+  return guarded(NET_MESHOS_ERR_CALL_FAILED, [&] {
+    const auto h = live_handle(handle);
+    if (!h) return already_shut_down();
+    h->acknowledge_shutdown();
+    return NET_MESHOS_OK;
+  });
+}
+
 int net_meshos_publish_log(NetMeshOsHandle* handle, int level, const char* message_ptr, size_t message_len) {
   last_error.clear();
   if (handle == nullptr) return fail(NET_MESHOS_ERR_NULL, kInvalidArgument, "handle is NULL");
@@ -759,7 +771,7 @@ int net_meshos_graceful_shutdown(NetMeshOsHandle* handle, uint64_t grace_ms) {
     const auto grace = grace_ms == 0 ? meshos::kDefaultGracefulShutdown
                                      : Millis(static_cast<Millis::rep>(std::min<std::uint64_t>(
                                            grace_ms, static_cast<std::uint64_t>(kLongestGrace.count()))));
-    auto outcome = consumed->graceful_shutdown(grace);
+    auto outcome = meshos::detail::SdkInternals::shut_down_when_handled(*consumed, grace);
     consumed.reset();
     // The daemon's actor stops asynchronously; from here on none of its callbacks may run.
     if (handle->gate) meshos::capi::retire(*handle->gate);

@@ -54,7 +54,7 @@ struct RuntimeStats {
 };
 
 enum class ShutdownOutcome {
-  Consumed,  // the daemon's actor handled Shutdown before the deadline
+  Consumed,  // the daemon finished before the deadline (graceful_shutdown says what finished means)
   Forced,    // the deadline passed first; the daemon was forced out
 };
 
@@ -76,6 +76,9 @@ struct DaemonHostStats {
   std::uint64_t crashes = 0;    // daemon code that threw (process, on_control, health, snapshot, ...)
   std::optional<std::string> last_error;  // the newest error or crash, as text
   bool running = false;
+  // Control events it handled that its handle's inbox let go (full) before next_control took them; never a
+  // Shutdown (MeshOsDaemonHandle::control_inbox_evicted).
+  std::uint64_t control_inbox_evicted = 0;
 };
 
 // One change in a daemon's life as the loop folded it (registered, started, exited, crashed, health or
@@ -97,6 +100,15 @@ inline constexpr std::size_t kLifecycleBacklog = 1024;
 // from a draining peer (its state is then restored into the fresh daemon). Called on the node's dispatcher
 // or network thread; it must not block for long. Throwing or returning null fails that start.
 using DaemonFactory = std::function<std::unique_ptr<MeshDaemon>()>;
+
+class MeshOsDaemonHandle;
+
+// graceful_shutdown for many daemons at once: every one hears Shutdown{grace} first, then each is waited for,
+// all against one deadline (now + grace), and unregistered (forced out if it did not finish in time). The
+// outcomes come in the order of `handles`: already_shutdown for a daemon shut down before, invalid_argument for
+// a null or moved-from handle.
+std::vector<Result<ShutdownOutcome>> shutdown_daemons(const std::vector<MeshOsDaemonHandle*>& handles,
+                                                      std::chrono::milliseconds grace = kDefaultGracefulShutdown);
 
 class MeshOsDaemonHandle {
  public:
@@ -133,12 +145,31 @@ class MeshOsDaemonHandle {
   // What the daemon's host counted (MeshOsDaemonSdk::daemon_stats).
   Result<DaemonHostStats> stats(std::chrono::milliseconds timeout = std::chrono::seconds(1)) const;
 
-  // Sends Shutdown{grace}; returns once the daemon's actor consumed it, or at the deadline (forcing the
-  // daemon out). Unregisters either way. already_shutdown if called twice.
+  // Sends Shutdown{grace}; returns once the daemon finished, or at the deadline (forcing the daemon out).
+  // Finished: its on_control handled the Shutdown, and, for a pull-model daemon (one whose handle takes control
+  // events with next_control), it said so with acknowledge_shutdown(). Called from the thread that takes the
+  // daemon's control events, the call is the daemon's own word. Unregisters either way. already_shutdown if
+  // called twice.
   Result<ShutdownOutcome> graceful_shutdown(std::chrono::milliseconds grace = kDefaultGracefulShutdown);
+  // A pull-model daemon finished after the Shutdown it took: its node stops it now rather than at the end of
+  // the grace (a drain, an intent Stop and graceful_shutdown from another thread wait for this).
+  void acknowledge_shutdown();
 
  private:
   friend class MeshOsDaemonSdk;
+  friend struct detail::SdkInternals;
+  friend std::vector<Result<ShutdownOutcome>> shutdown_daemons(const std::vector<MeshOsDaemonHandle*>& handles,
+                                                               std::chrono::milliseconds grace);
+  // `its_word`: a pull-model daemon's word is waited for (graceful_shutdown); the C SDK's shutdown keeps the
+  // original's contract, that the daemon's actor handled the Shutdown.
+  Result<ShutdownOutcome> shut_down(std::chrono::milliseconds grace, bool its_word);
+  // The two halves, apart so that many daemons can be told before the first is waited for.
+  struct Leaving {
+    std::uint64_t before = 0;  // the Shutdowns its actor had handled before this one
+    bool own_word = false;     // no word of the daemon's to wait for
+  };
+  Result<Leaving> begin_shutdown(std::chrono::milliseconds grace, bool its_word);
+  ShutdownOutcome end_shutdown(const Leaving& leaving, TimePoint deadline);
   MeshOsDaemonHandle(std::shared_ptr<detail::Runtime> runtime, std::shared_ptr<detail::DaemonSlot> slot);
   std::shared_ptr<detail::Runtime> rt_;
   std::shared_ptr<detail::DaemonSlot> slot_;

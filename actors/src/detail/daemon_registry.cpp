@@ -48,6 +48,19 @@ void DaemonSlot::close() {
 
 std::uint64_t DaemonSlot::dropped() const { return control_credits.dropped(); }
 
+bool DaemonSlot::awaits_acknowledgement() {
+  std::lock_guard<std::mutex> lock(mu);
+  return awaits_acknowledgement_locked();
+}
+
+void DaemonSlot::acknowledge_shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    shutdowns_acknowledged = shutdowns_consumed;
+  }
+  cv.notify_all();
+}
+
 // ---- DaemonRegistry ----
 
 Result<void> DaemonRegistry::add(const SlotPtr& slot) {

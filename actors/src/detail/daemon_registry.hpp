@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -46,6 +47,16 @@ struct DaemonSlot {
   std::uint64_t inbox_dropped = 0;
   bool closed = false;               // unregistered or runtime gone: next_control returns nullopt
   std::uint64_t shutdowns_consumed = 0;
+  // A pull-model daemon (its handle takes control events: control_taker is that thread) says, through its
+  // handle, that it finished after a Shutdown: shutdowns_consumed as it was then. Until it does, a stop after
+  // a Shutdown waits for it, up to that Shutdown's grace.
+  std::thread::id control_taker;
+  std::uint64_t shutdowns_acknowledged = 0;
+  bool awaits_acknowledgement_locked() const {
+    return control_taker != std::thread::id{} && shutdowns_acknowledged < shutdowns_consumed;
+  }
+  bool awaits_acknowledgement();
+  void acknowledge_shutdown();
 
   // The queue_full message, made once: a caller that retries a full daemon meets it on every attempt.
   const std::string queue_full_text;

@@ -28,6 +28,10 @@ using route_atom = caf::atom_constant<caf::atom("route")>;      // (DaemonId, Da
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+// To a daemon's actor: its pull-model daemon said it finished (a stop may go ahead), or the grace it had for
+// that ran out (the generation of the stop it was for).
+using finished_atom = caf::atom_constant<caf::atom("finished")>;
+using grace_over_atom = caf::atom_constant<caf::atom("graceover")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using causal_atom = caf::atom_constant<caf::atom("causal")>;
 using process_atom = caf::atom_constant<caf::atom("process")>;

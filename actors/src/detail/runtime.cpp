@@ -286,6 +286,19 @@ void Runtime::broadcast(const DaemonControl& c) {
     caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
 }
 
+// Straight to the daemon's actor, not through the router: a bulk shutdown sends one to every daemon, and no
+// single actor should forward N messages. A stop that follows it (through the router) still comes after it.
+void Runtime::tell_shutdown(const std::shared_ptr<DaemonSlot>& slot, std::uint64_t grace_ms) {
+  if (auto hold = calls_.try_enter())
+    caf::anon_send<caf::message_priority::high>(slot->actor, control_atom::value,
+                                                ControlMsg{Shutdown{grace_ms}, false, nullptr});
+}
+
+void Runtime::acknowledge_shutdown(const std::shared_ptr<DaemonSlot>& slot) {
+  slot->acknowledge_shutdown();
+  if (auto hold = calls_.try_enter()) caf::anon_send<caf::message_priority::high>(slot->actor, finished_atom::value);
+}
+
 std::uint64_t Runtime::subscribe(std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<ShutdownGate> calls) {
   // Nothing is published any more; after shutdown() there is no actor system to spawn on either.
   auto hold = enter();

@@ -123,6 +123,11 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // Control routing (at-most-once, bounded per daemon, high priority). Unknown daemon: a silent no-op.
   void route(DaemonId id, const DaemonControl& c);
   void broadcast(const DaemonControl& c);
+  // Shutdown{grace_ms}, high priority like any control event but without a control credit: a daemon whose
+  // control queue is full still hears that it is being shut down. Also once the loop closed.
+  void tell_shutdown(const std::shared_ptr<DaemonSlot>& slot, std::uint64_t grace_ms);
+  // The daemon's handle says it finished after its Shutdown: a stop waiting for that goes ahead.
+  void acknowledge_shutdown(const std::shared_ptr<DaemonSlot>& slot);
   std::uint64_t control_dropped() const { return registry_.control_dropped(); }
 
   // The executor's bound (action_queue_capacity): false when it is full (the action is dropped and counted).
@@ -253,6 +258,10 @@ SdkError process_failure(caf::actor_system& sys, const caf::error& err, const st
 // The node's own actors (the gateway answering peers' work requests) reach the runtime behind an SDK.
 struct SdkInternals {
   static Runtime& runtime(MeshOsDaemonSdk& sdk) { return *sdk.rt_; }
+  // The C SDK's graceful shutdown: done once the daemon's actor handled the Shutdown (net_meshos.h).
+  static Result<ShutdownOutcome> shut_down_when_handled(MeshOsDaemonHandle& h, std::chrono::milliseconds grace) {
+    return h.shut_down(grace, false);
+  }
 };
 
 }  // namespace meshos::detail
