@@ -8,6 +8,7 @@
 
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
+#include "meshos/caf.hpp"
 
 namespace meshos {
 
@@ -191,10 +192,11 @@ MeshOsDaemonSdk MeshOsDaemonSdk::start(MeshOsConfig config, std::shared_ptr<Acti
   return sdk;
 }
 
-MeshOsDaemonSdk MeshOsDaemonSdk::start(caf::actor_system& system, MeshOsConfig config,
-                                       std::shared_ptr<ActionDispatcher> dispatcher, Options options) {
+MeshOsDaemonSdk start_sdk(caf::actor_system& system, MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher,
+                          SdkOptions options) {
   auto capacity = config.control_capacity;
-  MeshOsDaemonSdk sdk(make_runtime(nullptr, &system, std::move(config), std::move(dispatcher), std::move(options)));
+  auto sdk = detail::SdkInternals::wrap(
+      make_runtime(nullptr, &system, std::move(config), std::move(dispatcher), std::move(options)));
   sdk.with_control_capacity(capacity);
   return sdk;
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "meshos/caf.hpp"
 #include "meshos/node.hpp"
 #include "meshos/version.hpp"
 #include "node_log.hpp"
@@ -100,7 +101,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   std::map<OperatorId, std::string> operator_names;
   if (options.verifier) operator_names = options.verifier->registry().names();
   NodeLog node_log(std::cout, options.log_format, std::move(operator_names));
-  auto started = MeshNode::start(std::move(config), options.meshos, options.network, nullptr, std::move(sdk_options));
+  auto started = start_node(std::move(config), options.meshos, options.network, nullptr, std::move(sdk_options));
   if (!started) {
     const int code = is_bad_input(started.error().kind) ? kExitBadConfig : kExitFailure;
     return fail(code, started.error().kind + ": " + started.error().message);

@@ -7,6 +7,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include "meshos/caf.hpp"
+#include "meshos/reconcile.hpp"  // restart_backoff: the delays the loop is expected to apply
 #include "support.hpp"
 
 using namespace meshos;
@@ -418,7 +420,7 @@ class StalledLoop {
   explicit StalledLoop(std::size_t event_queue_capacity) : system_(one_thread(config_)) {
     auto mcfg = fast_config();
     mcfg.event_queue_capacity = event_queue_capacity;
-    sdk.emplace(MeshOsDaemonSdk::start(system_, mcfg, nullptr));
+    sdk.emplace(start_sdk(system_, mcfg, nullptr));
     probe_->gate = std::make_shared<Latch>();
     auto h = sdk->register_daemon(make_daemon("blocker", probe_), EntityKeypair::generate());
     REQUIRE(h);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "meshos/state.hpp"  // hosted_daemon_id: where desired state places a factory-built daemon
 #include "mesh_support.hpp"
 
 namespace meshos::test {

@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "meshos/caf.hpp"
 #include "mesh_support.hpp"
 
 namespace meshos::test {
@@ -91,7 +92,7 @@ TEST_CASE("a node on the application's own actor system joins a node on its own 
   prepare_system_config(cfg, own.heartbeat_interval);
   caf::actor_system app_system(cfg);
   const NodeId id = fresh_node_id();
-  auto started = MeshNode::start(app_system, node_config(id), with_key(own, id));
+  auto started = start_node(app_system, node_config(id), with_key(own, id));
   REQUIRE_MESSAGE(started, (started ? "" : started.error().message));
   auto a = std::move(*started);
   auto net_b = fast_network();
@@ -120,7 +121,7 @@ TEST_CASE("a node refuses an application's actor system that was not prepared fo
   caf::actor_system_config plain_cfg;
   caf::actor_system plain(plain_cfg);
   const NodeId id = fresh_node_id();
-  auto refused = MeshNode::start(plain, node_config(id), with_key(fast_network(), id));
+  auto refused = start_node(plain, node_config(id), with_key(fast_network(), id));
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind == "invalid_config");
   CHECK(refused.error().message.find("prepare_system_config") != std::string::npos);

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos.
 // The executor hands every action to an ActionDispatcher. Dispatcher code may block: the executor runs it on
 // a thread of its own, so the loop, the router and the daemons carry on meanwhile.
 #include <chrono>

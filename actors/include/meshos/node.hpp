@@ -1,8 +1,9 @@
 #pragma once
+// Library: meshos.
 // A networked node: the SDK runtime plus CAF's network layer (BASP over caf::io::middleman, optionally
 // TLS through caf::openssl). It listens for peers and operators, joins the peers it is given, learns the
 // rest from them, and feeds heartbeats (RTT, health), peer self-descriptions and signed admin commits into
-// the loop. CAF stays behind this surface.
+// the loop. CAF stays behind this surface (meshos/caf.hpp has the entry points that name CAF types).
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -92,33 +93,13 @@ struct NetworkOptions {
 // the sender refuses with queue_full (counted as the link's window_full).
 inline constexpr std::size_t kWorkWindow = 64;
 
-// What a MeshNode needs of an actor system, set in its config before the system is made: CAF's network module,
-// meshos' message types, the heartbeat CAF sends on every connection (the guard closes silent ones), and
-// meshos' scheduler where the config names none.
-void prepare_system_config(caf::actor_system_config& cfg,
-                           std::chrono::milliseconds heartbeat = std::chrono::milliseconds(250));
-
 class MeshNode {
  public:
   // Kinds: invalid_tls, listen_failed, invalid_config (from MeshOsConfig::validate).
   static Result<std::unique_ptr<MeshNode>> start(MeshOsConfig config, NetworkOptions network,
                                                  std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
                                                  SdkOptions options = {});
-  // The same with the CAF configuration the caller read (meshosd's: scheduler.*, middleman.*, ...), which the
-  // node's actor system runs with. meshos adds what it needs (the network module, its message types, its
-  // heartbeat) and picks its scheduler (SPEC.md, "Scheduler") only where the caller chose none.
-  static Result<std::unique_ptr<MeshNode>> start(std::unique_ptr<caf::actor_system_config> system_config,
-                                                 MeshOsConfig config, NetworkOptions network,
-                                                 std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
-                                                 SdkOptions options = {});
-  // The same on the application's own actor system, whose config went through prepare_system_config before
-  // the system was made (CAF takes modules and message types only then). The node runs its actors there and
-  // never stops the system; after shutdown() the application's actors go on. Kind invalid_config for a
-  // system that was not prepared, or whose heartbeat does not fit within the peer timeout.
-  static Result<std::unique_ptr<MeshNode>> start(caf::actor_system& system, MeshOsConfig config,
-                                                 NetworkOptions network,
-                                                 std::shared_ptr<ActionDispatcher> dispatcher = nullptr,
-                                                 SdkOptions options = {});
+  // On a CAF configuration of the caller's, or on the application's own actor system: meshos/caf.hpp.
   virtual ~MeshNode() = default;
 
   virtual MeshOsDaemonSdk& sdk() = 0;

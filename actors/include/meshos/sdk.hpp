@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos.
 // The daemon-author SDK: start a node runtime, register daemons, receive control events, publish logs and
 // capabilities, read snapshots, shut down cleanly. CAF stays behind this surface.
 #include <chrono>
@@ -22,11 +23,6 @@
 #include "meshos/probe.hpp"
 #include "meshos/result.hpp"
 #include "meshos/snapshot.hpp"
-
-namespace caf {
-class actor_system;
-class actor_system_config;
-}
 
 namespace meshos {
 
@@ -267,9 +263,7 @@ class MeshOsDaemonSdk {
   // Owns an actor system of its own.
   static MeshOsDaemonSdk start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher);
   static MeshOsDaemonSdk start(MeshOsConfig config, std::shared_ptr<ActionDispatcher> dispatcher, Options options);
-  // Runs on the application's actor system (which must outlive the SDK's shutdown()).
-  static MeshOsDaemonSdk start(caf::actor_system& system, MeshOsConfig config,
-                               std::shared_ptr<ActionDispatcher> dispatcher, Options options = {});
+  // On the application's own actor system: start_sdk in meshos/caf.hpp.
 
   MeshOsDaemonSdk(MeshOsDaemonSdk&&) noexcept;
   MeshOsDaemonSdk& operator=(MeshOsDaemonSdk&&) noexcept;

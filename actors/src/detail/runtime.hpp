@@ -258,6 +258,7 @@ SdkError process_failure(caf::actor_system& sys, const caf::error& err, const st
 // The node's own actors (the gateway answering peers' work requests) reach the runtime behind an SDK.
 struct SdkInternals {
   static Runtime& runtime(MeshOsDaemonSdk& sdk) { return *sdk.rt_; }
+  static MeshOsDaemonSdk wrap(std::shared_ptr<Runtime> rt) { return MeshOsDaemonSdk(std::move(rt)); }
   // The C SDK's graceful shutdown: done once the daemon's actor handled the Shutdown (net_meshos.h).
   static Result<ShutdownOutcome> shut_down_when_handled(MeshOsDaemonHandle& h, std::chrono::milliseconds grace) {
     return h.shut_down(grace, false);

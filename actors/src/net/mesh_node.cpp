@@ -6,6 +6,7 @@
 
 #include "detail/messages.hpp"
 #include "detail/runtime.hpp"
+#include "meshos/caf.hpp"
 #include "meshos/file_io.hpp"
 #include "meshos/node.hpp"
 #include "meshos/version.hpp"
@@ -109,7 +110,7 @@ class MeshNodeImpl final : public MeshNode {
     if (verifies) operator_names = options.verifier->registry().names();
     try {
       node->sdk_ = std::make_unique<MeshOsDaemonSdk>(
-          MeshOsDaemonSdk::start(*node->sys_, std::move(config), std::move(dispatcher), std::move(options)));
+          start_sdk(*node->sys_, std::move(config), std::move(dispatcher), std::move(options)));
     } catch (const SdkException& e) {
       node->calls_.close();
       return e.error();
@@ -279,21 +280,20 @@ class MeshNodeImpl final : public MeshNode {
 
 Result<std::unique_ptr<MeshNode>> MeshNode::start(MeshOsConfig config, NetworkOptions network,
                                                   std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
-  return start(std::make_unique<caf::actor_system_config>(), std::move(config), std::move(network),
-               std::move(dispatcher), std::move(options));
+  return start_node(std::make_unique<caf::actor_system_config>(), std::move(config), std::move(network),
+                    std::move(dispatcher), std::move(options));
 }
 
-Result<std::unique_ptr<MeshNode>> MeshNode::start(std::unique_ptr<caf::actor_system_config> system_config,
-                                                  MeshOsConfig config, NetworkOptions network,
-                                                  std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
+Result<std::unique_ptr<MeshNode>> start_node(std::unique_ptr<caf::actor_system_config> system_config,
+                                             MeshOsConfig config, NetworkOptions network,
+                                             std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
   if (!system_config) system_config = std::make_unique<caf::actor_system_config>();
   return MeshNodeImpl::create(std::move(system_config), nullptr, std::move(config), std::move(network),
                               std::move(dispatcher), std::move(options));
 }
 
-Result<std::unique_ptr<MeshNode>> MeshNode::start(caf::actor_system& system, MeshOsConfig config,
-                                                  NetworkOptions network, std::shared_ptr<ActionDispatcher> dispatcher,
-                                                  SdkOptions options) {
+Result<std::unique_ptr<MeshNode>> start_node(caf::actor_system& system, MeshOsConfig config, NetworkOptions network,
+                                             std::shared_ptr<ActionDispatcher> dispatcher, SdkOptions options) {
   return MeshNodeImpl::create(nullptr, &system, std::move(config), std::move(network), std::move(dispatcher),
                               std::move(options));
 }

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // What reconcile asks the executor to do.
 #include <cstdint>
 #include <string>

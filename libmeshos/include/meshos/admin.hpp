@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Operator-issued changes: ordinary admin events (one signature) and break-glass ("ice") actions
 // (M-of-N signatures over a simulated blast radius), plus their signed envelopes.
 #include <array>

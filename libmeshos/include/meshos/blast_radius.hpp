@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // What a break-glass action touches, as one node sees the cluster. Operators sign the hash of the radius
 // with the proposal (SignedIceCommit::blast_radius_hash); the node the commit is submitted to simulates it
 // again on its own state and refuses the commit as blast_radius_changed when the radius is no longer the one

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // The canonical byte writer behind every signature meshos checks (admin and break-glass commits, peer
 // hellos): fixed-width little-endian integers, length-prefixed strings, a NUL-terminated domain tag first
 // so bytes signed for one purpose never verify for another. libmeshos/docs/signing.md documents layouts.

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // What a node or daemon offers (tags + metadata) and what a daemon requires (a filter).
 #include <cstdint>
 #include <map>

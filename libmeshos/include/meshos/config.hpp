@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Runtime configuration with the Rust crate's defaults, set key by key from config text ("tick-interval=10ms").
 // meshosd declares every key below in CAF's config system from describe(), as its [meshos] section.
 #include <cstddef>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Control events. DaemonControl is the wire form daemons see (relative milliseconds); MeshOsControl is
 // the supervisor-internal form with absolute monotonic deadlines.
 #include <cstdint>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Everything in the pure core (no actors).
 #include "meshos/action.hpp"
 #include "meshos/admin.hpp"

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // The daemon-author interface. A daemon is long-lived user code that the node supervises.
 #include <cstdint>
 #include <optional>

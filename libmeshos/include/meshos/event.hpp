@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Everything the loop folds into state, in arrival order.
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Files a node writes for others or for its own next start: replaced atomically and durably, so that a
 // reader, or the node restarted after a crash or a power cut, finds the old file or the new one, whole.
 #include <cstddef>

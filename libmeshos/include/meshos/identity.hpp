@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Ed25519 identities. A daemon's id is origin_hash() of its public key, a node's id is node_id():
 // the first 8 bytes, little-endian, of BLAKE2s-256 keyed with "net-origin-v1" / "net-node-id-v1"
 // over the 32-byte public key, exactly as the Rust crate computes them.

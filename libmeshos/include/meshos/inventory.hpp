@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // What a node has to offer as its operating system counts it: the CPU load over the last minute and the
 // memory in use. Inventory probes (probe.hpp) report it for this node and, from sources of their own, for
 // peers; the snapshot shows it for the node and each peer, and daemons read it in their metadata.

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // A node's history on disk, for people and their tools (jq, grep, a log shipper) and for the node's own next
 // start: one JSON object per line, appended. Bounded by rotation: NAME.jsonl takes the appends; once it holds
 // `file_bytes` it becomes NAME.1.jsonl, older files move up one (NAME.2.jsonl, ...) and the one beyond

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Key files for nodes and operators: JSON {"name": "...", "seed": "<64 hex>", "public_key": "<64 hex>"}.
 // Written with mode 0600, atomically (temp file + rename); read back with every field checked.
 #include <string>

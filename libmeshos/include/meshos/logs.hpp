@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Log lines from daemons and the node, stamped by the loop, kept in a bounded ring.
 #include <cstdint>
 #include <deque>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // The node maintenance state machine and the relative-ms view of it that daemons see.
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Who may change a node, and the checks a signed commit must pass before it folds into state.
 #include <cstdint>
 #include <functional>

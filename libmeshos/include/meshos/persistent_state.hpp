@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core; not stable API (the loop's internals: meshos/meshos.hpp says why).
 // What a node keeps across restarts (with a state dir): what operators committed, and what keeps their
 // commits safe. Extracted from a MeshOsState, saved as one JSON file, loaded and re-applied to a fresh
 // MeshOsState on the next start. Times are wall-clock milliseconds: a monotonic time point means nothing to

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Probes: what a node learns on every tick from sources other than its links to peers. A locality probe
 // reports round-trip times to peers (an RTT above the degraded threshold makes reconcile avoid the peer), a
 // health probe reports peers' health, an inventory probe reports CPU load and memory of this node or of peers

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core; not stable API (the loop's internals: meshos/meshos.hpp says why).
 // reconcile: a pure function from (actual, desired, now) to the minimal list of actions that move the
 // node toward what is desired. Arms: daemons (start from a factory/start/stop/backoff, moves on drain), maintenance (drain completion,
 // drain deadline, exit -> recovery -> active), locality (RTT -> avoid). A frozen node emits nothing.

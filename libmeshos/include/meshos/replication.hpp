@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // The signed commits a node knows of, kept so that every node of a cluster applies every commit: what a node
 // forwards to its peers, and what it offers a peer that was away (SPEC.md, "The cluster protocol").
 #include <cstddef>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Result<T>: a value or an SdkError{kind, message}. Kinds are stable lowercase_underscore words that
 // cross-language consumers parse out of the "<<meshos-sdk-kind:KIND>>MESSAGE" envelope.
 #include <optional>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // The immutable picture of a node that the loop publishes after every reconcile.
 #include <cstdint>
 #include <map>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core; not stable API (the loop's internals: meshos/meshos.hpp says why).
 // The loop's state: what is (actual), what should be (desired), and the bounded journals beside them.
 // Folding an event is a pure state transition; nothing here talks to an actor.
 #include <cstdint>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Monotonic time for deadlines, wall-clock milliseconds only for timestamps shown to people.
 #include <chrono>
 #include <cstdint>

@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Small vocabulary shared by every module.
 #include <cstdint>
 #include <string>

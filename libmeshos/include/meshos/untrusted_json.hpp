@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // JSON text from outside the process (peers, operators, files, C callers), parsed with a size and a
 // nesting limit that are checked before nlohmann sees a byte. nlohmann's dump() (and parts of its DOM
 // handling) recurse once per nesting level: a 260 KB string of 130,000 '[' overflows the stack of any

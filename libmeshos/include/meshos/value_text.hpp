@@ -1,4 +1,5 @@
 #pragma once
+// Library: meshos_core.
 // Values as CAF's config dialect writes them ("250ms", "\"quoted\"", ["a", "b"]), for every reader of
 // config text that is not CAF itself: MeshOsConfig::set, meshos-ctl's arguments, the C SDK's overrides.
 // Config files are read by CAF (apps/config); these parsers take single values.
