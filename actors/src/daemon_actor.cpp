@@ -151,16 +151,16 @@ struct DaemonActorState {
     MoveOutMsg out;
     release_held(/*force=*/true);
     if (!running) {
-      out.error = SdkError{"not_running", "daemon " + slot->daemon.name + " is not running"};
+      out.error = SdkError{Errc::not_running, "daemon " + slot->daemon.name + " is not running"};
       return out;
     }
     auto is_stateful = stateful();
     if (!is_stateful) {
-      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in is_stateful()"};
+      out.error = SdkError{Errc::snapshot_failed, "daemon " + slot->daemon.name + " crashed in is_stateful()"};
       return out;
     }
     if (*is_stateful && !guarded("snapshot", [&] { out.state = daemon->snapshot(); })) {
-      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in snapshot()"};
+      out.error = SdkError{Errc::snapshot_failed, "daemon " + slot->daemon.name + " crashed in snapshot()"};
       return out;
     }
     moving = true;
@@ -172,7 +172,7 @@ struct DaemonActorState {
     OutputsMsg out;
     auto is_stateful = stateful();
     if (is_stateful && !*is_stateful && !state.empty()) {
-      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + " is stateless but state came with it"};
+      out.error = SdkError{Errc::restore_failed, "daemon " + slot->daemon.name + " is stateless but state came with it"};
       return out;
     }
     bool restored = is_stateful && guarded("restore", [&] {
@@ -180,7 +180,7 @@ struct DaemonActorState {
       if (!r) throw std::runtime_error(r.error().to_string());
     });
     if (!restored) {
-      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + " could not restore the state it moved with"};
+      out.error = SdkError{Errc::restore_failed, "daemon " + slot->daemon.name + " could not restore the state it moved with"};
       return out;
     }
     last_snapshot = state;
@@ -206,9 +206,9 @@ struct DaemonActorState {
     }
     auto is_stateful = stateful();
     if (!is_stateful) {
-      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in is_stateful()"};
+      out.error = SdkError{Errc::snapshot_failed, "daemon " + slot->daemon.name + " crashed in is_stateful()"};
     } else if (*is_stateful && !guarded("snapshot", [&] { out.state = daemon->snapshot(); })) {
-      out.error = SdkError{"snapshot_failed", "daemon " + slot->daemon.name + " crashed in snapshot()"};
+      out.error = SdkError{Errc::snapshot_failed, "daemon " + slot->daemon.name + " crashed in snapshot()"};
     } else if (out.state) {
       last_snapshot = out.state;
       state_changed = false;
@@ -221,7 +221,7 @@ struct DaemonActorState {
   OutputsMsg load_state(const Bytes& state) {
     OutputsMsg out;
     auto failed = [&](std::string why) {
-      out.error = SdkError{"restore_failed", "daemon " + slot->daemon.name + ": " + std::move(why)};
+      out.error = SdkError{Errc::restore_failed, "daemon " + slot->daemon.name + ": " + std::move(why)};
     };
     auto is_stateful = stateful();
     if (!is_stateful) {
@@ -252,7 +252,7 @@ struct DaemonActorState {
       slot->data_credits.release();
       rt->count_refused_while_moving();
       OutputsMsg out;
-      out.error = SdkError{"daemon_moving", "daemon " + slot->daemon.name + " is moving to another node; try again"};
+      out.error = SdkError{Errc::daemon_moving, "daemon " + slot->daemon.name + " is moving to another node; try again"};
       if (reply.pending()) reply.deliver(std::move(out));
       return;
     }
@@ -282,7 +282,7 @@ struct DaemonActorState {
   std::optional<std::vector<Bytes>> process(const CausalEvent& ev, std::optional<SdkError>& err) {
     if (!running) {
       ++rejected;
-      err = SdkError{"not_running", "daemon " + slot->daemon.name + " is not running"};
+      err = SdkError{Errc::not_running, "daemon " + slot->daemon.name + " is not running"};
       return std::nullopt;
     }
     std::optional<std::vector<Bytes>> out;
@@ -294,7 +294,7 @@ struct DaemonActorState {
         err = r.error();
       }
     });
-    if (!ok) err = SdkError{"process_failed", "daemon " + slot->daemon.name + " crashed while processing"};
+    if (!ok) err = SdkError{Errc::process_failed, "daemon " + slot->daemon.name + " crashed while processing"};
     if (!out) {
       ++errors;
       if (ok) last_error = err->kind + ": " + err->message;

@@ -298,7 +298,7 @@ void restore_logs(MeshOsState& state, LoopStart& start) {
   std::vector<LogRecord> records;
   std::size_t skipped = tail.skipped_lines;
   for (const auto& line : tail.lines) {
-    auto parsed = parse_untrusted_json(line, kJournalLine, "invalid_log_record", "journal line");
+    auto parsed = parse_untrusted_json(line, kJournalLine, Errc::invalid_log_record, "journal line");
     auto record = parsed ? log_record_from_json(*parsed) : Result<LogRecord>(parsed.error());
     // Another node's lines (a state dir that changed hands) are not this node's history.
     if (record && record->node_id == state.config().this_node) {
@@ -324,7 +324,7 @@ Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOption
   start.state = std::make_shared<MeshOsState>(config, options.verifier);
   if (options.state_dir.empty()) return start;
   if (auto limits = check_journal_limits(options.journal); !limits)
-    return SdkError{"invalid_state_dir", "journal: " + limits.error().message};
+    return SdkError{Errc::invalid_state_dir, "journal: " + limits.error().message};
   auto opened = open_state_dir(options.state_dir, config.this_node, options.fresh_state, wall_clock_ms());
   if (!opened) return opened.error();
   start.state_file = opened->path;
@@ -339,7 +339,7 @@ Result<LoopStart> prepare_loop_start(const MeshOsConfig& config, const SdkOption
   if (!opened->saved) return start;
   const auto wall = wall_clock_ms();
   if (auto applied = apply_persistent_state(*start.state, *opened->saved, Clock::now(), wall); !applied)
-    return SdkError{applied.error().kind, opened->path + ": " + applied.error().message};
+    return applied.error().in_context(opened->path + ": ");
   const auto& actual = start.state->actual();
   start.notes.push_back(LogLine{
       LogLevel::Info, std::nullopt,

@@ -75,7 +75,7 @@ class NodeDispatcher : public ActionDispatcher {
     if (rt.migration_aborted(move.migration)) return resume(DispatchOutcome::gated("aborted by a KillMigration"));
     rt.publish_internal(event::MigrationProgress{move.migration, "transferring"});
     auto adopted = transport->adopt(move.target, move.migration, move.daemon, out.state);
-    if (!adopted && (adopted.error().kind == "timeout" || adopted.error().kind == "unreachable")) {
+    if (!adopted && (adopted.error().code() == Errc::timeout || adopted.error().code() == Errc::unreachable)) {
       // No answer is not a no: a slow peer may have taken it after all. Asked to let go, so that it does not run
       // there as well as here (a peer that is gone has nothing to let go of).
       (void)transport->release(move.target, move.migration, move.daemon);

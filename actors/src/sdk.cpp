@@ -111,7 +111,7 @@ Result<ShutdownOutcome> MeshOsDaemonHandle::shut_down(std::chrono::milliseconds 
 Result<MeshOsDaemonHandle::Leaving> MeshOsDaemonHandle::begin_shutdown(std::chrono::milliseconds grace,
                                                                       bool its_word) {
   if (slot_->shutdown_requested.exchange(true) || slot_->unregistered.load())
-    return SdkError{"already_shutdown", "daemon " + slot_->daemon.name + " was already shut down"};
+    return SdkError{Errc::already_shutdown, "daemon " + slot_->daemon.name + " was already shut down"};
   Leaving leaving;
   {
     std::lock_guard<std::mutex> lock(slot_->mu);
@@ -148,7 +148,7 @@ std::vector<Result<ShutdownOutcome>> shutdown_daemons(const std::vector<MeshOsDa
   // Every daemon hears its Shutdown before the first wait: they finish side by side, not one after another.
   for (auto* h : handles) {
     if (h == nullptr || !h->slot_)
-      leaving.emplace_back(SdkError{"invalid_argument", "no daemon handle (null, or moved from)"});
+      leaving.emplace_back(SdkError{Errc::invalid_argument, "no daemon handle (null, or moved from)"});
     else
       leaving.push_back(h->begin_shutdown(grace, true));
   }
@@ -250,7 +250,7 @@ Result<void> Subscription::cancel(std::chrono::milliseconds timeout) {
   rt_.reset();
   gate_->close();
   if (!gate_->wait(std::chrono::steady_clock::now() + timeout))
-    return SdkError{"timeout", "the snapshot callback was still running after " + std::to_string(timeout.count()) + " ms"};
+    return SdkError{Errc::timeout, "the snapshot callback was still running after " + std::to_string(timeout.count()) + " ms"};
   gate_.reset();
   return {};
 }
@@ -355,7 +355,7 @@ Result<DrainOutcome> MeshOsDaemonSdk::drain(std::chrono::milliseconds deadline) 
   (void)subscription.cancel();  // the callback holds only the verdict, which it shares
   if (!published) return published.error();
   if (!outcome)
-    return SdkError{"drain_timeout", "the drain did not settle within " + std::to_string(deadline.count()) +
+    return SdkError{Errc::drain_timeout, "the drain did not settle within " + std::to_string(deadline.count()) +
                                          " ms (state " + to_string(last) + ")"};
   outcome->took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   return std::move(*outcome);

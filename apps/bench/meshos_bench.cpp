@@ -292,7 +292,7 @@ DeliverFigures deliver_meshos(std::uint64_t events, DeliverMode mode) {
     for (;;) {
       auto r = sdk.deliver(id, causal_event(i));
       if (r) break;
-      if (r.error().kind != "queue_full") fail("deliver: " + r.error().to_string());
+      if (r.error().code() != meshos::Errc::queue_full) fail("deliver: " + r.error().to_string());
       ++f.queue_full;
       if (!retry) break;
       std::this_thread::yield();

@@ -487,7 +487,7 @@ RemoteDeliverFigures remote_deliver_meshos(std::uint64_t events) {
     auto sent = sender->deliver(target, ev);
     if (sent) {
       ++i;
-    } else if (sent.error().kind == "queue_full") {
+    } else if (sent.error().code() == meshos::Errc::queue_full) {
       ++f.window_full;
       std::this_thread::yield();
     } else {

@@ -24,7 +24,7 @@ constexpr int kMaxNesting = 16;
 SdkError invalid(const std::vector<std::string>& problems) {
   std::string message;
   for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
-  return SdkError{"invalid_config", message};
+  return SdkError{Errc::invalid_config, message};
 }
 
 std::string trimmed(const std::string& s) {
@@ -343,7 +343,7 @@ Result<void> StrictConfig::load(const std::vector<std::string>& args, std::strin
   std::string text;
   if (!file_.empty()) {
     auto read = read_file_bounded(file_, kMaxConfigFileBytes);
-    if (!read) return SdkError{"config_not_found", "cannot read config file " + file_ + ": " + read.error().message};
+    if (!read) return SdkError{Errc::config_not_found, "cannot read config file " + file_ + ": " + read.error().message};
     text = std::move(*read);
   }
   return check_and_parse(caf_args, text);

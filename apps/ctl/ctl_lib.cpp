@@ -53,9 +53,9 @@ using nlohmann::json;
 // Proposals carry a handful of signatures; anything much larger is not one.
 constexpr std::size_t kMaxProposalFileBytes = 1 << 20;
 
-SdkError usage_error(const std::string& message) { return SdkError{kUsage, message}; }
-SdkError invalid_argument(const std::string& message) { return SdkError{kInvalidArgument, message}; }
-SdkError invalid_answer(const std::string& message) { return SdkError{"invalid_answer", message}; }
+SdkError usage_error(const std::string& message) { return SdkError{Errc::usage, message}; }
+SdkError invalid_argument(const std::string& message) { return SdkError{Errc::invalid_argument, message}; }
+SdkError invalid_answer(const std::string& message) { return SdkError{Errc::invalid_answer, message}; }
 
 // j[key] when j is an object holding a string there.
 std::optional<std::string> string_field(const json& j, const char* key) {
@@ -149,12 +149,12 @@ std::string command_name(const Invocation& inv) {
 
 Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return SdkError{"file_not_found", path + " is a directory"};
+  if (std::filesystem::is_directory(path, ec)) return SdkError{Errc::file_not_found, path + " is a directory"};
   std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return SdkError{"file_not_found", "cannot open " + path + ": " + std::strerror(errno)};
+  if (!in.is_open()) return SdkError{Errc::file_not_found, "cannot open " + path + ": " + std::strerror(errno)};
   std::string text(max_bytes + 1, '\0');
   in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return SdkError{"file_not_found", "cannot read " + path};
+  if (in.bad()) return SdkError{Errc::file_not_found, "cannot read " + path};
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > max_bytes) return invalid_argument(path + ": larger than " + std::to_string(max_bytes) + " bytes");
   return text;
@@ -163,10 +163,10 @@ Result<std::string> read_text_file(const std::string& path, std::size_t max_byte
 // Whole or not at all: a reader never sees half a proposal, and a failed write leaves the old file.
 Result<void> write_text_file(const std::string& path, const std::string& text, bool replace) {
   if (!replace && ::access(path.c_str(), F_OK) == 0)
-    return SdkError{"output_exists", path + " already exists (refusing to replace it)"};
+    return SdkError{Errc::output_exists, path + " already exists (refusing to replace it)"};
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return SdkError{"write_failed", "cannot create " + temp + ": " + std::strerror(errno)};
+  if (fd < 0) return SdkError{Errc::write_failed, "cannot create " + temp + ": " + std::strerror(errno)};
   std::size_t done = 0;
   bool good = true;
   while (good && done < text.size()) {
@@ -184,14 +184,14 @@ Result<void> write_text_file(const std::string& path, const std::string& text, b
     if (::link(temp.c_str(), path.c_str()) != 0) {
       const bool exists = errno == EEXIST;
       ::unlink(temp.c_str());
-      if (exists) return SdkError{"output_exists", path + " already exists (refusing to replace it)"};
-      return SdkError{"write_failed", "cannot create " + path + ": " + std::strerror(errno)};
+      if (exists) return SdkError{Errc::output_exists, path + " already exists (refusing to replace it)"};
+      return SdkError{Errc::write_failed, "cannot create " + path + ": " + std::strerror(errno)};
     }
     ::unlink(temp.c_str());
   }
   if (!good) {
     ::unlink(temp.c_str());
-    return SdkError{"write_failed", "cannot write " + path + ": " + std::strerror(saved_errno ? saved_errno : errno)};
+    return SdkError{Errc::write_failed, "cannot write " + path + ": " + std::strerror(saved_errno ? saved_errno : errno)};
   }
   return ok();
 }
@@ -199,10 +199,10 @@ Result<void> write_text_file(const std::string& path, const std::string& text, b
 Result<SignedIceCommit> read_proposal(const std::string& path) {
   auto text = read_text_file(path, kMaxProposalFileBytes);
   if (!text) return text.error();
-  auto j = parse_untrusted_json(*text, json_limits::kCommit, "invalid_commit", "proposal");
-  if (!j) return SdkError{j.error().kind, path + ": " + j.error().message};
+  auto j = parse_untrusted_json(*text, json_limits::kCommit, Errc::invalid_commit, "proposal");
+  if (!j) return j.error().in_context(path + ": ");
   auto commit = signed_ice_commit_from_json(*j);
-  if (!commit) return SdkError{commit.error().kind, path + ": " + commit.error().message};
+  if (!commit) return commit.error().in_context(path + ": ");
   return commit;
 }
 
@@ -247,7 +247,7 @@ Result<std::unique_ptr<RemoteNode>> connect_to_node(const Invocation& inv, Envir
 
 Result<json> parse_answer(const std::string& kind, const std::string& text) {
   // A node's answer is outside text like any other: bounded before it is parsed (and printed).
-  return parse_untrusted_json(text, json_limits::kSnapshot, "invalid_answer",
+  return parse_untrusted_json(text, json_limits::kSnapshot, Errc::invalid_answer,
                               "the node's answer to \"" + kind + "\"");
 }
 
@@ -271,8 +271,8 @@ Result<void> check_commit_answer(const json& answer) {
   // Audit records name the reason reason_kind/reason; the node's commit reply names it kind/message.
   const std::string kind = text("reason_kind", "");
   const std::string message = text("reason", "");
-  return SdkError{kind.empty() ? text("kind", "rejected") : kind,
-                  message.empty() ? text("message", "the node rejected the commit") : message};
+  return SdkError::from_wire(kind.empty() ? text("kind", "rejected") : kind,
+                             message.empty() ? text("message", "the node rejected the commit") : message);
 }
 
 std::string describe_answer(const json& answer) {
@@ -387,7 +387,7 @@ Result<void> cmd_logs(const Invocation& inv, Environment& env, RemoteNode& node)
     described = std::move(*snapshot);
     for (const auto& [id, d] : described->daemons)
       if (d.name == *filter->daemon_name) filter->daemon = id;
-    if (!filter->daemon) return SdkError{"not_found", "--daemon: this node has no daemon named " + *filter->daemon_name};
+    if (!filter->daemon) return SdkError{Errc::not_found, "--daemon: this node has no daemon named " + *filter->daemon_name};
   }
   const bool as_json = inv.flag("json");
   const bool wide = inv.flag("wide");
@@ -621,7 +621,7 @@ Result<void> cmd_ice_submit(const Invocation& inv, Environment& env, RemoteNode&
   auto commit = read_proposal(inv.command[2]);
   if (!commit) return commit.error();
   if (commit->signatures.empty())
-    return SdkError{"insufficient_signatures", inv.command[2] + " carries no signature yet (meshos-ctl ice sign)"};
+    return SdkError{Errc::insufficient_signatures, inv.command[2] + " carries no signature yet (meshos-ctl ice sign)"};
   auto answer = request_json(node, "ice", json(*commit));
   if (!answer) return answer.error();
   if (auto refused = check_commit_answer(*answer); !refused) return refused;
@@ -720,13 +720,13 @@ Result<void> cmd_config(const Invocation& inv, Environment& env) {
   const std::string chosen = inv.value("context").value_or(env_value("MESHOS_CONTEXT"));
   const std::string current = !chosen.empty() ? chosen : *file ? (*file)->current : std::string();
   if (command_name(inv) == "config current-context") {
-    if (current.empty()) return SdkError{"not_found", "no current context (--context, MESHOS_CONTEXT or [ctl] context)"};
+    if (current.empty()) return SdkError{Errc::not_found, "no current context (--context, MESHOS_CONTEXT or [ctl] context)"};
     env.out << current << '\n';
     return ok();
   }
   if (!*file) {
     const std::string where = ctl_config_location().first;
-    return SdkError{"config_not_found", "no ctl config file" + (where.empty() ? std::string() : " at " + where)};
+    return SdkError{Errc::config_not_found, "no ctl config file" + (where.empty() ? std::string() : " at " + where)};
   }
   if (inv.flag("json")) {
     json list = json::array();
@@ -1083,7 +1083,7 @@ Result<SignedIceCommit> ice_proposal(const IceAction& action, std::int64_t now_w
 Result<void> add_ice_signature(SignedIceCommit& commit, const EntityKeypair& signer) {
   const OperatorId id = signer.origin_hash();
   for (const auto& s : commit.signatures)
-    if (s.operator_id == id) return SdkError{"already_signed", "operator " + to_hex(id) + " has signed this proposal already"};
+    if (s.operator_id == id) return SdkError{Errc::already_signed, "operator " + to_hex(id) + " has signed this proposal already"};
   auto signature = sign_ice(signer, commit.issued_at_ms, commit.blast_radius_hash, commit.proposal, commit.cluster);
   if (!signature) return signature.error();
   commit.signatures.push_back(*signature);
@@ -1426,7 +1426,7 @@ int run(const std::vector<std::string>& args, Environment& env) {
     std::string message = error.kind + ": " + error.message;
     std::replace(message.begin(), message.end(), '\n', ' ');
     env.err << "meshos-ctl: " << message << '\n' << std::flush;
-    return error.kind == kUsage || error.kind == kInvalidArgument ? kExitUsage : kExitFailed;
+    return error.code() == Errc::usage || error.code() == Errc::invalid_argument ? kExitUsage : kExitFailed;
   };
   try {
     auto inv = parse_arguments(args);
@@ -1450,7 +1450,7 @@ int run(const std::vector<std::string>& args, Environment& env) {
   } catch (const SdkException& e) {
     return fail(e.error());
   } catch (const std::exception& e) {
-    return fail(SdkError{"internal_error", e.what()});
+    return fail(SdkError{Errc::internal_error, e.what()});
   }
 }
 

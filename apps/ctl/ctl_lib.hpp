@@ -22,9 +22,7 @@
 
 namespace meshos::ctl {
 
-// Error kinds the CLI itself produces. Usage errors exit with 2, everything else with 1.
-inline constexpr const char* kUsage = "usage";
-inline constexpr const char* kInvalidArgument = "invalid_argument";
+// Exit codes: usage errors (Errc::usage, Errc::invalid_argument) exit with 2, everything else with 1.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;

@@ -17,14 +17,14 @@ int main(int argc, char** argv) {
       [](const std::string& address, const meshos::TlsOptions& tls, std::chrono::milliseconds timeout)
           -> meshos::Result<std::unique_ptr<meshos::RemoteNode>> {
         auto parsed = meshos::PeerAddress::parse(address);
-        if (!parsed) return meshos::SdkError{meshos::ctl::kInvalidArgument, "--node: " + parsed.error().message};
+        if (!parsed) return meshos::SdkError{meshos::Errc::invalid_argument, "--node: " + parsed.error().message};
         // A node that is not listening yet (starting, restarting) is tried again until the timeout.
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         auto pause = std::chrono::milliseconds(100);
         for (;;) {
           const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
           auto node = meshos::RemoteNode::connect(*parsed, tls, std::max(left, std::chrono::milliseconds(1)));
-          if (node || node.error().kind != "connect_failed" || left <= pause) return node;
+          if (node || node.error().code() != meshos::Errc::connect_failed || left <= pause) return node;
           std::this_thread::sleep_for(pause);  // a backoff between attempts, not a wait for an event
           pause = std::min(pause * 2, std::chrono::milliseconds(1000));
         }

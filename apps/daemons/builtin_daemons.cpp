@@ -44,7 +44,7 @@ const std::vector<std::string>& builtin_daemon_kinds() {
 Result<std::unique_ptr<MeshDaemon>> make_builtin_daemon(const std::string& kind, const std::string& name) {
   if (kind == "echo") return std::unique_ptr<MeshDaemon>(std::make_unique<EchoDaemon>(name));
   if (kind == "counter") return std::unique_ptr<MeshDaemon>(std::make_unique<CounterDaemon>(name));
-  return SdkError{"invalid_config", "unknown built-in daemon \"" + kind + "\" (known: echo, counter)"};
+  return SdkError{Errc::invalid_config, "unknown built-in daemon \"" + kind + "\" (known: echo, counter)"};
 }
 
 namespace {
@@ -97,17 +97,17 @@ Result<std::shared_ptr<DaemonPlugin>> DaemonPlugin::open(const std::string& path
   void* lib = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     const char* why = dlerror();
-    return SdkError{"invalid_plugin", "cannot load plugin " + path + ": " + (why ? why : "unknown error")};
+    return SdkError{Errc::invalid_plugin, "cannot load plugin " + path + ": " + (why ? why : "unknown error")};
   }
   auto vtable_of = symbol<const NetMeshOsDaemonVtable* (*)()>(lib, "meshos_plugin_vtable");
   if (vtable_of == nullptr) {
     dlclose(lib);
-    return SdkError{"invalid_plugin", "plugin " + path + " does not export meshos_plugin_vtable"};
+    return SdkError{Errc::invalid_plugin, "plugin " + path + " does not export meshos_plugin_vtable"};
   }
   const NetMeshOsDaemonVtable* vtable = vtable_of();
   if (vtable == nullptr || vtable->process == nullptr) {
     dlclose(lib);
-    return SdkError{"invalid_plugin", "plugin " + path + ": meshos_plugin_vtable() gives no process callback"};
+    return SdkError{Errc::invalid_plugin, "plugin " + path + ": meshos_plugin_vtable() gives no process callback"};
   }
   std::shared_ptr<DaemonPlugin> plugin(new DaemonPlugin());
   plugin->path_ = path;

@@ -61,9 +61,9 @@ std::unique_ptr<MeshDaemon> make_daemon(const HostedDaemon& d) {
 }
 
 // Problems of what the node was given, found before anything ran.
-bool is_bad_input(const std::string& kind) {
-  return kind == "invalid_config" || kind == "invalid_tls" || kind == "invalid_state_file" ||
-         kind == "invalid_state_dir";
+bool is_bad_input(Errc code) {
+  return code == Errc::invalid_config || code == Errc::invalid_tls || code == Errc::invalid_state_file ||
+         code == Errc::invalid_state_dir;
 }
 
 // SIGHUP with --on-hangup=reload: the TLS files again, validated before use (MeshNode::reload_tls keeps the
@@ -103,7 +103,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   NodeLog node_log(std::cout, options.log_format, std::move(operator_names));
   auto started = start_node(std::move(config), options.meshos, options.network, nullptr, std::move(sdk_options));
   if (!started) {
-    const int code = is_bad_input(started.error().kind) ? kExitBadConfig : kExitFailure;
+    const int code = is_bad_input(started.error().code()) ? kExitBadConfig : kExitFailure;
     return fail(code, started.error().kind + ": " + started.error().message);
   }
   std::unique_ptr<MeshNode> node = std::move(*started);
@@ -172,7 +172,7 @@ int run(std::unique_ptr<NodeConfig> config, const NodeProgramOptions& options, c
   auto drained = node->drain(options.drain_deadline);
   std::string problem;
   if (!drained) {
-    problem = (drained.error().kind == "drain_timeout" ? "" : "cannot drain: ") + drained.error().message + "; ";
+    problem = (drained.error().code() == Errc::drain_timeout ? "" : "cannot drain: ") + drained.error().message + "; ";
   } else if (drained->state == MaintenanceKind::DrainFailed) {
     problem = "drain failed: " + drained->reason + "; ";
   }

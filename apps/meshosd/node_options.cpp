@@ -16,7 +16,7 @@ namespace {
 using caf::timespan;
 using Strings = std::vector<std::string>;
 
-SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
+SdkError invalid(std::string message) { return SdkError{Errc::invalid_config, std::move(message)}; }
 
 timespan span(std::chrono::milliseconds ms) { return std::chrono::duration_cast<timespan>(ms); }
 
@@ -44,7 +44,7 @@ Result<void> resolve_daemons(const NodeConfig& config, std::vector<HostedDaemon>
   }
   for (const auto& path : config.paths("daemons.plugins")) {
     auto plugin = DaemonPlugin::open(path);
-    if (!plugin) return SdkError{plugin.error().kind, "[daemons] plugins: " + plugin.error().message};
+    if (!plugin) return plugin.error().in_context("[daemons] plugins: ");
     auto added = add_daemon(daemons, HostedDaemon{"plugin", (*plugin)->default_name(), *plugin});
     if (!added) return added.error();
   }
@@ -156,13 +156,13 @@ namespace {
 // key each), so the same tools write both. Kind invalid_members_file.
 Result<std::vector<PublicKey>> load_members_file(const std::string& path) {
   auto text = read_file_bounded(path, json_limits::kOperatorRegistry.max_bytes);
-  if (!text) return SdkError{"invalid_members_file", text.error().message};
-  auto j = parse_untrusted_json(*text, json_limits::kOperatorRegistry, "invalid_members_file", "members file " + path);
+  if (!text) return SdkError{Errc::invalid_members_file, text.error().message};
+  auto j = parse_untrusted_json(*text, json_limits::kOperatorRegistry, Errc::invalid_members_file, "members file " + path);
   if (!j) return j.error();
   if (!j->is_object() || !j->contains("members") || !(*j)["members"].is_array())
-    return SdkError{"invalid_members_file", path + ": expected {\"members\": [{\"name\", \"public_key\"}, ...]}"};
+    return SdkError{Errc::invalid_members_file, path + ": expected {\"members\": [{\"name\", \"public_key\"}, ...]}"};
   auto registry = OperatorRegistry::from_json(nlohmann::json{{"operators", (*j)["members"]}});
-  if (!registry) return SdkError{"invalid_members_file", path + ": " + registry.error().message};
+  if (!registry) return SdkError{Errc::invalid_members_file, path + ": " + registry.error().message};
   std::vector<PublicKey> keys;
   for (const auto& kv : registry->keys()) keys.push_back(kv.second);
   return keys;
@@ -244,22 +244,22 @@ Result<NodeProgramOptions> node_options(NodeConfig& config) {
 
   // The files the config names, in order; the first that does not load stops the start.
   auto key = load_key_file(key_file);
-  if (!key) return SdkError{key.error().kind, "[node] key-file: " + key.error().message};
+  if (!key) return key.error().in_context("[node] key-file: ");
   if (!key->keypair.has_secret())
-    return SdkError{"invalid_key_file", "[node] key-file " + key_file + " holds no secret seed"};
+    return SdkError{Errc::invalid_key_file, "[node] key-file " + key_file + " holds no secret seed"};
   out.node_key = key->keypair;
   net.node_key = key->keypair;
   if (out.meshos.this_node == 0) out.meshos.this_node = out.node_key.node_id();
 
   if (!members_file.empty()) {
     auto members = load_members_file(members_file);
-    if (!members) return SdkError{members.error().kind, "[node] members-file: " + members.error().message};
+    if (!members) return members.error().in_context("[node] members-file: ");
     net.members = std::move(*members);
   }
 
   if (const std::string registry_file = config.path("operators.registry-file"); !registry_file.empty()) {
     auto registry = OperatorRegistry::load_file(registry_file);
-    if (!registry) return SdkError{registry.error().kind, "[operators] registry-file: " + registry.error().message};
+    if (!registry) return registry.error().in_context("[operators] registry-file: ");
     VerifierPolicy policy;
     policy.cluster = out.cluster_name;
     out.verifier = std::make_shared<AdminVerifier>(std::move(*registry), threshold, policy);
@@ -267,7 +267,7 @@ Result<NodeProgramOptions> node_options(NodeConfig& config) {
 
   if (net.tls.enabled()) {
     auto tls = net.tls.validate();
-    if (!tls) return SdkError{tls.error().kind, "[tls]: " + tls.error().message};
+    if (!tls) return tls.error().in_context("[tls]: ");
   }
 
   auto daemons = resolve_daemons(config, out.daemons);

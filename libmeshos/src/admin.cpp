@@ -282,9 +282,9 @@ Result<T> decode_or_error(Decode&& decode) {
   try {
     return decode();
   } catch (const DecodeFailure& f) {
-    return SdkError{"invalid_commit", f.message};
+    return SdkError{Errc::invalid_commit, f.message};
   } catch (const json::exception& e) {
-    return SdkError{"invalid_commit", std::string("malformed JSON value: ") + e.what()};
+    return SdkError{Errc::invalid_commit, std::string("malformed JSON value: ") + e.what()};
   }
 }
 
@@ -367,7 +367,7 @@ Bytes signing_bytes(const SignedIceCommit& c) {
 
 Result<void> check_cluster_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxClusterNameBytes)
-    return SdkError{"invalid_cluster_name", "a cluster name must be 1 to " + std::to_string(kMaxClusterNameBytes) +
+    return SdkError{Errc::invalid_cluster_name, "a cluster name must be 1 to " + std::to_string(kMaxClusterNameBytes) +
                                                 " bytes (got " + std::to_string(name.size()) + ")"};
   return ok();
 }

@@ -16,7 +16,7 @@ constexpr std::size_t kMaxQuotedBytes = kMaxTagLength;
 constexpr const char* kMemoryTag = "hardware.memory_gb";
 constexpr const char* kGpuTag = "hardware.gpu";
 
-SdkError invalid(std::string message) { return SdkError{"invalid_capability", std::move(message)}; }
+SdkError invalid(std::string message) { return SdkError{Errc::invalid_capability, std::move(message)}; }
 
 bool is_name_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
 
@@ -207,7 +207,7 @@ Result<CapabilitySet> capability_set_from_json(const nlohmann::json& j) {
 }
 
 Result<CapabilitySet> capability_set_from_json_text(const std::string& text) {
-  auto j = parse_untrusted_json(text, json_limits::kCapabilities, "invalid_capability", "capabilities");
+  auto j = parse_untrusted_json(text, json_limits::kCapabilities, Errc::invalid_capability, "capabilities");
   if (!j) return j.error();
   return capability_set_from_json(*j);
 }
@@ -238,7 +238,7 @@ void to_json(nlohmann::json& j, const DaemonDescription& d) {
 }
 
 Result<std::vector<DaemonDescription>> daemon_descriptions_from_json(const nlohmann::json& j) {
-  auto bad = [](const std::string& why) { return SdkError{"invalid_daemon_descriptions", why}; };
+  auto bad = [](const std::string& why) { return SdkError{Errc::invalid_daemon_descriptions, why}; };
   if (!j.is_array()) return bad("daemon descriptions must be a JSON array");
   if (j.size() > kMaxDescribedDaemons)
     return bad(std::to_string(j.size()) + " daemons exceed the limit of " + std::to_string(kMaxDescribedDaemons));
@@ -271,7 +271,7 @@ Result<std::vector<DaemonDescription>> daemon_descriptions_from_json(const nlohm
 }
 
 Result<std::vector<DaemonDescription>> daemon_descriptions_from_json_text(const std::string& text) {
-  auto j = parse_untrusted_json(text, json_limits::kDaemonDescriptions, "invalid_daemon_descriptions",
+  auto j = parse_untrusted_json(text, json_limits::kDaemonDescriptions, Errc::invalid_daemon_descriptions,
                                 "daemon descriptions");
   if (!j) return j.error();
   return daemon_descriptions_from_json(*j);

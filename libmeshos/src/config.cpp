@@ -87,7 +87,7 @@ const Field* find_field(const std::string& key) {
   return nullptr;
 }
 
-SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
+SdkError invalid(std::string message) { return SdkError{Errc::invalid_config, std::move(message)}; }
 
 SdkError unknown_key(const std::string& key, const std::string& section) {
   std::string message = "unknown key '" + key + "' in [" + section + "]";

@@ -16,7 +16,7 @@ float clamp_level(float level) {
   return level;
 }
 
-SdkError invalid_control(const std::string& message) { return SdkError{"invalid_control", message}; }
+SdkError invalid_control(const std::string& message) { return SdkError{Errc::invalid_control, message}; }
 
 }  // namespace
 

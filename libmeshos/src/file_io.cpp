@@ -21,7 +21,7 @@ using detail::write_all;
 std::string errno_text(int err) { return std::strerror(err); }
 
 SdkError write_failed(const std::string& path, const std::string& step, int err) {
-  return SdkError{"write_failed", "cannot " + step + " '" + path + "': " + errno_text(err)};
+  return SdkError{Errc::write_failed, "cannot " + step + " '" + path + "': " + errno_text(err)};
 }
 
 std::string directory_of(const std::string& path) {
@@ -61,23 +61,23 @@ Result<std::string> read_file_bounded(const std::string& path, std::size_t max_b
   Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
     const int err = errno;
-    return SdkError{err == ENOENT ? "file_not_found" : "read_failed",
+    return SdkError{err == ENOENT ? Errc::file_not_found : Errc::read_failed,
                     "cannot open '" + path + "': " + errno_text(err)};
   }
   struct stat info {};
-  if (::fstat(file.get(), &info) != 0) return SdkError{"read_failed", "cannot stat '" + path + "': " + errno_text(errno)};
-  if (!S_ISREG(info.st_mode)) return SdkError{"read_failed", "'" + path + "' is not a regular file"};
+  if (::fstat(file.get(), &info) != 0) return SdkError{Errc::read_failed, "cannot stat '" + path + "': " + errno_text(errno)};
+  if (!S_ISREG(info.st_mode)) return SdkError{Errc::read_failed, "'" + path + "' is not a regular file"};
   std::string text;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(file.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return SdkError{"read_failed", "cannot read '" + path + "': " + errno_text(errno)};
+      return SdkError{Errc::read_failed, "cannot read '" + path + "': " + errno_text(errno)};
     }
     if (n == 0) break;
     if (text.size() + static_cast<std::size_t>(n) > max_bytes)
-      return SdkError{"read_failed", "'" + path + "' is larger than " + std::to_string(max_bytes) + " bytes"};
+      return SdkError{Errc::read_failed, "'" + path + "' is larger than " + std::to_string(max_bytes) + " bytes"};
     text.append(buf, static_cast<std::size_t>(n));
   }
   return text;

@@ -36,7 +36,7 @@ constexpr std::size_t kBlake2sMaxKey = 32;
 constexpr std::size_t kEd25519SignatureLen = 64;
 
 [[noreturn]] void crypto_failure(const char* what) {
-  throw SdkException(SdkError{"crypto_failure", std::string("OpenSSL failed to ") + what});
+  throw SdkException(SdkError{Errc::crypto_failure, std::string("OpenSSL failed to ") + what});
 }
 
 // Fetching an algorithm walks the provider tables; the fetched object is immutable and shareable across
@@ -80,7 +80,7 @@ std::uint64_t domain_hash(const char* domain, const PublicKey& pk) {
 }
 
 SdkError public_key_only() {
-  return SdkError{"public_key_only", "this keypair holds only a public key and cannot sign or reveal a seed"};
+  return SdkError{Errc::public_key_only, "this keypair holds only a public key and cannot sign or reveal a seed"};
 }
 
 }  // namespace
@@ -88,7 +88,7 @@ SdkError public_key_only() {
 std::array<std::uint8_t, 32> blake2s_mac(const std::uint8_t* key, std::size_t key_len, const std::uint8_t* data,
                                          std::size_t len) {
   if (key == nullptr || key_len == 0 || key_len > kBlake2sMaxKey)
-    throw SdkException(SdkError{"invalid_argument", "BLAKE2s-MAC key must be 1 to 32 bytes, got " +
+    throw SdkException(SdkError{Errc::invalid_argument, "BLAKE2s-MAC key must be 1 to 32 bytes, got " +
                                                         std::to_string(key_len)});
   MacCtxPtr ctx(EVP_MAC_CTX_new(blake2s_mac_algorithm()));
   if (!ctx) crypto_failure("create a BLAKE2s-MAC context");
@@ -110,7 +110,7 @@ std::uint64_t node_id_of(const PublicKey& pk) { return domain_hash("net-node-id-
 EntityKeypair EntityKeypair::generate() {
   Seed seed{};
   if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) != 1)
-    throw SdkException(SdkError{"key_generation_failed", "the OS random source did not provide 32 bytes"});
+    throw SdkException(SdkError{Errc::key_generation_failed, "the OS random source did not provide 32 bytes"});
   EntityKeypair kp = from_seed(seed);
   OPENSSL_cleanse(seed.data(), seed.size());
   return kp;
@@ -134,7 +134,7 @@ Result<EntityKeypair> EntityKeypair::from_seed_hex(const std::string& hex) {
   // The text is a secret: the error describes its shape only, never its content.
   Bytes bytes;
   if (hex.size() != 64 || !hex_to_bytes(hex, bytes))
-    return SdkError{"invalid_key", "a seed must be exactly 64 hex digits (got " + std::to_string(hex.size()) +
+    return SdkError{Errc::invalid_key, "a seed must be exactly 64 hex digits (got " + std::to_string(hex.size()) +
                                        " characters" + (hex.size() == 64 ? ", not all hex" : "") + ")"};
   Seed seed{};
   std::copy(bytes.begin(), bytes.end(), seed.begin());
@@ -147,7 +147,7 @@ Result<EntityKeypair> EntityKeypair::from_seed_hex(const std::string& hex) {
 Result<EntityKeypair> EntityKeypair::from_public_hex(const std::string& hex) {
   Bytes bytes;
   if (hex.size() != 64 || !hex_to_bytes(hex, bytes))
-    return SdkError{"invalid_key", "a public key must be exactly 64 hex digits (got " +
+    return SdkError{Errc::invalid_key, "a public key must be exactly 64 hex digits (got " +
                                        std::to_string(hex.size()) + " characters" +
                                        (hex.size() == 64 ? ", not all hex" : "") + ")"};
   PublicKey pk{};

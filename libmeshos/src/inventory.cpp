@@ -13,7 +13,7 @@
 namespace meshos {
 namespace {
 
-constexpr const char* kInvalid = "invalid_inventory";
+constexpr Errc kInvalid = Errc::invalid_inventory;
 // /proc/meminfo is some 1.5 KB; a bound keeps a strange proc_root from reading a large file.
 constexpr std::size_t kMaxProcFileBytes = 64 * 1024;
 
@@ -83,9 +83,9 @@ Result<NodeInventory> parse_proc_inventory(std::string_view loadavg, std::string
 
 Result<NodeInventory> read_proc_inventory(const std::string& proc_root) {
   auto loadavg = read_file_bounded(proc_root + "/loadavg", kMaxProcFileBytes);
-  if (!loadavg) return SdkError{"read_failed", loadavg.error().message};
+  if (!loadavg) return SdkError{Errc::read_failed, loadavg.error().message};
   auto meminfo = read_file_bounded(proc_root + "/meminfo", kMaxProcFileBytes);
-  if (!meminfo) return SdkError{"read_failed", meminfo.error().message};
+  if (!meminfo) return SdkError{Errc::read_failed, meminfo.error().message};
   return parse_proc_inventory(*loadavg, *meminfo);
 }
 

@@ -16,7 +16,7 @@ namespace meshos {
 namespace {
 
 SdkError write_failed(const std::string& path, const std::string& step, int err) {
-  return SdkError{"write_failed", "cannot " + step + " '" + path + "': " + std::strerror(err)};
+  return SdkError{Errc::write_failed, "cannot " + step + " '" + path + "': " + std::strerror(err)};
 }
 
 // Lines of `text` from the last one backwards, into `out` (newest first), until it holds `max_lines`.
@@ -43,10 +43,10 @@ void take_lines_backwards(const std::string& text, std::size_t max_lines, std::v
 
 Result<void> check_journal_limits(const JournalLimits& limits) {
   if (limits.file_bytes < kMinJournalFileBytes)
-    return SdkError{"invalid_config", "a journal file must hold at least " + std::to_string(kMinJournalFileBytes) +
+    return SdkError{Errc::invalid_config, "a journal file must hold at least " + std::to_string(kMinJournalFileBytes) +
                                           " bytes (got " + std::to_string(limits.file_bytes) + ")"};
   if (limits.files < 1 || limits.files > kMaxJournalFiles)
-    return SdkError{"invalid_config", "a journal keeps 1 to " + std::to_string(kMaxJournalFiles) + " files (got " +
+    return SdkError{Errc::invalid_config, "a journal keeps 1 to " + std::to_string(kMaxJournalFiles) + " files (got " +
                                           std::to_string(limits.files) + ")"};
   return {};
 }
@@ -148,7 +148,7 @@ JournalTail read_journal_tail(const std::string& dir, const std::string& name, c
   for (std::size_t i = 0; i < std::max<std::size_t>(limits.files, 1) && tail.lines.size() < max_lines; ++i) {
     auto text = read_file_bounded(journal_file(dir, name, i), max_file);
     if (!text) {
-      if (text.error().kind != "file_not_found") ++tail.skipped_files;
+      if (text.error().code() != Errc::file_not_found) ++tail.skipped_files;
       continue;
     }
     take_lines_backwards(*text, max_lines, tail.lines, tail.skipped_lines);

@@ -21,7 +21,7 @@ class Reader {
  public:
   using json = nlohmann::json;
 
-  explicit Reader(std::string kind) : kind_(std::move(kind)) {}
+  explicit Reader(Errc kind) : kind_(kind) {}
 
   bool failed() const { return error_.has_value(); }
   SdkError error() const { return SdkError{kind_, error_.value_or("")}; }
@@ -162,7 +162,7 @@ class Reader {
   }
 
  private:
-  std::string kind_;
+  Errc kind_;
   std::optional<std::string> error_;
 };
 

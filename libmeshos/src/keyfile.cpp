@@ -25,7 +25,7 @@ using nlohmann::json;
 constexpr std::size_t kMaxKeyFileBytes = json_limits::kKeyFile.max_bytes;
 
 SdkError invalid_key_file(const std::string& path, const std::string& message) {
-  return SdkError{"invalid_key_file", path + ": " + message};
+  return SdkError{Errc::invalid_key_file, path + ": " + message};
 }
 
 std::string errno_text() { return std::strerror(errno); }
@@ -65,11 +65,11 @@ void sync_directory(const std::string& path) {
 
 Result<KeyFile> load_key_file(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (fd.get() < 0) return SdkError{"key_file_not_found", "cannot open key file " + path + ": " + errno_text()};
+  if (fd.get() < 0) return SdkError{Errc::key_file_not_found, "cannot open key file " + path + ": " + errno_text()};
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0)
-    return SdkError{"key_file_not_found", "cannot read key file " + path + ": " + errno_text()};
-  if (!S_ISREG(info.st_mode)) return SdkError{"key_file_not_found", "key file " + path + " is not a regular file"};
+    return SdkError{Errc::key_file_not_found, "cannot read key file " + path + ": " + errno_text()};
+  if (!S_ISREG(info.st_mode)) return SdkError{Errc::key_file_not_found, "key file " + path + " is not a regular file"};
   // A secret others can read (or replace) is no longer a secret of its owner's.
   if ((info.st_mode & 077) != 0)
     return invalid_key_file(path, "permissions too open (mode " + octal_mode(info.st_mode) +
@@ -84,7 +84,7 @@ Result<KeyFile> load_key_file(const std::string& path) {
     ssize_t n = ::read(fd.get(), &content.text[used], content.text.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return SdkError{"key_file_not_found", "cannot read key file " + path + ": " + errno_text()};
+      return SdkError{Errc::key_file_not_found, "cannot read key file " + path + ": " + errno_text()};
     }
     if (n == 0) break;
     used += static_cast<std::size_t>(n);
@@ -95,7 +95,7 @@ Result<KeyFile> load_key_file(const std::string& path) {
 }
 
 Result<KeyFile> key_file_from_text(const std::string& text, const std::string& path) {
-  auto parsed = parse_untrusted_json(text, json_limits::kKeyFile, "invalid_key_file", "key file");
+  auto parsed = parse_untrusted_json(text, json_limits::kKeyFile, Errc::invalid_key_file, "key file");
   if (!parsed) return invalid_key_file(path, parsed.error().message);
   json& j = *parsed;
   if (!j.is_object()) return invalid_key_file(path, "expected a JSON object with \"name\", \"seed\" and \"public_key\"");
@@ -136,15 +136,15 @@ Result<void> write_key_file(const std::string& path, const std::string& name, co
 
   struct stat existing {};
   if (!overwrite && ::lstat(path.c_str(), &existing) == 0)
-    return SdkError{"key_file_exists", "key file " + path + " already exists (refusing to replace a key)"};
+    return SdkError{Errc::key_file_exists, "key file " + path + " already exists (refusing to replace a key)"};
 
   // mkstemp creates the file 0600 from the start, so the seed is never readable by others, not even briefly.
   std::string temp_path = path + ".tmp.XXXXXX";
   Fd fd(::mkstemp(&temp_path[0]));
   if (fd.get() < 0)
-    return SdkError{"key_file_write_failed", "cannot create a temporary file next to " + path + ": " + errno_text()};
+    return SdkError{Errc::key_file_write_failed, "cannot create a temporary file next to " + path + ": " + errno_text()};
   auto fail = [&](const std::string& what) -> Result<void> {
-    SdkError error{"key_file_write_failed", what + " " + path + ": " + errno_text()};
+    SdkError error{Errc::key_file_write_failed, what + " " + path + ": " + errno_text()};
     fd.close();
     ::unlink(temp_path.c_str());
     return error;
@@ -161,7 +161,7 @@ Result<void> write_key_file(const std::string& path, const std::string& name, co
     if (::link(temp_path.c_str(), path.c_str()) != 0) {
       if (errno == EEXIST) {
         ::unlink(temp_path.c_str());
-        return SdkError{"key_file_exists", "key file " + path + " already exists (refusing to replace a key)"};
+        return SdkError{Errc::key_file_exists, "key file " + path + " already exists (refusing to replace a key)"};
       }
       return fail("cannot move the new key file into place at");
     }

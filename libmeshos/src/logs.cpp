@@ -13,7 +13,7 @@ namespace {
 constexpr std::array<LogLevel, 5> kAllLevels = {LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn,
                                                 LogLevel::Error};
 
-SdkError invalid_record(const std::string& message) { return SdkError{"invalid_log_record", message}; }
+SdkError invalid_record(const std::string& message) { return SdkError{Errc::invalid_log_record, message}; }
 
 std::optional<std::uint64_t> hex_id(const nlohmann::json& v) {
   std::uint64_t id = 0;
@@ -43,7 +43,7 @@ Result<LogLevel> log_level_from_string(const std::string& s) {
   for (auto level : kAllLevels) {
     if (lower == to_string(level)) return level;
   }
-  return SdkError{"invalid_log_level",
+  return SdkError{Errc::invalid_log_level,
                   "unknown log level '" + s + "' (expected trace, debug, info, warn or error)"};
 }
 

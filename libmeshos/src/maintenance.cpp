@@ -26,7 +26,7 @@ constexpr std::array<MaintenanceKind, 6> kAllKinds = {
     MaintenanceKind::Active,     MaintenanceKind::EnteringMaintenance, MaintenanceKind::Maintenance,
     MaintenanceKind::ExitingMaintenance, MaintenanceKind::DrainFailed, MaintenanceKind::Recovery};
 
-SdkError invalid_state(const std::string& message) { return SdkError{"invalid_maintenance_state", message}; }
+SdkError invalid_state(const std::string& message) { return SdkError{Errc::invalid_maintenance_state, message}; }
 
 // now + span, saturating at the clock's end instead of overflowing; a negative span counts as 0.
 TimePoint deadline_after(TimePoint now, Millis span) {
@@ -82,7 +82,7 @@ MaintenanceState enter_maintenance(TimePoint now, std::optional<Millis> drain_fo
 Result<MaintenanceState> exit_maintenance(const MaintenanceState& current, TimePoint now) {
   auto kind = kind_of(current);
   if (kind != MaintenanceKind::Maintenance && kind != MaintenanceKind::DrainFailed) {
-    return SdkError{"invalid_transition", std::string("cannot exit maintenance from state '") + to_string(kind) +
+    return SdkError{Errc::invalid_transition, std::string("cannot exit maintenance from state '") + to_string(kind) +
                                               "' (only from 'maintenance' or 'drain_failed')"};
   }
   return MaintenanceState{maintenance::ExitingMaintenance{now}};
@@ -170,7 +170,7 @@ Result<MaintenanceStateView> maintenance_view_from_json(const nlohmann::json& j)
 }
 
 Result<MaintenanceStateView> maintenance_view_from_json_text(const std::string& text) {
-  auto j = parse_untrusted_json(text, json_limits::kMaintenanceView, "invalid_maintenance_state", "maintenance state");
+  auto j = parse_untrusted_json(text, json_limits::kMaintenanceView, Errc::invalid_maintenance_state, "maintenance state");
   if (!j) return j.error();
   return maintenance_view_from_json(*j);
 }

@@ -24,16 +24,16 @@ using nlohmann::json;
 constexpr std::size_t kMaxRegistryFileBytes = json_limits::kOperatorRegistry.max_bytes;
 constexpr std::size_t kMaxOperatorNameBytes = 256;
 
-SdkError invalid_registry(const std::string& message) { return SdkError{"invalid_operator_registry", message}; }
+SdkError invalid_registry(const std::string& message) { return SdkError{Errc::invalid_operator_registry, message}; }
 
-outcome::Rejected rejected(std::string kind, std::string message) {
-  return outcome::Rejected{std::move(kind), std::move(message)};
+outcome::Rejected rejected(Errc kind, std::string message) {
+  return outcome::Rejected{to_string(kind), std::move(message)};
 }
 
 // Cooldown keys are ice_target_key values: a kind and at most one id.
 constexpr std::size_t kMaxCooldownKeyBytes = 256;
 
-SdkError invalid_memory(const std::string& message) { return SdkError{"invalid_verifier_memory", message}; }
+SdkError invalid_memory(const std::string& message) { return SdkError{Errc::invalid_verifier_memory, message}; }
 
 // Every key of `j` must be one of `known`.
 std::optional<std::string> unknown_key(const json& j, std::initializer_list<const char*> known) {
@@ -67,7 +67,7 @@ Result<void> OperatorRegistry::add(const PublicKey& pk) {
   auto it = keys_.find(id);
   if (it != keys_.end()) {
     if (it->second == pk) return ok();
-    return SdkError{"duplicate_operator",
+    return SdkError{Errc::duplicate_operator,
                     "operator id " + to_hex(id) + " is already registered with a different public key"};
   }
   keys_.emplace(id, pk);
@@ -132,14 +132,14 @@ Result<OperatorRegistry> OperatorRegistry::load_file(const std::string& path) {
   // A directory opens like a file on Linux and then reads as empty: name the real problem instead.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
-    return SdkError{"operator_file_not_found", "operator registry " + path + " is a directory, not a file"};
+    return SdkError{Errc::operator_file_not_found, "operator registry " + path + " is a directory, not a file"};
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open())
-    return SdkError{"operator_file_not_found", "cannot open operator registry " + path + ": " + std::strerror(errno)};
+    return SdkError{Errc::operator_file_not_found, "cannot open operator registry " + path + ": " + std::strerror(errno)};
   std::string text;
   text.resize(kMaxRegistryFileBytes + 1);
   in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return SdkError{"operator_file_not_found", "cannot read operator registry " + path};
+  if (in.bad()) return SdkError{Errc::operator_file_not_found, "cannot read operator registry " + path};
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > kMaxRegistryFileBytes)
     return invalid_registry(path + ": larger than " + std::to_string(kMaxRegistryFileBytes) + " bytes");
@@ -150,7 +150,7 @@ Result<OperatorRegistry> OperatorRegistry::load_file(const std::string& path) {
 }
 
 Result<OperatorRegistry> OperatorRegistry::from_json_text(const std::string& text) {
-  auto j = parse_untrusted_json(text, json_limits::kOperatorRegistry, "invalid_operator_registry", "operator registry");
+  auto j = parse_untrusted_json(text, json_limits::kOperatorRegistry, Errc::invalid_operator_registry, "operator registry");
   if (!j) return j.error();
   return from_json(*j);
 }
@@ -182,13 +182,13 @@ bool AdminVerifier::expired(std::int64_t issued_at_ms, std::int64_t now_wall_ms)
 std::optional<outcome::Rejected> AdminVerifier::check_time(std::int64_t issued_at_ms,
                                                            std::int64_t now_wall_ms) const {
   if (expired(issued_at_ms, now_wall_ms))
-    return rejected("envelope_expired", "commit issued " + std::to_string(distance_ms(issued_at_ms, now_wall_ms)) +
+    return rejected(Errc::envelope_expired, "commit issued " + std::to_string(distance_ms(issued_at_ms, now_wall_ms)) +
                                             " ms ago; the freshness window is " + std::to_string(policy_.freshness_ms) +
                                             " ms");
   if (issued_at_ms > now_wall_ms) {
     const std::uint64_t ahead = distance_ms(now_wall_ms, issued_at_ms);
     if (ahead > static_cast<std::uint64_t>(std::max<std::int64_t>(policy_.future_skew_ms, 0)))
-      return rejected("envelope_from_future", "commit issued " + std::to_string(ahead) +
+      return rejected(Errc::envelope_from_future, "commit issued " + std::to_string(ahead) +
                                                   " ms in the future; at most " +
                                                   std::to_string(policy_.future_skew_ms) + " ms of clock skew is allowed");
   }
@@ -208,7 +208,7 @@ std::optional<outcome::Rejected> AdminVerifier::make_room(std::size_t needed, st
   const std::int64_t stale_at =
       saturating_add(saturating_add(oldest, std::max<std::int64_t>(policy_.freshness_ms, 0)), 1);
   const std::uint64_t wait = stale_at > now_wall_ms ? distance_ms(now_wall_ms, stale_at) : 0;
-  return rejected("replay_memory_full", std::to_string(seen_.size()) + " accepted signatures are remembered (bound " +
+  return rejected(Errc::replay_memory_full, std::to_string(seen_.size()) + " accepted signatures are remembered (bound " +
                                             std::to_string(policy_.replay_memory) +
                                             "), all still fresh; the oldest is forgotten in " + std::to_string(wait) +
                                             " ms");
@@ -234,7 +234,7 @@ VerifierMemory AdminVerifier::memory() const {
 
 Result<void> AdminVerifier::restore(const VerifierMemory& m, std::int64_t now_wall_ms) {
   if (m.seen.size() > kMaxVerifierMemoryEntries || m.cooldown_until_ms.size() > kMaxVerifierMemoryEntries)
-    return SdkError{"invalid_verifier_memory", "more than " + std::to_string(kMaxVerifierMemoryEntries) +
+    return SdkError{Errc::invalid_verifier_memory, "more than " + std::to_string(kMaxVerifierMemoryEntries) +
                                                    " remembered signatures or cooldowns"};
   seen_.clear();
   seen_by_age_.clear();
@@ -249,7 +249,7 @@ Result<void> AdminVerifier::restore(const VerifierMemory& m, std::int64_t now_wa
 std::optional<outcome::Rejected> AdminVerifier::check_cluster(const std::string& cluster,
                                                               const std::string& what) const {
   if (cluster == policy_.cluster) return std::nullopt;
-  return rejected("wrong_cluster", "this " + what + " commit is signed for cluster \"" + cluster +
+  return rejected(Errc::wrong_cluster, "this " + what + " commit is signed for cluster \"" + cluster +
                                        "\"; this node belongs to cluster \"" + policy_.cluster + "\"");
 }
 
@@ -260,16 +260,16 @@ VerificationOutcome AdminVerifier::verify_admin(const SignedAdminCommit& c, std:
                                                 const Precheck& precheck) {
   const PublicKey* pk = registry_.find(c.signature.operator_id);
   if (pk == nullptr)
-    return rejected("not_authorized", "operator " + to_hex(c.signature.operator_id) + " is not in the registry");
+    return rejected(Errc::not_authorized, "operator " + to_hex(c.signature.operator_id) + " is not in the registry");
   const Bytes signed_bytes = signing_bytes(c);
   if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), c.signature.signature))
-    return rejected("signature_invalid", "the signature of operator " + to_hex(c.signature.operator_id) +
+    return rejected(Errc::signature_invalid, "the signature of operator " + to_hex(c.signature.operator_id) +
                                              " does not match this " + admin_kind(c.event) + " commit");
   auto refusal = check_cluster(c.cluster, admin_kind(c.event));
   if (!refusal && precheck) refusal = precheck();
   if (!refusal) refusal = check_time(c.issued_at_ms, now_wall_ms);
   if (!refusal && seen(c.signature.signature))
-    refusal = rejected("commit_replayed", "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
+    refusal = rejected(Errc::commit_replayed, "this " + std::string(admin_kind(c.event)) + " commit was already accepted");
   if (!refusal) refusal = make_room(1, now_wall_ms);
   if (refusal) {
     refusal->authenticated = true;
@@ -291,9 +291,9 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
     if (verified.count({s.operator_id, s.signature}) != 0) continue;
     const PublicKey* pk = registry_.find(s.operator_id);
     if (pk == nullptr)
-      return rejected("not_authorized", "operator " + to_hex(s.operator_id) + " is not in the registry");
+      return rejected(Errc::not_authorized, "operator " + to_hex(s.operator_id) + " is not in the registry");
     if (!ed25519_verify(*pk, signed_bytes.data(), signed_bytes.size(), s.signature))
-      return rejected("signature_invalid", "the signature of operator " + to_hex(s.operator_id) +
+      return rejected(Errc::signature_invalid, "the signature of operator " + to_hex(s.operator_id) +
                                                " does not match this break-glass " + kind + " commit");
     verified.emplace(s.operator_id, s.signature);
     signers.insert(s.operator_id);
@@ -305,21 +305,21 @@ VerificationOutcome AdminVerifier::verify_ice(const SignedIceCommit& c, std::int
   auto refusal = check_cluster(c.cluster, std::string("break-glass ") + kind);
   if (!refusal && std::all_of(c.blast_radius_hash.begin(), c.blast_radius_hash.end(),
                               [](std::uint8_t b) { return b == 0; }))
-    refusal = rejected("simulation_required",
+    refusal = rejected(Errc::simulation_required,
                        std::string("break-glass ") + kind + " carries no blast-radius hash; simulate it first");
   if (!refusal && checks.freshness) refusal = check_time(c.issued_at_ms, now_wall_ms);
   if (!refusal && signers.size() < threshold_)
-    refusal = rejected("insufficient_signatures", std::to_string(signers.size()) + " of " +
+    refusal = rejected(Errc::insufficient_signatures, std::to_string(signers.size()) + " of " +
                                                       std::to_string(threshold_) +
                                                       " required distinct operator signatures");
   if (!refusal && precheck) refusal = precheck();
   // Ed25519 is deterministic: any signature already accepted means these exact bytes were accepted.
   if (!refusal && std::any_of(distinct.begin(), distinct.end(), [&](const Signature& s) { return seen(s); }))
-    refusal = rejected("commit_replayed", std::string("this break-glass ") + kind + " commit was already accepted");
+    refusal = rejected(Errc::commit_replayed, std::string("this break-glass ") + kind + " commit was already accepted");
   if (!refusal && checks.cooldown) {
     auto cooling = cooldown_until_ms_.find(target);
     if (cooling != cooldown_until_ms_.end() && now_wall_ms < cooling->second)
-      refusal = rejected("ice_cooldown_active", "break-glass on " + target + " is cooling down for another " +
+      refusal = rejected(Errc::ice_cooldown_active, "break-glass on " + target + " is cooling down for another " +
                                                     std::to_string(distance_ms(now_wall_ms, cooling->second)) + " ms");
   }
   if (!refusal) refusal = make_room(distinct.size(), now_wall_ms);

@@ -26,7 +26,7 @@ constexpr std::int64_t kMaxWallMs = 1'000'000'000'000'000;
 // A restored deadline lies at most this far from now (a century), whatever the file says.
 constexpr std::int64_t kMaxSpanMs = 100LL * 365 * 24 * 3600 * 1000;
 
-SdkError invalid(const std::string& message) { return SdkError{"invalid_state_file", message}; }
+SdkError invalid(const std::string& message) { return SdkError{Errc::invalid_state_file, message}; }
 
 // ---- the two clocks -------------------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ void to_json(json& j, const PersistentState& s) {
 }
 
 Result<PersistentState> persistent_state_from_json(const json& j) {
-  Reader f("invalid_state_file");
+  Reader f(Errc::invalid_state_file);
   PersistentState s;
   const std::string root = "state";
   // Format and version first: a file of another kind or version is named as such, not as a missing field.
@@ -270,7 +270,7 @@ Result<PersistentState> persistent_state_from_json(const json& j) {
 std::string encode_state_file(const PersistentState& s) { return json(s).dump(1) + "\n"; }
 
 Result<PersistentState> decode_state_file(const std::string& text) {
-  auto parsed = parse_untrusted_json(text, kStateFileLimits, "invalid_state_file", "the state file");
+  auto parsed = parse_untrusted_json(text, kStateFileLimits, Errc::invalid_state_file, "the state file");
   if (!parsed) return parsed.error();
   return persistent_state_from_json(*parsed);
 }
@@ -308,19 +308,19 @@ Result<std::string> set_aside(const std::string& path, std::int64_t wall_ms) {
 
 Result<OpenedState> open_state_dir(const std::string& dir, NodeId node, bool fresh_state, std::int64_t wall_ms) {
   namespace fs = std::filesystem;
-  if (dir.empty()) return SdkError{"invalid_state_dir", "the state dir is empty"};
+  if (dir.empty()) return SdkError{Errc::invalid_state_dir, "the state dir is empty"};
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return SdkError{"invalid_state_dir", "cannot create the state dir '" + dir + "': " + ec.message()};
+  if (ec) return SdkError{Errc::invalid_state_dir, "cannot create the state dir '" + dir + "': " + ec.message()};
   if (!fs::is_directory(dir, ec))
-    return SdkError{"invalid_state_dir", "the state dir '" + dir + "' is not a directory"};
+    return SdkError{Errc::invalid_state_dir, "the state dir '" + dir + "' is not a directory"};
 
   OpenedState opened;
   opened.path = state_file_path(dir);
   std::string problem;
   auto text = read_file_bounded(opened.path, kMaxStateFileBytes);
   if (!text) {
-    if (text.error().kind == "file_not_found") return opened;
+    if (text.error().code() == Errc::file_not_found) return opened;
     problem = text.error().message;
   } else if (auto decoded = decode_state_file(*text); !decoded) {
     problem = decoded.error().message;

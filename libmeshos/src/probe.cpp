@@ -24,9 +24,9 @@ std::string what_of(std::exception_ptr e) {
 }  // namespace
 
 Result<void> check_probe(const Probe& p) {
-  if (p.name.empty()) return SdkError{"invalid_probe", "a probe needs a name"};
+  if (p.name.empty()) return SdkError{Errc::invalid_probe, "a probe needs a name"};
   const bool callable = std::visit([](const auto& f) { return static_cast<bool>(f); }, p.poll);
-  if (!callable) return SdkError{"invalid_probe", "probe " + p.name + " has no function to poll"};
+  if (!callable) return SdkError{Errc::invalid_probe, "probe " + p.name + " has no function to poll"};
   return {};
 }
 
@@ -41,7 +41,7 @@ Probe proc_inventory_probe(std::string proc_root) {
 
 Result<void> ProbeSet::attach(std::uint64_t id, Probe probe) {
   if (auto checked = check_probe(probe); !checked) return checked;
-  if (probes_.count(id) != 0) return SdkError{"invalid_probe", "a probe is attached as " + std::to_string(id) + " already"};
+  if (probes_.count(id) != 0) return SdkError{Errc::invalid_probe, "a probe is attached as " + std::to_string(id) + " already"};
   probes_.emplace(id, Attached{std::move(probe), {}});
   return {};
 }

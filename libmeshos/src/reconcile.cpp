@@ -175,7 +175,7 @@ Result<NodeId> migration_target(const ActualState& actual, const DaemonState& da
   if (best) return best->id;
   std::string why = peers == 0 ? "no peer is known" : "no peer can take it";
   if (!refusals.empty()) why += " (" + refusals + ")";
-  return SdkError{"no_migration_target", why};
+  return SdkError{Errc::no_migration_target, why};
 }
 
 std::optional<TimePoint> restart_gate(const RestartState& r, TimePoint now) {

@@ -406,10 +406,10 @@ void to_json(json& j, const MeshOsSnapshot& s) {
 }
 
 Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
-  Reader r("invalid_snapshot");
+  Reader r(Errc::invalid_snapshot);
   MeshOsSnapshot s;
   const std::string root = "snapshot";
-  if (!j.is_object()) return SdkError{"invalid_snapshot", "a snapshot must be a JSON object"};
+  if (!j.is_object()) return SdkError{Errc::invalid_snapshot, "a snapshot must be a JSON object"};
   s.node_id = r.id(j, root, "node_id");
   s.runtime_epoch = r.id(j, root, "runtime_epoch");
   s.seq = r.u64(j, root, "seq");
@@ -469,13 +469,13 @@ Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
 }
 
 Result<MeshOsSnapshot> snapshot_from_json_text(const std::string& text) {
-  auto j = parse_untrusted_json(text, json_limits::kSnapshot, "invalid_snapshot", "snapshot");
+  auto j = parse_untrusted_json(text, json_limits::kSnapshot, Errc::invalid_snapshot, "snapshot");
   if (!j) return j.error();
   return snapshot_from_json(*j);
 }
 
 Result<AuditRecord> audit_record_from_json(const json& j) {
-  Reader r("invalid_audit_record");
+  Reader r(Errc::invalid_audit_record);
   AuditRecord a = read_audit(r, j, "record");
   if (r.failed()) return r.error();
   return a;
@@ -539,13 +539,13 @@ Result<NodeId> placement_target(const MeshOsSnapshot& s, const CapabilityFilter&
     for (const auto& d : peer.daemons) load += d.running ? 1 : 0;
     consider(Candidate{load, peer.rtt_ms.value_or(std::numeric_limits<double>::max()), id});
   }
-  if (!best) return SdkError{"no_placement_target", "no node of the cluster can take a new daemon now"};
+  if (!best) return SdkError{Errc::no_placement_target, "no node of the cluster can take a new daemon now"};
   return best->id;
 }
 
 Result<DaemonLocation> locate_daemon(const MeshOsSnapshot& s, const DaemonAddress& address) {
   if (address.id == 0 && address.name.empty())
-    return SdkError{"invalid_request", "a daemon is named by its id or its name; neither was given"};
+    return SdkError{Errc::invalid_request, "a daemon is named by its id or its name; neither was given"};
   auto matches = [&](DaemonId id, const std::string& name) {
     return address.id != 0 ? id == address.id : name == address.name;
   };
@@ -556,11 +556,11 @@ Result<DaemonLocation> locate_daemon(const MeshOsSnapshot& s, const DaemonAddres
     for (const auto& d : p.daemons)
       if (matches(d.id, d.name)) found.push_back(DaemonLocation{node, d});
   if (found.empty())
-    return SdkError{"not_found", "no daemon " + address.to_string() + " on this node or any peer it knows"};
+    return SdkError{Errc::not_found, "no daemon " + address.to_string() + " on this node or any peer it knows"};
   if (found.size() > 1) {
     std::string nodes;
     for (const auto& f : found) nodes += (nodes.empty() ? "" : ", ") + to_hex(f.node);
-    return SdkError{"ambiguous_daemon", "daemons named " + address.to_string() + " run on nodes " + nodes +
+    return SdkError{Errc::ambiguous_daemon, "daemons named " + address.to_string() + " run on nodes " + nodes +
                                             "; address one by its id"};
   }
   return found.front();

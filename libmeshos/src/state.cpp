@@ -26,7 +26,7 @@ TimePoint add_ms_clamped(TimePoint t, std::uint64_t ms) {
   return t + Millis{static_cast<Millis::rep>(std::min(ms, kMaxOperatorDurationMs))};
 }
 
-SdkError reject(std::string kind, std::string message) { return SdkError{std::move(kind), std::move(message)}; }
+SdkError reject(Errc kind, std::string message) { return SdkError{kind, std::move(message)}; }
 
 // `text` cut to at most `max_bytes`, never inside a UTF-8 sequence (it ends up in JSON).
 std::string bounded_text(const std::string& text, std::size_t max_bytes) {
@@ -317,7 +317,7 @@ struct FoldStep {
           } else if constexpr (std::is_same_v<T, admin::RestartDaemon>) {
             const DaemonState* d = find_by_name(actual, x.daemon);
             if (!d || !d->registered)
-              return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+              return reject(Errc::unknown_daemon, "no daemon named '" + x.daemon + "' is registered");
             effects.restart_daemons.push_back(d->ref.id);
           } else {
             static_assert(std::is_same_v<T, admin::SetDaemonIntent>, "every admin event handled");
@@ -346,7 +346,7 @@ struct FoldStep {
                 desired.intents.erase(id);
                 return std::nullopt;
               }
-              return reject("unknown_daemon", "no daemon named '" + x.daemon + "' is registered");
+              return reject(Errc::unknown_daemon, "no daemon named '" + x.daemon + "' is registered");
             }
             desired.intents[d->ref.id] = x.run ? DaemonIntent::Run : DaemonIntent::Stop;
             desired.operator_intents[x.daemon] = desired.intents[d->ref.id];
@@ -361,7 +361,7 @@ struct FoldStep {
   std::optional<SdkError> decide_freeze(const SignedIceCommit& c, CommitDigest digest) {
     const std::pair<std::int64_t, CommitDigest> key{c.issued_at_ms, digest};
     if (actual.freeze_decided_by && key < *actual.freeze_decided_by) {
-      return reject("superseded", std::string("a freeze or thaw issued later (at ") +
+      return reject(Errc::superseded, std::string("a freeze or thaw issued later (at ") +
                                       std::to_string(actual.freeze_decided_by->first) +
                                       " ms) decides the cluster's freeze");
     }
@@ -394,7 +394,7 @@ struct FoldStep {
             auto it = actual.daemons.find(x.daemon);
             if (it == actual.daemons.end()) {
               if (relayed) return std::nullopt;
-              return reject("unknown_daemon", "no daemon " + to_hex(x.daemon));
+              return reject(Errc::unknown_daemon, "no daemon " + to_hex(x.daemon));
             }
             clear_restart_hold(it->second.restart);
             effects.restart_daemons = {x.daemon};
@@ -403,7 +403,7 @@ struct FoldStep {
             auto it = actual.migrations.find(x.migration_id);
             if (it == actual.migrations.end()) {
               if (relayed) return std::nullopt;
-              return reject("unknown_migration", "no migration " + to_hex(x.migration_id) + " on this node");
+              return reject(Errc::unknown_migration, "no migration " + to_hex(x.migration_id) + " on this node");
             }
             it->second.phase = "aborting";
             effects.abort_migrations.push_back(x.migration_id);
@@ -423,18 +423,18 @@ struct FoldStep {
     const NodeId target = admin_target(e);
     const bool mine = target == actual.this_node;
     if (actual.frozen(now) && (mine || !relayed)) {
-      return reject("freeze_in_effect", "cluster frozen for another " +
+      return reject(Errc::freeze_in_effect, "cluster frozen for another " +
                                             std::to_string(saturating_ms_until(*actual.frozen_until, now)) +
                                             " ms; only break-glass commits apply");
     }
     // No wildcard: a commit applies to the node it names, and only there. 0 names no node (only a node
     // without an identity of its own, an SDK off the network, is node 0).
     if (target == 0 && !mine) {
-      return reject("wrong_node", "commit names no target node (0); a target is required: this is node " +
+      return reject(Errc::wrong_node, "commit names no target node (0); a target is required: this is node " +
                                       to_hex(actual.this_node));
     }
     if (mine || relayed || actual.peers.count(target) != 0) return std::nullopt;
-    return reject("wrong_node", "commit targets node " + to_hex(target) + ", which is neither this node (" +
+    return reject(Errc::wrong_node, "commit targets node " + to_hex(target) + ", which is neither this node (" +
                                     to_hex(actual.this_node) + ") nor a peer it knows");
   }
 
@@ -447,7 +447,7 @@ struct FoldStep {
     const MaintenanceKind to = kind_of(e.state);
     if (actual.pending_transition == to) actual.pending_transition.reset();
     if (!is_valid_successor(from, to)) {
-      effects.rejected = reject("invalid_transition", std::string("maintenance cannot go from ") + to_string(from) +
+      effects.rejected = reject(Errc::invalid_transition, std::string("maintenance cannot go from ") + to_string(from) +
                                                           " to " + to_string(to));
       return;
     }
@@ -495,7 +495,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
                     const VerificationOutcome& verdict, auto&& apply) {
     if (const auto* rejected = std::get_if<outcome::Rejected>(&verdict)) {
       audit(commit, std::move(event_name), signers, rejected->authenticated, "rejected",
-            reject(rejected->kind, rejected->message), !rejected->authenticated);
+            SdkError::from_wire(rejected->kind, rejected->message), !rejected->authenticated);
       return;
     }
     audit(commit, std::move(event_name), signers, true, outcome_kind(verdict), apply());
@@ -512,7 +512,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
   // A relayed commit the verifier remembers accepting (before a restart emptied the log): known, not refused.
   auto accepted_before = [&](NodeId from, const VerificationOutcome& verdict) {
     const auto* rejected = std::get_if<outcome::Rejected>(&verdict);
-    if (from == 0 || rejected == nullptr || rejected->kind != "commit_replayed") return false;
+    if (from == 0 || rejected == nullptr || rejected->kind != to_string(Errc::commit_replayed)) return false;
     ++loop_stats_.commits_relayed_known;
     known_copy = true;
     return true;
@@ -656,8 +656,9 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           settle_knowledge(AnySignedCommit{c}, digest, e.relayed_from, effects);
         } else if constexpr (std::is_same_v<T, event::CommitUndecodable>) {
           audit(bounded_text(e.commit, kMaxUndecodableKindBytes).c_str(), "", {}, false, "rejected",
-                reject(e.kind.empty() ? std::string("invalid_commit") : bounded_text(e.kind, kMaxUndecodableKindBytes),
-                       bounded_text(e.message, kMaxUndecodableMessageBytes)),
+                SdkError::from_wire(e.kind.empty() ? std::string(to_string(Errc::invalid_commit))
+                                                   : bounded_text(e.kind, kMaxUndecodableKindBytes),
+                                    bounded_text(e.message, kMaxUndecodableMessageBytes)),
                 true);
         } else if constexpr (std::is_same_v<T, event::Log>) {
           LogRecord rec;
@@ -673,14 +674,14 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           if (actual_.daemons.count(e.daemon.id) == 0) {
             // Desired state first: a daemon the node lacks is built from the factory of its name.
             if (e.daemon.name.empty()) {
-              effects.rejected = reject("invalid_daemon", "a daemon to host needs a name (its factory's)");
+              effects.rejected = reject(Errc::invalid_daemon, "a daemon to host needs a name (its factory's)");
             } else if (e.intent == DaemonIntent::Run) {
               desired_.hosted[e.daemon.id] = e.daemon;
               desired_.intents[e.daemon.id] = DaemonIntent::Run;
             } else if (desired_.hosted.erase(e.daemon.id) != 0) {
               desired_.intents.erase(e.daemon.id);
             } else {
-              effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(e.daemon.id) + " is registered");
+              effects.rejected = reject(Errc::unknown_daemon, "no daemon " + to_hex(e.daemon.id) + " is registered");
             }
           } else {
             desired_.intents[e.daemon.id] = e.intent;
@@ -701,7 +702,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           } else if (auto it = actual_.daemons.find(*e.daemon); it != actual_.daemons.end()) {
             it->second.capabilities = e.capabilities;
           } else {
-            effects.rejected = reject("unknown_daemon", "no daemon " + to_hex(*e.daemon) + " is registered");
+            effects.rejected = reject(Errc::unknown_daemon, "no daemon " + to_hex(*e.daemon) + " is registered");
           }
         } else if constexpr (std::is_same_v<T, event::PeerInfo>) {
           PeerState& p = peer_entry(actual_, e.peer, now);

@@ -64,7 +64,7 @@ std::string reason_of(const nlohmann::json::exception& e) {
 }  // namespace
 
 Result<nlohmann::json> parse_untrusted_json(const std::string& text, const JsonLimits& limits,
-                                            const std::string& error_kind, const std::string& what) {
+                                            Errc error_kind, const std::string& what) {
   if (text.size() > limits.max_bytes) {
     return SdkError{error_kind, what + " JSON is " + std::to_string(text.size()) + " bytes, over the limit of " +
                                     std::to_string(limits.max_bytes)};

@@ -11,7 +11,7 @@
 namespace meshos {
 namespace {
 
-SdkError invalid(std::string message) { return SdkError{"invalid_config", std::move(message)}; }
+SdkError invalid(std::string message) { return SdkError{Errc::invalid_config, std::move(message)}; }
 
 std::string describe_char(char c) {
   if (std::isprint(static_cast<unsigned char>(c))) return std::string("'") + c + "'";

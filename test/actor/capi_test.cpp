@@ -388,7 +388,7 @@ TEST_CASE("the vtable daemon calls every callback with the event's data and take
     rec.process_status = 3;
     auto out = d.process(causal(1, 1, Bytes{'x'}));
     REQUIRE_FALSE(out);
-    CHECK(out.error().kind == "process_failed");
+    CHECK(out.error().code() == meshos::Errc::process_failed);
     CHECK(out.error().message.find("3") != std::string::npos);
   }
   SUBCASE("snapshot: the first emit counts, later ones are ignored") {
@@ -408,7 +408,7 @@ TEST_CASE("the vtable daemon calls every callback with the event's data and take
     rec.restore_status = -5;
     auto r = d.restore(Bytes{9});
     REQUIRE_FALSE(r);
-    CHECK(r.error().kind == "restore_failed");
+    CHECK(r.error().code() == meshos::Errc::restore_failed);
   }
   SUBCASE("health and saturation: values mapped, saturation clamped, NaN counts as 0") {
     rec.health = NET_MESHOS_HEALTH_DEGRADED;
@@ -631,7 +631,7 @@ TEST_CASE("register_daemon_with_vtable: NULL vtable or process refused - the cal
     }
     auto out = rt.cpp().process(id, causal(99, 6, Bytes{'a'}), kEventTimeout);
     REQUIRE_FALSE(out);
-    CHECK(out.error().kind == "process_failed");
+    CHECK(out.error().code() == meshos::Errc::process_failed);
   }
   SUBCASE("health and saturation are polled and show in the snapshot") {
     CHECK(rec.wait_polled());
@@ -910,7 +910,7 @@ TEST_CASE("a retired vtable daemon calls nothing: closing its gate stops every c
   gate->close();
   auto out = d.process(causal(1, 1, Bytes{'x'}));
   REQUIRE_FALSE(out);
-  CHECK(out.error().kind == "process_failed");
+  CHECK(out.error().code() == meshos::Errc::process_failed);
   CHECK_FALSE(d.snapshot());
   CHECK(std::holds_alternative<meshos::health::Healthy>(d.health()));
   CHECK(d.saturation() == 0.0f);

@@ -28,7 +28,7 @@ TEST_CASE("the registry holds one slot per id and hands out live slots only") {
   REQUIRE(registry.add(a));
   auto again = registry.add(live_slot(1, "a-again"));
   REQUIRE_FALSE(again);
-  CHECK(again.error().kind == "register_failed");
+  CHECK(again.error().code() == Errc::register_failed);
   CHECK(registry.find(1) == a);
 
   auto spawning = std::make_shared<DaemonSlot>(DaemonRef{2, "b"}, 2, 4);  // its actor is not there yet
@@ -74,13 +74,13 @@ TEST_CASE("factories: one per name, and a missing one names the node") {
   DaemonRegistry registry;
   auto make = [] { return std::unique_ptr<MeshDaemon>(); };
   REQUIRE(registry.add_factory("counter", make));
-  CHECK(registry.add_factory("counter", make).error().kind == "register_failed");
-  CHECK(registry.add_factory("", make).error().kind == "register_failed");
-  CHECK(registry.add_factory("null", nullptr).error().kind == "register_failed");
+  CHECK(registry.add_factory("counter", make).error().code() == Errc::register_failed);
+  CHECK(registry.add_factory("", make).error().code() == Errc::register_failed);
+  CHECK(registry.add_factory("null", nullptr).error().code() == Errc::register_failed);
   CHECK(registry.factory("counter", 7));
   auto missing = registry.factory("echo", 0xab);
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "no_factory");
+  CHECK(missing.error().code() == Errc::no_factory);
   CHECK(missing.error().message.find(to_hex(NodeId{0xab})) != std::string::npos);
 }
 

@@ -42,7 +42,7 @@ class InProcessTransport : public detail::MigrationTransport {
     if (!slot) return slot.error();
     if (!state) return {};
     caf::scoped_actor self{rt.system()};
-    Result<void> out = SdkError{"restore_failed", "no answer"};
+    Result<void> out = SdkError{Errc::restore_failed, "no answer"};
     self->request(slot.value()->actor, 5s, detail::restore_atom::value, detail::StateMsg{*state})
         .receive(
             [&](detail::OutputsMsg& m) {
@@ -132,10 +132,10 @@ TEST_CASE("without a factory the start fails, is recorded and waits, with the fa
 
 TEST_CASE("register_factory refuses an empty name, a null factory and a name registered twice") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
-  CHECK(sdk.register_factory("", [] { return std::make_unique<CountingDaemon>(); }).error().kind == "register_failed");
-  CHECK(sdk.register_factory("counter", nullptr).error().kind == "register_failed");
+  CHECK(sdk.register_factory("", [] { return std::make_unique<CountingDaemon>(); }).error().code() == Errc::register_failed);
+  CHECK(sdk.register_factory("counter", nullptr).error().code() == Errc::register_failed);
   REQUIRE(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }));
-  CHECK(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }).error().kind == "register_failed");
+  CHECK(sdk.register_factory("counter", [] { return std::make_unique<CountingDaemon>(); }).error().code() == Errc::register_failed);
   (void)sdk.shutdown();
 }
 
@@ -174,7 +174,7 @@ TEST_CASE("on drain a stateful daemon moves with its state, a hand-registered on
   CHECK(count_after_one_more(nodes.b) == 6);
   auto on_a = nodes.a.process(kCounterRef.id, CausalEvent{}, 1s);
   REQUIRE_FALSE(on_a);
-  CHECK(on_a.error().kind == "not_found");
+  CHECK(on_a.error().code() == Errc::not_found);
   // And on b it can move again: b built it from its factory too.
   CHECK(nodes.b.snapshot()->daemons.at(kCounterRef.id).name == "counter");
   (void)nodes.a.shutdown();
@@ -200,7 +200,7 @@ TEST_CASE("during a move the daemon refuses work with a retriable error, KillMig
   CHECK(moving->migrations[0].target == 0xB);
   auto refused = nodes.a.process(kCounterRef.id, CausalEvent{}, 5s);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "daemon_moving");
+  CHECK(refused.error().code() == Errc::daemon_moving);
   REQUIRE(nodes.a.deliver(kCounterRef.id, CausalEvent{}));  // accepted by the queue, refused by the daemon: counted
 
   SignedIceCommit kill;
@@ -238,7 +238,7 @@ TEST_CASE("a move its source called off before it arrived is refused when it com
   REQUIRE(b.release(77, kCounterRef));  // the abort overtook the transfer
   auto late = b.accept_move(77, kCounterRef);
   REQUIRE_FALSE(late);
-  CHECK(late.error().kind == "migration_released");
+  CHECK(late.error().code() == Errc::migration_released);
   // The id is free again (a daemon left behind would make this register_failed), and a later move is taken.
   auto next = b.accept_move(78, kCounterRef);
   CHECK_MESSAGE(next, (next ? "" : next.error().to_string()));

@@ -261,7 +261,7 @@ TEST_CASE("a hello is refused when forged, stale, relayed, from a stranger or ov
   auto expect_refused = [&](const net::NetHello& h, std::uint64_t nonce, NodeId target, const char* why) {
     auto r = net::verify_hello(h, nonce, target, t.members, 16);
     REQUIRE_FALSE_MESSAGE(r, why);
-    CHECK(r.error().kind == "peer_refused");
+    CHECK(r.error().code() == Errc::peer_refused);
     CHECK_MESSAGE(r.error().message.find(why) != std::string::npos, r.error().message);
   };
   auto tampered = t.from_a();

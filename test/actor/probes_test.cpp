@@ -173,7 +173,7 @@ TEST_CASE("a detached probe is not called again, and detaching twice or after sh
   CHECK(kept->detach());
   auto refused = sdk.attach_probe(counting_probe(std::make_shared<CallCounter>()));
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "loop_closed");
+  CHECK(refused.error().code() == Errc::loop_closed);
 }
 
 TEST_CASE("a peer's inventory stays while one probe of two fails or all report nothing, and goes once none reports it") {
@@ -234,11 +234,11 @@ TEST_CASE("probes in the options are polled from the first tick, and an invalid 
     (void)MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>(), invalid);
     FAIL("start accepted a probe without a name");
   } catch (const SdkException& e) {
-    CHECK(e.error().kind == "invalid_probe");
+    CHECK(e.error().code() == Errc::invalid_probe);
   }
   auto sdk2 = MeshOsDaemonSdk::start(fast_config(), std::make_shared<LoggingDispatcher>());
   auto refused = sdk2.attach_probe(Probe{"nothing", InventoryProbe{}});
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "invalid_probe");
+  CHECK(refused.error().code() == Errc::invalid_probe);
   CHECK(sdk2.shutdown());
 }

@@ -45,7 +45,7 @@ TEST_CASE("intent Stop stops the daemon, intent Run starts it again through Star
   REQUIRE(watch.seen([&](const MeshOsSnapshot& s) { return lifecycle_is(s, ref.id, DaemonLifecycleState::Stopped); }));
   auto stopped = sdk.process(ref.id, CausalEvent{}, 5s);
   REQUIRE_FALSE(stopped);
-  CHECK(stopped.error().kind == "not_running");
+  CHECK(stopped.error().code() == Errc::not_running);
 
   REQUIRE(sdk.publish(event::DaemonIntentUpdate{ref, DaemonIntent::Run}));
   CHECK(dispatcher->wait_for([&](const PendingAction& p) { return is_start_of(p, ref.id); }, 10s));
@@ -116,7 +116,7 @@ TEST_CASE("drain() waits for the verdict: Maintenance once every daemon stopped,
   CHECK(sdk.shutdown());
   auto closed = sdk.drain(1s);
   REQUIRE_FALSE(closed);
-  CHECK(closed.error().kind == "loop_closed");
+  CHECK(closed.error().code() == Errc::loop_closed);
 }
 
 TEST_CASE("a drain whose daemon cannot stop ends in DrainFailed at the deadline, and drain() returns that verdict") {
@@ -278,9 +278,9 @@ TEST_CASE("shutdown_daemons tells every daemon before it waits for the first, an
   REQUIRE(mixed[1]);
   CHECK(*mixed[1] == ShutdownOutcome::Consumed);
   REQUIRE_FALSE(mixed[2]);
-  CHECK(mixed[2].error().kind == "invalid_argument");
+  CHECK(mixed[2].error().code() == Errc::invalid_argument);
   REQUIRE_FALSE(mixed[3]);
-  CHECK(mixed[3].error().kind == "already_shutdown");
+  CHECK(mixed[3].error().code() == Errc::already_shutdown);
   probe->gate->release();
   SnapshotWatch watch(sdk);
   CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.daemons.empty(); }));
@@ -464,7 +464,7 @@ TEST_CASE("publish on a full event queue returns queue_full (on the application'
   }
   CHECK(accepted == 8);
   REQUIRE_FALSE(last);
-  CHECK(last.error().kind == "queue_full");
+  CHECK(last.error().code() == Errc::queue_full);
   loop.unblock();
   SnapshotWatch watch(sdk);
   CHECK(watch.seen([](const MeshOsSnapshot& s) { return s.loop.events_rejected == 1 && s.logs.size() >= 8; }));
@@ -484,7 +484,7 @@ TEST_CASE("publish with a timeout waits for room in a full event queue, and fail
   // The queue stays full for the whole timeout: refused, and counted like an immediate refusal.
   auto timed_out = sdk.publish(fill(), 20ms);
   REQUIRE_FALSE(timed_out);
-  CHECK(timed_out.error().kind == "queue_full");
+  CHECK(timed_out.error().code() == Errc::queue_full);
 
   // Room comes once the loop can fold again: the waiting publish goes through.
   auto waiting = std::async(std::launch::async, [&] { return sdk.publish(event::Log{LogLine::warn("waited")}, 30s); });
@@ -512,7 +512,7 @@ TEST_CASE("a publish waiting for room ends with loop_closed when the node shuts 
   REQUIRE(waiting.wait_for(20s) == std::future_status::ready);
   auto result = waiting.get();
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "loop_closed");
+  CHECK(result.error().code() == Errc::loop_closed);
   loop.unblock();
   CHECK(stopping.get());
 }

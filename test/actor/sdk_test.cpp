@@ -41,7 +41,7 @@ TEST_CASE("a Shutdown event stops the loop: everything before it folded, everyth
   for (int i = 0; i < kBurst; ++i) CHECK_MESSAGE(has_log(*last, "burst " + std::to_string(i)), i);
   auto after = sdk.publish(event::Log{LogLine{LogLevel::Info, std::nullopt, "too late"}});
   REQUIRE_FALSE(after);
-  CHECK(after.error().kind == "loop_closed");
+  CHECK(after.error().code() == Errc::loop_closed);
   // No tick runs any more: the loop publishes nothing after its last snapshot.
   CHECK_FALSE(watch.next(200ms));
   CHECK(sdk.snapshot()->seq == last->seq);
@@ -107,7 +107,7 @@ TEST_CASE("registering the same identity twice fails with register_failed") {
   REQUIRE(first);
   auto second = sdk.register_daemon(make_daemon("b", std::make_shared<DaemonProbe>()), kp);
   REQUIRE_FALSE(second);
-  CHECK(second.error().kind == "register_failed");
+  CHECK(second.error().code() == Errc::register_failed);
   CHECK(sdk.shutdown());
 }
 
@@ -239,9 +239,9 @@ TEST_CASE("publish_log after the runtime shut down returns loop_closed") {
   REQUIRE(sdk.shutdown());
   auto r = handle->publish_log(LogLevel::Info, "after shutdown");
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == "loop_closed");
+  CHECK(r.error().code() == Errc::loop_closed);
   CHECK_FALSE(sdk.publish(event::Tick{}));
-  CHECK(sdk.publish(event::Tick{}).error().kind == "loop_closed");
+  CHECK(sdk.publish(event::Tick{}).error().code() == Errc::loop_closed);
 }
 
 TEST_CASE("dropping a handle unregisters the daemon: the identity can register again") {
@@ -275,7 +275,7 @@ TEST_CASE("graceful_shutdown delivers Shutdown to a waiting consumer, then unreg
   CHECK(std::holds_alternative<Shutdown>(*received));
   auto again = handle->graceful_shutdown(1s);
   REQUIRE_FALSE(again);
-  CHECK(again.error().kind == "already_shutdown");
+  CHECK(again.error().code() == Errc::already_shutdown);
   CHECK(sdk.shutdown());
 }
 
@@ -297,7 +297,7 @@ TEST_CASE("publish_capabilities shows the daemon's capabilities in the snapshot"
   bad.tags.insert("Not A Tag!");
   auto r = handle->publish_capabilities(bad);
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == "invalid_capability");
+  CHECK(r.error().code() == Errc::invalid_capability);
   CHECK(sdk.shutdown());
 }
 
@@ -327,7 +327,7 @@ TEST_CASE("a second shutdown is a clear error, not a crash") {
   REQUIRE(sdk.shutdown());
   auto again = sdk.shutdown();
   REQUIRE_FALSE(again);
-  CHECK(again.error().kind == "already_shutdown");
+  CHECK(again.error().code() == Errc::already_shutdown);
 }
 
 TEST_CASE("daemon_main runs one daemon until Shutdown and exits cleanly") {
@@ -355,7 +355,7 @@ class Tally : public MeshDaemon {
  public:
   std::string name() const override { return "tally"; }
   Result<std::vector<Bytes>> process(const CausalEvent& ev) override {
-    if (ev.payload == Bytes{'b', 'a', 'd'}) return SdkError{"bad_input", "tally refuses bad"};
+    if (ev.payload == Bytes{'b', 'a', 'd'}) return SdkError{Errc::process_failed, "tally refuses bad"};
     if (ev.payload == Bytes{'b', 'o', 'o', 'm'}) throw std::runtime_error("tally blew up");
     ++count_;
     return std::vector<Bytes>{ev.payload, ev.payload};
@@ -363,7 +363,7 @@ class Tally : public MeshDaemon {
   bool is_stateful() const override { return true; }
   std::optional<Bytes> snapshot() const override { return Bytes{count_}; }
   Result<void> restore(const Bytes& state) override {
-    if (state.size() != 1) return SdkError{"bad_state", "tally's state is one byte"};
+    if (state.size() != 1) return SdkError{Errc::restore_failed, "tally's state is one byte"};
     count_ = state[0];
     return {};
   }
@@ -404,7 +404,7 @@ TEST_CASE("a daemon's host counts processed events, outputs, errors and the last
 
   auto crashed = sdk.process(h->daemon_id(), payload("boom"), 5s);
   REQUIRE_FALSE(crashed);
-  CHECK(crashed.error().kind == "process_failed");
+  CHECK(crashed.error().code() == Errc::process_failed);
   auto after_crash = h->stats();
   REQUIRE(after_crash);
   CHECK(after_crash->errors == 2);
@@ -414,11 +414,11 @@ TEST_CASE("a daemon's host counts processed events, outputs, errors and the last
 
   auto unknown = sdk.daemon_stats(DaemonId{12345});
   REQUIRE_FALSE(unknown);
-  CHECK(unknown.error().kind == "not_found");
+  CHECK(unknown.error().code() == Errc::not_found);
   CHECK(sdk.shutdown());
   auto closed = h->stats();
   REQUIRE_FALSE(closed);
-  CHECK(closed.error().kind == "loop_closed");
+  CHECK(closed.error().code() == Errc::loop_closed);
 }
 
 TEST_CASE("snapshot_daemon and restore_daemon reach a running daemon's state through the public API") {
@@ -440,7 +440,7 @@ TEST_CASE("snapshot_daemon and restore_daemon reach a running daemon's state thr
   // A state the daemon refuses: restore_failed with its reason, and it goes on as it was (not a crash).
   auto refused = sdk.restore_daemon(h->daemon_id(), Bytes{1, 2, 3});
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "restore_failed");
+  CHECK(refused.error().code() == Errc::restore_failed);
   CHECK(refused.error().message.find("one byte") != std::string::npos);
   auto stats = h->stats();
   REQUIRE(stats);
@@ -461,10 +461,10 @@ TEST_CASE("a stateless daemon has no state to take or restore") {
   CHECK_FALSE(state->has_value());
   auto restored = sdk.restore_daemon(h->daemon_id(), Bytes{1});
   REQUIRE_FALSE(restored);
-  CHECK(restored.error().kind == "restore_failed");
+  CHECK(restored.error().code() == Errc::restore_failed);
   auto missing = sdk.snapshot_daemon(DaemonId{777});
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "not_found");
+  CHECK(missing.error().code() == Errc::not_found);
   CHECK(sdk.shutdown());
 }
 
@@ -570,7 +570,7 @@ TEST_CASE("a factory without a name handed to start() refuses the start with reg
     auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr, options);
     FAIL("start() accepted a nameless factory");
   } catch (const SdkException& e) {
-    CHECK(e.error().kind == "register_failed");
+    CHECK(e.error().code() == Errc::register_failed);
   }
 }
 
@@ -676,7 +676,7 @@ TEST_CASE("deliver with a timeout waits for room in a full daemon queue instead 
 
   auto timed_out = sdk.deliver(full.id(), CausalEvent{}, 20ms);
   REQUIRE_FALSE(timed_out);
-  CHECK(timed_out.error().kind == "queue_full");
+  CHECK(timed_out.error().code() == Errc::queue_full);
 
   // Room comes as the daemon works again: the waiting event goes through and is processed.
   auto waiting = std::async(std::launch::async, [&] { return sdk.deliver(full.id(), CausalEvent{}, 30s); });
@@ -697,7 +697,7 @@ TEST_CASE("deliver with a timeout ends as soon as the daemon leaves or the loop 
   leaving.handle.reset();  // unregisters the daemon
   auto left = waiting.get();
   REQUIRE_FALSE(left);
-  CHECK(left.error().kind == "not_running");
+  CHECK(left.error().code() == Errc::not_running);
   leaving.probe->gate->release();
 
   FullDaemon held(sdk, "held");
@@ -706,7 +706,7 @@ TEST_CASE("deliver with a timeout ends as soon as the daemon leaves or the loop 
   REQUIRE(sdk.publish(event::Shutdown{}));
   auto closed = closing.get();
   REQUIRE_FALSE(closed);
-  CHECK(closed.error().kind == "loop_closed");
+  CHECK(closed.error().code() == Errc::loop_closed);
   held.probe->gate->release();
   CHECK(sdk.shutdown());
 }
@@ -728,7 +728,7 @@ TEST_CASE("cancelling a subscription waits for the callback under way, and no ca
   // The callback is still inside: the wait ends at its timeout, and the subscription is cancelled anyway.
   auto early = subscription.cancel(50ms);
   REQUIRE_FALSE(early);
-  CHECK(early.error().kind == "timeout");
+  CHECK(early.error().code() == Errc::timeout);
   auto waited = std::async(std::launch::async, [&] { return subscription.cancel(30s); });
   CHECK(waited.wait_for(50ms) == std::future_status::timeout);  // it waits for the call, not for a tick
   released.release();

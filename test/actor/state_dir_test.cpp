@@ -161,7 +161,7 @@ TEST_CASE("an unusable state file stops the start with invalid_state_file - fres
     auto sdk = MeshOsDaemonSdk::start(node_config(), nullptr, options_on(dir.path()));
     FAIL("started on a corrupt state file");
   } catch (const SdkException& e) {
-    CHECK(e.error().kind == "invalid_state_file");
+    CHECK(e.error().code() == Errc::invalid_state_file);
     CHECK(e.error().message.rfind(path + ": ", 0) == 0);
   }
   CHECK(std::filesystem::exists(path));
@@ -280,7 +280,7 @@ TEST_CASE("unreadable journal lines are skipped and said - journal limits out of
     auto sdk = MeshOsDaemonSdk::start(node_config(), nullptr, tiny);
     FAIL("started with a 1 KiB journal file");
   } catch (const SdkException& e) {
-    CHECK(e.error().kind == "invalid_state_dir");
+    CHECK(e.error().code() == Errc::invalid_state_dir);
     CHECK(e.error().message.find("journal") != std::string::npos);
   }
 }

@@ -206,7 +206,7 @@ class CountingDaemon : public MeshDaemon {
     return state;
   }
   Result<void> restore(const Bytes& state) override {
-    if (state.size() < 8) return SdkError{"restore_failed", "short state"};
+    if (state.size() < 8) return SdkError{Errc::restore_failed, "short state"};
     std::memcpy(&count_, state.data(), 8);
     padding_ = state.size() - 8;
     return {};

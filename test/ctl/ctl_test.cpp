@@ -102,14 +102,14 @@ class ScriptedNode : public RemoteNode {
   Result<std::string> request(const std::string& kind, const std::string& body, std::chrono::milliseconds) override {
     script_.requests.push_back({kind, body});
     auto it = script_.answers.find(kind);
-    if (it == script_.answers.end()) return SdkError{"unknown_request", "no answer scripted for " + kind};
+    if (it == script_.answers.end()) return SdkError{Errc::unknown_request, "no answer scripted for " + kind};
     return it->second;
   }
   Result<void> watch(const std::function<bool(const std::string&)>& on_snapshot,
                      std::optional<std::chrono::milliseconds>) override {
     for (const auto& s : script_.published)
       if (!on_snapshot(s)) return ok();
-    return SdkError{"connection_lost", "the node closed the connection"};
+    return SdkError{Errc::connection_lost, "the node closed the connection"};
   }
 
  private:
@@ -132,7 +132,7 @@ Outcome run_ctl(Script& script, const std::vector<std::string>& args) {
                          script.addresses.push_back(address);
                          script.tls.push_back(tls);
                          if (script.refuse_connection)
-                           return SdkError{"connect_failed", "cannot reach " + address};
+                           return SdkError{Errc::connect_failed, "cannot reach " + address};
                          return std::unique_ptr<RemoteNode>(new ScriptedNode(script));
                        },
                        [] { return kNow; }};
@@ -326,7 +326,7 @@ TEST_CASE("ctl arguments: every malformed command line is a usage error") {
     CAPTURE(joined);
     auto inv = ctl::parse_arguments(args);
     REQUIRE_FALSE(inv);
-    CHECK(inv.error().kind == "usage");
+    CHECK(inv.error().code() == Errc::usage);
     check_error_line(run_ctl(args), 2, "usage");
   }
 }
@@ -474,7 +474,7 @@ TEST_CASE("ctl: connection and request failures exit 1 with the node's kind") {
   check_error_line(run_ctl(refused, {"--node", "n:1", "status"}), 1, "connect_failed");
 
   Script failing;
-  failing.answers.emplace("snapshot", Result<std::string>(SdkError{"timeout", "no answer within 5000 ms"}));
+  failing.answers.emplace("snapshot", Result<std::string>(SdkError{Errc::timeout, "no answer within 5000 ms"}));
   auto o = run_ctl(failing, {"--node", "n:1", "status"});
   check_error_line(o, 1, "timeout");
   CHECK(contains(o.err, "no answer within 5000 ms"));
@@ -639,15 +639,15 @@ TEST_CASE("ctl: a commit names the node and cluster from --target / --cluster, e
     inv.values.clear();
     auto bad = ctl::commit_target(inv, status_says(answer));
     REQUIRE_FALSE(bad);
-    CHECK(bad.error().kind == "invalid_answer");
+    CHECK(bad.error().code() == Errc::invalid_answer);
   }
   inv.values = {{"target", "0"}};
-  CHECK(ctl::commit_target(inv, status_says("{}")).error().kind == "invalid_argument");
+  CHECK(ctl::commit_target(inv, status_says("{}")).error().code() == Errc::invalid_argument);
   inv.values = {{"cluster", ""}};
-  CHECK(ctl::commit_target(inv, status_says("{}")).error().kind == "invalid_argument");
-  auto unreachable = ctl::commit_target(ctl::Invocation{}, [] { return Result<json>(SdkError{"timeout", "no answer"}); });
+  CHECK(ctl::commit_target(inv, status_says("{}")).error().code() == Errc::invalid_argument);
+  auto unreachable = ctl::commit_target(ctl::Invocation{}, [] { return Result<json>(SdkError{Errc::timeout, "no answer"}); });
   REQUIRE_FALSE(unreachable);
-  CHECK(unreachable.error().kind == "timeout");
+  CHECK(unreachable.error().code() == Errc::timeout);
 }
 
 TEST_CASE("ctl: a commit signed for the node's cluster passes only that cluster's verifier") {
@@ -688,7 +688,7 @@ TEST_CASE("ctl: a commit the node rejects exits 1 with the rejection's kind") {
   CHECK(contains(accepted.out, "exit_maintenance: accepted (audit #7) (signed by operator "));
 
   Script errored;
-  errored.answers.emplace("admin", Result<std::string>(SdkError{"not_authorized", "unknown operator"}));
+  errored.answers.emplace("admin", Result<std::string>(SdkError{Errc::not_authorized, "unknown operator"}));
   check_error_line(run_ctl(errored, {"--node", "n:1", "--key", alice, "maintenance", "exit"}), 1, "not_authorized");
 
   check_error_line(run_ctl(errored, {"--node", "n:1", "--key", dir.file("absent.key"), "maintenance", "exit"}), 1,

@@ -5,7 +5,7 @@
 
 namespace {
 meshos::Result<meshos::SignedAdminCommit> commit_from_text(const std::string& text) {
-  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, "invalid_commit", "commit");
+  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, meshos::Errc::invalid_commit, "commit");
   if (!j) return j.error();
   return meshos::signed_admin_commit_from_json(*j);
 }
@@ -13,7 +13,7 @@ meshos::Result<meshos::SignedAdminCommit> commit_from_text(const std::string& te
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text = meshos::fuzz::text_of(data, size);
-  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, "invalid_commit", "commit");
+  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, meshos::Errc::invalid_commit, "commit");
   if (!j) return 0;
   if (j->is_object() && j->contains("unsigned")) {
     auto event = meshos::admin_event_from_json((*j)["unsigned"]);

@@ -98,7 +98,7 @@ void fuzz_wire_bytes(const std::uint8_t* data, std::size_t size) {
             "a hello verifies that does not answer this node's nonce or names another node");
     require(h.peers.size() == h.peer_ids.size() && h.peers.size() <= kMaxGossip, "a hello's bad gossip verifies");
   } else {
-    require(!valid.error().message.empty() && valid.error().kind == "peer_refused",
+    require(!valid.error().message.empty() && valid.error().code() == meshos::Errc::peer_refused,
             "a refused hello has no reason or another kind than peer_refused");
   }
   // What an admitted peer's hello is read into (peer.cpp): the refused ones must be just as harmless.

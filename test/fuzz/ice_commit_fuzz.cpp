@@ -5,7 +5,7 @@
 
 namespace {
 meshos::Result<meshos::SignedIceCommit> commit_from_text(const std::string& text) {
-  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, "invalid_commit", "commit");
+  auto j = meshos::parse_untrusted_json(text, meshos::json_limits::kCommit, meshos::Errc::invalid_commit, "commit");
   if (!j) return j.error();
   return meshos::signed_ice_commit_from_json(*j);
 }

@@ -141,7 +141,7 @@ TEST_CASE("meshos-ctl drives a live node: status, signed maintenance, refused un
   CHECK(bad.exit.code == 2);
   CHECK(bad.err.rfind("meshos-ctl: usage: ", 0) == 0);
 
-  handle = SdkError{"released", "released before shutdown"};
+  handle = SdkError{Errc::already_shutdown, "released before shutdown"};
   auto stats = (*node)->shutdown(10s);
   CHECK(stats);
 }
@@ -232,6 +232,6 @@ TEST_CASE("meshos-ctl cordon, uncordon, daemon restart NAME and drain --deadline
   CHECK(contains(commit({"drain", "--deadline", "5s"}), "enter_maintenance: accepted"));
   CHECK(watch.seen([](const MeshOsSnapshot& s) { return kind_of(s.local_maintenance) == MaintenanceKind::Maintenance; }));
 
-  handle = SdkError{"released", "released before shutdown"};
+  handle = SdkError{Errc::already_shutdown, "released before shutdown"};
   CHECK((*node)->shutdown(10s));
 }

@@ -129,7 +129,7 @@ TEST_CASE("meshos-ctl commits signed by an unknown key or issued too long ago ar
     REQUIRE_MESSAGE(remote, (remote ? "" : remote.error().to_string()));
     auto reply = (*remote)->request("admin", json(*stale).dump());
     REQUIRE_FALSE(reply);
-    CHECK(reply.error().kind == "envelope_expired");
+    CHECK(reply.error().code() == Errc::envelope_expired);
   }
 
   auto status = run_ctl({"--node", node.address(), "status"});

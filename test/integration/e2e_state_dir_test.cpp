@@ -115,7 +115,7 @@ TEST_CASE("killed with SIGKILL and restarted on its state dir, meshosd is still 
 
   auto replayed = send_commit(second, cordon);
   REQUIRE_FALSE(replayed);
-  CHECK(replayed.error().kind == "commit_replayed");
+  CHECK(replayed.error().code() == Errc::commit_replayed);
   drain(second);
 }
 

@@ -273,7 +273,7 @@ TEST_CASE("a TLS node whose credential files vanish keeps serving and reloads on
   for (int i = 0; i < 3; ++i) t.status_succeeds();
   auto reload = node->reload_tls();
   REQUIRE_FALSE(reload);
-  CHECK(reload.error().kind == "invalid_tls");
+  CHECK(reload.error().code() == Errc::invalid_tls);
   // Still serving with what it loaded at start.
   t.status_succeeds();
   // New files under the same paths (a rotation): validated, then used.
@@ -384,8 +384,8 @@ TEST_CASE("a stranger flooding forged commits neither delays an operator's commi
       for (int i = 0; i < 30; ++i) {
         auto reply = (*flood_link)->request("admin", commit_json(stranger, admin::Cordon{target}), 20s);
         if (reply) continue;
-        if (reply.error().kind == "queue_full") ++refused_full;
-        if (reply.error().kind == "not_authorized") ++refused_forged;
+        if (reply.error().code() == Errc::queue_full) ++refused_full;
+        if (reply.error().code() == Errc::not_authorized) ++refused_forged;
       }
     });
   }
@@ -415,7 +415,7 @@ TEST_CASE("a node key that does not match this_node is refused at start") {
   cfg.this_node = 42;
   auto node = MeshNode::start(cfg, net);
   REQUIRE_FALSE(node);
-  CHECK(node.error().kind == "invalid_config");
+  CHECK(node.error().code() == Errc::invalid_config);
 }
 
 TEST_CASE("a TLS node refuses to start with a certificate that names another node or none") {
@@ -427,7 +427,7 @@ TEST_CASE("a TLS node refuses to start with a certificate that names another nod
     net.tls = pki.make_cert("ca", "node", named);
     auto node = MeshNode::start(node_config(id), with_key(net, id));
     REQUIRE_FALSE(node);
-    CHECK(node.error().kind == "invalid_tls");
+    CHECK(node.error().code() == Errc::invalid_tls);
     CHECK(node.error().message.find(named ? "names node " + to_hex(*named) : std::string("names no node")) !=
           std::string::npos);
   }
@@ -467,7 +467,7 @@ Result<void> hello_over_tls(const MeshNode& target, const TlsOptions& tls, NodeI
             net::seal_hello(h, nonce, 0, remote_node, with_key(fast_network(), claimed).node_key.value());
             self->request(*gateway, 5s, net::hello_atom::value, h, caf::actor_cast<caf::actor>(self))
                 .receive([&](net::NetHello&) { outcome = Result<void>{}; },
-                         [&](caf::error& e) { outcome = SdkError{"peer_refused", sys.render(e)}; });
+                         [&](caf::error& e) { outcome = SdkError{Errc::peer_refused, sys.render(e)}; });
           },
           [&](caf::error& e) { FAIL("no challenge: " << sys.render(e)); });
   REQUIRE(outcome.has_value());

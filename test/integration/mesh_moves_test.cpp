@@ -70,7 +70,7 @@ void moves_with_its_count(TestPki* pki) {
         ++refusals[out.error().kind];
         last_refusal = out.error().describe();
         // Not where c's view says: the view follows with the next heartbeat, so wait for c's next snapshot.
-        if (out.error().kind == "not_found" || out.error().kind == "ambiguous_daemon") (void)c_watch.next(1s);
+        if (out.error().code() == Errc::not_found || out.error().code() == Errc::ambiguous_daemon) (void)c_watch.next(1s);
         continue;
       }
       if (out.value().size() != 1) {

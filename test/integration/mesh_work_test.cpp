@@ -100,7 +100,7 @@ void work_crosses_nodes(TestPki* pki) {
   // Clear errors for what does not exist.
   auto unknown = c.deliver(DaemonAddress::by_name("nobody"), event_with("x"));
   REQUIRE_FALSE(unknown);
-  CHECK(unknown.error().kind == "not_found");
+  CHECK(unknown.error().code() == Errc::not_found);
 
   // meshos-ctl through b: send and call reach the daemon on a.
   auto sent = ctl(cluster, cluster[1], pki, {"send", "recorder", "from-ctl"});
@@ -123,7 +123,7 @@ void work_crosses_nodes(TestPki* pki) {
   for (std::size_t i = 0; i < kWorkWindow; ++i) REQUIRE(c.deliver(DaemonAddress::by_id(id), event_with("held")));
   auto full = c.deliver(DaemonAddress::by_id(id), event_with("one too many"));
   REQUIRE_FALSE(full);
-  CHECK(full.error().kind == "queue_full");
+  CHECK(full.error().code() == Errc::queue_full);
   const auto c_status = status_of(c, cluster.operator_tls);
   const auto* link = link_to(c_status, a.node_id());
   REQUIRE(link != nullptr);
@@ -138,7 +138,7 @@ void work_crosses_nodes(TestPki* pki) {
   }));
   auto again = c.process(DaemonAddress::by_id(id), event_with("after"), 10s);
   // The window opens when the held events time out: tried again once per tick of c's loop, for at most 1000.
-  for (int tick = 0; !again && again.error().kind == "queue_full" && tick < 1000; ++tick) {
+  for (int tick = 0; !again && again.error().code() == Errc::queue_full && tick < 1000; ++tick) {
     REQUIRE(wc.next());
     again = c.process(DaemonAddress::by_id(id), event_with("after"), 10s);
   }

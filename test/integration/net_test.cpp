@@ -123,7 +123,7 @@ TEST_CASE("a node refuses an application's actor system that was not prepared fo
   const NodeId id = fresh_node_id();
   auto refused = start_node(plain, node_config(id), with_key(fast_network(), id));
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "invalid_config");
+  CHECK(refused.error().code() == Errc::invalid_config);
   CHECK(refused.error().message.find("prepare_system_config") != std::string::npos);
 }
 
@@ -301,16 +301,16 @@ TEST_CASE("an operator reads status, snapshot, peers and filtered logs") {
 
   auto unknown = remote->request("reboot", "{}");
   REQUIRE_FALSE(unknown);
-  CHECK(unknown.error().kind == "unknown_request");
+  CHECK(unknown.error().code() == Errc::unknown_request);
   auto bad_logs = remote->request("logs", "{\"level\": \"loud\"}");
   REQUIRE_FALSE(bad_logs);
-  CHECK(bad_logs.error().kind == "invalid_request");
+  CHECK(bad_logs.error().code() == Errc::invalid_request);
   auto not_json = remote->request("admin", "{not json");
   REQUIRE_FALSE(not_json);
-  CHECK(not_json.error().kind == "invalid_request");
+  CHECK(not_json.error().code() == Errc::invalid_request);
   auto bad_commit = remote->request("admin", "{\"issued_at_ms\": 1}");
   REQUIRE_FALSE(bad_commit);
-  CHECK(bad_commit.error().kind == "invalid_commit");
+  CHECK(bad_commit.error().code() == Errc::invalid_commit);
   // Still serving after the bad requests.
   CHECK(remote->request("status", ""));
 
@@ -326,7 +326,7 @@ TEST_CASE("an operator connecting where no node listens gets connect_failed") {
   REQUIRE(a->shutdown());
   auto remote = RemoteNode::connect(loopback(port), {}, 2s);
   REQUIRE_FALSE(remote);
-  CHECK(remote.error().kind == "connect_failed");
+  CHECK(remote.error().code() == Errc::connect_failed);
 }
 
 TEST_CASE("signed admin commits: accepted drains the node - forged, stale, replayed and unsigned are refused and audited") {
@@ -350,11 +350,11 @@ TEST_CASE("signed admin commits: accepted drains the node - forged, stale, repla
 
   auto replayed = remote->request("admin", enter);
   REQUIRE_FALSE(replayed);
-  CHECK(replayed.error().kind == "commit_replayed");
+  CHECK(replayed.error().code() == Errc::commit_replayed);
 
   auto stale = remote->request("admin", v.signed_commit(admin::Cordon{node.node_id()}, wall_clock_ms() - 600'000));
   REQUIRE_FALSE(stale);
-  CHECK(stale.error().kind == "envelope_expired");
+  CHECK(stale.error().code() == Errc::envelope_expired);
 
   // Signed by a key the registry does not hold, under the registered operator's id.
   auto intruder = EntityKeypair::generate();
@@ -365,11 +365,11 @@ TEST_CASE("signed admin commits: accepted drains the node - forged, stale, repla
   forged->signature.operator_id = genuine->signature.operator_id;
   auto forged_reply = remote->request("admin", json(*forged).dump());
   REQUIRE_FALSE(forged_reply);
-  CHECK(forged_reply.error().kind == "signature_invalid");
+  CHECK(forged_reply.error().code() == Errc::signature_invalid);
 
   auto unsigned_reply = remote->request("admin", json{{"unsigned", json(AdminEvent{admin::Uncordon{0}})}}.dump());
   REQUIRE_FALSE(unsigned_reply);
-  CHECK(unsigned_reply.error().kind == "not_authorized");
+  CHECK(unsigned_reply.error().code() == Errc::not_authorized);
 
   // The audit keeps what the operator signed; the forged and the unsigned commit, which no registered
   // operator's signature vouches for, are only counted, and name nobody as their author.
@@ -398,7 +398,7 @@ TEST_CASE("without a verifier, unsigned admin commits apply and signed ones fold
   // Commits name their node, here too: 0 is no node.
   auto no_target = remote->request("admin", json{{"unsigned", json(AdminEvent{admin::Cordon{0}})}}.dump());
   REQUIRE_FALSE(no_target);
-  CHECK(no_target.error().kind == "wrong_node");
+  CHECK(no_target.error().code() == Errc::wrong_node);
   auto cordon = request_json(*remote, "admin",
                              json{{"unsigned", json(AdminEvent{admin::Cordon{node->node_id()}})}}.dump());
   CHECK(cordon["outcome"] == "accepted");
@@ -410,7 +410,7 @@ TEST_CASE("without a verifier, unsigned admin commits apply and signed ones fold
   CHECK(uncordon["outcome"] == "unverified");
   auto wrong_node = remote->request("admin", json{{"unsigned", json(AdminEvent{admin::Cordon{node->node_id() + 1}})}}.dump());
   REQUIRE_FALSE(wrong_node);
-  CHECK(wrong_node.error().kind == "wrong_node");
+  CHECK(wrong_node.error().code() == Errc::wrong_node);
   remote.reset();
   REQUIRE(node->shutdown());
 }
@@ -445,10 +445,10 @@ TEST_CASE("watch ends with connection_lost when the node goes away") {
     return true;
   });
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "connection_lost");
+  CHECK(result.error().code() == Errc::connection_lost);
   auto after = remote->request("status", "");
   REQUIRE_FALSE(after);
-  CHECK(after.error().kind == "connection_lost");
+  CHECK(after.error().code() == Errc::connection_lost);
 }
 
 TEST_CASE("TLS: nodes with certificates from the same CA form - a node from another CA is refused") {
@@ -473,7 +473,7 @@ TEST_CASE("TLS: nodes with certificates from the same CA form - a node from anot
   CHECK(request_json(*op, "status")["tls"] == true);
   auto foreign_op = RemoteNode::connect(loopback(a->port()), pki.make_cert("ca2", "foreign-operator"), 2s);
   REQUIRE_FALSE(foreign_op);
-  CHECK(foreign_op.error().kind == "connect_failed");
+  CHECK(foreign_op.error().code() == Errc::connect_failed);
   auto plain_op = RemoteNode::connect(loopback(a->port()), {}, 2s);
   CHECK_FALSE(plain_op);
 
@@ -514,7 +514,7 @@ TEST_CASE("TlsOptions::validate rejects missing, garbage and mismatched files wi
   missing.key = pki.path("nope.key");
   auto r = missing.validate();
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == "invalid_tls");
+  CHECK(r.error().code() == Errc::invalid_tls);
   CHECK(r.error().message.find("nope.key") != std::string::npos);
 
   {
@@ -524,14 +524,14 @@ TEST_CASE("TlsOptions::validate rejects missing, garbage and mismatched files wi
   garbage.certificate = pki.path("garbage.pem");
   r = garbage.validate();
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == "invalid_tls");
+  CHECK(r.error().code() == Errc::invalid_tls);
   CHECK(r.error().message.find("garbage.pem") != std::string::npos);
 
   auto mismatched = good;
   mismatched.key = other.key;
   r = mismatched.validate();
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == "invalid_tls");
+  CHECK(r.error().code() == Errc::invalid_tls);
 
   auto partial = good;
   partial.ca_file.clear();
@@ -543,7 +543,7 @@ TEST_CASE("TlsOptions::validate rejects missing, garbage and mismatched files wi
   auto id = fresh_node_id();
   auto node = MeshNode::start(node_config(id), with_key(net, id));
   REQUIRE_FALSE(node);
-  CHECK(node.error().kind == "invalid_tls");
+  CHECK(node.error().code() == Errc::invalid_tls);
 }
 
 TEST_CASE("PeerAddress::parse accepts host:port and rejects the rest with invalid_address") {
@@ -555,7 +555,7 @@ TEST_CASE("PeerAddress::parse accepts host:port and rejects the rest with invali
   for (const char* bad : {"", "host", "host:", ":80", "host:0", "host:65536", "host:8o", "host:123456"}) {
     auto r = PeerAddress::parse(bad);
     CHECK_MESSAGE(!r, bad);
-    if (!r) CHECK(r.error().kind == "invalid_address");
+    if (!r) CHECK(r.error().code() == Errc::invalid_address);
   }
 }
 
@@ -575,7 +575,7 @@ TEST_CASE("a node writes its port file and refuses a port that is taken") {
   auto clash = MeshNode::start(node_config(id), with_key(taken, id));
   // SO_REUSEADDR lets a restart bind through TIME_WAIT, yet a live listener still holds the port.
   REQUIRE_FALSE(clash);
-  CHECK(clash.error().kind == "listen_failed");
+  CHECK(clash.error().code() == Errc::listen_failed);
   REQUIRE(a->shutdown());
 }
 
@@ -593,7 +593,7 @@ TEST_CASE("a node name that is too long or holds other characters than letters, 
     const NodeId id = fresh_node_id();
     auto started = MeshNode::start(node_config(id), with_key(net, id), nullptr);
     REQUIRE_FALSE(started);
-    CHECK(started.error().kind == "invalid_config");
+    CHECK(started.error().code() == Errc::invalid_config);
   }
 }
 
@@ -609,7 +609,7 @@ TEST_CASE("RemoteNode::watch with a bound ends with timeout when the callback ne
       },
       std::chrono::milliseconds(300));
   REQUIRE_FALSE(bounded);
-  CHECK(bounded.error().kind == "timeout");
+  CHECK(bounded.error().code() == Errc::timeout);
   CHECK(seen >= 1);  // the node pushed its snapshot first
   auto again = (*remote)->watch([](const std::string&) { return false; }, std::chrono::seconds(10));
   CHECK(again);

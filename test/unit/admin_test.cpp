@@ -113,7 +113,7 @@ void check_invalid_admin_event(const json& j, const std::string& field) {
   CAPTURE(j.dump());
   auto result = meshos::admin_event_from_json(j);
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "invalid_commit");
+  CHECK(result.error().code() == meshos::Errc::invalid_commit);
   CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
 }
 
@@ -121,7 +121,7 @@ void check_invalid_signed_admin(const json& j, const std::string& field) {
   CAPTURE(j.dump());
   auto result = meshos::signed_admin_commit_from_json(j);
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "invalid_commit");
+  CHECK(result.error().code() == meshos::Errc::invalid_commit);
   CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
 }
 
@@ -129,7 +129,7 @@ void check_invalid_signed_ice(const json& j, const std::string& field) {
   CAPTURE(j.dump());
   auto result = meshos::signed_ice_commit_from_json(j);
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "invalid_commit");
+  CHECK(result.error().code() == meshos::Errc::invalid_commit);
   CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
 }
 
@@ -286,13 +286,13 @@ TEST_CASE("cluster names are 1 to 256 bytes") {
   CHECK(meshos::check_cluster_name("a"));
   CHECK(meshos::check_cluster_name(std::string(256, 'c')));
   for (const std::string& bad : {std::string(), std::string(257, 'c')}) {
-    CHECK(meshos::check_cluster_name(bad).error().kind == "invalid_cluster_name");
+    CHECK(meshos::check_cluster_name(bad).error().code() == meshos::Errc::invalid_cluster_name);
     auto commit = meshos::sign_admin(rfc_key(), kIssuedAt, admin::Drain{1}, bad);
     REQUIRE_FALSE(commit);
-    CHECK(commit.error().kind == "invalid_cluster_name");
+    CHECK(commit.error().code() == meshos::Errc::invalid_cluster_name);
     auto sig = meshos::sign_ice(rfc_key(), kIssuedAt, counting_hash(), ice::ThawCluster{}, bad);
     REQUIRE_FALSE(sig);
-    CHECK(sig.error().kind == "invalid_cluster_name");
+    CHECK(sig.error().code() == meshos::Errc::invalid_cluster_name);
   }
 }
 
@@ -307,10 +307,10 @@ TEST_CASE("sign_admin and sign_ice refuse a public-only key") {
   auto pub = EntityKeypair::public_only(rfc_key().public_key());
   auto commit = meshos::sign_admin(pub, kIssuedAt, admin::Drain{1});
   REQUIRE_FALSE(commit);
-  CHECK(commit.error().kind == "public_key_only");
+  CHECK(commit.error().code() == meshos::Errc::public_key_only);
   auto sig = meshos::sign_ice(pub, kIssuedAt, counting_hash(), ice::ThawCluster{});
   REQUIRE_FALSE(sig);
-  CHECK(sig.error().kind == "public_key_only");
+  CHECK(sig.error().code() == meshos::Errc::public_key_only);
 }
 
 TEST_CASE("signed commits verify against the signer's key") {
@@ -497,7 +497,7 @@ TEST_CASE("ice action decoding rejects malformed input, naming the field") {
     CAPTURE(text);
     auto result = meshos::ice_action_from_json(json::parse(text));
     REQUIRE_FALSE(result);
-    CHECK(result.error().kind == "invalid_commit");
+    CHECK(result.error().code() == meshos::Errc::invalid_commit);
     CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
   };
   check_invalid(R"("freeze_cluster")", "proposal");

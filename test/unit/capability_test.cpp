@@ -82,7 +82,7 @@ TEST_CASE("make_capability_set keeps tags and metadata") {
 TEST_CASE("make_capability_set rejects the whole input on one bad tag") {
   auto set = make_capability_set({"hardware.gpu", "Bad Tag", "zone=eu"});
   REQUIRE_FALSE(set);
-  CHECK(set.error().kind == "invalid_capability");
+  CHECK(set.error().code() == Errc::invalid_capability);
   CHECK(set.error().message.find("Bad Tag") != std::string::npos);
 }
 
@@ -94,7 +94,7 @@ TEST_CASE("make_capability_set enforces its limits") {
   over.push_back("one.more");
   auto too_many = make_capability_set(over);
   REQUIRE_FALSE(too_many);
-  CHECK(too_many.error().kind == "invalid_capability");
+  CHECK(too_many.error().code() == Errc::invalid_capability);
 
   std::map<std::string, std::string> metadata;
   for (std::size_t i = 0; i < kMaxCapabilityMetadata; ++i) metadata["k" + std::to_string(i)] = "v";
@@ -124,7 +124,7 @@ TEST_CASE("make_capability_set rejects one name with two values and a non-numeri
   CHECK(make_capability_set({"zone=eu", "zone=eu"}));
   auto not_a_number = make_capability_set({"hardware.memory_gb=lots"});
   REQUIRE_FALSE(not_a_number);
-  CHECK(not_a_number.error().kind == "invalid_capability");
+  CHECK(not_a_number.error().code() == Errc::invalid_capability);
 }
 
 TEST_CASE("capability_set_from_json accepts an array of tags") {
@@ -162,14 +162,14 @@ TEST_CASE("capability_set_from_json rejects malformed input") {
     CAPTURE(std::string(text));
     auto set = capability_set_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(set);
-    CHECK(set.error().kind == "invalid_capability");
+    CHECK(set.error().code() == Errc::invalid_capability);
   }
 }
 
 TEST_CASE("capability_set_from_json_text reports JSON errors with their position, without throwing") {
   auto set = capability_set_from_json_text(R"(["hardware.gpu", )");
   REQUIRE_FALSE(set);
-  CHECK(set.error().kind == "invalid_capability");
+  CHECK(set.error().code() == Errc::invalid_capability);
   CHECK(set.error().message.find("at byte 18") != std::string::npos);
 
   for (const char* text : {"", "[", "{\"tags\": [}", "not json", "[\"a\"] trailing", "[\"\xff\"]"}) {
@@ -177,7 +177,7 @@ TEST_CASE("capability_set_from_json_text reports JSON errors with their position
     Result<CapabilitySet> result = CapabilitySet{};
     CHECK_NOTHROW(result = capability_set_from_json_text(text));
     REQUIRE_FALSE(result);
-    CHECK(result.error().kind == "invalid_capability");
+    CHECK(result.error().code() == Errc::invalid_capability);
   }
 }
 
@@ -185,7 +185,7 @@ TEST_CASE("capability_set_from_json_text refuses oversized input") {
   std::string huge = "[\"" + std::string(300 * 1024, 'a') + "\"]";
   auto set = capability_set_from_json_text(huge);
   REQUIRE_FALSE(set);
-  CHECK(set.error().kind == "invalid_capability");
+  CHECK(set.error().code() == Errc::invalid_capability);
 }
 
 TEST_CASE("capability sets round-trip through JSON text") {
@@ -254,7 +254,7 @@ TEST_CASE("daemon descriptions round-trip through JSON and refuse what a peer mu
                           R"([{"id": "abc", "name": "x", "capabilities": ["Not A Tag"]}])", "[[[[", "not json"}) {
     auto refused = daemon_descriptions_from_json_text(bad);
     REQUIRE_FALSE(refused);
-    CHECK(refused.error().kind == "invalid_daemon_descriptions");
+    CHECK(refused.error().code() == Errc::invalid_daemon_descriptions);
   }
   nlohmann::json many = nlohmann::json::array();
   for (std::size_t i = 0; i <= kMaxDescribedDaemons; ++i) many.push_back({{"id", "1"}, {"name", "x"}});

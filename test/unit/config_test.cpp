@@ -22,7 +22,7 @@ void check_rejected(const std::string& key, const std::string& value) {
   const MeshOsConfig before = config;
   auto result = config.set(key, value);
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "invalid_config");
+  CHECK(result.error().code() == Errc::invalid_config);
   CHECK(same_config(config, before));  // all-or-nothing
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("unknown keys are rejected with the section and a suggestion") {
   MeshOsConfig c;
   auto typo = c.set("tick-intervall", "10ms");
   REQUIRE_FALSE(typo);
-  CHECK(typo.error().kind == "invalid_config");
+  CHECK(typo.error().code() == Errc::invalid_config);
   CHECK(typo.error().message.rfind("unknown key 'tick-intervall' in [meshos]", 0) == 0);
   CHECK(typo.error().message.find("did you mean 'tick-interval'") != std::string::npos);
   auto unrelated = c.set("colour", "1");
@@ -206,7 +206,7 @@ TEST_CASE("ring and queue capacities above 2^20 are refused, naming the key and 
     for (const char* value : {"1048577", "18446744073709551615"}) {
       auto refused = c.set(key, value);
       REQUIRE_FALSE(refused);
-      CHECK(refused.error().kind == "invalid_config");
+      CHECK(refused.error().code() == Errc::invalid_config);
       CHECK(refused.error().message == std::string(key) + " must not exceed 1048576 (got " + value + ")");
     }
     nlohmann::json unchanged;
@@ -220,7 +220,7 @@ TEST_CASE("ring and queue capacities above 2^20 are refused, naming the key and 
   REQUIRE(assigned.assign("log-ring-capacity", "18446744073709551615"));  // a field alone: no bound yet
   auto bounded = assigned.validate();
   REQUIRE_FALSE(bounded);
-  CHECK(bounded.error().kind == "invalid_config");
+  CHECK(bounded.error().code() == Errc::invalid_config);
   CHECK(bounded.error().message.find("log-ring-capacity must not exceed 1048576") != std::string::npos);
   MeshOsConfig direct;
   direct.audit_ring_capacity = (std::size_t{1} << 20) + 1;
@@ -262,7 +262,7 @@ TEST_CASE("apply_override takes key=value") {
     CAPTURE(std::string(bad));
     auto result = c.apply_override(bad);
     REQUIRE_FALSE(result);
-    CHECK(result.error().kind == "invalid_config");
+    CHECK(result.error().code() == Errc::invalid_config);
   }
   CHECK(c.tick_interval == Millis(10));
 }

@@ -107,7 +107,7 @@ TEST_CASE("daemon_control_from_json rejects malformed input with kind invalid_co
     CAPTURE(std::string(text));
     auto decoded = daemon_control_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
-    CHECK(decoded.error().kind == "invalid_control");
+    CHECK(decoded.error().code() == Errc::invalid_control);
     CHECK_FALSE(decoded.error().message.empty());
   }
 }

@@ -47,7 +47,7 @@ TEST_CASE("health round-trips through JSON and malformed health is rejected") {
     CAPTURE(std::string(text));
     auto decoded = daemon_health_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
-    CHECK(decoded.error().kind == "invalid_health");
+    CHECK(decoded.error().code() == Errc::invalid_health);
   }
 }
 
@@ -60,15 +60,13 @@ TEST_CASE("daemon error kinds have stable names") {
   CHECK(std::string(to_string(DaemonErrorKind::RegisterFailed)) == "register_failed");
 }
 
-TEST_CASE("DaemonError converts to an SdkError with its kind name") {
+TEST_CASE("DaemonError converts to an SdkError of the catalogue's code") {
   DaemonError e{DaemonErrorKind::NotFound, "no daemon 00000000000000aa"};
-  CHECK(e.to_sdk_error() == SdkError{"not_found", "no daemon 00000000000000aa"});
-  DaemonResult<int> failed = e;
-  CHECK_FALSE(failed);
-  CHECK(failed.error().kind == DaemonErrorKind::NotFound);
-  DaemonResult<int> fine = 7;
-  REQUIRE(fine);
-  CHECK(fine.value() == 7);
+  const auto converted = e.to_sdk_error();
+  CHECK(converted == SdkError{Errc::not_found, "no daemon 00000000000000aa"});
+  CHECK(converted.code() == Errc::not_found);
+  CHECK(converted.kind == "not_found");
+  CHECK(to_errc(DaemonErrorKind::Stale) == Errc::stale);
 }
 
 TEST_CASE("a minimal daemon gets the documented defaults") {
@@ -90,7 +88,7 @@ TEST_CASE("a stateless daemon restores from empty bytes and rejects any state") 
   CHECK(daemon.restore(Bytes{}));
   auto refused = daemon.restore(Bytes{1, 2, 3});
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "restore_failed");
+  CHECK(refused.error().code() == Errc::restore_failed);
   CHECK(refused.error().message.find("minimal") != std::string::npos);
 }
 
@@ -99,6 +97,6 @@ TEST_CASE("a stateful daemon that does not override restore rejects non-empty st
   CHECK(daemon.restore(Bytes{}));
   auto refused = daemon.restore(Bytes{42});
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "restore_failed");
+  CHECK(refused.error().code() == Errc::restore_failed);
   CHECK(refused.error().message.find("override") != std::string::npos);
 }

@@ -70,7 +70,7 @@ TEST_CASE("a write that fails half way (disk full) leaves the old file whole and
     FileSizeLimit limit(4096);
     auto failed = write_file_atomically(path, std::string(10'000, 'n'));
     REQUIRE_FALSE(failed);
-    CHECK(failed.error().kind == "write_failed");
+    CHECK(failed.error().code() == meshos::Errc::write_failed);
     CHECK(failed.error().message.find(path) != std::string::npos);
   }
   CHECK(read_file_bounded(path, 100'000).value() == old_text);
@@ -85,28 +85,28 @@ TEST_CASE("a rename that fails leaves the target as it was and no temporary file
   dir.write("occupied/keep", "kept");
   auto failed = write_file_atomically(target, "new");
   REQUIRE_FALSE(failed);
-  CHECK(failed.error().kind == "write_failed");
+  CHECK(failed.error().code() == meshos::Errc::write_failed);
   CHECK(failed.error().message.find("rename") != std::string::npos);
   CHECK(read_file_bounded(dir.file("occupied/keep"), 100).value() == "kept");
   CHECK(entries_in(dir.path()) == 1);
 
   auto no_dir = write_file_atomically(dir.file("missing/state.json"), "x");
   REQUIRE_FALSE(no_dir);
-  CHECK(no_dir.error().kind == "write_failed");
+  CHECK(no_dir.error().code() == meshos::Errc::write_failed);
 }
 
 TEST_CASE("read_file_bounded: missing file, directory, too large") {
   TempDir dir("meshos-file-io");
   auto missing = read_file_bounded(dir.file("nothing"), 10);
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "file_not_found");
+  CHECK(missing.error().code() == meshos::Errc::file_not_found);
   auto directory = read_file_bounded(dir.path(), 10);
   REQUIRE_FALSE(directory);
-  CHECK(directory.error().kind == "read_failed");
+  CHECK(directory.error().code() == meshos::Errc::read_failed);
   const std::string big = dir.write("big", std::string(11, 'b'));
   auto too_large = read_file_bounded(big, 10);
   REQUIRE_FALSE(too_large);
-  CHECK(too_large.error().kind == "read_failed");
+  CHECK(too_large.error().code() == meshos::Errc::read_failed);
   CHECK(too_large.error().message.find("larger than 10 bytes") != std::string::npos);
   CHECK(read_file_bounded(big, 11).value() == std::string(11, 'b'));
 }

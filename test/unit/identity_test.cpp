@@ -201,10 +201,10 @@ TEST_CASE("a public-only key verifies but cannot sign or reveal a seed") {
 
   auto sig = pub.sign(Bytes{1, 2, 3});
   REQUIRE_FALSE(sig);
-  CHECK(sig.error().kind == "public_key_only");
+  CHECK(sig.error().code() == meshos::Errc::public_key_only);
   auto seed = pub.seed();
   REQUIRE_FALSE(seed);
-  CHECK(seed.error().kind == "public_key_only");
+  CHECK(seed.error().code() == meshos::Errc::public_key_only);
 
   const Bytes message{0x72};
   CHECK(pub.verify(message, array_from_hex<64>(kRfcSignature2)));
@@ -237,10 +237,10 @@ TEST_CASE("hex key forms: exactly 64 hex digits") {
     CAPTURE(text);
     auto seed_result = EntityKeypair::from_seed_hex(text);
     REQUIRE_FALSE(seed_result);
-    CHECK(seed_result.error().kind == "invalid_key");
+    CHECK(seed_result.error().code() == meshos::Errc::invalid_key);
     auto public_result = EntityKeypair::from_public_hex(text);
     REQUIRE_FALSE(public_result);
-    CHECK(public_result.error().kind == "invalid_key");
+    CHECK(public_result.error().code() == meshos::Errc::invalid_key);
   }
 }
 

@@ -142,7 +142,7 @@ TEST_CASE("a journal that does not exist is empty - limits outside their bounds 
   CHECK(check_journal_limits(JournalLimits{}));
   auto small = check_journal_limits(JournalLimits{kMinJournalFileBytes - 1, 4});
   REQUIRE_FALSE(small);
-  CHECK(small.error().kind == "invalid_config");
+  CHECK(small.error().code() == Errc::invalid_config);
   CHECK(small.error().message.find("65536") != std::string::npos);
   CHECK_FALSE(check_journal_limits(JournalLimits{kMinJournalFileBytes, 0}));
   CHECK_FALSE(check_journal_limits(JournalLimits{kMinJournalFileBytes, kMaxJournalFiles + 1}));
@@ -156,7 +156,7 @@ TEST_CASE("an append that cannot be written fails with write_failed, and the jou
   JournalWriter writer(sub, "logs", limits);
   auto failed = writer.append({numbered_line(1)});  // the folder is not there
   REQUIRE_FALSE(failed);
-  CHECK(failed.error().kind == "write_failed");
+  CHECK(failed.error().code() == Errc::write_failed);
   CHECK(failed.error().message.find("logs.jsonl") != std::string::npos);
   std::filesystem::create_directories(sub);
   REQUIRE(writer.append({numbered_line(2)}));

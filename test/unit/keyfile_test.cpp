@@ -55,7 +55,7 @@ void check_invalid(const TempDir& dir, const std::string& contents, const std::s
   CAPTURE(contents);
   auto loaded = load_key_file(dir.write("bad.key", contents));
   REQUIRE_FALSE(loaded);
-  CHECK(loaded.error().kind == "invalid_key_file");
+  CHECK(loaded.error().code() == meshos::Errc::invalid_key_file);
   CHECK(loaded.error().message.find(message_part) != std::string::npos);
   CHECK(loaded.error().message.find(dir.file("bad.key")) != std::string::npos);
 }
@@ -104,7 +104,7 @@ TEST_CASE("an existing key file is kept unless overwrite is asked for") {
 
   auto refused = write_key_file(path, "second", second);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "key_file_exists");
+  CHECK(refused.error().code() == meshos::Errc::key_file_exists);
   auto still = load_key_file(path);
   REQUIRE(still);
   CHECK(still->name == "first");
@@ -123,7 +123,7 @@ TEST_CASE("a public-only key cannot be written to a key file") {
   auto kp = EntityKeypair::generate();
   auto result = write_key_file(dir.file("pub.key"), "x", EntityKeypair::public_only(kp.public_key()));
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "public_key_only");
+  CHECK(result.error().code() == meshos::Errc::public_key_only);
   CHECK_FALSE(std::filesystem::exists(dir.file("pub.key")));
 }
 
@@ -131,19 +131,19 @@ TEST_CASE("writing into a missing directory fails with key_file_write_failed") {
   TempDir dir;
   auto result = write_key_file(dir.file("no/such/dir/op.key"), "x", EntityKeypair::generate());
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "key_file_write_failed");
+  CHECK(result.error().code() == meshos::Errc::key_file_write_failed);
 }
 
 TEST_CASE("a missing key file or a directory is key_file_not_found") {
   TempDir dir;
   auto missing = load_key_file(dir.file("absent.key"));
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "key_file_not_found");
+  CHECK(missing.error().code() == meshos::Errc::key_file_not_found);
   CHECK(missing.error().message.find("absent.key") != std::string::npos);
 
   auto directory = load_key_file(dir.path());
   REQUIRE_FALSE(directory);
-  CHECK(directory.error().kind == "key_file_not_found");
+  CHECK(directory.error().code() == meshos::Errc::key_file_not_found);
 }
 
 TEST_CASE("a key file readable by group or others is refused") {
@@ -154,7 +154,7 @@ TEST_CASE("a key file readable by group or others is refused") {
     CAPTURE(mode);
     auto loaded = load_key_file(dir.write("open.key", text, mode));
     REQUIRE_FALSE(loaded);
-    CHECK(loaded.error().kind == "invalid_key_file");
+    CHECK(loaded.error().code() == meshos::Errc::invalid_key_file);
     CHECK(loaded.error().message.find("permissions too open") != std::string::npos);
   }
   CHECK(load_key_file(dir.write("owner-only.key", text, 0400)));
@@ -216,6 +216,6 @@ TEST_CASE("an oversized key file is refused without reading it whole") {
   TempDir dir;
   auto loaded = load_key_file(dir.write("huge.key", std::string(200 * 1024, ' ')));
   REQUIRE_FALSE(loaded);
-  CHECK(loaded.error().kind == "invalid_key_file");
+  CHECK(loaded.error().code() == meshos::Errc::invalid_key_file);
   CHECK(loaded.error().message.find("larger than") != std::string::npos);
 }

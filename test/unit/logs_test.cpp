@@ -35,7 +35,7 @@ TEST_CASE("log_level_from_string rejects unknown levels") {
     CAPTURE(std::string(text));
     auto parsed = log_level_from_string(text);
     REQUIRE_FALSE(parsed);
-    CHECK(parsed.error().kind == "invalid_log_level");
+    CHECK(parsed.error().code() == Errc::invalid_log_level);
   }
 }
 
@@ -86,7 +86,7 @@ TEST_CASE("log_record_from_json rejects malformed records") {
     CAPTURE(j.dump());
     auto decoded = log_record_from_json(j);
     REQUIRE_FALSE(decoded);
-    CHECK(decoded.error().kind == "invalid_log_record");
+    CHECK(decoded.error().code() == Errc::invalid_log_record);
   }
 }
 

@@ -131,7 +131,7 @@ TEST_CASE("exit_maintenance from any other state is an invalid_transition naming
   for (auto kind : {K::Active, K::EnteringMaintenance, K::ExitingMaintenance, K::Recovery}) {
     auto next = exit_maintenance(state_of(kind, now), now);
     REQUIRE_FALSE(next);
-    CHECK(next.error().kind == "invalid_transition");
+    CHECK(next.error().code() == Errc::invalid_transition);
     CHECK(next.error().message.find(std::string("'") + to_string(kind) + "'") != std::string::npos);
   }
 }
@@ -211,7 +211,7 @@ TEST_CASE("maintenance_view_from_json rejects malformed input") {
     CAPTURE(std::string(text));
     auto decoded = maintenance_view_from_json(nlohmann::json::parse(text));
     REQUIRE_FALSE(decoded);
-    CHECK(decoded.error().kind == "invalid_maintenance_state");
+    CHECK(decoded.error().code() == Errc::invalid_maintenance_state);
   }
 }
 

@@ -110,7 +110,7 @@ void check_invalid_registry(const json& j, const std::string& field) {
   CAPTURE(j.dump());
   auto result = OperatorRegistry::from_json(j);
   REQUIRE_FALSE(result);
-  CHECK(result.error().kind == "invalid_operator_registry");
+  CHECK(result.error().code() == meshos::Errc::invalid_operator_registry);
   CHECK_MESSAGE(result.error().message.find(field) != std::string::npos, result.error().message);
 }
 
@@ -193,26 +193,26 @@ TEST_CASE("registry file: loads, and reports unreadable or malformed files") {
 
   auto missing = OperatorRegistry::load_file(dir.path() + "/absent.json");
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "operator_file_not_found");
+  CHECK(missing.error().code() == meshos::Errc::operator_file_not_found);
   CHECK(missing.error().message.find("absent.json") != std::string::npos);
 
   auto directory = OperatorRegistry::load_file(dir.path());
   REQUIRE_FALSE(directory);
-  CHECK(directory.error().kind == "operator_file_not_found");
+  CHECK(directory.error().code() == meshos::Errc::operator_file_not_found);
 
   auto not_json = OperatorRegistry::load_file(dir.write("broken.json", "{\"operators\": ["));
   REQUIRE_FALSE(not_json);
-  CHECK(not_json.error().kind == "invalid_operator_registry");
+  CHECK(not_json.error().code() == meshos::Errc::invalid_operator_registry);
   CHECK(not_json.error().message.find("broken.json") != std::string::npos);
 
   auto bad_entry = OperatorRegistry::load_file(dir.write("bad.json", R"({"operators": [{"name": "x"}]})"));
   REQUIRE_FALSE(bad_entry);
-  CHECK(bad_entry.error().kind == "invalid_operator_registry");
+  CHECK(bad_entry.error().code() == meshos::Errc::invalid_operator_registry);
   CHECK(bad_entry.error().message.find("operators[0].public_key") != std::string::npos);
 
   auto huge = OperatorRegistry::load_file(dir.write("huge.json", std::string((1 << 20) + 1, ' ')));
   REQUIRE_FALSE(huge);
-  CHECK(huge.error().kind == "invalid_operator_registry");
+  CHECK(huge.error().code() == meshos::Errc::invalid_operator_registry);
 }
 
 // ---- verifier: construction and names --------------------------------------------------------------
@@ -776,7 +776,7 @@ TEST_CASE("memory: JSON form and strict decoding") {
     CAPTURE(bad.dump());
     auto r = meshos::verifier_memory_from_json(bad);
     REQUIRE_FALSE(r);
-    CHECK(r.error().kind == "invalid_verifier_memory");
+    CHECK(r.error().code() == meshos::Errc::invalid_verifier_memory);
     CHECK_MESSAGE(r.error().message.find(where) != std::string::npos, r.error().message);
   };
   expect_invalid(json::array(), "expected a JSON object");

@@ -249,7 +249,7 @@ TEST_CASE("a damaged state file is refused with invalid_state_file and what is w
   auto refused = [](const std::string& text) {
     auto r = decode_state_file(text);
     REQUIRE_FALSE(r);
-    CHECK(r.error().kind == "invalid_state_file");
+    CHECK(r.error().code() == Errc::invalid_state_file);
     return r.error().message;
   };
   CHECK(refused("{not json").find("not valid JSON") != std::string::npos);
@@ -304,7 +304,7 @@ TEST_CASE("open_state_dir: no file yet is a fresh start, a saved file is loaded,
   const std::string file = dir.write("not-a-dir", "x");
   auto not_dir = open_state_dir(file, kThisNode, false, 1);
   REQUIRE_FALSE(not_dir);
-  CHECK(not_dir.error().kind == "invalid_state_dir");
+  CHECK(not_dir.error().code() == Errc::invalid_state_dir);
 }
 
 TEST_CASE("open_state_dir refuses a damaged file or another node's, naming the file - fresh_state sets it aside") {
@@ -313,7 +313,7 @@ TEST_CASE("open_state_dir refuses a damaged file or another node's, naming the f
 
   auto refused = open_state_dir(dir.path(), kThisNode, false, 1'700'000'000'000);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "invalid_state_file");
+  CHECK(refused.error().code() == Errc::invalid_state_file);
   CHECK(refused.error().message.rfind(path + ": ", 0) == 0);
   CHECK(refused.error().message.find("not valid JSON") != std::string::npos);
   CHECK(std::filesystem::exists(path));  // refusing touches nothing

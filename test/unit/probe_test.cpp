@@ -56,7 +56,7 @@ TEST_CASE("parse_proc_inventory: the 1-minute load and MemTotal less MemAvailabl
 TEST_CASE("parse_proc_inventory refuses text that is not /proc's, naming the file") {
   auto no_load = parse_proc_inventory("busy 0.8", kMeminfo);
   REQUIRE_FALSE(no_load);
-  CHECK(no_load.error().kind == "invalid_inventory");
+  CHECK(no_load.error().code() == Errc::invalid_inventory);
   CHECK(no_load.error().message.find("loadavg") != std::string::npos);
   CHECK_FALSE(parse_proc_inventory("-1.0 0.8 0.4", kMeminfo));
   CHECK_FALSE(parse_proc_inventory("", kMeminfo));
@@ -73,7 +73,7 @@ TEST_CASE("read_proc_inventory reads the two files under a root, and says which 
   dir.write("loadavg", kLoadavg);
   auto missing = read_proc_inventory(dir.path());
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().kind == "read_failed");
+  CHECK(missing.error().code() == Errc::read_failed);
   CHECK(missing.error().message.find("meminfo") != std::string::npos);
   dir.write("meminfo", kMeminfo);
   auto inv = read_proc_inventory(dir.path());
@@ -99,7 +99,7 @@ TEST_CASE("check_inventory_reading refuses node 0, an impossible load or more me
 
 TEST_CASE("check_probe: a probe needs a name and a function") {
   CHECK(check_probe(Probe{"rtt", LocalityProbe([] { return std::vector<RttReading>{}; })}));
-  CHECK(check_probe(Probe{"", LocalityProbe([] { return std::vector<RttReading>{}; })}).error().kind == "invalid_probe");
+  CHECK(check_probe(Probe{"", LocalityProbe([] { return std::vector<RttReading>{}; })}).error().code() == Errc::invalid_probe);
   CHECK_FALSE(check_probe(Probe{"empty", HealthProbe{}}));
   ProbeSet set;
   CHECK_FALSE(set.attach(1, Probe{"empty", InventoryProbe{}}));

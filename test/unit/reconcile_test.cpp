@@ -766,7 +766,7 @@ TEST_CASE("migration_target: the closest reachable, matching peer not avoided no
   Node n;
   host_counter(n);
   const DaemonState& counter = n.daemon(kCounter);
-  CHECK(migration_target(n.state.actual(), counter, n.now).error().kind == "no_migration_target");
+  CHECK(migration_target(n.state.actual(), counter, n.now).error().code() == Errc::no_migration_target);
   peer(n, kPeer, 40ms);
   peer(n, kFar, 90ms, {"zone.eu"});
   CHECK(migration_target(n.state.actual(), counter, n.now).value() == kPeer);

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -23,12 +24,12 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 Result<int> parse_positive(int v) {
-  if (v <= 0) return SdkError{"invalid_argument", "must be positive"};
+  if (v <= 0) return SdkError{meshos::Errc::invalid_argument, "must be positive"};
   return v;
 }
 
 Result<void> check_positive(int v) {
-  if (v <= 0) return SdkError{"invalid_argument", "must be positive"};
+  if (v <= 0) return SdkError{meshos::Errc::invalid_argument, "must be positive"};
   return meshos::ok();
 }
 
@@ -36,7 +37,7 @@ Result<void> check_positive(int v) {
 
 // Mirrors the Rust crate's sdk_error_display_carries_kind_discriminator.
 TEST_CASE("sdk_error_display_carries_kind_discriminator") {
-  SdkError err{"register_failed", "host already registered"};
+  SdkError err{meshos::Errc::register_failed, "host already registered"};
   const std::string formatted = err.to_string();
   CHECK(starts_with(formatted, "<<meshos-sdk-kind:register_failed>>"));
   CHECK(ends_with(formatted, "host already registered"));
@@ -44,14 +45,46 @@ TEST_CASE("sdk_error_display_carries_kind_discriminator") {
 }
 
 TEST_CASE("SdkError equality compares kind and message") {
-  SdkError a{"queue_full", "full"};
-  CHECK(a == SdkError{"queue_full", "full"});
-  CHECK_FALSE(a == SdkError{"loop_closed", "full"});
-  CHECK_FALSE(a == SdkError{"queue_full", "other"});
+  SdkError a{meshos::Errc::queue_full, "full"};
+  CHECK(a == SdkError{meshos::Errc::queue_full, "full"});
+  CHECK_FALSE(a == SdkError{meshos::Errc::loop_closed, "full"});
+  CHECK_FALSE(a == SdkError{meshos::Errc::queue_full, "other"});
   SdkError empty;
   CHECK(empty.kind.empty());
   CHECK(empty.message.empty());
   CHECK(empty.to_string() == "<<meshos-sdk-kind:>>");
+}
+
+TEST_CASE("every catalogue entry's wire form is its name, and reads back as the same code") {
+  std::set<std::string> names;
+  for (int i = 0; i < static_cast<int>(meshos::Errc::unknown); ++i) {
+    const auto code = static_cast<meshos::Errc>(i);
+    const std::string name = meshos::to_string(code);
+    CHECK_MESSAGE(names.insert(name).second, name << " is in the catalogue twice");
+    CHECK_MESSAGE(!name.empty(), "entry " << i << " has no name");
+    CHECK(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string::npos);
+    CHECK(std::string(meshos::meaning(code)).size() > 10);  // documented, one line each
+    REQUIRE(meshos::errc_from_string(name));
+    CHECK(*meshos::errc_from_string(name) == code);
+    CHECK(SdkError{code, "m"}.code() == code);
+  }
+  // The wire strings earlier versions sent are still what these codes write.
+  CHECK(std::string(meshos::to_string(meshos::Errc::loop_closed)) == "loop_closed");
+  CHECK(std::string(meshos::to_string(meshos::Errc::invalid_config)) == "invalid_config");
+  CHECK(std::string(meshos::to_string(meshos::Errc::ice_cooldown_active)) == "ice_cooldown_active");
+  CHECK(SdkError{meshos::Errc::queue_full, "full"}.to_string() == "<<meshos-sdk-kind:queue_full>>full");
+}
+
+TEST_CASE("an error from outside keeps a kind this build does not know, and its code says unknown") {
+  const auto newer = SdkError::from_wire("quota_exceeded", "over the quota");
+  CHECK(newer.kind == "quota_exceeded");
+  CHECK(newer.code() == meshos::Errc::unknown);
+  CHECK(newer.to_string() == "<<meshos-sdk-kind:quota_exceeded>>over the quota");
+  CHECK_FALSE(meshos::errc_from_string("quota_exceeded"));
+  CHECK(SdkError::from_wire("timeout", "slow").code() == meshos::Errc::timeout);
+  const auto framed = SdkError{meshos::Errc::read_failed, "no such file"}.in_context("[node] key-file: ");
+  CHECK(framed.code() == meshos::Errc::read_failed);
+  CHECK(framed.message == "[node] key-file: no such file");
 }
 
 TEST_CASE("Result<T> holding a value") {
@@ -67,7 +100,7 @@ TEST_CASE("Result<T> holding an error") {
   Result<int> r = parse_positive(-1);
   CHECK_FALSE(static_cast<bool>(r));
   CHECK_FALSE(r.has_value());
-  CHECK(r.error() == SdkError{"invalid_argument", "must be positive"});
+  CHECK(r.error() == SdkError{meshos::Errc::invalid_argument, "must be positive"});
 }
 
 TEST_CASE("Result<T>::value() on an error throws SdkException carrying the error") {
@@ -76,7 +109,7 @@ TEST_CASE("Result<T>::value() on an error throws SdkException carrying the error
     static_cast<void>(r.value());
     FAIL("value() did not throw");
   } catch (const SdkException& e) {
-    CHECK(e.error() == SdkError{"invalid_argument", "must be positive"});
+    CHECK(e.error() == SdkError{meshos::Errc::invalid_argument, "must be positive"});
     CHECK(std::string(e.what()) == "<<meshos-sdk-kind:invalid_argument>>must be positive");
   }
   const Result<int>& cr = r;
@@ -96,7 +129,7 @@ TEST_CASE("Result<T> operator-> reaches the value's members and can mutate it") 
   CHECK(r.value() == "abcd");
   const Result<std::string>& cr = r;
   CHECK(cr->size() == 4);
-  Result<std::string> err = SdkError{"not_found", "gone"};
+  Result<std::string> err = SdkError{meshos::Errc::not_found, "gone"};
   CHECK_THROWS_AS(static_cast<void>(err->size()), SdkException);
 }
 
@@ -130,7 +163,7 @@ TEST_CASE("Result<void> failure") {
   Result<void> r = check_positive(0);
   CHECK_FALSE(static_cast<bool>(r));
   CHECK_FALSE(r.has_value());
-  CHECK(r.error().kind == "invalid_argument");
+  CHECK(r.error().code() == meshos::Errc::invalid_argument);
   CHECK(r.error().message == "must be positive");
   try {
     r.value();

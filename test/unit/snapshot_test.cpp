@@ -341,7 +341,7 @@ TEST_CASE("snapshot_from_json refuses malformed input with invalid_snapshot and 
   auto expect_invalid = [](const json& j, const std::string& where) {
     auto r = snapshot_from_json(j);
     REQUIRE_FALSE(r);
-    CHECK(r.error().kind == "invalid_snapshot");
+    CHECK(r.error().code() == Errc::invalid_snapshot);
     CHECK_MESSAGE(r.error().message.find(where) != std::string::npos, r.error().message);
   };
   expect_invalid(json::array(), "object");
@@ -540,11 +540,11 @@ TEST_CASE("locate_daemon: by id or by name, this node's daemon first, one peer's
   CHECK(worker->daemon.id == 0x78);
   auto twin = locate_daemon(s, DaemonAddress::by_name("twin"));
   REQUIRE_FALSE(twin);
-  CHECK(twin.error().kind == "ambiguous_daemon");
+  CHECK(twin.error().code() == Errc::ambiguous_daemon);
   CHECK(locate_daemon(s, DaemonAddress::by_id(0x7B))->node == kOtherPeer + 2);
-  CHECK(locate_daemon(s, DaemonAddress::by_name("nobody")).error().kind == "not_found");
-  CHECK(locate_daemon(s, DaemonAddress::by_id(0xDEAD)).error().kind == "not_found");
-  CHECK(locate_daemon(s, DaemonAddress{}).error().kind == "invalid_request");
+  CHECK(locate_daemon(s, DaemonAddress::by_name("nobody")).error().code() == Errc::not_found);
+  CHECK(locate_daemon(s, DaemonAddress::by_id(0xDEAD)).error().code() == Errc::not_found);
+  CHECK(locate_daemon(s, DaemonAddress{}).error().code() == Errc::invalid_request);
 
   CHECK(DaemonAddress::parse("0000000000000077").id == 0x77);
   CHECK(DaemonAddress::parse("0000000000000000").name == "0000000000000000");  // 0 is no id
@@ -617,11 +617,11 @@ TEST_CASE("placement_target: the least loaded node of the view that can take a d
   eu.required_tags = {"zone.eu"};
   CHECK(placement_target(s, eu).value() == 0xC);
   s.peers[0xC].health = PeerHealth::Unreachable;
-  CHECK(placement_target(s, eu).error().kind == "no_placement_target");
+  CHECK(placement_target(s, eu).error().code() == Errc::no_placement_target);
   s.avoid.push_back(AvoidSnapshot{0xB, "slow", 1000});
   s.peers[0xC].health = PeerHealth::Healthy;
   s.peers[0xC].maintenance = view::EnteringMaintenance{0, 1000};
   CHECK(placement_target(s).value() == 0xA);  // b avoided, c draining: the node itself
   s.cordoned = true;
-  CHECK(placement_target(s).error().kind == "no_placement_target");
+  CHECK(placement_target(s).error().code() == Errc::no_placement_target);
 }

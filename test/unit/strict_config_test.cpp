@@ -128,7 +128,7 @@ TEST_CASE("a file CAF cannot read, and one nested too deep, stop the reading") {
   TestConfig bare;
   auto refused = bare.load_text({}, "[node]\nname = bare\n", "t.conf");
   REQUIRE_FALSE(refused);
-  CHECK(refused.error().kind == "invalid_config");
+  CHECK(refused.error().code() == Errc::invalid_config);
   CHECK(refused.error().message.rfind("t.conf: line 2, column", 0) == 0);
   TestConfig deep;
   auto too_deep = deep.load_text({}, "[node]\nplugins = " + std::string(100'000, '[') + "\n", "t.conf");

@@ -23,7 +23,7 @@ TEST_CASE("parse_uint rejects signs, overflow and anything else") {
     CAPTURE(std::string(text));
     auto parsed = parse_uint(text);
     REQUIRE_FALSE(parsed);
-    CHECK(parsed.error().kind == "invalid_config");
+    CHECK(parsed.error().code() == Errc::invalid_config);
   }
   CHECK(parse_uint("18446744073709551616").error().message.find("too large") != std::string::npos);
 }
@@ -55,7 +55,7 @@ TEST_CASE("parse_duration requires a known unit and an unsigned integer count") 
     CAPTURE(std::string(text));
     auto parsed = parse_duration(text);
     REQUIRE_FALSE(parsed);
-    CHECK(parsed.error().kind == "invalid_config");
+    CHECK(parsed.error().code() == Errc::invalid_config);
   }
   CHECK(parse_duration("10").error().message.find("unit") != std::string::npos);
 }
@@ -86,7 +86,7 @@ TEST_CASE("parse_string rejects malformed strings") {
     CAPTURE(std::string(text));
     auto parsed = parse_string(text);
     REQUIRE_FALSE(parsed);
-    CHECK(parsed.error().kind == "invalid_config");
+    CHECK(parsed.error().code() == Errc::invalid_config);
   }
 }
 
@@ -110,7 +110,7 @@ TEST_CASE("parse_string_list rejects malformed lists") {
     CAPTURE(std::string(text));
     auto parsed = parse_string_list(text);
     REQUIRE_FALSE(parsed);
-    CHECK(parsed.error().kind == "invalid_config");
+    CHECK(parsed.error().code() == Errc::invalid_config);
   }
 }
 

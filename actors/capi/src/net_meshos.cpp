@@ -364,7 +364,7 @@ meshos::Result<meshos::DaemonAddress> work_target(std::uint64_t daemon_id, const
   if (daemon_id != 0) return meshos::DaemonAddress::by_id(daemon_id);
   std::string name;
   if (!read_daemon_name(name_ptr, name_len, name))
-    return meshos::SdkError{kInvalidArgument, "no daemon id, and the name is not usable: " +
+    return meshos::SdkError{meshos::Errc::invalid_argument, "no daemon id, and the name is not usable: " +
                                                   std::string(net_meshos_last_error_message())};
   return meshos::DaemonAddress::by_name(std::move(name));
 }
@@ -373,7 +373,7 @@ meshos::Result<meshos::DaemonAddress> work_target(std::uint64_t daemon_id, const
 meshos::Result<meshos::DaemonId> local_daemon(NetMeshOsSdk& sdk, const meshos::DaemonAddress& address) {
   if (address.id != 0) return address.id;
   auto snap = sdk.sdk->snapshot();
-  if (!snap) return meshos::SdkError{"loop_closed", "the runtime has no snapshot"};
+  if (!snap) return meshos::SdkError{meshos::Errc::loop_closed, "the runtime has no snapshot"};
   auto where = meshos::locate_daemon(*snap, address);
   if (!where) return where.error();
   return where->daemon.id;
@@ -401,7 +401,7 @@ int with_work(NetMeshOsSdk* sdk, std::uint64_t daemon_id, const char* name_ptr, 
 
 // A JSON string field of net_meshos_node_start's options; kind invalid_config.
 meshos::Result<std::string> string_at(const nlohmann::json& j, const char* field) {
-  if (!j.is_string()) return meshos::SdkError{"invalid_config", std::string(field) + ": expected a string"};
+  if (!j.is_string()) return meshos::SdkError{meshos::Errc::invalid_config, std::string(field) + ": expected a string"};
   return j.get<std::string>();
 }
 
@@ -409,7 +409,7 @@ meshos::Result<std::string> string_at(const nlohmann::json& j, const char* field
 template <class F>
 std::optional<meshos::SdkError> each_string(const nlohmann::json& j, const char* field, F&& use) {
   if (!j.contains(field)) return std::nullopt;
-  if (!j[field].is_array()) return meshos::SdkError{"invalid_config", std::string(field) + ": expected an array of strings"};
+  if (!j[field].is_array()) return meshos::SdkError{meshos::Errc::invalid_config, std::string(field) + ": expected an array of strings"};
   for (const auto& item : j[field]) {
     auto text = string_at(item, field);
     if (!text) return text.error();
@@ -422,22 +422,22 @@ std::optional<meshos::SdkError> each_string(const nlohmann::json& j, const char*
 meshos::Result<std::pair<meshos::MeshOsConfig, meshos::NetworkOptions>> node_options(const std::string& text) {
   using meshos::SdkError;
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return SdkError{"invalid_config", "options: expected a JSON object"};
+  if (!j.is_object()) return SdkError{meshos::Errc::invalid_config, "options: expected a JSON object"};
   meshos::MeshOsConfig config;
   meshos::NetworkOptions network;
   static const std::set<std::string> known{"node_seed", "members", "listen_host", "listen_port", "peers",
                                            "tick_interval_ms", "heartbeat_interval_ms", "peer_timeout_ms", "tls"};
   for (const auto& item : j.items())
-    if (known.count(item.key()) == 0) return SdkError{"invalid_config", "options: unknown field \"" + item.key() + "\""};
-  if (!j.contains("node_seed")) return SdkError{"invalid_config", "options: node_seed is required"};
+    if (known.count(item.key()) == 0) return SdkError{meshos::Errc::invalid_config, "options: unknown field \"" + item.key() + "\""};
+  if (!j.contains("node_seed")) return SdkError{meshos::Errc::invalid_config, "options: node_seed is required"};
   auto seed = string_at(j["node_seed"], "node_seed");
   if (!seed) return seed.error();
   auto key = meshos::EntityKeypair::from_seed_hex(*seed);
-  if (!key) return SdkError{"invalid_config", "node_seed: " + key.error().message};
+  if (!key) return SdkError{meshos::Errc::invalid_config, "node_seed: " + key.error().message};
   network.node_key = *key;
   auto members = each_string(j, "members", [&](const std::string& hex) -> std::optional<SdkError> {
     auto member = meshos::EntityKeypair::from_public_hex(hex);
-    if (!member) return SdkError{"invalid_config", "members: " + member.error().message};
+    if (!member) return SdkError{meshos::Errc::invalid_config, "members: " + member.error().message};
     network.members.push_back(member->public_key());
     return std::nullopt;
   });
@@ -450,7 +450,7 @@ meshos::Result<std::pair<meshos::MeshOsConfig, meshos::NetworkOptions>> node_opt
   auto number = [&](const char* field, std::uint64_t max, auto&& set) -> std::optional<SdkError> {
     if (!j.contains(field)) return std::nullopt;
     if (!j[field].is_number_unsigned() || j[field].get<std::uint64_t>() > max)
-      return SdkError{"invalid_config", std::string(field) + ": expected a whole number up to " + std::to_string(max)};
+      return SdkError{meshos::Errc::invalid_config, std::string(field) + ": expected a whole number up to " + std::to_string(max)};
     set(j[field].get<std::uint64_t>());
     return std::nullopt;
   };
@@ -462,17 +462,17 @@ meshos::Result<std::pair<meshos::MeshOsConfig, meshos::NetworkOptions>> node_opt
   if (auto e = number("peer_timeout_ms", kDay, [&](std::uint64_t v) { network.peer_timeout = ms(v); })) return *e;
   auto peers = each_string(j, "peers", [&](const std::string& address_text) -> std::optional<SdkError> {
     auto address = meshos::PeerAddress::parse(address_text);
-    if (!address) return SdkError{"invalid_config", "peers: " + address.error().message};
+    if (!address) return SdkError{meshos::Errc::invalid_config, "peers: " + address.error().message};
     network.peers.push_back(*address);
     return std::nullopt;
   });
   if (peers) return *peers;
   if (j.contains("tls")) {
     const auto& tls = j["tls"];
-    if (!tls.is_object()) return SdkError{"invalid_config", "tls: expected an object"};
+    if (!tls.is_object()) return SdkError{meshos::Errc::invalid_config, "tls: expected an object"};
     for (auto [field, target] : {std::pair{"certificate", &network.tls.certificate}, std::pair{"key", &network.tls.key},
                                  std::pair{"ca_file", &network.tls.ca_file}}) {
-      if (!tls.contains(field)) return SdkError{"invalid_config", std::string("tls.") + field + " is required"};
+      if (!tls.contains(field)) return SdkError{meshos::Errc::invalid_config, std::string("tls.") + field + " is required"};
       auto value = string_at(tls[field], field);
       if (!value) return value.error();
       *target = *value;
@@ -539,8 +539,9 @@ int net_meshos_node_start(const char* options_json_ptr, size_t options_json_len,
                                         std::make_shared<meshos::LoggingDispatcher>());
     if (!node) {
       last_error.set(node.error());
-      const auto& kind = node.error().kind;
-      return kind == "invalid_config" || kind == "invalid_tls" ? NET_MESHOS_ERR_INVALID_ARG : NET_MESHOS_ERR_CALL_FAILED;
+      const auto code = node.error().code();
+      return code == meshos::Errc::invalid_config || code == meshos::Errc::invalid_tls ? NET_MESHOS_ERR_INVALID_ARG
+                                                                                       : NET_MESHOS_ERR_CALL_FAILED;
     }
     auto wrapper = std::make_unique<NetMeshOsSdk>();
     wrapper->node = std::move(*node);

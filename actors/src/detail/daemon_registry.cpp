@@ -66,7 +66,7 @@ void DaemonSlot::acknowledge_shutdown() {
 Result<void> DaemonRegistry::add(const SlotPtr& slot) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!slots_.emplace(slot->daemon.id, slot).second)
-    return SdkError{"register_failed", "daemon " + to_hex(slot->daemon.id) + " ('" + slot->daemon.name +
+    return SdkError{Errc::register_failed, "daemon " + to_hex(slot->daemon.id) + " ('" + slot->daemon.name +
                                            "') is already registered"};
   return {};
 }
@@ -109,11 +109,11 @@ std::size_t DaemonRegistry::size() const {
 }
 
 Result<void> DaemonRegistry::add_factory(std::string name, DaemonFactory factory) {
-  if (name.empty()) return SdkError{"register_failed", "a daemon factory needs a name"};
-  if (!factory) return SdkError{"register_failed", "no factory given for daemons named '" + name + "'"};
+  if (name.empty()) return SdkError{Errc::register_failed, "a daemon factory needs a name"};
+  if (!factory) return SdkError{Errc::register_failed, "no factory given for daemons named '" + name + "'"};
   std::lock_guard<std::mutex> lock(mu_);
   if (!factories_.emplace(name, std::move(factory)).second)
-    return SdkError{"register_failed", "a factory for daemons named '" + name + "' is registered already"};
+    return SdkError{Errc::register_failed, "a factory for daemons named '" + name + "' is registered already"};
   return {};
 }
 
@@ -121,7 +121,7 @@ Result<DaemonFactory> DaemonRegistry::factory(const std::string& name, NodeId no
   std::lock_guard<std::mutex> lock(mu_);
   auto it = factories_.find(name);
   if (it == factories_.end())
-    return SdkError{"no_factory", "node " + to_hex(node) + " has no factory for daemons named '" + name + "'"};
+    return SdkError{Errc::no_factory, "node " + to_hex(node) + " has no factory for daemons named '" + name + "'"};
   return it->second;
 }
 

@@ -65,7 +65,7 @@ Result<void> Runtime::start() {
   // The loop publishes its first snapshot as it starts, on a scheduler thread: wait for it, so that
   // snapshot() is never empty once start() returned (issue 9, bug 1).
   if (!snapshots_.wait_first(std::chrono::seconds(10)))
-    return SdkError{"start_failed", "the loop did not publish its first snapshot within 10 s"};
+    return SdkError{Errc::start_failed, "the loop did not publish its first snapshot within 10 s"};
   return {};
 }
 
@@ -76,7 +76,7 @@ ShutdownGate::Hold Runtime::enter() {
 }
 
 SdkError loop_closed(const std::string& what) {
-  return SdkError{"loop_closed", "the MeshOS loop has shut down; " + what};
+  return SdkError{Errc::loop_closed, "the MeshOS loop has shut down; " + what};
 }
 
 void Runtime::notify_lifecycle(const event::DaemonLifecycle& e, std::int64_t wall_ms) {
@@ -88,7 +88,7 @@ Result<void> Runtime::publish(MeshOsEvent ev) {
   auto hold = enter();
   if (!hold) return loop_closed("event dropped");
   if (!intake_.try_acquire())
-    return SdkError{"queue_full", "the MeshOS event queue is at capacity (" +
+    return SdkError{Errc::queue_full, "the MeshOS event queue is at capacity (" +
                                       std::to_string(intake_.capacity()) + "); event dropped"};
   caf::anon_send(loop_, event_atom::value, EventMsg{std::move(ev)});
   return {};
@@ -100,7 +100,7 @@ Result<void> Runtime::publish_within(MeshOsEvent ev, std::chrono::milliseconds t
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (!intake_.acquire_until(deadline, [this] { return closed(); })) {
     if (closed()) return loop_closed("event dropped");
-    return SdkError{"queue_full", "the MeshOS event queue stayed at capacity (" + std::to_string(intake_.capacity()) +
+    return SdkError{Errc::queue_full, "the MeshOS event queue stayed at capacity (" + std::to_string(intake_.capacity()) +
                                       ") for " + std::to_string(timeout.count()) + " ms; event dropped"};
   }
   if (closed()) {
@@ -132,19 +132,19 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
                                                        const std::string* factory_name, std::size_t control_capacity) {
   const bool from_factory = factory_name != nullptr;
   auto hold = enter();
-  if (!hold) return SdkError{"loop_closed", "the MeshOS runtime has shut down; cannot register"};
-  if (!daemon) return SdkError{"register_failed", "no daemon given"};
+  if (!hold) return SdkError{Errc::loop_closed, "the MeshOS runtime has shut down; cannot register"};
+  if (!daemon) return SdkError{Errc::register_failed, "no daemon given"};
   std::string name;
   CapabilityFilter requirements;
   try {
     name = daemon->name();
     requirements = daemon->requirements();
   } catch (const std::exception& e) {
-    return SdkError{"register_failed", std::string("daemon name() or requirements() threw: ") + e.what()};
+    return SdkError{Errc::register_failed, std::string("daemon name() or requirements() threw: ") + e.what()};
   }
-  if (name.empty()) return SdkError{"register_failed", "daemon name is empty"};
+  if (name.empty()) return SdkError{Errc::register_failed, "daemon name is empty"};
   if (factory_name && name != *factory_name)
-    return SdkError{"register_failed", "the factory for '" + *factory_name + "' built a daemon named '" + name + "'"};
+    return SdkError{Errc::register_failed, "the factory for '" + *factory_name + "' built a daemon named '" + name + "'"};
   DaemonRef ref{id, name};
   auto slot = std::make_shared<DaemonSlot>(ref, control_capacity, config_.event_queue_capacity);
   if (auto added = registry_.add(slot); !added) return added.error();
@@ -174,11 +174,11 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::host(const DaemonRef& ref) {
   try {
     daemon = factory.value()();
   } catch (const std::exception& e) {
-    return SdkError{"register_failed", "the factory for '" + ref.name + "' threw: " + e.what()};
+    return SdkError{Errc::register_failed, "the factory for '" + ref.name + "' threw: " + e.what()};
   } catch (...) {
-    return SdkError{"register_failed", "the factory for '" + ref.name + "' threw a non-standard exception"};
+    return SdkError{Errc::register_failed, "the factory for '" + ref.name + "' threw a non-standard exception"};
   }
-  if (!daemon) return SdkError{"register_failed", "the factory for '" + ref.name + "' returned no daemon"};
+  if (!daemon) return SdkError{Errc::register_failed, "the factory for '" + ref.name + "' returned no daemon"};
   return add_daemon(std::move(daemon), ref.id, &ref.name, kDefaultControlCapacity);
 }
 
@@ -188,7 +188,7 @@ constexpr std::size_t kAdoptedRemembered = 256;
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::accept_move(std::uint64_t migration, const DaemonRef& ref) {
   if (auto snap = snapshot(); snap && kind_of(snap->local_maintenance) != MaintenanceKind::Active)
-    return SdkError{"target_unavailable", "node " + to_hex(node_id()) + " is in " +
+    return SdkError{Errc::target_unavailable, "node " + to_hex(node_id()) + " is in " +
                                               to_string(kind_of(snap->local_maintenance)) + ", not taking daemons"};
   auto hosted = host(ref);
   if (!hosted) return hosted.error();
@@ -204,7 +204,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::accept_move(std::uint64_t migration
   }
   // Its source let go of the move while it was on its way here: the daemon stays there, and only there.
   unregister_daemon(hosted.value(), false);
-  return SdkError{"migration_released",
+  return SdkError{Errc::migration_released,
                   "move " + to_hex(migration) + " of daemon " + to_hex(ref.id) + " was called off by its source"};
 }
 
@@ -316,13 +316,13 @@ void Runtime::unsubscribe(std::uint64_t id) {
 }
 
 namespace {
-SdkError no_daemon(DaemonId id) { return SdkError{"not_found", "no daemon " + to_hex(id) + " is registered"}; }
+SdkError no_daemon(DaemonId id) { return SdkError{Errc::not_found, "no daemon " + to_hex(id) + " is registered"}; }
 }  // namespace
 
 Result<std::shared_ptr<DaemonSlot>> Runtime::take_data_slot(DaemonId id) {
   auto slot = find(id);
   if (!slot) return no_daemon(id);
-  if (!slot->data_credits.try_acquire()) return SdkError{"queue_full", slot->queue_full_text};
+  if (!slot->data_credits.try_acquire()) return SdkError{Errc::queue_full, slot->queue_full_text};
   return slot;
 }
 
@@ -349,8 +349,8 @@ Result<void> Runtime::deliver_within(DaemonId id, CausalEvent ev, std::chrono::m
   if (room) slot->data_credits.release();
   if (closed()) return loop_closed("it shut down while the event waited for room");
   if (slot->unregistered.load(std::memory_order_acquire))
-    return SdkError{"not_running", "daemon " + slot->daemon.name + " left while the event waited for room"};
-  return SdkError{"queue_full", slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
+    return SdkError{Errc::not_running, "daemon " + slot->daemon.name + " left while the event waited for room"};
+  return SdkError{Errc::queue_full, slot->queue_full_text + " (waited " + std::to_string(timeout.count()) + " ms)"};
 }
 
 Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout) {
@@ -419,12 +419,12 @@ Result<std::vector<Bytes>> outputs_of(OutputsMsg m) {
 }
 
 SdkError process_failure(caf::actor_system& sys, const caf::error& err, const std::string& daemon_name) {
-  if (err == caf::sec::request_timeout) return SdkError{"timeout", "daemon " + daemon_name + " did not answer in time"};
+  if (err == caf::sec::request_timeout) return SdkError{Errc::timeout, "daemon " + daemon_name + " did not answer in time"};
   // Its actor ended with the event still in the mailbox (the daemon was unregistered, or moved to a peer,
   // meanwhile): the event was never processed, so the caller may send it again.
   if (err == caf::sec::request_receiver_down)
-    return SdkError{"not_running", "daemon " + daemon_name + " left before it took the event"};
-  return SdkError{"process_failed", sys.render(err)};
+    return SdkError{Errc::not_running, "daemon " + daemon_name + " left before it took the event"};
+  return SdkError{Errc::process_failed, sys.render(err)};
 }
 
 Result<std::uint64_t> Runtime::attach_probe(Probe probe) {
@@ -450,7 +450,7 @@ Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds t
                [&](caf::error& err) {
                  // The prober quit meanwhile (shutdown): nothing polls the probe any more.
                  if (err == caf::sec::request_receiver_down) return;
-                 failure = SdkError{"timeout", "probe " + std::to_string(id) + " not detached: the prober was busy for " +
+                 failure = SdkError{Errc::timeout, "probe " + std::to_string(id) + " not detached: the prober was busy for " +
                                                    std::to_string(timeout.count()) + " ms (" + system().render(err) + ")"};
                });
   if (failure) return *failure;
@@ -458,7 +458,7 @@ Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds t
 }
 
 Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
-  if (!calls_.close()) return SdkError{"already_shutdown", "the MeshOS runtime was already shut down"};
+  if (!calls_.close()) return SdkError{Errc::already_shutdown, "the MeshOS runtime was already shut down"};
   const auto deadline = Clock::now() + grace;
   close();
   RuntimeStats stats;

@@ -349,7 +349,7 @@ std::optional<SdkError> check_admitted(gateway_actor* self, NodeId from) {
   auto& st = self->state;
   const auto& sender = self->current_sender();
   if (!sender || from == 0 || !st.directory.admitted(from))
-    return SdkError{"peer_refused", "not an admitted peer"};
+    return SdkError{Errc::peer_refused, "not an admitted peer"};
   auto vouched = st.ctx->guard->vouches_for(sender->node(), from);
   if (!vouched) return vouched.error();
   return std::nullopt;
@@ -399,7 +399,7 @@ caf::result<NetReply> move_in(gateway_actor* self, NodeId from, NetMove m) {
             rp.deliver(NetReply{});
           },
           [refuse, who](caf::error&) mutable {
-            refuse(SdkError{"restore_failed", who + " did not restore its state in time"});
+            refuse(SdkError{Errc::restore_failed, who + " did not restore its state in time"});
           });
   return rp;
 }
@@ -578,10 +578,10 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
               const auto answered = take_challenge(self, h.answers) ? h.answers : 0;
               auto valid = verify_hello(h, answered, s.ctx->node_id, s.ctx->members, s.ctx->options.max_peers);
               const auto& sender = self->current_sender();
-              if (valid && sender == nullptr) valid = SdkError{"peer_refused", "a hello without a sender"};
+              if (valid && sender == nullptr) valid = SdkError{Errc::peer_refused, "a hello without a sender"};
               // The gateway it offers to be answered through must be on the node that sent the hello.
               if (valid && (!remote || remote.node() != sender->node()))
-                valid = SdkError{"peer_refused", "the hello offers a gateway on another node"};
+                valid = SdkError{Errc::peer_refused, "the hello offers a gateway on another node"};
               if (valid) valid = s.ctx->guard->vouches_for(sender->node(), h.node_id);
               if (!valid) {
                 note_refused_hello(self, valid.error());

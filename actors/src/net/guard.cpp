@@ -70,7 +70,7 @@ Result<Address> resolve(const std::string& host, std::uint16_t port) {
   const std::string service = std::to_string(port);
   int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
   if (rc != 0 || found == nullptr)
-    return SdkError{"connect_failed", "cannot resolve '" + host + "': " + ::gai_strerror(rc)};
+    return SdkError{Errc::connect_failed, "cannot resolve '" + host + "': " + ::gai_strerror(rc)};
   Address a;
   std::memcpy(&a.storage, found->ai_addr, found->ai_addrlen);
   a.len = found->ai_addrlen;
@@ -98,7 +98,7 @@ std::uint16_t bound_port(int fd) {
 
 Result<int> open_listener(const Address& at, int backlog, bool reuse, const std::string& where) {
   int fd = ::socket(at.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return SdkError{"listen_failed", "cannot listen on " + where + ": " + errno_text(errno)};
+  if (fd < 0) return SdkError{Errc::listen_failed, "cannot listen on " + where + ": " + errno_text(errno)};
   if (reuse) {
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -106,7 +106,7 @@ Result<int> open_listener(const Address& at, int backlog, bool reuse, const std:
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.storage), at.len) != 0 || ::listen(fd, backlog) != 0) {
     int err = errno;
     ::close(fd);
-    return SdkError{"listen_failed", "cannot listen on " + where + ": " + errno_text(err)};
+    return SdkError{Errc::listen_failed, "cannot listen on " + where + ": " + errno_text(err)};
   }
   return fd;
 }
@@ -134,14 +134,14 @@ Result<CtxPtr> make_tls_context(const TlsOptions& tls, std::optional<NodeId> cer
   if (auto valid = tls.validate(); !valid) return valid.error();
   ERR_clear_error();
   CtxPtr ctx(SSL_CTX_new(TLS_method()));
-  if (!ctx) return SdkError{"invalid_tls", "cannot create a TLS context: " + tls_error_text()};
+  if (!ctx) return SdkError{Errc::invalid_tls, "cannot create a TLS context: " + tls_error_text()};
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   // The passphrase is needed only while the key is read: the callback's pointer does not outlive this call.
   std::string pass = tls.passphrase;
   SSL_CTX_set_default_passwd_cb(ctx.get(), passphrase_cb);
   SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), &pass);
   auto fail = [&](const std::string& what) {
-    return SdkError{"invalid_tls", what + ": " + tls_error_text()};
+    return SdkError{Errc::invalid_tls, what + ": " + tls_error_text()};
   };
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1)
     return fail("cannot load certificate '" + tls.certificate + "'");
@@ -238,7 +238,7 @@ class Guard::Impl {
     }
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_ < 0 || wake_ < 0) return SdkError{"listen_failed", "cannot create the guard's event loop"};
+    if (epoll_ < 0 || wake_ < 0) return SdkError{Errc::listen_failed, "cannot create the guard's event loop"};
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = pack(0, kTunnelOrWake);
@@ -265,9 +265,9 @@ class Guard::Impl {
 
   Result<std::uint16_t> listen(const std::string& host, std::uint16_t port, std::uint16_t backend_port) {
     auto at = resolve(host, port);
-    if (!at) return SdkError{"listen_failed", at.error().message};
+    if (!at) return SdkError{Errc::listen_failed, at.error().message};
     auto backend = resolve("127.0.0.1", backend_port);
-    if (!backend) return SdkError{"listen_failed", backend.error().message};
+    if (!backend) return SdkError{Errc::listen_failed, backend.error().message};
     auto fd = open_listener(*at, 512, true, host + ":" + std::to_string(port));
     if (!fd) return fd.error();
     auto actual = bound_port(*fd);
@@ -283,7 +283,7 @@ class Guard::Impl {
     auto target = resolve(remote.host, remote.port);
     if (!target) return target.error();
     auto loopback = resolve("127.0.0.1", 0);
-    if (!loopback) return SdkError{"listen_failed", loopback.error().message};
+    if (!loopback) return SdkError{Errc::listen_failed, loopback.error().message};
     auto fd = open_listener(*loopback, 1, false, "127.0.0.1:0");
     if (!fd) return fd.error();
     auto port = bound_port(*fd);
@@ -296,7 +296,7 @@ class Guard::Impl {
   }
 
   Result<void> reload_tls(const TlsOptions& tls) {
-    if (!tls_) return SdkError{"invalid_tls", "this endpoint runs without TLS: nothing to reload"};
+    if (!tls_) return SdkError{Errc::invalid_tls, "this endpoint runs without TLS: nothing to reload"};
     auto ctx = make_tls_context(tls, certified_as_);
     if (!ctx) return ctx.error();
     std::lock_guard<std::mutex> lock(mu_);
@@ -336,7 +336,7 @@ class Guard::Impl {
   Result<void> vouches_for(const caf::node_id& from, NodeId claimed) const {
     if (!tls()) return {};
     auto refused = [&](const std::string& why) {
-      return SdkError{"peer_refused", "node " + to_hex(claimed) + " refused: " + why};
+      return SdkError{Errc::peer_refused, "node " + to_hex(claimed) + " refused: " + why};
     };
     std::lock_guard<std::mutex> lock(identities_mu_);
     auto it = identities_.find(from);

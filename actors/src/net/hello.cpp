@@ -11,7 +11,7 @@ namespace {
 
 constexpr char kHelloDomain[] = "meshos/hello/v4";  // v3: the node's name; v4: its inventory
 
-SdkError refused(const std::string& why) { return SdkError{"peer_refused", why}; }
+SdkError refused(const std::string& why) { return SdkError{Errc::peer_refused, why}; }
 
 }  // namespace
 

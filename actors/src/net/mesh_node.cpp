@@ -35,7 +35,7 @@ std::string advertised_host(const std::string& listen_host) {
 Result<void> write_port_file(const std::string& path, std::uint16_t port) {
   // A reader sees no file or a complete one.
   auto written = write_file_atomically(path, std::to_string(port) + "\n");
-  if (!written) return SdkError{"listen_failed", "port file: " + written.error().message};
+  if (!written) return SdkError{Errc::listen_failed, "port file: " + written.error().message};
   return {};
 }
 
@@ -58,26 +58,26 @@ class MeshNodeImpl final : public MeshNode {
                                                   SdkOptions options) {
     if (!network.node_key) network.node_key = EntityKeypair::generate();
     if (!network.node_key->has_secret())
-      return SdkError{"invalid_config", "the node key must hold its secret (it signs the node's hellos)"};
+      return SdkError{Errc::invalid_config, "the node key must hold its secret (it signs the node's hellos)"};
     if (config.this_node == 0) config.this_node = network.node_key->node_id();
     if (config.this_node != network.node_key->node_id())
-      return SdkError{"invalid_config", "this_node " + to_hex(config.this_node) + " is not the node key's id " +
+      return SdkError{Errc::invalid_config, "this_node " + to_hex(config.this_node) + " is not the node key's id " +
                                             to_hex(network.node_key->node_id())};
     network.members.push_back(network.node_key->public_key());
     if (auto valid = config.validate(); !valid) return valid.error();
     if (network.heartbeat_interval.count() <= 0 || network.peer_timeout <= network.heartbeat_interval)
-      return SdkError{"invalid_config", "heartbeat interval must be > 0 and below the peer timeout"};
+      return SdkError{Errc::invalid_config, "heartbeat interval must be > 0 and below the peer timeout"};
     if (network.reconnect_initial.count() <= 0 || network.reconnect_max < network.reconnect_initial)
-      return SdkError{"invalid_config", "reconnect backoff must satisfy 0 < initial <= max"};
+      return SdkError{Errc::invalid_config, "reconnect backoff must satisfy 0 < initial <= max"};
     if (network.software_version.empty()) network.software_version = version();
     if (!is_valid_node_name(network.node_name))
-      return SdkError{"invalid_config", "node name \"" + network.node_name.substr(0, kMaxNodeNameBytes) +
+      return SdkError{Errc::invalid_config, "node name \"" + network.node_name.substr(0, kMaxNodeNameBytes) +
                                             "\": up to " + std::to_string(kMaxNodeNameBytes) +
                                             " letters, digits, '.', '_' or '-'"};
     if (network.limits.max_message_size < 1024 || network.limits.max_connections == 0 ||
         network.limits.max_connections_per_source == 0 || network.limits.max_pending == 0 ||
         network.limits.max_pending_per_source == 0 || network.limits.handshake_timeout.count() <= 0)
-      return SdkError{"invalid_config", "connection limits must be positive (max message size at least 1024)"};
+      return SdkError{Errc::invalid_config, "connection limits must be positive (max message size at least 1024)"};
 
     // The guard loads the TLS files once; from then on the node never reads them again unless told to.
     // With TLS the certificate must name this node: peers match it against the node's signed hello.
@@ -99,7 +99,7 @@ class MeshNodeImpl final : public MeshNode {
         node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
       } catch (const std::exception& e) {
         node->calls_.close();
-        return SdkError{"listen_failed", std::string("cannot start the actor system: ") + e.what()};
+        return SdkError{Errc::listen_failed, std::string("cannot start the actor system: ") + e.what()};
       }
       node->sys_ = node->system_.get();
     }
@@ -140,7 +140,7 @@ class MeshNodeImpl final : public MeshNode {
     if (!backend) {
       auto why = node->sys_->render(backend.error());
       (void)node->shutdown(kDefaultShutdownDeadline);
-      return SdkError{"listen_failed", "cannot open the loopback listener: " + why};
+      return SdkError{Errc::listen_failed, "cannot open the loopback listener: " + why};
     }
     node->backend_port_ = *backend;
     node->published_ = true;
@@ -201,26 +201,26 @@ class MeshNodeImpl final : public MeshNode {
 
   Result<void> deliver(const DaemonAddress& daemon, CausalEvent event) override {
     auto hold = calls_.try_enter();
-    if (!hold) return SdkError{"loop_closed", "the node was shut down"};
+    if (!hold) return SdkError{Errc::loop_closed, "the node was shut down"};
     return net::deliver_work(*ctx_, daemon, std::move(event));
   }
 
   Result<std::vector<Bytes>> process(const DaemonAddress& daemon, CausalEvent event,
                                      std::chrono::milliseconds timeout) override {
     auto hold = calls_.try_enter();
-    if (!hold) return SdkError{"loop_closed", "the node was shut down"};
+    if (!hold) return SdkError{Errc::loop_closed, "the node was shut down"};
     return net::process_work(*ctx_, daemon, std::move(event), timeout);
   }
 
   Result<void> reload_tls() override {
     auto hold = calls_.try_enter();
-    if (!hold) return SdkError{"already_shutdown", "the node was already shut down"};
-    if (!tls_options_.enabled()) return SdkError{"invalid_tls", "this node runs without TLS: nothing to reload"};
+    if (!hold) return SdkError{Errc::already_shutdown, "the node was already shut down"};
+    if (!tls_options_.enabled()) return SdkError{Errc::invalid_tls, "this node runs without TLS: nothing to reload"};
     return guard_->reload_tls(tls_options_);
   }
 
   Result<RuntimeStats> shutdown(std::chrono::milliseconds deadline) override {
-    if (!calls_.close()) return SdkError{"already_shutdown", "the node was already shut down"};
+    if (!calls_.close()) return SdkError{Errc::already_shutdown, "the node was already shut down"};
     const auto until = Clock::now() + deadline;
     (void)subscription_.cancel();
     if (sdk_) detail::SdkInternals::runtime(*sdk_).set_migration_transport(nullptr);

@@ -133,13 +133,13 @@ class RemoteNodeImpl final : public RemoteNode {
     if (!guard) return guard.error();
     r->guard_ = std::move(*guard);
     auto tunnel = r->guard_->open_tunnel(node, timeout);
-    if (!tunnel) return SdkError{"connect_failed", tunnel.error().message};
+    if (!tunnel) return SdkError{Errc::connect_failed, tunnel.error().message};
     r->cfg_ = std::make_unique<caf::actor_system_config>();
     net::configure_system(*r->cfg_, kClientHeartbeat);
     try {
       r->system_ = std::make_unique<caf::actor_system>(*r->cfg_);
     } catch (const std::exception& e) {
-      return SdkError{"connect_failed", std::string("cannot start the actor system: ") + e.what()};
+      return SdkError{Errc::connect_failed, std::string("cannot start the actor system: ") + e.what()};
     }
     r->guard_->set_local_node(r->system_->node());
     const std::string where = node.to_string();
@@ -151,12 +151,12 @@ class RemoteNodeImpl final : public RemoteNode {
           .receive(
               [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
                 if (!ptr)
-                  failed = SdkError{"connect_failed", "nothing is published at " + where};
+                  failed = SdkError{Errc::connect_failed, "nothing is published at " + where};
                 else
                   r->gateway_ = caf::actor_cast<caf::actor>(std::move(ptr));
               },
               [&](caf::error& e) {
-                failed = SdkError{"connect_failed", "cannot connect to " + where + ": " +
+                failed = SdkError{Errc::connect_failed, "cannot connect to " + where + ": " +
                                                         (e == caf::sec::request_timeout ? std::string("timed out")
                                                                                         : r->system_->render(e))};
               });
@@ -172,22 +172,22 @@ class RemoteNodeImpl final : public RemoteNode {
                     static_cast<std::uint64_t>(timeout.count()))
           .receive([&](bool ok) { alive = ok; }, [&](caf::error&) { alive = false; });
     }
-    if (!alive) return SdkError{"connect_failed", "the node at " + where + " did not answer"};
+    if (!alive) return SdkError{Errc::connect_failed, "the node at " + where + " did not answer"};
     return std::unique_ptr<RemoteNode>(std::move(r));
   }
 
   Result<std::string> request(const std::string& kind, const std::string& json_body,
                               std::chrono::milliseconds timeout) override {
-    if (lost()) return SdkError{"connection_lost", "the connection to the node is gone"};
+    if (lost()) return SdkError{Errc::connection_lost, "the connection to the node is gone"};
     auto reply = ask(forward_atom::value, kind, json_body, timeout);
-    if (!reply.error_kind.empty()) return SdkError{reply.error_kind, reply.error_message};
+    if (!reply.error_kind.empty()) return SdkError::from_wire(reply.error_kind, reply.error_message);
     return std::move(reply.json);
   }
 
   Result<void> watch(const std::function<bool(const std::string& snapshot_json)>& on_snapshot,
                      std::optional<std::chrono::milliseconds> within) override {
     const auto deadline = std::chrono::steady_clock::now() + within.value_or(std::chrono::milliseconds(0));
-    if (lost()) return SdkError{"connection_lost", "the connection to the node is gone"};
+    if (lost()) return SdkError{Errc::connection_lost, "the connection to the node is gone"};
     {
       std::lock_guard<std::mutex> lock(feed_->mu);
       feed_->snapshots.clear();
@@ -199,7 +199,7 @@ class RemoteNodeImpl final : public RemoteNode {
           .receive([&](NetReply& r) { registered = std::move(r); },
                    [&](caf::error&) { registered = NetReply{"timeout", "watch registration timed out", {}}; });
     }
-    if (!registered.error_kind.empty()) return SdkError{registered.error_kind, registered.error_message};
+    if (!registered.error_kind.empty()) return SdkError::from_wire(registered.error_kind, registered.error_message);
     for (;;) {
       std::string json;
       {
@@ -210,9 +210,9 @@ class RemoteNodeImpl final : public RemoteNode {
         } else if (!feed_->cv.wait_until(lock, deadline, arrived)) {
           lock.unlock();
           caf::anon_send(client_, cunwatch_atom::value);
-          return SdkError{"timeout", "the watch did not end within " + std::to_string(within->count()) + " ms"};
+          return SdkError{Errc::timeout, "the watch did not end within " + std::to_string(within->count()) + " ms"};
         }
-        if (feed_->snapshots.empty()) return SdkError{"connection_lost", "the connection to the node is gone"};
+        if (feed_->snapshots.empty()) return SdkError{Errc::connection_lost, "the connection to the node is gone"};
         json = std::move(feed_->snapshots.front());
         feed_->snapshots.pop_front();
       }

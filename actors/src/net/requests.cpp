@@ -41,7 +41,7 @@ json work_json(const GatewayFacts::Work& w) {
 // Bodies come from any client that reaches the gateway: size and nesting are bounded before parsing.
 Result<json> parse_body(const std::string& body) {
   if (body.empty()) return json::object();
-  return parse_untrusted_json(body, json_limits::kCommit, "invalid_request", "request body");
+  return parse_untrusted_json(body, json_limits::kCommit, Errc::invalid_request, "request body");
 }
 
 }  // namespace
@@ -124,7 +124,7 @@ Result<std::string> logs_json(const MeshOsSnapshot& s, const std::string& body) 
   auto parsed = parse_body(body);
   if (!parsed) return parsed.error();
   const json& q = *parsed;
-  if (!q.is_object()) return SdkError{"invalid_request", "logs: the body must be a JSON object"};
+  if (!q.is_object()) return SdkError{Errc::invalid_request, "logs: the body must be a JSON object"};
   std::optional<DaemonId> daemon;
   std::optional<LogLevel> min_level;
   std::uint64_t after_seq = 0;
@@ -135,18 +135,18 @@ Result<std::string> logs_json(const MeshOsSnapshot& s, const std::string& body) 
     if (key == "daemon") {
       DaemonId id = 0;
       if (!v.is_string() || !parse_hex_u64(v.get<std::string>(), id))
-        return SdkError{"invalid_request", "logs: \"daemon\" must be a hex daemon id"};
+        return SdkError{Errc::invalid_request, "logs: \"daemon\" must be a hex daemon id"};
       daemon = id;
     } else if (key == "level") {
-      if (!v.is_string()) return SdkError{"invalid_request", "logs: \"level\" must be a string"};
+      if (!v.is_string()) return SdkError{Errc::invalid_request, "logs: \"level\" must be a string"};
       auto level = log_level_from_string(v.get<std::string>());
-      if (!level) return SdkError{"invalid_request", "logs: " + level.error().message};
+      if (!level) return SdkError{Errc::invalid_request, "logs: " + level.error().message};
       min_level = *level;
     } else if (key == "after_seq") {
-      if (!v.is_number_unsigned()) return SdkError{"invalid_request", "logs: \"after_seq\" must be a number >= 0"};
+      if (!v.is_number_unsigned()) return SdkError{Errc::invalid_request, "logs: \"after_seq\" must be a number >= 0"};
       after_seq = v.get<std::uint64_t>();
     } else {
-      return SdkError{"invalid_request", "logs: unknown field \"" + key + "\" (daemon, level, after_seq)"};
+      return SdkError{Errc::invalid_request, "logs: unknown field \"" + key + "\" (daemon, level, after_seq)"};
     }
   }
   json lines = json::array();
@@ -217,7 +217,7 @@ Result<MeshOsEvent> relayed_commit_event(const std::string& channel, const std::
     if (!commit) return commit.error();
     return MeshOsEvent{event::SignedIce{std::move(*commit), from}};
   }
-  if (channel != "admin") return SdkError{"invalid_commit", "unknown commit channel \"" + channel + "\""};
+  if (channel != "admin") return SdkError{Errc::invalid_commit, "unknown commit channel \"" + channel + "\""};
   auto commit = signed_admin_commit_from_json(*parsed);
   if (!commit) return commit.error();
   return MeshOsEvent{event::SignedAdmin{std::move(*commit), from}};
@@ -227,7 +227,7 @@ Result<WorkRequest> parse_work_request(const std::string& body) {
   auto parsed = parse_body(body);
   if (!parsed) return parsed.error();
   const json& j = *parsed;
-  auto bad = [](const std::string& why) { return SdkError{"invalid_request", why}; };
+  auto bad = [](const std::string& why) { return SdkError{Errc::invalid_request, why}; };
   if (!j.is_object()) return bad("work request: expected an object");
   WorkRequest w;
   for (const auto& [key, value] : j.items()) {
@@ -267,7 +267,7 @@ std::string work_reply_json(const DaemonAddress& daemon, const std::vector<Bytes
 
 NetReply commit_reply(const AuditRecord& rec, const CommitPlan& plan) {
   std::string message = rec.reason;
-  if (plan.unsigned_refused && rec.outcome == "rejected" && rec.reason_kind == "not_authorized")
+  if (plan.unsigned_refused && rec.outcome == "rejected" && rec.reason_kind == to_string(Errc::not_authorized))
     message = "unsigned admin commits are refused: this node verifies operator signatures (" + rec.reason + ")";
   json j{{"outcome", rec.outcome},   {"kind", rec.reason_kind}, {"message", message},
          {"commit", rec.commit},     {"event", rec.event},      {"audit_seq", rec.seq}};

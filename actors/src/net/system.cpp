@@ -17,13 +17,13 @@ void configure_system(caf::actor_system_config& cfg, std::chrono::milliseconds h
 
 Result<void> check_prepared(caf::actor_system& sys, std::chrono::milliseconds peer_timeout) {
   const char* how = " (call meshos::prepare_system_config on its config before making the system)";
-  if (!sys.has_middleman()) return SdkError{"invalid_config", std::string("the actor system has no network module") + how};
+  if (!sys.has_middleman()) return SdkError{Errc::invalid_config, std::string("the actor system has no network module") + how};
   const auto& types = sys.types();
   if (types.portable_name(caf::type_nr<NetHello>::value, &typeid(NetHello)) == types.default_type_name())
-    return SdkError{"invalid_config", std::string("the actor system does not know meshos' messages") + how};
+    return SdkError{Errc::invalid_config, std::string("the actor system does not know meshos' messages") + how};
   const auto heartbeat = caf::get_or(sys.config(), "middleman.heartbeat-interval", caf::timespan{0});
   if (heartbeat.count() <= 0 || heartbeat >= peer_timeout)
-    return SdkError{"invalid_config", "the actor system's heartbeat must be positive and below the peer timeout" +
+    return SdkError{Errc::invalid_config, "the actor system's heartbeat must be positive and below the peer timeout" +
                                           std::string(how)};
   return ok();
 }

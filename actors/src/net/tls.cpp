@@ -17,7 +17,7 @@ namespace meshos {
 namespace {
 
 SdkError invalid_tls(const std::string& what, const std::string& path, const std::string& why) {
-  return SdkError{"invalid_tls", what + " '" + path + "': " + why};
+  return SdkError{Errc::invalid_tls, what + " '" + path + "': " + why};
 }
 
 std::string openssl_reason() { return net::take_openssl_error("not a PEM file of the expected kind"); }
@@ -28,7 +28,7 @@ struct FileCloser {
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
 Result<File> open_pem(const std::string& what, const std::string& path) {
-  if (path.empty()) return SdkError{"invalid_tls", what + " is not set (TLS needs certificate, key and CA file)"};
+  if (path.empty()) return SdkError{Errc::invalid_tls, what + " is not set (TLS needs certificate, key and CA file)"};
   File f(std::fopen(path.c_str(), "rb"));
   if (!f) return invalid_tls(what, path, "cannot be opened for reading");
   return f;
@@ -92,10 +92,10 @@ Result<std::optional<NodeId>> node_id_in_certificate(X509* cert) {
     NodeId id = 0;
     const std::string digits = text.substr(prefix.size());
     if (digits.size() != 16 || !parse_hex_u64(digits, id) || id == 0)
-      return SdkError{"invalid_tls", "certificate names a node as '" + text + "' (expected " + prefix +
+      return SdkError{Errc::invalid_tls, "certificate names a node as '" + text + "' (expected " + prefix +
                                          "<16 hex digits>)"};
     if (found && *found != id)
-      return SdkError{"invalid_tls", "certificate names two nodes, " + to_hex(*found) + " and " + to_hex(id)};
+      return SdkError{Errc::invalid_tls, "certificate names two nodes, " + to_hex(*found) + " and " + to_hex(id)};
     found = id;
   }
   return found;
@@ -103,12 +103,12 @@ Result<std::optional<NodeId>> node_id_in_certificate(X509* cert) {
 
 Result<void> require_certificate_names(X509* cert, const std::string& path, NodeId expected) {
   auto named = node_id_in_certificate(cert);
-  if (!named) return SdkError{"invalid_tls", "certificate '" + path + "': " + named.error().message};
+  if (!named) return SdkError{Errc::invalid_tls, "certificate '" + path + "': " + named.error().message};
   if (!*named)
-    return SdkError{"invalid_tls", "certificate '" + path + "' names no node: a node's certificate needs the "
+    return SdkError{Errc::invalid_tls, "certificate '" + path + "' names no node: a node's certificate needs the "
                                    "subjectAltName URI " + node_certificate_uri(expected)};
   if (**named != expected)
-    return SdkError{"invalid_tls", "certificate '" + path + "' names node " + to_hex(**named) + ", not this node " +
+    return SdkError{Errc::invalid_tls, "certificate '" + path + "' names node " + to_hex(**named) + ", not this node " +
                                        to_hex(expected)};
   return {};
 }
@@ -117,7 +117,7 @@ Result<void> require_certificate_names(X509* cert, const std::string& path, Node
 
 Result<PeerAddress> PeerAddress::parse(const std::string& text) {
   auto bad = [&](const std::string& why) {
-    return SdkError{"invalid_address", "peer address '" + text + "': " + why + " (expected host:port)"};
+    return SdkError{Errc::invalid_address, "peer address '" + text + "': " + why + " (expected host:port)"};
   };
   auto colon = text.rfind(':');
   if (colon == std::string::npos) return bad("no port");

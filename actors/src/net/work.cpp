@@ -66,7 +66,7 @@ NetOutputs to_wire(const Result<std::vector<Bytes>>& r) {
 }
 
 Result<std::vector<Bytes>> from_wire(NetOutputs r) {
-  if (!r.error_kind.empty()) return SdkError{r.error_kind, r.error_message};
+  if (!r.error_kind.empty()) return SdkError::from_wire(r.error_kind, r.error_message);
   std::vector<Bytes> out;
   out.reserve(r.outputs.size());
   for (const auto& s : r.outputs) out.emplace_back(s.begin(), s.end());
@@ -74,21 +74,21 @@ Result<std::vector<Bytes>> from_wire(NetOutputs r) {
 }
 
 SdkError no_work_answer(const DaemonAddress& address) {
-  return SdkError{"timeout", "no answer for daemon " + address.to_string() + " in time"};
+  return SdkError{Errc::timeout, "no answer for daemon " + address.to_string() + " in time"};
 }
 
 Result<WorkRoute> route_work(NetContext& ctx, const DaemonAddress& address) {
   auto snap = ctx.sdk->snapshot();
-  if (!snap) return SdkError{"loop_closed", "the node has no snapshot (shutting down)"};
+  if (!snap) return SdkError{Errc::loop_closed, "the node has no snapshot (shutting down)"};
   auto where = locate_daemon(*snap, address);
   if (!where) return where.error();
   if (where->node == ctx.node_id) return WorkRoute{where->daemon.id, nullptr};
   auto link = ctx.links.find(where->node);
   if (!link || !link->connected)
-    return SdkError{"unreachable", "daemon " + address.to_string() + " runs on node " + to_hex(where->node) +
+    return SdkError{Errc::unreachable, "daemon " + address.to_string() + " runs on node " + to_hex(where->node) +
                                        ", which is not connected"};
   if (!link->window.try_acquire())
-    return SdkError{"queue_full", std::to_string(link->window.capacity()) + " events are in flight to node " +
+    return SdkError{Errc::queue_full, std::to_string(link->window.capacity()) + " events are in flight to node " +
                                       to_hex(where->node) + "; event dropped"};
   link->sent.fetch_add(1, std::memory_order_relaxed);
   return WorkRoute{where->daemon.id, std::move(link)};
@@ -139,10 +139,10 @@ class NetMigrationTransport : public detail::MigrationTransport {
  private:
   Result<void> send(NodeId target, bool release, NetMove move) {
     auto ctx = ctx_.lock();
-    if (!ctx) return SdkError{"unreachable", "this node left the network"};
+    if (!ctx) return SdkError{Errc::unreachable, "this node left the network"};
     auto link = ctx->links.find(target);
     if (!link || !link->connected.load())
-      return SdkError{"unreachable", "node " + to_hex(target) + " is not connected"};
+      return SdkError{Errc::unreachable, "node " + to_hex(target) + " is not connected"};
     // The target restores the state within its stop_grace; the link's own bound covers the way there and back.
     const auto timeout = ctx->sdk->config().stop_grace + 2 * ctx->options.peer_timeout;
     caf::scoped_actor self{*ctx->system};
@@ -153,10 +153,10 @@ class NetMigrationTransport : public detail::MigrationTransport {
               if (r.error_kind.empty()) {
                 out.emplace();
               } else {
-                out.emplace(SdkError{r.error_kind, r.error_message});
+                out.emplace(SdkError::from_wire(r.error_kind, r.error_message));
               }
             },
-            [&](caf::error&) { out.emplace(SdkError{"unreachable", "lost the link to node " + to_hex(target)}); });
+            [&](caf::error&) { out.emplace(SdkError{Errc::unreachable, "lost the link to node " + to_hex(target)}); });
     return std::move(*out);
   }
 

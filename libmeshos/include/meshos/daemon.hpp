@@ -46,28 +46,17 @@ void to_json(nlohmann::json& j, const DaemonHealth& h);
 // Inverse of to_json. Kind "invalid_health" on malformed input.
 Result<DaemonHealth> daemon_health_from_json(const nlohmann::json& j);
 
+// The original's daemon error kinds, a subset of the one catalogue (errc.hpp): a daemon returns them as
+// SdkErrors (to_sdk_error), and Result<T> carries them like any other.
 enum class DaemonErrorKind { ProcessFailed, SnapshotFailed, RestoreFailed, NotFound, Stale, RegisterFailed };
+Errc to_errc(DaemonErrorKind k);
 // "process_failed", "snapshot_failed", "restore_failed", "not_found", "stale", "register_failed".
 const char* to_string(DaemonErrorKind k);
 
 struct DaemonError {
   DaemonErrorKind kind = DaemonErrorKind::ProcessFailed;
   std::string message;
-  SdkError to_sdk_error() const { return SdkError{to_string(kind), message}; }
-};
-
-template <class T>
-class DaemonResult {
- public:
-  DaemonResult(T v) : v_(std::move(v)) {}          // NOLINT
-  DaemonResult(DaemonError e) : v_(std::move(e)) {}  // NOLINT
-  explicit operator bool() const noexcept { return v_.index() == 0; }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  const DaemonError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, DaemonError> v_;
+  SdkError to_sdk_error() const { return SdkError{to_errc(kind), message}; }
 };
 
 class MeshDaemon {

@@ -1,21 +1,36 @@
 #pragma once
 // Library: meshos_core.
-// Result<T>: a value or an SdkError{kind, message}. Kinds are stable lowercase_underscore words that
-// cross-language consumers parse out of the "<<meshos-sdk-kind:KIND>>MESSAGE" envelope.
+// Result<T>: a value or an SdkError{code, message}. Codes are the entries of one catalogue (errc.hpp); their
+// wire form, stable lowercase_underscore words, is what cross-language consumers parse out of the
+// "<<meshos-sdk-kind:KIND>>MESSAGE" envelope.
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include "meshos/errc.hpp"
+
 namespace meshos {
 
 struct SdkError {
-  std::string kind;
+  std::string kind;  // the wire form of code(), or the kind an error from outside came with
   std::string message;
 
   SdkError() = default;
-  SdkError(std::string k, std::string m) : kind(std::move(k)), message(std::move(m)) {}
+  SdkError(Errc code, std::string m) : kind(meshos::to_string(code)), message(std::move(m)) {}
+  // An error as it came from outside the process (a node's reply, a peer's answer): its kind may be one this
+  // build does not know, and is kept as it came (code() is then Errc::unknown).
+  static SdkError from_wire(std::string kind, std::string message) {
+    SdkError e;
+    e.kind = std::move(kind);
+    e.message = std::move(message);
+    return e;
+  }
+
+  Errc code() const { return errc_from_string(kind).value_or(Errc::unknown); }
+  // The same error, `context` put in front of its message ("[node] key-file: " + message).
+  SdkError in_context(const std::string& context) const { return from_wire(kind, context + message); }
 
   std::string to_string() const { return "<<meshos-sdk-kind:" + kind + ">>" + message; }
   // For people (log lines, failure reasons): "kind: message".

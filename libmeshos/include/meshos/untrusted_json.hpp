@@ -51,6 +51,6 @@ inline constexpr JsonLimits kOperatorRegistry{1024 * 1024, kMaxJsonDepth};
 // whose message starts with `what` ("capabilities", "commit", ...) and names the limit; never a partial
 // value. Messages quote nothing of the text but the position of the problem.
 Result<nlohmann::json> parse_untrusted_json(const std::string& text, const JsonLimits& limits,
-                                            const std::string& error_kind, const std::string& what);
+                                            Errc error_kind, const std::string& what);
 
 }  // namespace meshos
