@@ -4,6 +4,7 @@
 
 #include "json_read.hpp"
 #include "meshos/untrusted_json.hpp"
+#include "meshos/utf8.hpp"
 #include "text.hpp"
 
 namespace meshos {
@@ -40,41 +41,6 @@ std::optional<std::uint64_t> parse_count(const std::string& text) {
 
 std::string name_of(const std::string& tag) { return tag.substr(0, tag.find('=')); }
 
-// Metadata ends up in JSON for operators, and nlohmann refuses to dump strings that are not UTF-8.
-bool is_valid_utf8(const std::string& text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    std::uint32_t code = 0;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((lead & 0xe0) == 0xc0) {
-      extra = 1;
-      code = lead & 0x1fu;
-    } else if ((lead & 0xf0) == 0xe0) {
-      extra = 2;
-      code = lead & 0x0fu;
-    } else if ((lead & 0xf8) == 0xf0) {
-      extra = 3;
-      code = lead & 0x07u;
-    } else {
-      return false;
-    }
-    if (text.size() - i <= extra) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= extra; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3fu);
-    }
-    static constexpr std::uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-    if (code < kMinForLength[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
 
 }  // namespace
 

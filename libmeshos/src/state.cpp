@@ -9,6 +9,7 @@
 #include "meshos/blast_radius.hpp"
 #include "meshos/reconcile.hpp"
 #include "meshos/replication.hpp"
+#include "meshos/utf8.hpp"
 
 namespace meshos {
 namespace {
@@ -28,18 +29,10 @@ TimePoint add_ms_clamped(TimePoint t, std::uint64_t ms) {
 
 SdkError reject(Errc kind, std::string message) { return SdkError{kind, std::move(message)}; }
 
-// `text` cut to at most `max_bytes`, never inside a UTF-8 sequence (it ends up in JSON).
-std::string bounded_text(const std::string& text, std::size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  std::size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
-
 // Cuts a message to fit kMaxLogMessageBytes including the marker.
 std::string truncate_log_message(const std::string& message) {
   if (message.size() <= kMaxLogMessageBytes) return message;
-  return bounded_text(message, kMaxLogMessageBytes - (sizeof(kTruncationMarker) - 1)) + kTruncationMarker;
+  return utf8_prefix(message, kMaxLogMessageBytes - (sizeof(kTruncationMarker) - 1)) + kTruncationMarker;
 }
 
 void clear_restart_hold(RestartState& r) {
@@ -642,7 +635,7 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
               const BlastRadius radius = simulate(c.proposal, snapshot(now, wall_ms, 0, 0));
               if (blast_radius_hash(radius) == c.blast_radius_hash) return std::nullopt;
               return outcome::Rejected{
-                  "blast_radius_changed",
+                  to_string(Errc::blast_radius_changed),
                   std::string("break-glass ") + ice_kind(c.proposal) + " was signed for another blast radius than " +
                       "it has now (" + std::to_string(radius.nodes.size()) + " nodes, " +
                       std::to_string(radius.daemons.size()) + " daemons, " + std::to_string(radius.peers.size()) +
@@ -655,10 +648,10 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           }
           settle_knowledge(AnySignedCommit{c}, digest, e.relayed_from, effects);
         } else if constexpr (std::is_same_v<T, event::CommitUndecodable>) {
-          audit(bounded_text(e.commit, kMaxUndecodableKindBytes).c_str(), "", {}, false, "rejected",
+          audit(utf8_prefix(e.commit, kMaxUndecodableKindBytes).c_str(), "", {}, false, "rejected",
                 SdkError::from_wire(e.kind.empty() ? std::string(to_string(Errc::invalid_commit))
-                                                   : bounded_text(e.kind, kMaxUndecodableKindBytes),
-                                    bounded_text(e.message, kMaxUndecodableMessageBytes)),
+                                                   : utf8_prefix(e.kind, kMaxUndecodableKindBytes),
+                                    utf8_prefix(e.message, kMaxUndecodableMessageBytes)),
                 true);
         } else if constexpr (std::is_same_v<T, event::Log>) {
           LogRecord rec;

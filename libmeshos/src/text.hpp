@@ -2,6 +2,8 @@
 // Private text helpers shared by the core's parsers.
 #include <string>
 
+#include "meshos/utf8.hpp"
+
 namespace meshos {
 
 inline bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -11,9 +13,7 @@ inline bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c ==
 // serialise a broken sequence) followed by "..." and the full length.
 inline std::string quoted_prefix(const std::string& s, std::size_t max_bytes) {
   if (s.size() <= max_bytes) return "\"" + s + "\"";
-  std::size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return "\"" + s.substr(0, cut) + "...\" (" + std::to_string(s.size()) + " bytes)";
+  return "\"" + utf8_prefix(s, max_bytes) + "...\" (" + std::to_string(s.size()) + " bytes)";
 }
 
 // `s` without leading and trailing blanks.

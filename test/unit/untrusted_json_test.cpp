@@ -15,6 +15,7 @@
 #include "meshos/snapshot.hpp"
 #include "meshos/types.hpp"
 #include "meshos/untrusted_json.hpp"
+#include "meshos/utf8.hpp"
 
 using namespace meshos;
 using nlohmann::json;
@@ -302,4 +303,23 @@ TEST_CASE("signed commits from text: deep input refused with invalid_commit, rea
   auto deep_field = admin_commit_from_text(text);
   REQUIRE_FALSE(deep_field);
   CHECK(says_too_deep(deep_field.error()));
+}
+
+TEST_CASE("is_valid_utf8 takes well-formed UTF-8 only, and utf8_prefix never cuts a character in two") {
+  CHECK(meshos::is_valid_utf8(""));
+  CHECK(meshos::is_valid_utf8("plain ascii"));
+  CHECK(meshos::is_valid_utf8("gr\xC3\xBC\xC3\x9F \xE2\x82\xAC \xF0\x9F\x98\x80"));  // ü ß € 😀
+  CHECK_FALSE(meshos::is_valid_utf8("\xC3"));                   // cut sequence
+  CHECK_FALSE(meshos::is_valid_utf8("\xC0\xAF"));               // overlong '/'
+  CHECK_FALSE(meshos::is_valid_utf8("\xED\xA0\x80"));           // a UTF-16 surrogate
+  CHECK_FALSE(meshos::is_valid_utf8("\xF4\x90\x80\x80"));       // beyond U+10FFFF
+  CHECK_FALSE(meshos::is_valid_utf8("\xFF"));
+  CHECK_FALSE(meshos::is_valid_utf8(std::string_view("a\x80", 2)));  // a continuation byte alone
+  const std::string euros = "\xE2\x82\xAC\xE2\x82\xAC";  // two 3-byte characters
+  CHECK(meshos::utf8_prefix(euros, 6) == euros);
+  CHECK(meshos::utf8_prefix(euros, 5) == "\xE2\x82\xAC");
+  CHECK(meshos::utf8_prefix(euros, 3) == "\xE2\x82\xAC");
+  CHECK(meshos::utf8_prefix(euros, 2).empty());
+  CHECK(meshos::utf8_prefix("abc", 2) == "ab");
+  for (std::size_t n = 0; n <= euros.size(); ++n) CHECK(meshos::is_valid_utf8(meshos::utf8_prefix(euros, n)));
 }

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/runtime.hpp"
+#include "meshos/utf8.hpp"
 #include "net_meshos_internal.hpp"
 
 namespace {
@@ -91,37 +92,6 @@ T guarded(T on_exception, F&& body) noexcept {
 
 // ---- argument checks ----
 
-bool is_valid_utf8(const unsigned char* s, std::size_t len) {
-  std::size_t i = 0;
-  while (i < len) {
-    const unsigned char c = s[i];
-    std::size_t extra = 0;
-    std::uint32_t min_code = 0;
-    std::uint32_t code = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1, min_code = 0x80, code = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2, min_code = 0x800, code = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3, min_code = 0x10000, code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (len - i <= extra) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const unsigned char cc = s[i + k];
-      if ((cc & 0xC0) != 0x80) return false;
-      code = (code << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and code points beyond Unicode are not UTF-8.
-    if (code < min_code || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
 
 // Reads (ptr, len) text. NULL is accepted only with length 0. Fails with a last error naming `what`.
 bool read_text(const char* ptr, std::size_t len, const char* what, std::string& out) {
@@ -129,7 +99,7 @@ bool read_text(const char* ptr, std::size_t len, const char* what, std::string& 
     last_error.set(kInvalidArgument, (std::string(what) + " is NULL but its length is not 0").c_str());
     return false;
   }
-  if (len != 0 && !is_valid_utf8(reinterpret_cast<const unsigned char*>(ptr), len)) {
+  if (len != 0 && !meshos::is_valid_utf8(std::string_view(ptr, len))) {
     last_error.set(kInvalidArgument, (std::string(what) + " is not valid UTF-8").c_str());
     return false;
   }
