@@ -61,8 +61,8 @@ class LastError {
 
 thread_local LastError last_error;
 
-constexpr const char* kInvalidArgument = "invalid_argument";
-constexpr const char* kAlreadyShutdown = "already_shutdown";
+const char* const kInvalidArgument = meshos::to_string(meshos::Errc::invalid_argument);
+const char* const kAlreadyShutdown = meshos::to_string(meshos::Errc::already_shutdown);
 
 int fail(int code, const char* kind, const char* message) noexcept {
   last_error.set(kind, message);
@@ -83,9 +83,9 @@ T guarded(T on_exception, F&& body) noexcept {
   } catch (const meshos::SdkException& e) {
     last_error.set(e.error());
   } catch (const std::exception& e) {
-    last_error.set("runtime_panic", e.what());
+    last_error.set(meshos::to_string(meshos::Errc::runtime_panic), e.what());
   } catch (...) {
-    last_error.set("runtime_panic", "unknown exception at the C boundary");
+    last_error.set(meshos::to_string(meshos::Errc::runtime_panic), "unknown exception at the C boundary");
   }
   return on_exception;
 }

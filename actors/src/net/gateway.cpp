@@ -276,7 +276,7 @@ void queue_commit(gateway_actor* self, const caf::node_id& who, CommitPlan plan,
   if (waiting.size() >= kMaxCommitsPerConnection || st.queued_total >= kMaxQueuedCommits) {
     ++st.commits_refused_full;
     if (waiting.empty()) st.queued.erase(who);
-    promise.deliver(reply_error("queue_full", "too many commits waiting (" + std::to_string(waiting.size()) +
+    promise.deliver(reply_error(Errc::queue_full, "too many commits waiting (" + std::to_string(waiting.size()) +
                                                   " from this connection, " + std::to_string(st.queued_total) +
                                                   " in all); try again"));
     return;
@@ -505,7 +505,7 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
   auto promise = self->make_response_promise<NetReply>();
   auto snap = st.ctx->sdk->snapshot();
   if (!snap) {
-    promise.deliver(reply_error("loop_closed", "the node has no snapshot (shutting down)"));
+    promise.deliver(reply_error(Errc::loop_closed, "the node has no snapshot (shutting down)"));
     return;
   }
   if (kind == "status") {
@@ -529,7 +529,7 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
     }
     queue_commit(self, who, std::move(*plan), std::move(promise));
   } else {
-    promise.deliver(reply_error("unknown_request", "unknown request kind \"" + kind +
+    promise.deliver(reply_error(Errc::unknown_request, "unknown request kind \"" + kind +
                                                        "\" (status, snapshot, peers, logs, admin, ice, "
                                                        "deliver, process)"));
   }
@@ -538,7 +538,7 @@ void handle_request(gateway_actor* self, const std::string& kind, const std::str
 void stop(gateway_actor* self) {
   auto& st = self->state;
   for (auto& actor : st.directory.clear()) self->send<caf::message_priority::high>(actor, stop_atom::value);
-  auto refuse = [](PendingCommit& c) { c.promise.deliver(reply_error("shutting_down", "the node is shutting down")); };
+  auto refuse = [](PendingCommit& c) { c.promise.deliver(reply_error(Errc::shutting_down, "the node is shutting down")); };
   if (st.in_flight) refuse(*st.in_flight);
   st.in_flight.reset();
   for (auto& kv : st.queued)
@@ -752,7 +752,7 @@ caf::actor spawn_gateway(NetContextPtr ctx) {
             [=](commit_to_atom, std::uint64_t id) {
               auto& s = self->state;
               if (!s.in_flight || s.in_flight->id != id) return;
-              finish_commit(self, reply_error("timeout", "the commit was published but its outcome did not show in "
+              finish_commit(self, reply_error(Errc::timeout, "the commit was published but its outcome did not show in "
                                                          "the audit ring in time; check status"));
             },
             [=](const GatewayCommand& cmd) {

@@ -263,7 +263,7 @@ caf::result<NetOutputs> send_work(peer_actor* self, OutboundWork& w) {
 // A daemon of this (draining) node moving to the remote node, or released there again.
 caf::result<NetReply> send_move(peer_actor* self, OutboundMove& m) {
   auto& st = self->state;
-  if (!st.remote || st.stopped) return NetReply{"unreachable", "node " + to_hex(st.node) + " is not connected", {}};
+  if (!st.remote || st.stopped) return NetReply{to_string(Errc::unreachable), "node " + to_hex(st.node) + " is not connected", {}};
   auto rp = self->make_response_promise<NetReply>();
   auto node = st.node;
   auto on_error = [rp, node](caf::error& e) mutable {

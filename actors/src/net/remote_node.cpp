@@ -44,13 +44,13 @@ struct ClientState {
 using client_actor = caf::stateful_actor<ClientState>;
 
 NetReply failure(const caf::error& e, const std::shared_ptr<WatchFeed>& feed, caf::actor_system& sys) {
-  if (e == caf::sec::request_timeout) return NetReply{"timeout", "the node did not answer in time", {}};
+  if (e == caf::sec::request_timeout) return NetReply{to_string(Errc::timeout), "the node did not answer in time", {}};
   bool lost;
   {
     std::lock_guard<std::mutex> lock(feed->mu);
     lost = feed->lost;
   }
-  return NetReply{"connection_lost", lost ? "the connection to the node is gone" : sys.render(e), {}};
+  return NetReply{to_string(Errc::connection_lost), lost ? "the connection to the node is gone" : sys.render(e), {}};
 }
 
 caf::actor spawn_client(caf::actor_system& sys, caf::actor gateway, std::shared_ptr<WatchFeed> shared_feed) {
@@ -197,7 +197,7 @@ class RemoteNodeImpl final : public RemoteNode {
       caf::scoped_actor self{*system_};
       self->request(client_, std::chrono::seconds(6), cwatch_atom::value, std::uint64_t{5000})
           .receive([&](NetReply& r) { registered = std::move(r); },
-                   [&](caf::error&) { registered = NetReply{"timeout", "watch registration timed out", {}}; });
+                   [&](caf::error&) { registered = NetReply{to_string(Errc::timeout), "watch registration timed out", {}}; });
     }
     if (!registered.error_kind.empty()) return SdkError::from_wire(registered.error_kind, registered.error_message);
     for (;;) {
@@ -238,7 +238,7 @@ class RemoteNodeImpl final : public RemoteNode {
     auto ms = static_cast<std::uint64_t>(timeout.count() < 1 ? 1 : timeout.count());
     self->request(client_, timeout + std::chrono::seconds(1), forward_atom::value, kind, body, ms)
         .receive([&](NetReply& r) { out = std::move(r); },
-                 [&](caf::error&) { out = NetReply{"timeout", "the node did not answer in time", {}}; });
+                 [&](caf::error&) { out = NetReply{to_string(Errc::timeout), "the node did not answer in time", {}}; });
     return out;
   }
 

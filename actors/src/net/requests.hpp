@@ -17,9 +17,7 @@
 
 namespace meshos::net {
 
-inline NetReply reply_error(const std::string& kind, const std::string& message) {
-  return NetReply{kind, message, {}};
-}
+inline NetReply reply_error(Errc kind, const std::string& message) { return NetReply{to_string(kind), message, {}}; }
 inline NetReply reply_error(const SdkError& e) { return NetReply{e.kind, e.message, {}}; }
 
 // What the gateway knows beyond the snapshot.

@@ -86,6 +86,7 @@ namespace meshos {
   X(unreachable, "the peer is not connected")                                                                     \
   X(peer_refused, "the other side refused the connection or the request")                                         \
   X(unknown_request, "the node does not know the request")                                                        \
+  X(shutting_down, "the node stopped before it settled the request (a commit waiting for its turn)")               \
   /* Signed commits */                                                                                            \
   X(invalid_transition, "the maintenance state machine does not allow this step now")                             \
   X(wrong_node, "the commit is for another node")                                                                 \
