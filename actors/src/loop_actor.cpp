@@ -226,7 +226,7 @@ struct LoopState {
     stats.events_rejected = rt->events_rejected();
     stats.control_dropped = rt->control_dropped();
     stats.actions_dropped = rt->actions_dropped();
-    auto built = state->snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq);
+    auto built = state->next_snapshot(now, wall_clock_ms(), rt->epoch(), ++snapshot_seq);
     if (saving.on()) {
       auto& audit = built.audit;
       audit.erase(std::find_if(audit.begin(), audit.end(),

@@ -1267,9 +1267,9 @@ std::string render_status(const MeshOsSnapshot& s, const OperatorNames& names, c
     out << "  " << pad(d.name, name_width) << "  " << to_hex(d.id) << "  " << pad(to_string(d.lifecycle), 8)
         << "  intent " << to_string(d.intent) << "  health " << health_text(d.health) << "  restart "
         << to_string(d.restart);
-    if (d.restart_in_ms) out << " in " << format_ms(*d.restart_in_ms);
+    if (auto in = s.restart_in_ms(d)) out << " in " << format_ms(*in);
     out << "  crashes " << d.consecutive_crashes << "/" << d.total_crashes;
-    if (d.running_for_ms) out << "  up " << format_ms(*d.running_for_ms);
+    if (auto up = s.running_for_ms(d)) out << "  up " << format_ms(*up);
     if (!d.last_crash_reason.empty()) out << "  last crash: " << d.last_crash_reason;
     out << '\n';
   }

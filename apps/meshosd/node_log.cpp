@@ -131,7 +131,7 @@ void NodeLog::observe(const MeshOsSnapshot& s) {
                      "crashed" + (d.last_crash_reason.empty() ? std::string() : ": " + d.last_crash_reason), s.wall_ms);
       if (d.restart != was.restart && d.restart != RestartPhase::Ready) {
         std::string text = to_string(d.restart);
-        if (d.restart_in_ms) text += ", restart in " + std::to_string(*d.restart_in_ms) + " ms";
+        if (auto in = s.restart_in_ms(d)) text += ", restart in " + std::to_string(*in) + " ms";
         write_locked(d.restart == RestartPhase::CrashLooping ? LogLevel::Error : LogLevel::Warn, source, text, s.wall_ms);
       }
       if (d.lifecycle != was.lifecycle)

@@ -29,6 +29,19 @@ std::string action_target(const MeshOsAction& a) {
       a);
 }
 
+std::optional<DaemonId> action_daemon(const MeshOsAction& a) {
+  return std::visit(
+      [](const auto& x) -> std::optional<DaemonId> {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, action::MarkAvoid> || std::is_same_v<T, action::CommitMaintenanceTransition>) {
+          return std::nullopt;
+        } else {
+          return x.daemon.id;
+        }
+      },
+      a);
+}
+
 nlohmann::json action_to_json(const PendingAction& p, TimePoint now) {
   nlohmann::json j;
   j["id"] = p.id;

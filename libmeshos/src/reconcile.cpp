@@ -22,16 +22,35 @@ bool is_moving(const ActualState& actual, DaemonId id) {
                      [&](const auto& kv) { return kv.second.daemon.id == id; });
 }
 
+// What one daemon needs now: a start, a backoff announced, a stop, or a move while the node drains.
+void reconcile_daemon(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                      const MeshOsConfig& config, const DaemonState& d, std::vector<MeshOsAction>& out);
+
 void reconcile_daemons(const ActualState& actual, const DesiredState& desired, TimePoint now,
                        const MeshOsConfig& config, std::vector<MeshOsAction>& out) {
-  const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance);
-  for (const auto& [id, ref] : desired.hosted) {
+  auto start_hosted = [&](DaemonId id, const DaemonRef& ref) {
     if (actual.daemons.count(id) == 0 && effective_intent(actual, desired, id) == DaemonIntent::Run &&
         !start_hold(actual, nullptr, now))
       out.emplace_back(action::StartDaemon{ref});
+  };
+  // Only unsettled daemons can need anything (ActualState::unsettled): with the index, a tick looks at those.
+  if (actual.unsettled) {
+    for (DaemonId id : *actual.unsettled)
+      if (auto it = desired.hosted.find(id); it != desired.hosted.end()) start_hosted(id, it->second);
+    for (DaemonId id : *actual.unsettled)
+      if (auto it = actual.daemons.find(id); it != actual.daemons.end()) reconcile_daemon(actual, desired, now, config, it->second, out);
+  } else {
+    for (const auto& [id, ref] : desired.hosted) start_hosted(id, ref);
+    for (const auto& entry : actual.daemons) reconcile_daemon(actual, desired, now, config, entry.second, out);
   }
-  for (const auto& [id, d] : actual.daemons) {
-    if (is_moving(actual, id)) continue;  // it stays as it is until it has left or the move failed
+}
+
+void reconcile_daemon(const ActualState& actual, const DesiredState& desired, TimePoint now,
+                      const MeshOsConfig& config, const DaemonState& d, std::vector<MeshOsAction>& out) {
+  const auto* entering = std::get_if<maintenance::EnteringMaintenance>(&actual.maintenance);
+  const DaemonId id = d.ref.id;
+  {
+    if (is_moving(actual, id)) return;  // it stays as it is until it has left or the move failed
     const DaemonIntent intent = effective_intent(actual, desired, id);
     if (entering && d.from_factory && !d.pinned && d.lifecycle == DaemonLifecycleState::Running) {
       // A drain moves what the node built from a factory; what cannot move stops, and the drain says why.
@@ -42,7 +61,7 @@ void reconcile_daemons(const ActualState& actual, const DesiredState& desired, T
         TimePoint deadline = entering->deadline ? *entering->deadline : now + config.stop_grace;
         out.emplace_back(action::StopDaemon{d.ref, std::string(kStopUnmovable) + target.error().message, deadline});
       }
-      continue;
+      return;
     }
     if (intent == DaemonIntent::Run && d.lifecycle == DaemonLifecycleState::Stopped) {
       auto hold = start_hold(actual, &d, now);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <limits>
+#include <set>
 #include <tuple>
 #include <type_traits>
 
@@ -115,7 +116,22 @@ using json_read::Reader;
 // A daemon or peer entry written by another version of meshos (a cluster in the middle of a rolling upgrade)
 // may lack fields added since, or carry ones added later: only the fields that say who it is are required;
 // any other absent field takes its default. A field that is there with the wrong type is still an error.
-DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
+// The JSON form carries durations ("age_ms"...) up to the snapshot's clock_ms; the entry keeps stamps on that
+// clock. A snapshot that carries no clock_ms (written before it existed) gets this one, far enough from 0 that
+// no real age reaches below it.
+constexpr std::uint64_t kClockOfSnapshotsWithoutOne = std::uint64_t{1} << 52;
+constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+
+std::uint64_t stamp_before(std::uint64_t clock_ms, std::uint64_t duration) {
+  return clock_ms > duration ? clock_ms - duration : 0;
+}
+
+std::optional<std::uint64_t> stamp_before(std::uint64_t clock_ms, const std::optional<std::uint64_t>& duration) {
+  if (!duration) return std::nullopt;
+  return stamp_before(clock_ms, *duration);
+}
+
+DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path, std::uint64_t clock_ms) {
   DaemonSnapshot d;
   auto has = [&](const char* key) { return r.optional(j, path, key) != nullptr; };
   d.id = r.id(j, path, "id");
@@ -138,11 +154,15 @@ DaemonSnapshot read_daemon(Reader& r, const json& j, const std::string& path) {
   if (has("consecutive_crashes")) d.consecutive_crashes = r.u32(j, path, "consecutive_crashes");
   if (has("total_crashes")) d.total_crashes = r.u64(j, path, "total_crashes");
   if (has("starts")) d.starts = r.u64(j, path, "starts");
-  if (has("restart_in_ms")) d.restart_in_ms = r.optional_u64(j, path, "restart_in_ms");
+  if (has("restart_in_ms")) {
+    if (auto in = r.optional_u64(j, path, "restart_in_ms"))
+      d.restart_at_ms = *in > kNever - clock_ms ? kNever : clock_ms + *in;
+  }
   if (has("last_crash_reason")) d.last_crash_reason = r.string(j, path, "last_crash_reason");
-  if (has("age_ms")) d.age_ms = r.u64(j, path, "age_ms");
-  if (has("running_for_ms")) d.running_for_ms = r.optional_u64(j, path, "running_for_ms");
-  if (has("since_exit_ms")) d.since_exit_ms = r.optional_u64(j, path, "since_exit_ms");
+  d.registered_at_ms = clock_ms;
+  if (has("age_ms")) d.registered_at_ms = stamp_before(clock_ms, r.u64(j, path, "age_ms"));
+  if (has("running_for_ms")) d.running_since_ms = stamp_before(clock_ms, r.optional_u64(j, path, "running_for_ms"));
+  if (has("since_exit_ms")) d.last_exit_at_ms = stamp_before(clock_ms, r.optional_u64(j, path, "since_exit_ms"));
   if (has("node")) d.node = r.id(j, path, "node");
   if (const json* held = r.optional(j, path, "start_held"); held && !held->is_null())
     d.start_held = r.string(j, path, "start_held");
@@ -309,25 +329,25 @@ const char* to_string(RestartPhase p) {
   return "unknown";
 }
 
-void to_json(json& j, const DaemonSnapshot& d) {
-  j = json{{"id", to_hex(d.id)},
-           {"name", d.name},
-           {"lifecycle", to_string(d.lifecycle)},
-           {"intent", to_string(d.intent)},
-           {"health", optional_json(d.health)},
-           {"saturation", d.saturation},
-           {"restart", to_string(d.restart)},
-           {"consecutive_crashes", d.consecutive_crashes},
-           {"total_crashes", d.total_crashes},
-           {"starts", d.starts},
-           {"restart_in_ms", optional_json(d.restart_in_ms)},
-           {"last_crash_reason", d.last_crash_reason},
-           {"age_ms", d.age_ms},
-           {"running_for_ms", optional_json(d.running_for_ms)},
-           {"since_exit_ms", optional_json(d.since_exit_ms)},
-           {"node", to_hex(d.node)},
-           {"capabilities", d.capabilities},
-           {"start_held", optional_json(d.start_held)}};
+json daemon_json(const DaemonSnapshot& d, const MeshOsSnapshot& as_of) {
+  return json{{"id", to_hex(d.id)},
+              {"name", d.name},
+              {"lifecycle", to_string(d.lifecycle)},
+              {"intent", to_string(d.intent)},
+              {"health", optional_json(d.health)},
+              {"saturation", d.saturation},
+              {"restart", to_string(d.restart)},
+              {"consecutive_crashes", d.consecutive_crashes},
+              {"total_crashes", d.total_crashes},
+              {"starts", d.starts},
+              {"restart_in_ms", optional_json(as_of.restart_in_ms(d))},
+              {"last_crash_reason", d.last_crash_reason},
+              {"age_ms", as_of.age_ms(d)},
+              {"running_for_ms", optional_json(as_of.running_for_ms(d))},
+              {"since_exit_ms", optional_json(as_of.since_exit_ms(d))},
+              {"node", to_hex(d.node)},
+              {"capabilities", d.capabilities},
+              {"start_held", optional_json(d.start_held)}};
 }
 
 void to_json(json& j, const PeerSnapshot& p) {
@@ -374,7 +394,7 @@ void to_json(json& j, const FailureRecord& f) {
 
 void to_json(json& j, const MeshOsSnapshot& s) {
   json daemons = json::array();
-  for (const auto& kv : s.daemons) daemons.push_back(kv.second);
+  for (const auto& kv : s.daemons) daemons.push_back(daemon_json(kv.second, s));
   json peers = json::array();
   for (const auto& kv : s.peers) peers.push_back(kv.second);
   json avoid = json::array();
@@ -387,6 +407,7 @@ void to_json(json& j, const MeshOsSnapshot& s) {
            {"runtime_epoch", to_hex(s.runtime_epoch)},
            {"seq", s.seq},
            {"wall_ms", s.wall_ms},
+           {"clock_ms", s.clock_ms},
            {"daemons", std::move(daemons)},
            {"peers", std::move(peers)},
            {"avoid", std::move(avoid)},
@@ -414,10 +435,17 @@ Result<MeshOsSnapshot> snapshot_from_json(const json& j) {
   s.runtime_epoch = r.id(j, root, "runtime_epoch");
   s.seq = r.u64(j, root, "seq");
   s.wall_ms = r.i64(j, root, "wall_ms");
+  s.clock_ms = r.optional(j, root, "clock_ms") != nullptr ? r.u64(j, root, "clock_ms") : kClockOfSnapshotsWithoutOne;
+  DaemonSnapshots::Builder daemons(s.daemons);
+  std::set<DaemonId> seen;
   r.each(j, root, "daemons", [&](const json& d, const std::string& path) {
-    DaemonSnapshot daemon = read_daemon(r, d, path);
-    if (!r.failed() && !s.daemons.emplace(daemon.id, std::move(daemon)).second) r.fail(path, "duplicate daemon id");
+    DaemonSnapshot daemon = read_daemon(r, d, path, s.clock_ms);
+    if (r.failed()) return;
+    if (!seen.insert(daemon.id).second) return r.fail(path, "duplicate daemon id");
+    const DaemonId id = daemon.id;
+    daemons.put(id, std::move(daemon));
   });
+  s.daemons = std::move(daemons).finish();
   r.each(j, root, "peers", [&](const json& p, const std::string& path) {
     PeerSnapshot peer = read_peer(r, p, path);
     if (!r.failed() && !s.peers.emplace(peer.node, std::move(peer)).second) r.fail(path, "duplicate peer id");

@@ -191,12 +191,6 @@ void note_failure(ActualState& actual, const MeshOsAction& a, const std::string&
   }
 }
 
-std::optional<std::uint64_t> restart_in_ms(const RestartState& r, TimePoint now) {
-  auto gate = restart_gate(r, now);
-  if (!gate) return std::nullopt;
-  return saturating_ms_until(*gate, now);
-}
-
 RestartPhase restart_phase(const RestartState& r, TimePoint now) {
   if (r.crash_looping_until && *r.crash_looping_until > now) return RestartPhase::CrashLooping;
   if (r.next_start_at && *r.next_start_at > now) return RestartPhase::BackingOff;
@@ -537,12 +531,19 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
           }
           if (actual_.frozen_until && *actual_.frozen_until <= now) actual_.frozen_until.reset();
           prune_commits(wall_ms);
-          for (auto& [id, d] : actual_.daemons) {
+          // A start that timed out: only an unsettled daemon can be starting.
+          auto time_out_start = [&](DaemonState& d) {
             if (d.lifecycle == DaemonLifecycleState::Starting && d.transition_started &&
                 now - *d.transition_started >= config_.start_timeout) {
               d.lifecycle = DaemonLifecycleState::Stopped;
               d.transition_started.reset();
             }
+          };
+          if (actual_.unsettled) {
+            for (DaemonId id : *actual_.unsettled)
+              if (auto it = actual_.daemons.find(id); it != actual_.daemons.end()) time_out_start(it->second);
+          } else {
+            for (auto& entry : actual_.daemons) time_out_start(entry.second);
           }
         } else if constexpr (std::is_same_v<T, event::DaemonLifecycle>) {
           const DaemonId id = e.daemon.id;
@@ -738,7 +739,68 @@ FoldEffects MeshOsState::fold(const MeshOsEvent& ev, TimePoint now, std::int64_t
       ev);
   // A stranger's refusal is only counted (strangers()), not kept: a flood of them must not mean a flood of writes.
   if (!effects.stranger && !known_copy && may_change_persistent_state(ev, actual_.this_node)) ++persistent_revision_;
+  touched_by(ev);
+  settle_index(now);
   return effects;
+}
+
+void MeshOsState::touched_by(const MeshOsEvent& ev) {
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, event::Tick>) {
+          // Time moved: an unsettled daemon may settle (its restart gate passed, its start timed out).
+          if (actual_.unsettled) recheck_.insert(recheck_.end(), actual_.unsettled->begin(), actual_.unsettled->end());
+        } else if constexpr (std::is_same_v<T, event::DaemonLifecycle> || std::is_same_v<T, event::DaemonIntentUpdate>) {
+          touched(e.daemon.id);
+        } else if constexpr (std::is_same_v<T, event::CapabilitiesPublished>) {
+          if (e.daemon) touched(*e.daemon);
+        } else if constexpr (std::is_same_v<T, event::ActionOutcome>) {
+          if (auto id = action_daemon(e.action)) touched(*id);
+        } else if constexpr (std::is_same_v<T, event::RttSample> || std::is_same_v<T, event::NodeHealth> ||
+                             std::is_same_v<T, event::Log> || std::is_same_v<T, event::PeerInfo> ||
+                             std::is_same_v<T, event::PeerRemoved> || std::is_same_v<T, event::InventoryReport> ||
+                             std::is_same_v<T, event::CommitUndecodable> || std::is_same_v<T, event::Shutdown> ||
+                             std::is_same_v<T, event::MigrationProgress>) {
+          // About peers, the node or the record: no daemon's entry or need of reconcile depends on them.
+        } else {
+          // Commits and maintenance reach across daemons (intents by name, drains, restarts of all).
+          static_assert(std::is_same_v<T, event::Admin> || std::is_same_v<T, event::SignedAdmin> ||
+                            std::is_same_v<T, event::SignedIce> || std::is_same_v<T, event::MaintenanceTransitionObserved>,
+                        "every event classified");
+          forget_changes();
+        }
+      },
+      ev);
+}
+
+bool MeshOsState::needs_reconcile(DaemonId id, TimePoint now) const {
+  auto it = actual_.daemons.find(id);
+  if (it == actual_.daemons.end()) return desired_.hosted.count(id) != 0;
+  const DaemonState& d = it->second;
+  return d.lifecycle != DaemonLifecycleState::Running || d.transition_started ||
+         restart_phase(d.restart, now) != RestartPhase::Ready ||
+         effective_intent(actual_, desired_, id) != DaemonIntent::Run;
+}
+
+void MeshOsState::settle_index(TimePoint now) {
+  if (!actual_.unsettled) {
+    std::set<DaemonId> unsettled;
+    for (const auto& entry : actual_.daemons)
+      if (needs_reconcile(entry.first, now)) unsettled.insert(unsettled.end(), entry.first);
+    for (const auto& entry : desired_.hosted)
+      if (actual_.daemons.count(entry.first) == 0) unsettled.insert(entry.first);
+    actual_.unsettled = std::move(unsettled);
+  } else {
+    for (DaemonId id : recheck_) {
+      if (needs_reconcile(id, now)) {
+        actual_.unsettled->insert(id);
+      } else if (actual_.unsettled->erase(id) != 0) {
+        changed_.insert(id);  // settled by time passing: its entry (restart phase) is rebuilt once more
+      }
+    }
+  }
+  recheck_.clear();
 }
 
 void MeshOsState::know_commit(AnySignedCommit c, CommitDigest digest, NodeId relayed_from) {
@@ -868,48 +930,94 @@ std::vector<PendingAction> MeshOsState::record_emitted(std::vector<MeshOsAction>
           }
         },
         a);
+    if (auto id = action_daemon(a)) touched(*id);
     PendingAction p{next_action_id_++, std::move(a), now};
     recent_actions_.push(p);
     out.push_back(std::move(p));
   }
   loop_stats_.actions_emitted += out.size();
+  settle_index(now);
   return out;
+}
+
+DaemonSnapshot MeshOsState::daemon_entry(DaemonId id, const DaemonState& d, TimePoint now) const {
+  DaemonSnapshot ds;
+  ds.id = id;
+  ds.name = d.ref.name;
+  ds.lifecycle = d.lifecycle;
+  auto intent = desired_.intents.find(id);
+  ds.intent = intent == desired_.intents.end() ? DaemonIntent::Run : intent->second;
+  ds.health = d.health;
+  ds.saturation = d.saturation;
+  ds.restart = restart_phase(d.restart, now);
+  ds.consecutive_crashes = d.restart.consecutive_crashes;
+  ds.total_crashes = d.restart.total_crashes;
+  ds.starts = d.restart.starts;
+  if (auto gate = restart_gate(d.restart, now)) ds.restart_at_ms = clock_ms(*gate);
+  ds.last_crash_reason = d.restart.last_crash_reason;
+  ds.registered_at_ms = clock_ms(d.registered_at);
+  if (d.last_exit) ds.last_exit_at_ms = clock_ms(*d.last_exit);
+  ds.node = actual_.this_node;
+  if (d.lifecycle == DaemonLifecycleState::Stopped && effective_intent(actual_, desired_, id) == DaemonIntent::Run) {
+    if (auto hold = start_hold(actual_, &d, now)) ds.start_held = to_string(hold->reason);
+  }
+  if (d.lifecycle == DaemonLifecycleState::Running && d.running_since) ds.running_since_ms = clock_ms(*d.running_since);
+  ds.capabilities = d.capabilities;
+  return ds;
 }
 
 MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch,
                                      std::uint64_t seq) const {
   MeshOsSnapshot s;
-  s.node_id = actual_.this_node;
   s.runtime_epoch = epoch;
   s.seq = seq;
-  s.wall_ms = wall_ms;
-  for (const auto& [id, d] : actual_.daemons) {
-    DaemonSnapshot ds;
-    ds.id = id;
-    ds.name = d.ref.name;
-    ds.lifecycle = d.lifecycle;
-    auto intent = desired_.intents.find(id);
-    ds.intent = intent == desired_.intents.end() ? DaemonIntent::Run : intent->second;
-    ds.health = d.health;
-    ds.saturation = d.saturation;
-    ds.restart = restart_phase(d.restart, now);
-    ds.consecutive_crashes = d.restart.consecutive_crashes;
-    ds.total_crashes = d.restart.total_crashes;
-    ds.starts = d.restart.starts;
-    ds.restart_in_ms = restart_in_ms(d.restart, now);
-    ds.last_crash_reason = d.restart.last_crash_reason;
-    ds.age_ms = saturating_ms_since(d.registered_at, now);
-    if (d.last_exit) ds.since_exit_ms = saturating_ms_since(*d.last_exit, now);
-    ds.node = actual_.this_node;
-    if (d.lifecycle == DaemonLifecycleState::Stopped && effective_intent(actual_, desired_, id) == DaemonIntent::Run) {
-      if (auto hold = start_hold(actual_, &d, now)) ds.start_held = to_string(hold->reason);
-    }
-    if (d.lifecycle == DaemonLifecycleState::Running && d.running_since) {
-      ds.running_for_ms = saturating_ms_since(*d.running_since, now);
-    }
-    ds.capabilities = d.capabilities;
-    s.daemons.emplace(id, std::move(ds));
+  s.daemons = all_entries(now);
+  fill_snapshot_except_daemons(s, now, wall_ms);
+  return s;
+}
+
+DaemonSnapshots MeshOsState::all_entries(TimePoint now) const {
+  DaemonSnapshots none;
+  DaemonSnapshots::Builder daemons(none);
+  for (const auto& [id, d] : actual_.daemons) daemons.put(id, daemon_entry(id, d, now));
+  return std::move(daemons).finish();
+}
+
+MeshOsSnapshot MeshOsState::next_snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch,
+                                          std::uint64_t seq) {
+  // The entries of unsettled daemons move with time (restart phase, start hold); the others only through
+  // the events about them, which touched() noted.
+  if (changed_all_ || !actual_.unsettled) {
+    entries_ = all_entries(now);
+  } else {
+    DaemonSnapshots::Builder daemons(entries_);
+    auto rebuild = [&](DaemonId id) {
+      auto it = actual_.daemons.find(id);
+      if (it == actual_.daemons.end()) {
+        daemons.erase(id);
+      } else {
+        daemons.put(id, daemon_entry(id, it->second, now));
+      }
+    };
+    for (DaemonId id : changed_) rebuild(id);
+    for (DaemonId id : *actual_.unsettled)
+      if (changed_.count(id) == 0) rebuild(id);
+    entries_ = std::move(daemons).finish();
   }
+  changed_.clear();
+  changed_all_ = false;
+  MeshOsSnapshot s;
+  s.runtime_epoch = epoch;
+  s.seq = seq;
+  s.daemons = entries_;
+  fill_snapshot_except_daemons(s, now, wall_ms);
+  return s;
+}
+
+void MeshOsState::fill_snapshot_except_daemons(MeshOsSnapshot& s, TimePoint now, std::int64_t wall_ms) const {
+  s.node_id = actual_.this_node;
+  s.wall_ms = wall_ms;
+  s.clock_ms = clock_ms(now);
   for (const auto& [id, p] : actual_.peers) {
     PeerSnapshot ps;
     ps.node = id;
@@ -951,7 +1059,6 @@ MeshOsSnapshot MeshOsState::snapshot(TimePoint now, std::int64_t wall_ms, std::u
   s.loop.failures_evicted = failures_.evicted();
   s.loop.audit_evicted = audit_.evicted();
   s.loop.audit_rejected_evicted = audit_rejected_.evicted();
-  return s;
 }
 
 }  // namespace meshos

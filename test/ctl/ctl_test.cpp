@@ -184,7 +184,8 @@ MeshOsSnapshot sample_snapshot() {
   echo.name = "echo";
   echo.lifecycle = DaemonLifecycleState::Running;
   echo.health = health::Degraded{"slow disk"};
-  echo.running_for_ms = 12'300;
+  s.clock_ms = 100'000;
+  echo.running_since_ms = s.clock_ms - 12'300;
   s.daemons.emplace(echo.id, echo);
 
   DaemonSnapshot counter;
@@ -192,7 +193,7 @@ MeshOsSnapshot sample_snapshot() {
   counter.name = "counter";
   counter.lifecycle = DaemonLifecycleState::Stopped;
   counter.restart = RestartPhase::BackingOff;
-  counter.restart_in_ms = 800;
+  counter.restart_at_ms = s.clock_ms + 800;
   counter.consecutive_crashes = 2;
   counter.total_crashes = 5;
   counter.last_crash_reason = "boom";
@@ -825,7 +826,12 @@ TEST_CASE("ctl snapshot --watch prints a snapshot when it changed, not when only
     s.seq = seq;
     s.wall_ms += 100;  // the clock moves on every snapshot
     if (seq == 3) s.cordoned = !s.cordoned;  // a change
-    if (seq == 5) s.daemons.begin()->second.lifecycle = DaemonLifecycleState::Stopping;  // another
+    s.clock_ms += 100;
+    if (seq == 5) {  // another
+      DaemonSnapshot d = s.daemons.begin()->second;
+      d.lifecycle = DaemonLifecycleState::Stopping;
+      s.daemons.insert_or_assign(d.id, d);
+    }
     if (seq == 1 || seq == 3 || seq == 5) printed_seqs.push_back(seq);
     script.published.push_back(json(s).dump(2));  // whatever layout the node uses, one line each out
   }

@@ -27,8 +27,8 @@ constexpr std::uint64_t kMigration = 9;
 MeshOsSnapshot cluster_seen_from_a() {
   MeshOsSnapshot s;
   s.node_id = kHere;
-  s.daemons[kLocal] = DaemonSnapshot{};
-  s.daemons[kOnBoth] = DaemonSnapshot{};
+  s.daemons.insert_or_assign(kLocal, DaemonSnapshot{});
+  s.daemons.insert_or_assign(kOnBoth, DaemonSnapshot{});
   PeerSnapshot b;
   b.node = kPeerB;
   b.daemons = {DaemonDescription{kAtB, "b-daemon", {}, true}, DaemonDescription{kOnBoth, "both", {}, true}};

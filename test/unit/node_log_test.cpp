@@ -88,12 +88,14 @@ TEST_CASE("NodeLog: a line per event, each once, from the snapshots the node pub
 
   s.peers[kPeerA].health = PeerHealth::Unreachable;
   s.peers.emplace(kPeerB, peer(kPeerB, PeerHealth::Healthy));
-  DaemonSnapshot& w = s.daemons[kWorker];
+  DaemonSnapshot w = s.daemons.at(kWorker);
   w.lifecycle = DaemonLifecycleState::Stopped;
   w.total_crashes = 1;
   w.last_crash_reason = "boom";
   w.restart = RestartPhase::BackingOff;
-  w.restart_in_ms = 200;
+  s.clock_ms = 50'000;
+  w.restart_at_ms = s.clock_ms + 200;
+  s.daemons.insert_or_assign(kWorker, w);
   s.audit.push_back(commit(2, now + 2, "accepted"));
   s.audit.push_back(commit(3, now + 3, "rejected"));
   s.local_maintenance = view::EnteringMaintenance{0, 5000};
@@ -104,6 +106,7 @@ TEST_CASE("NodeLog: a line per event, each once, from the snapshots the node pub
   s.peers.erase(kPeerA);
   w.total_crashes = 5;
   w.restart = RestartPhase::CrashLooping;
+  s.daemons.insert_or_assign(kWorker, w);
   log.observe(s);
   s.daemons.clear();
   log.observe(s);

@@ -2,6 +2,7 @@
 // Library: meshos_core.
 // What reconcile asks the executor to do.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -55,6 +56,8 @@ using MeshOsAction = std::variant<action::StartDaemon, action::StopDaemon, actio
 const char* action_kind(const MeshOsAction& a);
 // What the action is about, for people: the daemon's name, the peer's hex id, or the node's hex id.
 std::string action_target(const MeshOsAction& a);
+// The daemon the action is about; none for an action about a peer or the node.
+std::optional<DaemonId> action_daemon(const MeshOsAction& a);
 
 struct PendingAction {
   ActionId id = 0;

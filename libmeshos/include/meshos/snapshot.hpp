@@ -17,6 +17,7 @@
 #include "meshos/maintenance.hpp"
 #include "meshos/replication.hpp"
 #include "meshos/result.hpp"
+#include "meshos/shared_map.hpp"
 #include "meshos/types.hpp"
 
 namespace meshos {
@@ -27,6 +28,9 @@ const char* to_string(DaemonLifecycleState s);  // "stopped", "starting", "runni
 enum class RestartPhase { Ready, BackingOff, CrashLooping };
 const char* to_string(RestartPhase p);  // "ready", "backing_off", "crash_looping"
 
+// One daemon as of a snapshot. Its times are stamps on the node's monotonic clock (MeshOsSnapshot::clock_ms),
+// not ages, so that an entry stays the same from one snapshot to the next while nothing happens to the daemon
+// and consecutive snapshots can share it; MeshOsSnapshot::age_ms() and its siblings turn them into durations.
 struct DaemonSnapshot {
   DaemonId id = 0;
   std::string name;
@@ -38,11 +42,11 @@ struct DaemonSnapshot {
   std::uint32_t consecutive_crashes = 0;
   std::uint64_t total_crashes = 0;
   std::uint64_t starts = 0;
-  std::optional<std::uint64_t> restart_in_ms;  // while backing off / crash looping
+  std::optional<std::uint64_t> restart_at_ms;     // while backing off / crash looping: when it may start again
   std::string last_crash_reason;
-  std::uint64_t age_ms = 0;                      // since registration
-  std::optional<std::uint64_t> running_for_ms;   // while running
-  std::optional<std::uint64_t> since_exit_ms;    // since it last stopped or crashed (none: never has)
+  std::uint64_t registered_at_ms = 0;              // when it registered
+  std::optional<std::uint64_t> running_since_ms;  // while running: since when
+  std::optional<std::uint64_t> last_exit_at_ms;   // when it last stopped or crashed (none: never has)
   NodeId node = 0;                               // placement: the node hosting it (the snapshot's own)
   CapabilitySet capabilities;
   // A stopped daemon whose start the admit gate holds back: "backoff", "crash_loop" or "backpressure".
@@ -163,12 +167,19 @@ struct MigrationSnapshot {
   std::string phase;
 };
 
+// The daemons of a snapshot, by id. Consecutive snapshots share the entries that did not change
+// (shared_map.hpp), so a copy of a snapshot costs little whatever the number of daemons.
+using DaemonSnapshots = SharedMap<DaemonId, DaemonSnapshot>;
+
 struct MeshOsSnapshot {
   NodeId node_id = 0;
   std::uint64_t runtime_epoch = 0;  // random per start: consumers reset watermarks when it changes
   std::uint64_t seq = 0;            // snapshot number within the epoch, from 1
   std::int64_t wall_ms = 0;
-  std::map<DaemonId, DaemonSnapshot> daemons;
+  // The node's monotonic clock when the snapshot was taken, in ms: the clock of the daemons' stamps. Only
+  // differences mean something (a stamp and this, two snapshots of one epoch).
+  std::uint64_t clock_ms = 0;
+  DaemonSnapshots daemons;
   std::map<NodeId, PeerSnapshot> peers;
   std::vector<AvoidSnapshot> avoid;
   MaintenanceStateView local_maintenance = view::Active{};
@@ -189,9 +200,29 @@ struct MeshOsSnapshot {
   std::shared_ptr<const CommitKnowledge> commits;
   ExecutorStats executor;
   LoopStats loop;
+
+  // A daemon's stamps as durations up to this snapshot (0 for a stamp after it, which only a malformed
+  // snapshot has).
+  std::uint64_t age_ms(const DaemonSnapshot& d) const { return since(d.registered_at_ms); }
+  std::optional<std::uint64_t> running_for_ms(const DaemonSnapshot& d) const { return since(d.running_since_ms); }
+  std::optional<std::uint64_t> since_exit_ms(const DaemonSnapshot& d) const { return since(d.last_exit_at_ms); }
+  // How long until a backing-off or crash-looping daemon may start again; none when it may now.
+  std::optional<std::uint64_t> restart_in_ms(const DaemonSnapshot& d) const {
+    if (!d.restart_at_ms || *d.restart_at_ms <= clock_ms) return std::nullopt;
+    return *d.restart_at_ms - clock_ms;
+  }
+
+ private:
+  std::uint64_t since(std::uint64_t stamp) const { return clock_ms > stamp ? clock_ms - stamp : 0; }
+  std::optional<std::uint64_t> since(const std::optional<std::uint64_t>& stamp) const {
+    if (!stamp) return std::nullopt;
+    return since(*stamp);
+  }
 };
 
-void to_json(nlohmann::json& j, const DaemonSnapshot& d);
+// A daemon entry as JSON, its stamps as durations up to `as_of` (the snapshot it belongs to): "age_ms",
+// "running_for_ms", "since_exit_ms", "restart_in_ms".
+nlohmann::json daemon_json(const DaemonSnapshot& d, const MeshOsSnapshot& as_of);
 void to_json(nlohmann::json& j, const PeerSnapshot& p);
 void to_json(nlohmann::json& j, const AuditRecord& a);
 void to_json(nlohmann::json& j, const FailureRecord& f);

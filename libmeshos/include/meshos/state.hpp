@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,12 @@ struct ActualState {
   // (re)started meanwhile (reconcile's start_hold).
   bool backpressure = false;
   std::optional<InventoryEntry> inventory;  // this node's, as its inventory probes report it
+  // The daemons reconcile must look at: every one that is not running steadily as desired (running, intent
+  // Run, no transition or restart gate pending), and every one desired state wants hosted and that is not
+  // built yet. A settled daemon needs nothing from reconcile and changes only through an event about it, so
+  // a tick costs what is unsettled, not what is registered. MeshOsState keeps it up to date after every fold
+  // and emitted action; none (after mutable_actual(), or a hand-made ActualState): reconcile looks at all.
+  std::optional<std::set<DaemonId>> unsettled;
 
   bool frozen(TimePoint now) const { return frozen_until && *frozen_until > now; }
 };
@@ -163,13 +170,25 @@ class MeshOsState {
   // pending transitions, avoid entries, announced backoffs) so the next reconcile does not repeat them.
   std::vector<PendingAction> record_emitted(std::vector<MeshOsAction> actions, TimePoint now);
 
+  // The node as it is now, every daemon's entry built afresh.
   MeshOsSnapshot snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch, std::uint64_t seq) const;
+  // The same picture, built at the cost of what changed: it shares with the previous next_snapshot() every
+  // daemon entry that did not change since (the state keeps those entries, not the snapshot). What the loop
+  // publishes; snapshot() is for everything else.
+  MeshOsSnapshot next_snapshot(TimePoint now, std::int64_t wall_ms, std::uint64_t epoch, std::uint64_t seq);
 
   const ActualState& actual() const noexcept { return actual_; }
   const DesiredState& desired() const noexcept { return desired_; }
   const MeshOsConfig& config() const noexcept { return config_; }
-  ActualState& mutable_actual() noexcept { return actual_; }  // for tests and restore paths
-  DesiredState& mutable_desired() noexcept { return desired_; }  // for tests and restore paths
+  // For tests and restore paths. Whatever the caller changes, the derived indexes are rebuilt from scratch.
+  ActualState& mutable_actual() noexcept {
+    forget_changes();
+    return actual_;
+  }
+  DesiredState& mutable_desired() noexcept {
+    forget_changes();
+    return desired_;
+  }
   AdminVerifier* verifier() const noexcept { return verifier_.get(); }
 
   // Rises whenever a fold or an emitted action may have changed what a node persists across restarts
@@ -187,6 +206,7 @@ class MeshOsState {
 
   void set_executor_stats(const ExecutorStats& s) {
     executor_stats_ = s;
+    if (actual_.backpressure != s.backpressure_active) forget_changes();  // holds every start: a change for all
     actual_.backpressure = s.backpressure_active;
   }
   LoopStats& loop_stats() noexcept { return loop_stats_; }
@@ -214,6 +234,22 @@ class MeshOsState {
   void prune_commits(std::int64_t wall_ms);
   std::int64_t commit_lifetime_ms() const;
 
+  // What changed since the last next_snapshot(), and the unsettled index (ActualState::unsettled).
+  void touched(DaemonId id) {
+    changed_.insert(id);
+    recheck_.push_back(id);
+  }
+  void touched_by(const MeshOsEvent& ev);
+  void forget_changes() noexcept {
+    changed_all_ = true;
+    actual_.unsettled.reset();
+  }
+  void settle_index(TimePoint now);
+  bool needs_reconcile(DaemonId id, TimePoint now) const;
+  DaemonSnapshot daemon_entry(DaemonId id, const DaemonState& d, TimePoint now) const;
+  DaemonSnapshots all_entries(TimePoint now) const;
+  void fill_snapshot_except_daemons(MeshOsSnapshot& s, TimePoint now, std::int64_t wall_ms) const;
+
   MeshOsConfig config_;
   std::shared_ptr<AdminVerifier> verifier_;
   ActualState actual_;
@@ -234,6 +270,10 @@ class MeshOsState {
   LoopStats loop_stats_;
   std::shared_ptr<const CommitKnowledge> commits_ = std::make_shared<const CommitKnowledge>();
   std::uint64_t next_commit_seq_ = 1;
+  std::set<DaemonId> changed_;  // daemons whose entry may have changed since the last next_snapshot()
+  bool changed_all_ = true;     // ... or all of them
+  std::vector<DaemonId> recheck_;  // daemons whose place in the unsettled index the current step may change
+  DaemonSnapshots entries_;        // the daemons of the last next_snapshot()
 };
 
 }  // namespace meshos

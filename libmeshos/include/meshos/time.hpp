@@ -28,6 +28,9 @@ inline std::uint64_t to_ms(Clock::duration d) {
   return ms < 0 ? 0 : static_cast<std::uint64_t>(ms);
 }
 
+// A monotonic time point as milliseconds on its clock (a snapshot's clock_ms and its daemons' stamps).
+inline std::uint64_t clock_ms(TimePoint t) { return to_ms(t.time_since_epoch()); }
+
 // Wall-clock milliseconds since the Unix epoch.
 inline std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
