@@ -336,7 +336,7 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
             },
             [=](check_atom) {
               auto& state = self->state;
-              // A control event the router dropped (its daemon left meanwhile) must not hold events forever.
+              // A control credit that never comes back (a send that found no mailbox) must not hold events forever.
               state.release_held();
               state.check();
               self->delayed_send(self, state.rt->config().daemon_check_interval, check_atom::value);

@@ -23,7 +23,6 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using action_atom = caf::atom_constant<caf::atom("action")>;    // PendingAction, to the executor
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;  // DaemonControl, to a daemon
-using route_atom = caf::atom_constant<caf::atom("route")>;      // (DaemonId, DaemonControl), to the router
 // To a daemon actor: look at the daemon now (health, saturation, state) and again on the actor's own cadence.
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
@@ -69,7 +68,6 @@ struct EventMsg {
 struct ControlMsg {
   DaemonControl control;
   bool credited = true;  // false: sent without a control credit (graceful_shutdown), nothing to give back
-  std::shared_ptr<DaemonSlot> target;  // set on the way through the router: whose control credit was taken
 };
 struct ActionMsg {
   PendingAction action;

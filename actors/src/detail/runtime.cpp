@@ -270,20 +270,22 @@ void Runtime::unregister_daemon(const std::shared_ptr<DaemonSlot>& slot, bool fo
   publish_internal(event::DaemonLifecycle{slot->daemon, lifecycle::Unregistered{}});
 }
 
-// The credit is taken here, by the caller: the drop decision is immediate and the router's mailbox never holds
-// more than the daemons' capacities together.
+// From the caller straight to the daemon's actor, which holds the control credit taken here: the drop decision
+// is immediate, no actor forwards what many callers route (a broadcast is N sends from the caller's thread, not
+// N from one actor), and one caller's events reach a daemon in the order it routed them. A stop the router
+// sends afterwards still comes after them: they are in the daemon's mailbox, at high priority, before it.
 void Runtime::route(DaemonId id, const DaemonControl& c) {
   auto hold = enter();
   if (!hold) return;
   if (auto slot = registry_.reserve_control(id))
-    caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
+    caf::anon_send<caf::message_priority::high>(slot->actor, control_atom::value, ControlMsg{c, true});
 }
 
 void Runtime::broadcast(const DaemonControl& c) {
   auto hold = enter();
   if (!hold) return;
   for (auto& slot : registry_.reserve_control_all())
-    caf::anon_send<caf::message_priority::high>(router_, route_atom::value, ControlMsg{c, true, std::move(slot)});
+    caf::anon_send<caf::message_priority::high>(slot->actor, control_atom::value, ControlMsg{c, true});
 }
 
 // Straight to the daemon's actor, not through the router: a bulk shutdown sends one to every daemon, and no
@@ -291,7 +293,7 @@ void Runtime::broadcast(const DaemonControl& c) {
 void Runtime::tell_shutdown(const std::shared_ptr<DaemonSlot>& slot, std::uint64_t grace_ms) {
   if (auto hold = calls_.try_enter())
     caf::anon_send<caf::message_priority::high>(slot->actor, control_atom::value,
-                                                ControlMsg{Shutdown{grace_ms}, false, nullptr});
+                                                ControlMsg{Shutdown{grace_ms}, false});
 }
 
 void Runtime::acknowledge_shutdown(const std::shared_ptr<DaemonSlot>& slot) {
