@@ -19,6 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
+#include <unistd.h>
+
 #include <caf/all.hpp>
 
 #include <meshos/meshos.hpp>
@@ -149,6 +152,8 @@ struct Sizes {
   std::size_t snapshot_subscribers = 1000;
   std::uint64_t snapshot_ticks = 30;
   std::uint64_t fanout_ticks = 10;
+  std::vector<std::size_t> scale_daemons{10'000, 100'000};
+  std::uint64_t scale_ticks = 20;
 };
 
 Sizes quick_sizes() {
@@ -161,6 +166,8 @@ Sizes quick_sizes() {
   s.snapshot_subscribers = 100;
   s.snapshot_ticks = 5;
   s.fanout_ticks = 3;
+  s.scale_daemons = {1000};
+  s.scale_ticks = 5;
   return s;
 }
 
@@ -706,9 +713,179 @@ void run_snapshot(const Sizes& sizes) {
              idle.fanout_rate, b.rate);
 }
 
+// ---- 7. scale ----
+// meshos: N idle daemons registered one after another (the rate; each with a fresh keypair, as an application
+// does), the resident memory they add (RSS delta / N, the bench's handles included), the loop's tick with one
+// subscriber while it runs flat out (1 ms interval: the interval between consecutive snapshots), one
+// broadcast until every daemon's actor consumed it, and sdk.shutdown() with all N registered.
+// baseline: N plain CAF actors (spawn rate, RSS delta / N), one message to all until all consumed it, an exit
+// to all and the wait for all. Memory comes back to the allocator, not always to the system: the RSS deltas
+// of a run after others are a lower bound, so the heap bytes in use (mallinfo2) are printed beside them. The
+// keypairs are made before the clock starts: key generation is the application's cost, not the runtime's.
+// Heap bytes in use (glibc's count of allocated chunks, mmapped ones included): unlike RSS, it does not depend
+// on what earlier workloads left in the allocator's free lists.
+std::uint64_t heap_bytes_in_use() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<std::uint64_t>(m.uordblks) + static_cast<std::uint64_t>(m.hblkhd);
+}
+
+std::uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int read = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return read == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+class IdleDaemon : public meshos::MeshDaemon {
+ public:
+  IdleDaemon(std::string name, Tally& controls) : name_(std::move(name)), controls_(controls) {}
+  std::string name() const override { return name_; }
+  meshos::Result<std::vector<Bytes>> process(const CausalEvent& ev) override { return echo(ev); }
+  void on_control(const DaemonControl&) override { controls_.hit(); }
+
+ private:
+  std::string name_;
+  Tally& controls_;
+};
+
+struct ScaleFigures {
+  double register_rate = 0;
+  double rss_per_daemon = 0;
+  double heap_per_daemon = 0;
+  Percentiles tick;
+  double broadcast_ms = 0;
+  double shutdown_ms = 0;
+};
+
+ScaleFigures scale_meshos(std::size_t daemons, std::uint64_t ticks) {
+  auto cfg = quiet_config();
+  cfg.tick_interval = 1ms;
+  Tally controls;
+  ScaleFigures f;
+  auto sdk = meshos::MeshOsDaemonSdk::start(cfg, nullptr);
+  std::vector<meshos::EntityKeypair> keys;
+  keys.reserve(daemons);
+  for (std::size_t i = 0; i < daemons; ++i) keys.push_back(meshos::EntityKeypair::generate());
+  std::vector<meshos::MeshOsDaemonHandle> handles;
+  handles.reserve(daemons);
+  const auto rss0 = resident_bytes();
+  const auto heap0 = heap_bytes_in_use();
+  auto t0 = now_ns();
+  for (std::size_t i = 0; i < daemons; ++i) {
+    auto h = sdk.register_daemon(std::make_unique<IdleDaemon>("idle-" + std::to_string(i), controls), std::move(keys[i]));
+    if (!h) fail("scale: register_daemon: " + h.error().to_string());
+    handles.push_back(std::move(h.value()));
+  }
+  f.register_rate = per_second(daemons, seconds_between(t0, now_ns()));
+  keys.clear();
+  keys.shrink_to_fit();
+  f.rss_per_daemon = static_cast<double>(resident_bytes() - std::min(rss0, resident_bytes())) / static_cast<double>(daemons);
+  f.heap_per_daemon = static_cast<double>(heap_bytes_in_use() - std::min(heap0, heap_bytes_in_use())) / static_cast<double>(daemons);
+
+  auto log = std::make_shared<ReceiptLog>();
+  log->set_wanted_daemons(daemons);
+  {
+    auto sub = sdk.subscribe([log](const meshos::SnapshotPtr& s) { log->note(s->seq, s->daemons.size()); });
+    std::uint64_t first = 0;
+    if (!log->wait_ticks(ticks, first)) fail("scale: the subscriber did not see enough ticks");
+    auto receipts = log->copy();
+    std::vector<double> tick_us;
+    const ReceiptLog::Receipt* prev = nullptr;
+    std::uint64_t prev_seq = 0;
+    for (auto& [seq, r] : receipts) {
+      if (seq < first || seq > first + ticks) continue;
+      if (prev)
+        tick_us.push_back(static_cast<double>(r.first_ns - prev->first_ns) / 1e3 / static_cast<double>(seq - prev_seq));
+      prev = &r;
+      prev_seq = seq;
+    }
+    f.tick = percentiles(tick_us);
+  }
+
+  auto t1 = now_ns();
+  sdk.broadcast(meshos::BackpressureOff{});
+  if (!controls.wait_for_count(daemons)) fail("scale: the broadcast did not reach every daemon");
+  f.broadcast_ms = seconds_between(t1, now_ns()) * 1e3;
+
+  auto t2 = now_ns();
+  auto stats = sdk.shutdown();
+  f.shutdown_ms = seconds_between(t2, now_ns()) * 1e3;
+  if (!stats) fail("scale: shutdown: " + stats.error().to_string());
+  return f;
+}
+
+struct BaselineScale {
+  double spawn_rate = 0;
+  double rss_per_actor = 0;
+  double heap_per_actor = 0;
+  double broadcast_ms = 0;
+  double shutdown_ms = 0;
+};
+
+BaselineScale scale_baseline(std::size_t actors_n) {
+  PlainSystem plain;
+  Tally received, terminated;
+  std::vector<caf::actor> actors;
+  actors.reserve(actors_n);
+  BaselineScale b;
+  const auto rss0 = resident_bytes();
+  const auto heap0 = heap_bytes_in_use();
+  auto t0 = now_ns();
+  for (std::size_t i = 0; i < actors_n; ++i) {
+    auto a = plain.system.spawn([&received](caf::event_based_actor*) -> caf::behavior {
+      return {[&received](const BaselineControl&) { received.hit(); }};
+    });
+    a->attach_functor([&terminated] { terminated.hit(); });
+    actors.push_back(std::move(a));
+  }
+  b.spawn_rate = per_second(actors_n, seconds_between(t0, now_ns()));
+  b.rss_per_actor = static_cast<double>(resident_bytes() - std::min(rss0, resident_bytes())) / static_cast<double>(actors_n);
+  b.heap_per_actor = static_cast<double>(heap_bytes_in_use() - std::min(heap0, heap_bytes_in_use())) / static_cast<double>(actors_n);
+  auto t1 = now_ns();
+  for (auto& a : actors) caf::anon_send(a, BaselineControl{meshos::BackpressureOff{}});
+  if (!received.wait_for_count(actors_n)) fail("scale baseline: a message was not consumed");
+  b.broadcast_ms = seconds_between(t1, now_ns()) * 1e3;
+  auto t2 = now_ns();
+  for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  if (!terminated.wait_for_count(actors_n)) fail("scale baseline: actors did not terminate");
+  b.shutdown_ms = seconds_between(t2, now_ns()) * 1e3;
+  return b;
+}
+
+void run_scale(const Sizes& sizes) {
+  for (auto n : sizes.scale_daemons) {
+    auto b = scale_baseline(n);  // first: its RSS delta is taken before meshos' freed memory is around
+    auto m = scale_meshos(n, sizes.scale_ticks);
+    // One line per figure; each ratio is meshos' rate over the baseline's (for memory: baseline bytes over
+    // meshos bytes, so that below 1 means meshos costs more, as everywhere else).
+    print_pair(fmt("scale_register daemons=%zu rate=%.0f baseline_rate=%.0f", n, m.register_rate, b.spawn_rate),
+               fmt("scale_register daemons=%zu rate=%.0f", n, b.spawn_rate), m.register_rate, b.spawn_rate);
+    print_pair(fmt("scale_memory daemons=%zu heap_bytes_per_daemon=%.0f rss_bytes_per_daemon=%.0f "
+                   "baseline_heap_bytes=%.0f baseline_rss_bytes=%.0f",
+                   n, m.heap_per_daemon, m.rss_per_daemon, b.heap_per_actor, b.rss_per_actor),
+               fmt("scale_memory daemons=%zu heap_bytes_per_actor=%.0f rss_bytes_per_actor=%.0f", n, b.heap_per_actor,
+                   b.rss_per_actor),
+               1.0 / m.heap_per_daemon, 1.0 / b.heap_per_actor);
+    print_pair(fmt("scale_tick daemons=%zu subscribers=1 tick_ms=1 rate=%.1f p50_us=%.0f p99_us=%.0f", n,
+                   m.tick.p50_us > 0 ? 1e6 / m.tick.p50_us : 0.0, m.tick.p50_us, m.tick.p99_us),
+               fmt("scale_tick daemons=%zu rate=1000 (the 1 ms interval itself: a tick has no plain-CAF counterpart)", n),
+               m.tick.p50_us > 0 ? 1e6 / m.tick.p50_us : 0.0, 1000.0);
+    print_pair(fmt("scale_broadcast daemons=%zu ms=%.1f rate=%.0f baseline_ms=%.1f", n, m.broadcast_ms,
+                   per_second(n, m.broadcast_ms / 1e3), b.broadcast_ms),
+               fmt("scale_broadcast daemons=%zu ms=%.1f rate=%.0f", n, b.broadcast_ms, per_second(n, b.broadcast_ms / 1e3)),
+               1.0 / m.broadcast_ms, 1.0 / b.broadcast_ms);
+    print_pair(fmt("scale_shutdown daemons=%zu ms=%.1f rate=%.0f baseline_ms=%.1f", n, m.shutdown_ms,
+                   per_second(n, m.shutdown_ms / 1e3), b.shutdown_ms),
+               fmt("scale_shutdown daemons=%zu ms=%.1f rate=%.0f", n, b.shutdown_ms, per_second(n, b.shutdown_ms / 1e3)),
+               1.0 / m.shutdown_ms, 1.0 / b.shutdown_ms);
+  }
+}
+
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|net|remote]...\n"
+               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|scale|net|remote]...\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
   return 2;
@@ -720,7 +897,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--victim") return bench::run_victim(argc, argv);
   bool quick = false;
   std::set<std::string> only;
-  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "net", "remote"};
+  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "scale", "net", "remote"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -741,6 +918,7 @@ int main(int argc, char** argv) {
   if (wanted("process")) bench::run_process(sizes);
   if (wanted("shutdown")) bench::run_shutdown(sizes);
   if (wanted("snapshot")) bench::run_snapshot(sizes);
+  if (wanted("scale")) bench::run_scale(sizes);
   if (wanted("net")) bench::run_net(quick);
   if (wanted("remote")) bench::run_remote(quick);
   return 0;
