@@ -152,6 +152,8 @@ struct Sizes {
   std::size_t snapshot_subscribers = 1000;
   std::uint64_t snapshot_ticks = 30;
   std::uint64_t fanout_ticks = 10;
+  std::uint64_t broadcasts = 10'000;
+  std::size_t broadcast_daemons = 1000;
   std::vector<std::size_t> scale_daemons{10'000, 100'000};
   std::uint64_t scale_ticks = 20;
 };
@@ -166,6 +168,8 @@ Sizes quick_sizes() {
   s.snapshot_subscribers = 100;
   s.snapshot_ticks = 5;
   s.fanout_ticks = 3;
+  s.broadcasts = 200;
+  s.broadcast_daemons = 100;
   s.scale_daemons = {1000};
   s.scale_ticks = 5;
   return s;
@@ -278,6 +282,57 @@ struct DeliverFigures {
   double rate = 0;
   std::uint64_t processed = 0, queue_full = 0;
 };
+
+// ---- 1b. broadcast (the peers' workload) ----
+// meshos: one thread calls broadcast() `broadcasts` times (BackpressureOn{0.9} and BackpressureOff in turn) to
+// D registered daemons; a daemon with control_capacity events outstanding drops the newcomer (counted). After
+// shutdown() every sent event has been consumed: delivered = the daemons' on_control calls.
+// baseline: the same thread anon_sends the same payload to D plain actors, broadcast after broadcast,
+// unbounded: a tenth of the broadcasts (a mailbox flood of D x broadcasts messages would be gigabytes).
+struct BroadcastFigures {
+  double delivered_per_s = 0, offered_per_s = 0;
+  std::uint64_t delivered = 0, dropped = 0;
+};
+
+DaemonControl broadcast_control(std::uint64_t i) {
+  return i % 2 == 0 ? DaemonControl{meshos::BackpressureOn{0.9f}} : DaemonControl{meshos::BackpressureOff{}};
+}
+
+BroadcastFigures broadcast_meshos(std::size_t daemons, std::uint64_t broadcasts) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, daemons, "broadcast-");
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < broadcasts; ++i) sdk.broadcast(broadcast_control(i));
+  auto t_offered = now_ns();
+  auto stats = sdk.shutdown();
+  if (!stats) fail("broadcast: shutdown: " + stats.error().to_string());
+  BroadcastFigures f;
+  std::int64_t last = t_offered;
+  for (auto& c : reg.counters) {
+    f.delivered += c->controls.load();
+    last = std::max(last, c->last_control_ns.load());
+  }
+  const std::uint64_t offered = broadcasts * daemons;
+  f.dropped = offered - f.delivered;
+  if (stats->control_dropped != f.dropped) fail("broadcast: delivered + dropped is not what was offered");
+  f.offered_per_s = per_second(offered, seconds_between(t0, t_offered));
+  f.delivered_per_s = per_second(f.delivered, seconds_between(t0, last));
+  return f;
+}
+
+void run_broadcast(const Sizes& sizes) {
+  const auto d = sizes.broadcast_daemons;
+  auto m = broadcast_meshos(d, sizes.broadcasts);
+  const std::uint64_t baseline_broadcasts = std::max<std::uint64_t>(sizes.broadcasts / 10, 1);
+  auto base = route_baseline(d, baseline_broadcasts * d);  // round-robin over D actors: broadcast after broadcast
+  print_pair(fmt("broadcast daemons=%zu broadcasts=%llu delivered=%llu dropped=%llu offered_per_s=%.0f rate=%.0f "
+                 "baseline_rate=%.0f",
+                 d, static_cast<unsigned long long>(sizes.broadcasts), static_cast<unsigned long long>(m.delivered),
+                 static_cast<unsigned long long>(m.dropped), m.offered_per_s, m.delivered_per_s, base),
+             fmt("broadcast daemons=%zu broadcasts=%llu dropped=0 rate=%.0f", d,
+                 static_cast<unsigned long long>(baseline_broadcasts), base),
+             m.delivered_per_s, base);
+}
 
 enum class DeliverMode { Drop, Retry, Wait };
 const char* to_string(DeliverMode m) { return m == DeliverMode::Drop ? "drop" : m == DeliverMode::Retry ? "retry" : "wait"; }
@@ -885,7 +940,7 @@ void run_scale(const Sizes& sizes) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|deliver|process|shutdown|snapshot|scale|net|remote]...\n"
+               "usage: %s [--quick] [--only route|broadcast|deliver|process|shutdown|snapshot|scale|net|remote]...\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
   return 2;
@@ -897,7 +952,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--victim") return bench::run_victim(argc, argv);
   bool quick = false;
   std::set<std::string> only;
-  const std::set<std::string> known{"route", "deliver", "process", "shutdown", "snapshot", "scale", "net", "remote"};
+  const std::set<std::string> known{"route",    "broadcast", "deliver", "process", "shutdown",
+                                    "snapshot", "scale",     "net",     "remote"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -914,6 +970,7 @@ int main(int argc, char** argv) {
               quick ? "--quick" : "full", std::thread::hardware_concurrency());
   std::fflush(stdout);
   if (wanted("route")) bench::run_route(sizes);
+  if (wanted("broadcast")) bench::run_broadcast(sizes);
   if (wanted("deliver")) bench::run_deliver(sizes);
   if (wanted("process")) bench::run_process(sizes);
   if (wanted("shutdown")) bench::run_shutdown(sizes);

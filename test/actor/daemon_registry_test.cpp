@@ -59,11 +59,21 @@ TEST_CASE("control reservations stop at each daemon's capacity and the drops sta
   CHECK(registry.control_dropped() == 1);
 
   // One reservation per daemon with room: a is full, b takes one.
-  auto reserved = registry.reserve_control_all();
+  std::vector<const DaemonSlot*> reserved;
+  registry.reserve_control_each([&](const DaemonSlot& slot) { reserved.push_back(&slot); });
   REQUIRE(reserved.size() == 1);
-  CHECK(reserved[0] == b);
+  CHECK(reserved[0] == b.get());
   CHECK(registry.control_dropped() == 2);
   CHECK(a->dropped() == 2);
+  // The list a broadcast walks is built once per change of the set, and sees the change.
+  const auto every = registry.every();
+  CHECK(registry.every() == every);
+  auto c = live_slot(3, "c", 1);
+  REQUIRE(registry.add(c));
+  CHECK(registry.every() != every);
+  CHECK(registry.every()->size() == 3);
+  CHECK(every->size() == 2);  // what an earlier walk holds does not move
+  CHECK(registry.remove(c));
 
   a->control_credits.release(2);
   CHECK(registry.remove(a));

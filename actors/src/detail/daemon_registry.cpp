@@ -68,6 +68,7 @@ Result<void> DaemonRegistry::add(const SlotPtr& slot) {
   if (!slots_.emplace(slot->daemon.id, slot).second)
     return SdkError{Errc::register_failed, "daemon " + to_hex(slot->daemon.id) + " ('" + slot->daemon.name +
                                            "') is already registered"};
+  every_.reset();
   return {};
 }
 
@@ -76,6 +77,7 @@ bool DaemonRegistry::remove(const SlotPtr& slot) {
   auto i = slots_.find(slot->daemon.id);
   if (i == slots_.end() || i->second != slot) return false;
   slots_.erase(i);
+  every_.reset();
   return true;
 }
 
@@ -85,6 +87,7 @@ std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::take_all() {
   out.reserve(slots_.size());
   for (auto& kv : slots_) out.push_back(std::move(kv.second));
   slots_.clear();
+  every_.reset();
   return out;
 }
 
@@ -95,12 +98,23 @@ DaemonRegistry::SlotPtr DaemonRegistry::find(DaemonId id) const {
 }
 
 std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::live() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const auto slots = every();
   std::vector<SlotPtr> out;
-  out.reserve(slots_.size());
-  for (auto& kv : slots_)
-    if (kv.second->live.load(std::memory_order_acquire)) out.push_back(kv.second);
+  out.reserve(slots->size());
+  for (const auto& slot : *slots)
+    if (slot->live.load(std::memory_order_acquire)) out.push_back(slot);
   return out;
+}
+
+std::shared_ptr<const std::vector<DaemonRegistry::SlotPtr>> DaemonRegistry::every() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!every_) {
+    auto built = std::make_shared<std::vector<SlotPtr>>();
+    built->reserve(slots_.size());
+    for (const auto& kv : slots_) built->push_back(kv.second);
+    every_ = std::move(built);
+  }
+  return every_;
 }
 
 std::size_t DaemonRegistry::size() const {
@@ -133,21 +147,6 @@ DaemonRegistry::SlotPtr DaemonRegistry::reserve_control(DaemonId id) {
     return nullptr;
   }
   return slot;
-}
-
-std::vector<DaemonRegistry::SlotPtr> DaemonRegistry::reserve_control_all() {
-  auto slots = live();
-  std::size_t kept = 0;
-  std::uint64_t full = 0;
-  for (auto& slot : slots) {
-    if (slot->control_credits.try_acquire())
-      slots[kept++] = std::move(slot);
-    else
-      ++full;
-  }
-  slots.resize(kept);
-  if (full != 0) control_dropped_.fetch_add(full, std::memory_order_relaxed);
-  return slots;
 }
 
 }  // namespace meshos::detail

@@ -85,6 +85,9 @@ class DaemonRegistry {
   // A live slot, or nullptr.
   SlotPtr find(DaemonId id) const;
   std::vector<SlotPtr> live() const;
+  // Every slot, live or not yet, as one immutable list: built again on the first call after the set changed,
+  // so a broadcast costs one shared pointer, not N, and registering N daemons in a row costs one build.
+  std::shared_ptr<const std::vector<SlotPtr>> every() const;
   std::size_t size() const;
 
   // register_failed for an empty name, a null factory or a name taken.
@@ -95,8 +98,22 @@ class DaemonRegistry {
   // One of the daemon's control credits, for an event about to be routed to it: nullptr when the daemon is
   // unknown (not counted) or it has none left (counted in control_dropped()).
   SlotPtr reserve_control(DaemonId id);
-  // The same for every live daemon; the full ones are counted and left out.
-  std::vector<SlotPtr> reserve_control_all();
+  // The same for every live daemon: `send(slot)` for each one with a credit left; the full ones are counted
+  // and left out. Walks the list every() keeps, without the lock and without copying it.
+  template <class Send>
+  void reserve_control_each(Send&& send) {
+    const auto slots = every();
+    std::uint64_t full = 0;
+    for (const auto& slot : *slots) {
+      if (!slot->live.load(std::memory_order_acquire)) continue;
+      if (slot->control_credits.try_acquire()) {
+        send(*slot);
+      } else {
+        ++full;
+      }
+    }
+    if (full != 0) control_dropped_.fetch_add(full, std::memory_order_relaxed);
+  }
   // Control events dropped because a daemon had no control credit left, over the node's life (daemons that left too):
   // a running total, so reading it costs the same for ten daemons or a hundred thousand.
   std::uint64_t control_dropped() const { return control_dropped_.load(std::memory_order_relaxed); }
@@ -104,6 +121,7 @@ class DaemonRegistry {
  private:
   mutable std::mutex mu_;
   std::map<DaemonId, SlotPtr> slots_;
+  mutable std::shared_ptr<const std::vector<SlotPtr>> every_;  // null: slots_ changed since it was built
   std::map<std::string, DaemonFactory> factories_;
   std::atomic<std::uint64_t> control_dropped_{0};
 };

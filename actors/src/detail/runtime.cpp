@@ -284,8 +284,12 @@ void Runtime::route(DaemonId id, const DaemonControl& c) {
 void Runtime::broadcast(const DaemonControl& c) {
   auto hold = enter();
   if (!hold) return;
-  for (auto& slot : registry_.reserve_control_all())
-    caf::anon_send<caf::message_priority::high>(slot->actor, control_atom::value, ControlMsg{c, true});
+  // One message for all: each daemon's mailbox gets its own element, the event itself is shared.
+  const auto message = caf::make_message(control_atom::value, ControlMsg{c, true});
+  registry_.reserve_control_each([&](const DaemonSlot& slot) {
+    slot.actor->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(caf::message_priority::high), {}, message),
+                        nullptr);
+  });
 }
 
 // Straight to the daemon's actor, not through the router: a bulk shutdown sends one to every daemon, and no
