@@ -103,6 +103,21 @@ Registered register_daemons(meshos::MeshOsDaemonSdk& sdk, std::size_t n, const s
   return r;
 }
 
+// The control events the daemons' actors consumed, and when the last of them did (not before `not_before`).
+struct ControlsConsumed {
+  std::uint64_t events = 0;
+  std::int64_t last_ns = 0;
+};
+
+ControlsConsumed controls_consumed(const Registered& reg, std::int64_t not_before) {
+  ControlsConsumed out{0, not_before};
+  for (const auto& c : reg.counters) {
+    out.events += c->controls.load();
+    out.last_ns = std::max(out.last_ns, c->last_control_ns.load());
+  }
+  return out;
+}
+
 meshos::MeshOsConfig quiet_config() {
   meshos::MeshOsConfig cfg;
   cfg.tick_interval = 1000ms;  // the loop's periodic work stays out of the way of the workload
@@ -205,11 +220,9 @@ RouteFigures route_meshos(std::size_t daemons, std::uint64_t events) {
   auto stats = sdk.shutdown();
   if (!stats) fail("route: shutdown: " + stats.error().to_string());
   RouteFigures f;
-  std::int64_t last = t_routed;
-  for (auto& c : reg.counters) {
-    f.delivered += c->controls.load();
-    last = std::max(last, c->last_control_ns.load());
-  }
+  const auto consumed = controls_consumed(reg, t_routed);
+  const auto last = consumed.last_ns;
+  f.delivered = consumed.events;
   f.dropped = events - f.delivered;
   f.runtime_dropped = stats->control_dropped;
   f.rate = per_second(events, seconds_between(t0, t_routed));
@@ -307,11 +320,9 @@ BroadcastFigures broadcast_meshos(std::size_t daemons, std::uint64_t broadcasts)
   auto stats = sdk.shutdown();
   if (!stats) fail("broadcast: shutdown: " + stats.error().to_string());
   BroadcastFigures f;
-  std::int64_t last = t_offered;
-  for (auto& c : reg.counters) {
-    f.delivered += c->controls.load();
-    last = std::max(last, c->last_control_ns.load());
-  }
+  const auto consumed = controls_consumed(reg, t_offered);
+  const auto last = consumed.last_ns;
+  f.delivered = consumed.events;
   const std::uint64_t offered = broadcasts * daemons;
   f.dropped = offered - f.delivered;
   if (stats->control_dropped != f.dropped) fail("broadcast: delivered + dropped is not what was offered");
