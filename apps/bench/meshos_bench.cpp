@@ -951,7 +951,8 @@ void run_scale(const Sizes& sizes) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|broadcast|deliver|process|shutdown|snapshot|scale|net|remote]...\n"
+               "usage: %s [--quick] [--only route|broadcast|deliver|process|shutdown|snapshot|scale|net|rtt|remote]...\n"
+               "  (net includes rtt)\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
   return 2;
@@ -964,7 +965,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::set<std::string> only;
   const std::set<std::string> known{"route",    "broadcast", "deliver", "process", "shutdown",
-                                    "snapshot", "scale",     "net",     "remote"};
+                                    "snapshot", "scale",     "net",     "rtt",    "remote"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -987,7 +988,11 @@ int main(int argc, char** argv) {
   if (wanted("shutdown")) bench::run_shutdown(sizes);
   if (wanted("snapshot")) bench::run_snapshot(sizes);
   if (wanted("scale")) bench::run_scale(sizes);
-  if (wanted("net")) bench::run_net(quick);
+  if (wanted("net")) {
+    bench::run_net(quick);
+  } else if (wanted("rtt")) {
+    bench::run_remote_rtt(quick);
+  }
   if (wanted("remote")) bench::run_remote(quick);
   return 0;
 }

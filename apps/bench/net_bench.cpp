@@ -662,7 +662,6 @@ void run_remote(bool quick) {
 void run_net(bool quick) {
   const std::size_t killed_reps = quick ? 2 : 10;
   const std::size_t silent_reps = quick ? 1 : 5;
-  const std::size_t rtt_rounds = quick ? 200 : 5000;
   const auto net_params = fmt("heartbeat_ms=%lld peer_timeout_ms=%lld",
                               static_cast<long long>(kDefaults.heartbeat_interval.count()),
                               static_cast<long long>(kDefaults.peer_timeout.count()));
@@ -685,6 +684,11 @@ void run_net(bool quick) {
                       net_params.c_str()),
                   silent, silent_base);
 
+  run_remote_rtt(quick);
+}
+
+void run_remote_rtt(bool quick) {
+  const std::size_t rtt_rounds = quick ? 200 : 5000;
   run_rtt(rtt_rounds, meshos::TlsOptions{});
   Pki pki;
   run_rtt(rtt_rounds, pki.tls);
