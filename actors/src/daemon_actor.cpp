@@ -29,6 +29,23 @@ struct DaemonActorState {
   // On its way to a peer: its state is out, so what it would process now would be lost with it. Work is refused
   // (daemon_moving, retriable: the daemon runs on the peer soon, or here again if the move fails).
   bool moving = false;
+  // Hosted on a thread of its own (DaemonHosting::OwnThread): the shared actor in front of this one, which
+  // everything reaches it through. Its timers go through it too, so that no pending timer holds this
+  // detached actor (CAF 0.17 waits for a detached actor's last reference before its system may end). Weak:
+  // the front holds this one.
+  caf::actor_addr front;
+
+  // `msg` to this actor after `delay`: through the front when there is one (none once the front is gone: the
+  // daemon is leaving, nothing is due any more).
+  template <class... Ts>
+  void after(caf::event_based_actor* self, Clock::duration delay, Ts&&... msg) {
+    if (!front) {
+      self->delayed_send(self, delay, std::forward<Ts>(msg)...);
+    } else if (auto through = caf::actor_cast<caf::actor>(front)) {
+      self->delayed_send(through, delay, std::forward<Ts>(msg)...);
+    }
+  }
+
   // The latest Shutdown's grace ends here. A stop that comes before it waits for a pull-model daemon to say
   // it finished (stop_pending, numbered so that a grace_over of an earlier wait is told apart).
   std::optional<TimePoint> grace_ends;
@@ -133,7 +150,7 @@ struct DaemonActorState {
     if (!running || stop_pending) return;
     if (grace_ends && now < *grace_ends && slot->awaits_acknowledgement()) {
       stop_pending = true;
-      self->delayed_send(self, *grace_ends - now, grace_over_atom::value, ++stop_generation);
+      after(self, *grace_ends - now, grace_over_atom::value, ++stop_generation);
       return;
     }
     stop();
@@ -308,17 +325,16 @@ struct DaemonActorState {
   }
 };
 
-}  // namespace
+using daemon_actor = caf::stateful_actor<DaemonActorState>;
 
-caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon) {
-  using self_t = caf::stateful_actor<DaemonActorState>;
-  return rt->system().spawn(
-      [](self_t* self, RuntimePtr runtime, std::shared_ptr<DaemonSlot> s, std::shared_ptr<MeshDaemon> d) -> caf::behavior {
+caf::behavior daemon_behavior(daemon_actor* self, RuntimePtr runtime, std::shared_ptr<DaemonSlot> s,
+                              std::shared_ptr<MeshDaemon> d) {
         auto& st = self->state;
         st.rt = std::move(runtime);
         st.slot = std::move(s);
         st.daemon = std::move(d);
         return {
+            [=](front_atom, const caf::actor_addr& front) { self->state.front = front; },
             [=](control_atom, const ControlMsg& m) {
               auto& state = self->state;
               if (m.credited) state.slot->control_credits.release();
@@ -339,7 +355,7 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               // A control credit that never comes back (a send that found no mailbox) must not hold events forever.
               state.release_held();
               state.check();
-              self->delayed_send(self, state.rt->config().daemon_check_interval, check_atom::value);
+              state.after(self, state.rt->config().daemon_check_interval, check_atom::value);
             },
             [=](move_out_atom) -> MoveOutMsg { return self->state.move_out(); },
             [=](move_back_atom) { self->state.moving = false; },
@@ -363,8 +379,42 @@ caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::un
               self->quit();
             },
         };
-      },
-      rt, std::move(slot), std::shared_ptr<MeshDaemon>(std::move(daemon)));
+}
+
+// In front of a daemon hosted on its own thread: passes every message on as it came (sender, priority and
+// request id kept, so the daemon answers the requester itself). Linked both ways: the daemon's end ends it,
+// and a kill of it kills the daemon (once its blocking call returns).
+struct FrontState {
+  caf::actor daemon;
+};
+
+caf::behavior front_behavior(caf::stateful_actor<FrontState>* self, caf::actor daemon) {
+  self->state.daemon = daemon;
+  self->link_to(daemon);
+  self->set_exit_handler([self](caf::exit_msg& m) { self->quit(m.reason); });
+  self->set_default_handler([self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+    auto* current = self->current_mailbox_element();
+    self->state.daemon->enqueue(
+        caf::make_mailbox_element(current->sender, current->mid, std::move(current->stages), x.move_content_to_message()),
+        self->context());
+    return caf::delegated<caf::message>{};
+  });
+  // Never sent: a behavior needs one handler; everything else takes the default handler above.
+  return {[](front_atom) {}};
+}
+
+}  // namespace
+
+caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon,
+                        DaemonHosting hosting) {
+  auto& sys = rt->system();
+  std::shared_ptr<MeshDaemon> shared(std::move(daemon));
+  if (hosting == DaemonHosting::Shared) return sys.spawn(daemon_behavior, rt, std::move(slot), std::move(shared));
+  auto own = sys.spawn<caf::detached>(daemon_behavior, rt, std::move(slot), std::move(shared));
+  rt->track(own);  // the runtime's stop waits for it too: a daemon blocked in its call outlives its front
+  auto front = sys.spawn(front_behavior, own);
+  caf::anon_send(own, front_atom::value, front.address());  // before anything the front passes on
+  return front;
 }
 
 }  // namespace meshos::detail

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -162,6 +163,7 @@ struct Sizes {
   std::vector<std::size_t> route_daemons{1, 100, 1000};
   std::uint64_t deliver_events = 2'000'000;
   std::uint64_t process_rounds = 20'000;
+  std::uint64_t blocking_events = 400'000;
   std::size_t shutdown_daemons = 1000;
   std::size_t snapshot_daemons = 10'000;
   std::size_t snapshot_subscribers = 1000;
@@ -178,6 +180,7 @@ Sizes quick_sizes() {
   s.route_events = 100'000;
   s.deliver_events = 100'000;
   s.process_rounds = 1000;
+  s.blocking_events = 20'000;
   s.shutdown_daemons = 200;
   s.snapshot_daemons = 1000;
   s.snapshot_subscribers = 100;
@@ -949,9 +952,65 @@ void run_scale(const Sizes& sizes) {
   }
 }
 
+// ---- 8. blocking ----
+// A daemon whose process() blocks (a 100 ms sleep per event, fed with more events than the run lasts) beside
+// an echo daemon that one thread feeds `events` events through deliver with a timeout. rate = the echo
+// daemon's events per second; baseline: the same run without the blocking daemon (same process, just
+// before). hosting=own_thread: the blocking daemon asks for DaemonHosting::OwnThread; hosting=shared: it does
+// not, and holds one of the scheduler's threads while it sleeps.
+class SleepyDaemon : public meshos::MeshDaemon {
+ public:
+  explicit SleepyDaemon(meshos::DaemonHosting hosting) : hosting_(hosting) {}
+  std::string name() const override { return "sleepy"; }
+  meshos::DaemonHosting hosting() const override { return hosting_; }
+  meshos::Result<std::vector<Bytes>> process(const CausalEvent&) override {
+    std::this_thread::sleep_for(100ms);  // the blocking I/O this workload stands for
+    return std::vector<Bytes>{};
+  }
+
+ private:
+  meshos::DaemonHosting hosting_;
+};
+
+double echo_rate_beside(std::optional<meshos::DaemonHosting> blocker, std::uint64_t events) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  std::optional<meshos::MeshOsDaemonHandle> sleepy;
+  if (blocker) {
+    auto h = sdk.register_daemon(std::make_unique<SleepyDaemon>(*blocker), meshos::EntityKeypair::generate());
+    if (!h) fail("blocking: register_daemon: " + h.error().to_string());
+    for (std::uint64_t i = 0; i < 200; ++i)  // 20 s of sleeps: more than the run takes
+      if (auto r = sdk.deliver(h->daemon_id(), causal_event(i)); !r) fail("blocking: deliver: " + r.error().to_string());
+    sleepy.emplace(std::move(h.value()));
+  }
+  auto reg = register_daemons(sdk, 1, "echo-");
+  auto id = reg.handles[0].daemon_id();
+  auto& counters = *reg.counters[0];
+  auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < events; ++i)
+    if (auto r = sdk.deliver(id, causal_event(i), std::chrono::seconds(30)); !r) fail("blocking: deliver: " + r.error().to_string());
+  if (!counters.processed.wait_for_count(events)) fail("blocking: events were lost");
+  const double rate = per_second(events, seconds_between(t0, counters.processed.last_ns()));
+  if (auto stats = sdk.shutdown(); !stats) fail("blocking: shutdown: " + stats.error().to_string());
+  return rate;
+}
+
+void run_blocking(const Sizes& sizes) {
+  using meshos::DaemonHosting;
+  for (auto hosting : {DaemonHosting::OwnThread, DaemonHosting::Shared}) {
+    const double alone = echo_rate_beside(std::nullopt, sizes.blocking_events);
+    const double beside = echo_rate_beside(hosting, sizes.blocking_events);
+    const char* name = hosting == DaemonHosting::OwnThread ? "own_thread" : "shared";
+    print_pair(fmt("blocking hosting=%s sleep_ms=100 events=%llu rate=%.0f baseline_rate=%.0f", name,
+                   static_cast<unsigned long long>(sizes.blocking_events), beside, alone),
+               fmt("blocking without_blocker events=%llu rate=%.0f", static_cast<unsigned long long>(sizes.blocking_events),
+                   alone),
+               beside, alone);
+  }
+}
+
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--only route|broadcast|deliver|process|shutdown|snapshot|scale|net|rtt|remote]...\n"
+               "usage: %s [--quick] [--only route|broadcast|deliver|process|blocking|shutdown|snapshot|scale|net|rtt|remote]...\n"
                "  (net includes rtt)\n"
                "  --quick  small counts (a smoke run, well under 20 s)\n",
                argv0);
@@ -964,8 +1023,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--victim") return bench::run_victim(argc, argv);
   bool quick = false;
   std::set<std::string> only;
-  const std::set<std::string> known{"route",    "broadcast", "deliver", "process", "shutdown",
-                                    "snapshot", "scale",     "net",     "rtt",    "remote"};
+  const std::set<std::string> known{"route", "broadcast", "deliver", "process", "blocking", "shutdown",
+                                    "snapshot", "scale", "net", "rtt", "remote"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -985,6 +1044,7 @@ int main(int argc, char** argv) {
   if (wanted("broadcast")) bench::run_broadcast(sizes);
   if (wanted("deliver")) bench::run_deliver(sizes);
   if (wanted("process")) bench::run_process(sizes);
+  if (wanted("blocking")) bench::run_blocking(sizes);
   if (wanted("shutdown")) bench::run_shutdown(sizes);
   if (wanted("snapshot")) bench::run_snapshot(sizes);
   if (wanted("scale")) bench::run_scale(sizes);

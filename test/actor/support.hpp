@@ -83,6 +83,7 @@ struct DaemonProbe {
   CallCounter controls_seen;  // on_control() calls, to wait on
   CallCounter health_checks;  // health() calls: one per check of the daemon's actor
   CallCounter states_taken;   // snapshot() calls of a stateful daemon
+  DaemonHosting hosting = DaemonHosting::Shared;  // what the daemon asks for
 };
 
 class TestDaemon : public MeshDaemon {
@@ -118,6 +119,7 @@ class TestDaemon : public MeshDaemon {
     if (probe_->healthy) return health::Healthy{};
     return health::Degraded{"probe says so"};
   }
+  DaemonHosting hosting() const override { return probe_->hosting; }
   int count() const { return count_; }
 
  private:

@@ -23,6 +23,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using action_atom = caf::atom_constant<caf::atom("action")>;    // PendingAction, to the executor
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;  // DaemonControl, to a daemon
+using front_atom = caf::atom_constant<caf::atom("front")>;  // (actor_addr): a daemon on its own thread, its front
 // To a daemon actor: look at the daemon now (health, saturation, state) and again on the actor's own cadence.
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;

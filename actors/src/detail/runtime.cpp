@@ -136,11 +136,13 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
   if (!daemon) return SdkError{Errc::register_failed, "no daemon given"};
   std::string name;
   CapabilityFilter requirements;
+  DaemonHosting hosting = DaemonHosting::Shared;
   try {
     name = daemon->name();
     requirements = daemon->requirements();
+    hosting = daemon->hosting();
   } catch (const std::exception& e) {
-    return SdkError{Errc::register_failed, std::string("daemon name() or requirements() threw: ") + e.what()};
+    return SdkError{Errc::register_failed, std::string("daemon name(), requirements() or hosting() threw: ") + e.what()};
   }
   if (name.empty()) return SdkError{Errc::register_failed, "daemon name is empty"};
   if (factory_name && name != *factory_name)
@@ -152,7 +154,7 @@ Result<std::shared_ptr<DaemonSlot>> Runtime::add_daemon(std::unique_ptr<MeshDaem
   slot->metadata.daemon_id = ref.id;
   slot->metadata.daemon_name = name;
   if (auto snap = snapshot()) slot->metadata.peers = snap->peers;
-  slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon));
+  slot->actor = spawn_daemon(shared_from_this(), slot, std::move(daemon), hosting);
   tracker_.track(slot->actor);
   // Findable before the loop hears of it: once a snapshot shows the daemon, work and control reach it (a
   // daemon built by the dispatcher is first seen in a snapshot, not through a handle). The actor checks its

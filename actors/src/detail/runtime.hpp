@@ -239,7 +239,10 @@ caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission);
 caf::actor spawn_router(RuntimePtr rt);
 caf::actor spawn_prober(caf::actor_system& system, ProbeSet probes);
-caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon);
+// The daemon's actor: on the shared scheduler, or (DaemonHosting::OwnThread) a detached actor behind a shared
+// front actor, which is what is returned and what the slot sends to.
+caf::actor spawn_daemon(RuntimePtr rt, std::shared_ptr<DaemonSlot> slot, std::unique_ptr<MeshDaemon> daemon,
+                        DaemonHosting hosting);
 caf::actor spawn_subscriber(RuntimePtr rt, std::function<void(const SnapshotPtr&)> cb, std::shared_ptr<Credits> credits,
                             std::shared_ptr<ShutdownGate> calls);
 caf::actor spawn_lifecycle_observer(RuntimePtr rt, LifecycleObserver observer);

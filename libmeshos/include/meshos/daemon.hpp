@@ -59,6 +59,12 @@ struct DaemonError {
   SdkError to_sdk_error() const { return SdkError{to_errc(kind), message}; }
 };
 
+// Where a daemon's code runs. Shared: on the node's scheduler threads, with every other daemon (the default;
+// thousands fit). OwnThread: on a thread of its own, for a daemon whose process() or on_control() blocks
+// (file or network I/O, sleeps): a blocked call then holds only that thread, not one of the few the other
+// daemons share. A thread costs a stack and a context switch per message; give one to the daemons that block.
+enum class DaemonHosting { Shared, OwnThread };
+
 class MeshDaemon {
  public:
   virtual ~MeshDaemon() = default;
@@ -77,6 +83,8 @@ class MeshDaemon {
   // Load in [0, 1]; values outside are clamped by the host.
   virtual float saturation() const { return 0.0f; }
   virtual void on_control(const DaemonControl&) {}
+  // Asked once, when the daemon is registered or built from its factory.
+  virtual DaemonHosting hosting() const { return DaemonHosting::Shared; }
 };
 
 }  // namespace meshos
