@@ -65,7 +65,7 @@ class NodeDispatcher : public ActionDispatcher {
     };
     MoveOutMsg out;
     {
-      caf::scoped_actor self{rt.system()};
+      ScopedCaller self{rt.system()};
       bool answered = false;
       self->request(slot->actor, rt.config().stop_grace, move_out_atom::value)
           .receive([&](MoveOutMsg& m) { out = std::move(m), answered = true; }, [&](caf::error&) {});

@@ -298,6 +298,10 @@ Result<std::vector<Bytes>> MeshOsDaemonSdk::process(DaemonId daemon, CausalEvent
                                                     std::chrono::milliseconds timeout) {
   return rt_->process(daemon, std::move(event), timeout);
 }
+Result<void> MeshOsDaemonSdk::process_async(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout,
+                                           ProcessCallback done) {
+  return rt_->process_async(daemon, std::move(event), timeout, std::move(done));
+}
 Result<DaemonHostStats> MeshOsDaemonSdk::daemon_stats(DaemonId daemon, std::chrono::milliseconds timeout) {
   return rt_->host_stats(daemon, timeout);
 }

@@ -465,6 +465,56 @@ void run_deliver(const Sizes& sizes) {
   }
 }
 
+// process_async: `rounds` round trips in a chain (each answer's callback sends the next), timed from the first
+// send to the last answer. Baseline: an event-based actor doing the same chain of requests to a plain echo
+// actor (request(...).then(...)).
+double process_async_meshos(std::uint64_t rounds) {
+  auto sdk = meshos::MeshOsDaemonSdk::start(quiet_config(), nullptr);
+  auto reg = register_daemons(sdk, 1, "async-");
+  auto id = reg.handles[0].daemon_id();
+  Tally answered;
+  std::atomic<bool> failed{false};
+  std::function<void(std::uint64_t)> send = [&](std::uint64_t i) {
+    auto sent = sdk.process_async(id, causal_event(i), 10s, [&, i](meshos::Result<std::vector<Bytes>> out) {
+      if (!out || out->size() != 1) failed = true;
+      answered.hit();
+      if (i + 1 < rounds) send(i + 1);
+    });
+    if (!sent) {
+      failed = true;
+      answered.hit();
+    }
+  };
+  auto t0 = now_ns();
+  send(0);
+  if (!answered.wait_for_count(rounds) || failed) fail("process_async: a round trip failed");
+  const double rate = per_second(rounds, seconds_between(t0, answered.last_ns()));
+  if (auto stats = sdk.shutdown(); !stats) fail("process_async: shutdown: " + stats.error().to_string());
+  return rate;
+}
+
+double process_async_baseline(std::uint64_t rounds) {
+  PlainSystem plain;
+  Tally unused, answered;
+  auto echo_actor = spawn_echo(plain.system, unused);
+  auto t0 = now_ns();
+  plain.system.spawn([&answered, rounds](caf::event_based_actor* self, caf::actor echo_to) {
+    auto next = std::make_shared<std::function<void(std::uint64_t)>>();
+    *next = [=, &answered](std::uint64_t i) {
+      self->request(echo_to, caf::infinite, BaselineEvent{causal_event(i)}, done_atom::value)
+          .then([=, &answered](BaselineOutputs&) {
+            answered.hit();
+            if (i + 1 < rounds) (*next)(i + 1);
+          });
+    };
+    (*next)(0);
+  }, echo_actor);
+  if (!answered.wait_for_count(rounds)) fail("process_async baseline: requests failed");
+  const double rate = per_second(rounds, seconds_between(t0, answered.last_ns()));
+  caf::anon_send(echo_actor, done_atom::value);
+  return rate;
+}
+
 void run_process(const Sizes& sizes) {
   auto m = process_meshos(sizes.process_rounds);
   auto b = process_baseline(sizes.process_rounds);
@@ -475,6 +525,13 @@ void run_process(const Sizes& sizes) {
              fmt("process_rtt rounds=%llu rate=%.0f p50_us=%.2f p99_us=%.2f",
                  static_cast<unsigned long long>(sizes.process_rounds), br, bp.p50_us, bp.p99_us),
              mr, br);
+  const double am = process_async_meshos(sizes.process_rounds);
+  const double ab = process_async_baseline(sizes.process_rounds);
+  print_pair(fmt("process_async rounds=%llu rate=%.0f baseline_rate=%.0f",
+                 static_cast<unsigned long long>(sizes.process_rounds), am, ab),
+             fmt("process_async rounds=%llu rate=%.0f (event-based request chain)",
+                 static_cast<unsigned long long>(sizes.process_rounds), ab),
+             am, ab);
 }
 
 // ---- 3. shutdown ----

@@ -12,16 +12,6 @@
 using namespace meshos;
 using namespace meshos::test;
 
-namespace {
-
-CausalEvent event_with(std::uint8_t byte) {
-  CausalEvent ev;
-  ev.payload = {byte};
-  return ev;
-}
-
-}  // namespace
-
 TEST_CASE("daemons blocked in process() on their own threads leave the shared scheduler to the others") {
   auto sdk = MeshOsDaemonSdk::start(fast_config(), nullptr);
   // More blocked daemons than the node has scheduler threads: on shared threads they could not all be inside

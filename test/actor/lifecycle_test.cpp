@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -14,6 +15,7 @@
 
 #include "detail/actor_tracker.hpp"
 #include "detail/shutdown_gate.hpp"
+#include "support.hpp"
 
 namespace meshos::detail {
 
@@ -172,3 +174,36 @@ TEST_CASE("stop_actors: an actor stuck in user code outlives the kill, and the c
 }
 
 }  // namespace meshos::detail
+
+using namespace std::chrono_literals;
+
+// CAF 0.17 keeps a reference to a system's logger in every thread that constructed it, spawned on it or made a
+// scoped_actor on it, and the system's destructor waits for the last one: without caller_thread.hpp a
+// shutdown() on any other thread than those waited forever.
+TEST_CASE("shutdown() may come from any thread, whichever threads started and used the SDK and live on") {
+  auto started = std::make_unique<meshos::MeshOsDaemonSdk>(
+      meshos::MeshOsDaemonSdk::start(meshos::test::fast_config(), nullptr));  // on this thread
+  auto& sdk = *started;
+  std::promise<void> used;
+  std::promise<void> may_end;
+  std::thread user([&] {
+    // Another thread registers (a spawn), subscribes (a spawn) and waits for outputs (a scoped_actor) ...
+    auto probe = std::make_shared<meshos::test::DaemonProbe>();
+    auto h = sdk.register_daemon(meshos::test::make_daemon("echo", probe), meshos::EntityKeypair::generate());
+    REQUIRE(h);
+    auto subscription = sdk.subscribe([](const meshos::SnapshotPtr&) {});
+    meshos::CausalEvent ev;
+    ev.payload = {1};
+    CHECK(sdk.process(h->daemon_id(), ev, 10s));
+    CHECK(subscription.cancel(10s));
+    used.set_value();
+    may_end.get_future().wait();  // ... and lives on while a third thread shuts the node down
+  });
+  used.get_future().wait();
+  auto stopping = std::async(std::launch::async, [&] { return sdk.shutdown(); });
+  const bool ended = stopping.wait_for(30s) == std::future_status::ready;
+  CHECK(ended);
+  may_end.set_value();
+  user.join();
+  if (ended) CHECK(stopping.get());
+}

@@ -18,6 +18,13 @@ namespace meshos::test {
 
 using namespace std::chrono_literals;
 
+// A causal event whose payload is one byte (what an echo daemon gives back).
+inline CausalEvent event_with(std::uint8_t byte) {
+  CausalEvent ev;
+  ev.payload = {byte};
+  return ev;
+}
+
 inline MeshOsConfig fast_config() {
   MeshOsConfig cfg;
   cfg.tick_interval = 10ms;

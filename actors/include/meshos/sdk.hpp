@@ -313,6 +313,14 @@ class MeshOsDaemonSdk {
   // not_running / loop_closed as soon as the daemon leaves or the loop closes meanwhile.
   Result<void> deliver(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
   Result<std::vector<Bytes>> process(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout);
+  // process() without blocking the caller, for callers that must not wait (inside an actor, a callback, an
+  // event loop): `done` runs exactly once, on a thread of the node's, never the caller's, with the outputs
+  // or the error (process_failed, timeout, not_running; loop_closed when the node shuts down before the
+  // daemon answered). Callbacks run one at a time: keep them short. The call itself fails, and `done` never
+  // runs, when the event cannot be sent: not_found, queue_full, loop_closed, invalid_argument (no callback).
+  using ProcessCallback = std::function<void(Result<std::vector<Bytes>>)>;
+  Result<void> process_async(DaemonId daemon, CausalEvent event, std::chrono::milliseconds timeout,
+                             ProcessCallback done);
 
   // The daemon's host, asked in order with the work already sent to it: its counters; its state now (what
   // snapshot() returns; none for a stateless daemon; a stopped daemon answers with the state it will restart

@@ -1,6 +1,8 @@
 #pragma once
 // The messages the runtime's actors exchange. All of them stay inside one process (they carry shared
 // pointers and monotonic time points), hence CAF_ALLOW_UNSAFE_MESSAGE_TYPE instead of inspect overloads.
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -96,6 +98,15 @@ struct MoveOutMsg {
 struct StateMsg {
   Bytes state;
 };
+struct DaemonSlot;  // daemon_registry.hpp
+
+// process_async: the daemon's slot (one data credit taken), the event, and who hears the answer.
+struct AskMsg {
+  std::shared_ptr<DaemonSlot> slot;
+  CausalMsg event;
+  std::chrono::milliseconds timeout{0};
+  std::function<void(Result<std::vector<Bytes>>)> done;
+};
 struct ProbeMsg {
   Probe probe;
 };
@@ -115,6 +126,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::SnapshotMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StatsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::MoveOutMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::StateMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::AskMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ProbeMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::detail::ProbeRoundMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(meshos::DaemonHostStats)

@@ -34,6 +34,7 @@ Runtime::Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed
 Runtime::~Runtime() = default;
 
 Result<void> Runtime::start() {
+  CallerThreadLogger caller(system());  // it spawns the runtime's actors from the caller's thread
   auto loop_start = prepare_loop_start(config_, options_);
   if (!loop_start) return loop_start.error();
   auto node_dispatcher = options_.replace_node_dispatcher
@@ -50,6 +51,8 @@ Result<void> Runtime::start() {
   }
   router_ = spawn_router(shared_from_this());
   tracker_.track(router_);
+  asker_ = spawn_asker(shared_from_this());
+  tracker_.track(asker_);
   // The options' probes come with the prober, so the loop's first tick polls them. Checked above and given
   // fresh ids, so none is refused.
   ProbeSet initial_probes;
@@ -69,10 +72,10 @@ Result<void> Runtime::start() {
   return {};
 }
 
-ShutdownGate::Hold Runtime::enter() {
-  auto hold = calls_.try_enter();
-  if (hold && closed()) hold.release();
-  return hold;
+Runtime::Call Runtime::enter() {
+  Call call{CallerThreadLogger(system()), calls_.try_enter()};
+  if (call.hold && closed()) call.hold.release();
+  return call;
 }
 
 SdkError loop_closed(const std::string& what) {
@@ -367,7 +370,7 @@ Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::ch
   auto taken = take_data_slot(id);
   if (!taken) return taken.error();
   auto& slot = taken.value();
-  caf::scoped_actor self{system()};
+  ScopedCaller self{system()};
   std::optional<Result<std::vector<Bytes>>> out;
   self->request(slot->actor, timeout, process_atom::value, CausalMsg{std::move(ev)})
       .receive([&](OutputsMsg& m) { out.emplace(outputs_of(std::move(m))); },
@@ -375,17 +378,29 @@ Result<std::vector<Bytes>> Runtime::process(DaemonId id, CausalEvent ev, std::ch
   return std::move(*out);
 }
 
+Result<void> Runtime::process_async(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout,
+                                    std::function<void(Result<std::vector<Bytes>>)> done) {
+  auto hold = enter();
+  if (!hold) return loop_closed("event not processed");
+  if (!done) return SdkError{Errc::invalid_argument, "process_async needs a callback for the answer"};
+  auto taken = take_data_slot(id);
+  if (!taken) return taken.error();
+  caf::anon_send(asker_, process_atom::value,
+                 AskMsg{std::move(taken.value()), CausalMsg{std::move(ev)}, timeout, std::move(done)});
+  return {};
+}
+
 namespace {
 
 // Asks daemon `id`'s actor (after the work already in its mailbox) and maps its answer with `on_reply`.
 template <class Reply, class OnReply, class... Ts>
 // `hold`: the caller's entry into the runtime (empty once it closed).
-auto ask_daemon(Runtime& rt, ShutdownGate::Hold hold, DaemonId id, std::chrono::milliseconds timeout,
+auto ask_daemon(Runtime& rt, Runtime::Call hold, DaemonId id, std::chrono::milliseconds timeout,
                 OnReply on_reply, Ts&&... xs) -> decltype(on_reply(std::declval<Reply&>())) {
   if (!hold) return loop_closed("the daemon was not asked");
   auto slot = rt.find(id);
   if (!slot) return no_daemon(id);
-  caf::scoped_actor self{rt.system()};
+  ScopedCaller self{rt.system()};
   std::optional<decltype(on_reply(std::declval<Reply&>()))> out;
   self->request(slot->actor, timeout, std::forward<Ts>(xs)...)
       .receive([&](Reply& reply) { out.emplace(on_reply(reply)); },
@@ -451,7 +466,7 @@ Result<void> Runtime::detach_probe(std::uint64_t id, std::chrono::milliseconds t
   if (!hold) return {};  // shutdown() began: the prober is gone or on its way
   auto prober = caf::actor_cast<caf::actor>(prober_);
   if (!prober) return {};
-  caf::scoped_actor self{system()};
+  ScopedCaller self{system()};
   std::optional<SdkError> failure;
   self->request(prober, timeout, detach_probe_atom::value, id)
       .receive([](bool) {},
@@ -492,7 +507,7 @@ Result<RuntimeStats> Runtime::shutdown(std::chrono::milliseconds grace) {
     daemon_actors.push_back(s->actor);
   }
   for (auto& a : snapshots_.remove_all_subscribers()) caf::anon_send<caf::message_priority::high>(a, quit_atom::value);
-  for (auto* a : {&loop_, &executor_, &router_})
+  for (auto* a : {&loop_, &executor_, &router_, &asker_})
     if (*a) caf::anon_send<caf::message_priority::high>(*a, quit_atom::value);
   if (auto prober = caf::actor_cast<caf::actor>(prober_))
     caf::anon_send<caf::message_priority::high>(prober, quit_atom::value);

@@ -19,6 +19,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include "detail/caller_thread.hpp"
 #include "detail/actor_tracker.hpp"
 #include "detail/credits.hpp"
 #include "detail/daemon_registry.hpp"
@@ -54,11 +55,21 @@ struct OwnedSystem {
   };
   Config cfg;
   caf::actor_system system;
-  OwnedSystem() : system(cfg) {}
+  // The constructing thread keeps no reference to the system's logger: shutdown() may come from any thread.
+  OwnedSystem() : system(cfg) { CallerThreadLogger::release(system); }
 };
 
 class Runtime : public std::enable_shared_from_this<Runtime> {
  public:
+  // One call from outside (enter()): inside the runtime's shutdown gate (empty once the loop closed), and
+  // leaving the calling thread with no reference to the system's logger (whatever the call spawned;
+  // caller_thread.hpp), so that shutdown() may come from any thread.
+  struct Call {
+    CallerThreadLogger logger;
+    ShutdownGate::Hold hold;
+    explicit operator bool() const { return static_cast<bool>(hold); }
+  };
+
   Runtime(std::unique_ptr<OwnedSystem> owned, caf::actor_system* borrowed, MeshOsConfig config,
           std::shared_ptr<ActionDispatcher> dispatcher, MeshOsDaemonSdk::Options options);
   ~Runtime();
@@ -157,6 +168,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   // The daemon's slot with one of its data credits taken (loop_closed, not_found, queue_full).
   Result<std::shared_ptr<DaemonSlot>> take_data_slot(DaemonId id);
   Result<std::vector<Bytes>> process(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout);
+  // Handed to the asker actor, which asks the daemon and calls `done` with the answer.
+  Result<void> process_async(DaemonId id, CausalEvent ev, std::chrono::milliseconds timeout,
+                             std::function<void(Result<std::vector<Bytes>>)> done);
   // The daemon's host, asked in order with its work (loop_closed, not_found, timeout, not_running when it
   // leaves before it answers, snapshot_failed / restore_failed from the daemon).
   Result<DaemonHostStats> host_stats(DaemonId id, std::chrono::milliseconds timeout);
@@ -192,7 +206,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   ActorTracker tracker_;
 
   // A hold on calls_, empty once the loop closed or shutdown() began.
-  ShutdownGate::Hold enter();
+  Call enter();
 
   // `factory_name`: the daemon was built by the factory of that name and must carry it.
   Result<std::shared_ptr<DaemonSlot>> add_daemon(std::unique_ptr<MeshDaemon> daemon, DaemonId id,
@@ -206,6 +220,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
   caf::actor loop_;
   caf::actor executor_;
   caf::actor router_;
+  caf::actor asker_;  // process_async's requests
   // Weak: the loop holds the prober (LoopStart::prober). CAF 0.17's actor system waits, as it is destroyed, for
   // every detached actor's thread, and that thread ends only once nothing holds its actor any more.
   caf::actor_addr prober_;
@@ -238,6 +253,7 @@ using RuntimePtr = std::shared_ptr<Runtime>;
 caf::actor spawn_loop(RuntimePtr rt, LoopStart start);
 caf::actor spawn_executor(RuntimePtr rt, std::shared_ptr<ActionDispatcher> dispatcher, ActionAdmission admission);
 caf::actor spawn_router(RuntimePtr rt);
+caf::actor spawn_asker(RuntimePtr rt);
 caf::actor spawn_prober(caf::actor_system& system, ProbeSet probes);
 // The daemon's actor: on the shared scheduler, or (DaemonHosting::OwnThread) a detached actor behind a shared
 // front actor, which is what is returned and what the slot sends to.

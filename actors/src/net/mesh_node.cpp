@@ -41,7 +41,7 @@ Result<void> write_port_file(const std::string& path, std::uint16_t port) {
 
 // Closes CAF's loopback listening port, bounded.
 void close_port(caf::actor_system& sys, std::uint16_t port) {
-  caf::scoped_actor self{sys};
+  detail::ScopedCaller self{sys};
   self->request(net::connector(sys), std::chrono::seconds(2), caf::close_atom::value, port)
       .receive([] {}, [](caf::error&) {});
 }
@@ -97,12 +97,14 @@ class MeshNodeImpl final : public MeshNode {
       net::configure_system(*node->cfg_, network.heartbeat_interval);
       try {
         node->system_ = std::make_unique<caf::actor_system>(*node->cfg_);
+        detail::CallerThreadLogger::release(*node->system_);
       } catch (const std::exception& e) {
         node->calls_.close();
         return SdkError{Errc::listen_failed, std::string("cannot start the actor system: ") + e.what()};
       }
       node->sys_ = node->system_.get();
     }
+    detail::CallerThreadLogger caller(*node->sys_);  // the node's actors are spawned from this thread
     node->guard_->set_local_node(node->sys_->node());
     const bool verifies = options.verifier != nullptr;
     const std::string cluster = verifies ? options.verifier->cluster() : std::string(kDefaultClusterName);

@@ -4,6 +4,7 @@
 #include <deque>
 #include <mutex>
 
+#include "detail/caller_thread.hpp"
 #include "detail/messages.hpp"
 #include "meshos/node.hpp"
 #include "net/context.hpp"
@@ -138,6 +139,7 @@ class RemoteNodeImpl final : public RemoteNode {
     net::configure_system(*r->cfg_, kClientHeartbeat);
     try {
       r->system_ = std::make_unique<caf::actor_system>(*r->cfg_);
+      detail::CallerThreadLogger::release(*r->system_);
     } catch (const std::exception& e) {
       return SdkError{Errc::connect_failed, std::string("cannot start the actor system: ") + e.what()};
     }
@@ -145,7 +147,7 @@ class RemoteNodeImpl final : public RemoteNode {
     const std::string where = node.to_string();
     std::optional<SdkError> failed;
     {
-      caf::scoped_actor self{*r->system_};
+      detail::ScopedCaller self{*r->system_};
       self->request(net::connector(*r->system_), timeout, caf::connect_atom::value, std::string("127.0.0.1"),
                     *tunnel)
           .receive(
@@ -164,10 +166,11 @@ class RemoteNodeImpl final : public RemoteNode {
     if (failed) return *failed;
     r->feed_ = std::make_shared<WatchFeed>();
     r->client_ = spawn_client(*r->system_, r->gateway_, r->feed_);
+    detail::CallerThreadLogger::release(*r->system_);  // the spawn left this thread a reference
     // CAF may return a stale proxy after a failure: only an answered ping proves the handle.
     bool alive = false;
     {
-      caf::scoped_actor self{*r->system_};
+      detail::ScopedCaller self{*r->system_};
       self->request(r->client_, timeout + std::chrono::seconds(1), validate_atom::value,
                     static_cast<std::uint64_t>(timeout.count()))
           .receive([&](bool ok) { alive = ok; }, [&](caf::error&) { alive = false; });
@@ -194,7 +197,7 @@ class RemoteNodeImpl final : public RemoteNode {
     }
     NetReply registered;
     {
-      caf::scoped_actor self{*system_};
+      detail::ScopedCaller self{*system_};
       self->request(client_, std::chrono::seconds(6), cwatch_atom::value, std::uint64_t{5000})
           .receive([&](NetReply& r) { registered = std::move(r); },
                    [&](caf::error&) { registered = NetReply{to_string(Errc::timeout), "watch registration timed out", {}}; });
@@ -234,7 +237,7 @@ class RemoteNodeImpl final : public RemoteNode {
 
   NetReply ask(forward_atom, const std::string& kind, const std::string& body, std::chrono::milliseconds timeout) {
     NetReply out;
-    caf::scoped_actor self{*system_};
+    detail::ScopedCaller self{*system_};
     auto ms = static_cast<std::uint64_t>(timeout.count() < 1 ? 1 : timeout.count());
     self->request(client_, timeout + std::chrono::seconds(1), forward_atom::value, kind, body, ms)
         .receive([&](NetReply& r) { out = std::move(r); },

@@ -1,5 +1,6 @@
 #include "net/work.hpp"
 
+#include "detail/caller_thread.hpp"
 #include "net/context.hpp"
 
 namespace meshos::net {
@@ -110,7 +111,7 @@ Result<std::vector<Bytes>> process_work(NetContext& ctx, const DaemonAddress& ad
   if (!route->link) return ctx.sdk->process(route->daemon, std::move(event), timeout);
   auto link = route->link;
   const auto ms = static_cast<std::uint32_t>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, UINT32_MAX));
-  caf::scoped_actor self{*ctx.system};
+  detail::ScopedCaller self{*ctx.system};
   std::optional<Result<std::vector<Bytes>>> out;
   // The peer actor answers by the link's own timeout; this bound only guards against a lost answer.
   self->request(link->actor, timeout + 2 * ctx.options.peer_timeout, OutboundWork{link, route->daemon, to_wire(event), true, ms})
@@ -145,7 +146,7 @@ class NetMigrationTransport : public detail::MigrationTransport {
       return SdkError{Errc::unreachable, "node " + to_hex(target) + " is not connected"};
     // The target restores the state within its stop_grace; the link's own bound covers the way there and back.
     const auto timeout = ctx->sdk->config().stop_grace + 2 * ctx->options.peer_timeout;
-    caf::scoped_actor self{*ctx->system};
+    detail::ScopedCaller self{*ctx->system};
     std::optional<Result<void>> out;
     self->request(link->actor, timeout + ctx->options.peer_timeout, OutboundMove{release, std::move(move), timeout})
         .receive(
