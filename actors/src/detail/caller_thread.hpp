@@ -17,25 +17,29 @@ namespace meshos::detail {
 class CallerThreadLogger {
  public:
   CallerThreadLogger() = default;
+  // Keeps the logger's address, not the system's: an error path may destroy the system before this goes.
   explicit CallerThreadLogger(caf::actor_system& sys)
-      : sys_(&sys), held_before_(caf::logger::current_logger() == &sys.logger()) {}
+      : logger_(&sys.logger()), held_before_(caf::logger::current_logger() == logger_) {}
   CallerThreadLogger(CallerThreadLogger&& o) noexcept
-      : sys_(std::exchange(o.sys_, nullptr)), held_before_(o.held_before_) {}
+      : logger_(std::exchange(o.logger_, nullptr)), held_before_(o.held_before_) {}
   CallerThreadLogger& operator=(CallerThreadLogger&&) = delete;
   CallerThreadLogger(const CallerThreadLogger&) = delete;
   CallerThreadLogger& operator=(const CallerThreadLogger&) = delete;
   ~CallerThreadLogger() {
-    if (sys_ != nullptr) release(*sys_, held_before_);
+    if (logger_ != nullptr && !held_before_) drop(logger_);
   }
 
   // After constructing `sys` on this thread: the reference its constructor left goes. A thread that held
   // another system's logger before is left with none (CAF 0.17 offers no way to put a logger back).
-  static void release(caf::actor_system& sys, bool keep = false) {
-    if (!keep && caf::logger::current_logger() == &sys.logger()) caf::logger::set_current_actor_system(nullptr);
-  }
+  static void release(caf::actor_system& sys) { drop(&sys.logger()); }
 
  private:
-  caf::actor_system* sys_ = nullptr;
+  // Compares addresses only: a reference this thread still holds keeps that logger alive.
+  static void drop(const caf::logger* logger) {
+    if (caf::logger::current_logger() == logger) caf::logger::set_current_actor_system(nullptr);
+  }
+
+  caf::logger* logger_ = nullptr;
   bool held_before_ = false;
 };
 
